@@ -1,0 +1,568 @@
+//! Bundle -> `CompiledPolicy`: built once per bundle (re)load, immutable,
+//! shared by every request. Compilation is where every semantic check
+//! happens (unknown detector, bad regex, duplicate id, hostile sizes), so a
+//! bundle that compiles can be applied to any traffic without further error.
+
+use crate::bundle::{
+    parse_bundle, Action, Bundle, BundleError, DetectorSpec, Locations, MaskStyle, Mode, Scope,
+    Severity,
+};
+use crate::detectors::{Builtin, Trigger};
+use crate::media::MediaPattern;
+use aho_corasick::AhoCorasick;
+use std::sync::Arc;
+
+/// Hostile-bundle bounds: a bundle is data from outside the proxy.
+pub const MAX_RULES: usize = 2_000;
+pub const MAX_REGEX_LEN: usize = 4_096;
+/// Compiled size limit of one user regex (bytes of program).
+pub const MAX_REGEX_PROGRAM: usize = 2 * 1024 * 1024;
+pub const MAX_KEYWORD_WINDOW: usize = 4_096;
+const DEFAULT_KEYWORD_WINDOW: usize = 64;
+
+/// Traffic direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Request,
+    Response,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Request => "request",
+            Direction::Response => "response",
+        }
+    }
+    fn index(self) -> usize {
+        match self {
+            Direction::Request => 0,
+            Direction::Response => 1,
+        }
+    }
+}
+
+/// Kinds of places a rule can look at; headers are further narrowed by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LocationKind {
+    Body = 0,
+    Query = 1,
+    Header = 2,
+}
+
+/// An error that makes a bundle unusable, naming the rule and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("rule {rule_id:?} ({pointer}): {message}")]
+    Rule {
+        rule_id: String,
+        pointer: String,
+        message: String,
+    },
+    #[error("{pointer}: {message}")]
+    Invalid { pointer: String, message: String },
+}
+
+impl PolicyError {
+    /// JSON pointer of the offending field in the bundle document.
+    pub fn pointer(&self) -> &str {
+        match self {
+            PolicyError::Bundle(e) => &e.pointer,
+            PolicyError::Rule { pointer, .. } | PolicyError::Invalid { pointer, .. } => pointer,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Validator {
+    Luhn,
+    Ssn,
+}
+
+#[derive(Debug)]
+pub(crate) enum Detector {
+    Builtin(Builtin),
+    Regex {
+        regex: regex::bytes::Regex,
+        group: usize,
+        validator: Option<Validator>,
+        keywords: Vec<Vec<u8>>,
+        keyword_window: usize,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub id: Arc<str>,
+    pub category: Arc<str>,
+    pub detector: usize,
+    pub actions: [Action; 2],
+    pub mask: MaskStyle,
+    pub severity: Severity,
+    pub monitor: bool,
+    /// Lower-cased header names per direction.
+    pub headers: [Vec<String>; 2],
+}
+
+/// The rules that apply to one (direction, location kind), and which
+/// candidate sources the scanner must run for them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Program {
+    pub rules: Vec<usize>,
+    pub detector_enabled: Vec<bool>,
+    pub literals: bool,
+    pub at_sign: bool,
+    pub digits: bool,
+    pub regex: bool,
+    pub may_rewrite: bool,
+    pub may_block: bool,
+}
+
+/// A compiled, immutable policy. Cheap to share (`Arc`/`Rc`).
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    pub(crate) name: Arc<str>,
+    pub(crate) revision: Arc<str>,
+    pub(crate) mode: Mode,
+    pub(crate) rules: Vec<CompiledRule>,
+    pub(crate) detectors: Vec<Detector>,
+    /// One automaton over every literal anchor of every detector.
+    pub(crate) literals: Option<AhoCorasick>,
+    /// Pattern id of `literals` -> detector index.
+    pub(crate) literal_owner: Vec<usize>,
+    /// Detector indices by trigger.
+    pub(crate) at_sign_detectors: Vec<usize>,
+    pub(crate) digit_detectors: Vec<usize>,
+    pub(crate) regex_detectors: Vec<usize>,
+    pub(crate) regex_set: Option<regex::bytes::RegexSet>,
+    /// programs[direction][location kind]
+    pub(crate) programs: [[Program; 3]; 2],
+    pub(crate) header_names: [Vec<String>; 2],
+    pub(crate) content_types: Vec<MediaPattern>,
+    pub(crate) scan_missing_content_type: bool,
+}
+
+/// The bundle compiled into the filter and used when it gets no
+/// configuration.
+pub const DEFAULT_BUNDLE_JSON: &str = include_str!("../../policy-schema/bundles/default.json");
+
+impl CompiledPolicy {
+    /// Parses and compiles a bundle document.
+    pub fn from_json(bytes: &[u8]) -> Result<CompiledPolicy, PolicyError> {
+        let bundle = parse_bundle(bytes)?;
+        CompiledPolicy::compile(&bundle)
+    }
+
+    /// The embedded default bundle. Its validity is a unit test, so this
+    /// cannot fail in a released build.
+    pub fn embedded_default() -> Result<CompiledPolicy, PolicyError> {
+        CompiledPolicy::from_json(DEFAULT_BUNDLE_JSON.as_bytes())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Lower-cased names of headers scanned in `direction`.
+    pub fn header_names(&self, direction: Direction) -> &[String] {
+        &self.header_names[direction.index()]
+    }
+
+    /// Whether any rule looks at the query string in `direction`.
+    pub fn scans_query(&self, direction: Direction) -> bool {
+        !self.program(direction, LocationKind::Query).rules.is_empty()
+    }
+
+    pub(crate) fn program(&self, direction: Direction, kind: LocationKind) -> &Program {
+        &self.programs[direction.index()][kind as usize]
+    }
+
+    pub fn compile(bundle: &Bundle) -> Result<CompiledPolicy, PolicyError> {
+        if bundle.rules.len() > MAX_RULES {
+            return Err(PolicyError::Invalid {
+                pointer: "/rules".into(),
+                message: format!(
+                    "{} rules, more than the limit of {MAX_RULES}",
+                    bundle.rules.len()
+                ),
+            });
+        }
+        let mut content_types = Vec::new();
+        for (i, ct) in bundle.body.content_types.iter().enumerate() {
+            content_types.push(MediaPattern::parse(ct).ok_or_else(|| PolicyError::Invalid {
+                pointer: format!("/body/content_types/{i}"),
+                message: format!(
+                    "{ct:?} is not a media-type pattern (`type/subtype`, `type/*` or `type/*+suffix`)"
+                ),
+            })?);
+        }
+
+        let mut detectors: Vec<Detector> = Vec::new();
+        let mut builtin_index: Vec<(Builtin, usize)> = Vec::new();
+        let mut rules = Vec::with_capacity(bundle.rules.len());
+        let mut seen_ids = std::collections::HashSet::new();
+
+        for (i, rule) in bundle.rules.iter().enumerate() {
+            let rule_err = |field: &str, message: String| PolicyError::Rule {
+                rule_id: rule.id.clone(),
+                pointer: format!("/rules/{i}{field}"),
+                message,
+            };
+            if rule.id.is_empty() || rule.id.len() > 128 {
+                return Err(rule_err("/id", "a rule id must be 1 to 128 characters".into()));
+            }
+            if !seen_ids.insert(rule.id.as_str()) {
+                return Err(rule_err("/id", format!("duplicate rule id {:?}", rule.id)));
+            }
+            if rule.category.is_empty() || rule.category.len() > 128 {
+                return Err(rule_err("/category", "a category must be 1 to 128 characters".into()));
+            }
+            let detector = match compile_detector(&rule.detector, |f, m| rule_err(f, m))? {
+                Detector::Builtin(b) => match builtin_index.iter().find(|(x, _)| *x == b) {
+                    Some((_, idx)) => *idx,
+                    None => {
+                        detectors.push(Detector::Builtin(b));
+                        builtin_index.push((b, detectors.len() - 1));
+                        detectors.len() - 1
+                    }
+                },
+                other => {
+                    detectors.push(other);
+                    detectors.len() - 1
+                }
+            };
+            let scope = rule.scope.clone().unwrap_or_else(Scope::default_for_rule);
+            let lower = |l: &Option<Locations>| -> Vec<String> {
+                l.as_ref()
+                    .map(|l| l.headers.iter().map(|h| h.to_ascii_lowercase()).collect())
+                    .unwrap_or_default()
+            };
+            for (dir, loc) in [("request", &scope.request), ("response", &scope.response)] {
+                if let Some(loc) = loc {
+                    for (h, name) in loc.headers.iter().enumerate() {
+                        if name.is_empty() || !name.bytes().all(is_header_name_byte) {
+                            return Err(rule_err(
+                                &format!("/scope/{dir}/headers/{h}"),
+                                format!("{name:?} is not a valid header name"),
+                            ));
+                        }
+                    }
+                }
+            }
+            let monitor = rule.mode.unwrap_or(bundle.mode) == Mode::Monitor;
+            rules.push((
+                CompiledRule {
+                    id: Arc::from(rule.id.as_str()),
+                    category: Arc::from(rule.category.as_str()),
+                    detector,
+                    actions: [rule.action.request, rule.action.response],
+                    mask: rule.mask,
+                    severity: rule.severity,
+                    monitor,
+                    headers: [lower(&scope.request), lower(&scope.response)],
+                },
+                scope,
+            ));
+        }
+
+        // Literal anchors of all detectors in one automaton.
+        let mut anchors: Vec<&'static str> = Vec::new();
+        let mut literal_owner = Vec::new();
+        let mut at_sign_detectors = Vec::new();
+        let mut digit_detectors = Vec::new();
+        let mut regex_detectors = Vec::new();
+        let mut regex_sources = Vec::new();
+        for (idx, det) in detectors.iter().enumerate() {
+            match det {
+                Detector::Builtin(b) => match b.trigger() {
+                    Trigger::Literals(lits) => {
+                        for lit in lits {
+                            anchors.push(lit);
+                            literal_owner.push(idx);
+                        }
+                    }
+                    Trigger::AtSign => at_sign_detectors.push(idx),
+                    Trigger::DigitRun => digit_detectors.push(idx),
+                },
+                Detector::Regex { regex, .. } => {
+                    regex_detectors.push(idx);
+                    regex_sources.push(regex.as_str().to_string());
+                }
+            }
+        }
+        let literals = if anchors.is_empty() {
+            None
+        } else {
+            Some(AhoCorasick::new(&anchors).map_err(|e| PolicyError::Invalid {
+                pointer: "/rules".into(),
+                message: format!("cannot build the literal automaton: {e}"),
+            })?)
+        };
+        let regex_set = if regex_sources.is_empty() {
+            None
+        } else {
+            Some(
+                regex::bytes::RegexSetBuilder::new(&regex_sources)
+                    .unicode(false)
+                    .size_limit(MAX_REGEX_PROGRAM.saturating_mul(regex_sources.len().max(1)).min(64 << 20))
+                    .build()
+                    .map_err(|e| PolicyError::Invalid {
+                        pointer: "/rules".into(),
+                        message: format!("user regexes together are too large: {e}"),
+                    })?,
+            )
+        };
+
+        let mut programs: [[Program; 3]; 2] = Default::default();
+        let mut header_names: [Vec<String>; 2] = Default::default();
+        for (d, direction) in [Direction::Request, Direction::Response].into_iter().enumerate() {
+            for kind in [LocationKind::Body, LocationKind::Query, LocationKind::Header] {
+                let mut p = Program {
+                    detector_enabled: vec![false; detectors.len()],
+                    ..Program::default()
+                };
+                for (r, (rule, scope)) in rules.iter().enumerate() {
+                    let loc = match direction {
+                        Direction::Request => &scope.request,
+                        Direction::Response => &scope.response,
+                    };
+                    let Some(loc) = loc else { continue };
+                    let applies = match kind {
+                        LocationKind::Body => loc.body,
+                        LocationKind::Query => loc.query,
+                        LocationKind::Header => !loc.headers.is_empty(),
+                    };
+                    if !applies {
+                        continue;
+                    }
+                    p.rules.push(r);
+                    p.detector_enabled[rule.detector] = true;
+                    let action = rule.actions[d];
+                    if !rule.monitor {
+                        p.may_rewrite |= action == Action::Redact;
+                        p.may_block |= action == Action::Block;
+                    }
+                    match &detectors[rule.detector] {
+                        Detector::Builtin(b) => match b.trigger() {
+                            Trigger::Literals(_) => p.literals = true,
+                            Trigger::AtSign => p.at_sign = true,
+                            Trigger::DigitRun => p.digits = true,
+                        },
+                        Detector::Regex { .. } => p.regex = true,
+                    }
+                    if kind == LocationKind::Header {
+                        for h in &rule.headers[d] {
+                            if !header_names[d].contains(h) {
+                                header_names[d].push(h.clone());
+                            }
+                        }
+                    }
+                }
+                programs[d][kind as usize] = p;
+            }
+        }
+
+        Ok(CompiledPolicy {
+            name: Arc::from(bundle.metadata.name.as_str()),
+            revision: Arc::from(bundle.metadata.revision.as_str()),
+            mode: bundle.mode,
+            rules: rules.into_iter().map(|(r, _)| r).collect(),
+            detectors,
+            literals,
+            literal_owner,
+            at_sign_detectors,
+            digit_detectors,
+            regex_detectors,
+            regex_set,
+            programs,
+            header_names,
+            content_types,
+            scan_missing_content_type: bundle.body.scan_missing_content_type,
+        })
+    }
+}
+
+fn is_header_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn compile_detector(
+    spec: &DetectorSpec,
+    err: impl Fn(&str, String) -> PolicyError,
+) -> Result<Detector, PolicyError> {
+    match (&spec.builtin, &spec.regex) {
+        (Some(_), Some(_)) => Err(err(
+            "/detector",
+            "set either `builtin` or `regex`, not both".into(),
+        )),
+        (None, None) => Err(err(
+            "/detector",
+            "a detector needs `builtin` (a catalogue id) or `regex`".into(),
+        )),
+        (Some(id), None) => {
+            for field in [
+                ("validator", spec.validator.is_some()),
+                ("keywords", !spec.keywords.is_empty()),
+                ("keyword_window", spec.keyword_window.is_some()),
+                ("group", spec.group.is_some()),
+            ] {
+                if field.1 {
+                    return Err(err(
+                        &format!("/detector/{}", field.0),
+                        format!("`{}` applies to `regex` detectors only; built-in detectors carry their own", field.0),
+                    ));
+                }
+            }
+            let b = Builtin::from_id(id).ok_or_else(|| {
+                let known: Vec<&str> = crate::detectors::ALL_BUILTINS
+                    .iter()
+                    .map(|b| b.info().id)
+                    .collect();
+                err(
+                    "/detector/builtin",
+                    format!("unknown built-in detector {id:?}; known: {}", known.join(", ")),
+                )
+            })?;
+            Ok(Detector::Builtin(b))
+        }
+        (None, Some(source)) => {
+            if source.is_empty() || source.len() > MAX_REGEX_LEN {
+                return Err(err(
+                    "/detector/regex",
+                    format!("a regex must be 1 to {MAX_REGEX_LEN} characters"),
+                ));
+            }
+            let regex = regex::bytes::RegexBuilder::new(source)
+                .unicode(false)
+                .size_limit(MAX_REGEX_PROGRAM)
+                .build()
+                .map_err(|e| err("/detector/regex", format!("invalid regex: {e}")))?;
+            if regex.is_match(b"") {
+                return Err(err(
+                    "/detector/regex",
+                    "the regex matches the empty string, so it would match everywhere".into(),
+                ));
+            }
+            let group = spec.group.unwrap_or(0);
+            if group >= regex.captures_len() {
+                return Err(err(
+                    "/detector/group",
+                    format!(
+                        "group {group} does not exist; the regex has {} capture groups",
+                        regex.captures_len() - 1
+                    ),
+                ));
+            }
+            let validator = match spec.validator.as_deref() {
+                None => None,
+                Some("luhn") => Some(Validator::Luhn),
+                Some("ssn") => Some(Validator::Ssn),
+                Some(other) => {
+                    return Err(err(
+                        "/detector/validator",
+                        format!("unknown validator {other:?}; known: luhn, ssn"),
+                    ))
+                }
+            };
+            let keyword_window = spec.keyword_window.unwrap_or(DEFAULT_KEYWORD_WINDOW);
+            if keyword_window == 0 || keyword_window > MAX_KEYWORD_WINDOW {
+                return Err(err(
+                    "/detector/keyword_window",
+                    format!("must be 1 to {MAX_KEYWORD_WINDOW} bytes"),
+                ));
+            }
+            for (k, kw) in spec.keywords.iter().enumerate() {
+                if kw.is_empty() || kw.len() > 64 {
+                    return Err(err(
+                        &format!("/detector/keywords/{k}"),
+                        "a keyword must be 1 to 64 characters".into(),
+                    ));
+                }
+            }
+            Ok(Detector::Regex {
+                regex,
+                group,
+                validator,
+                keywords: spec.keywords.iter().map(|k| k.as_bytes().to_vec()).collect(),
+                keyword_window,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(rule: &str) -> String {
+        format!(r#"{{"version":1,"metadata":{{"name":"t","revision":"7"}},"rules":[{rule}]}}"#)
+    }
+
+    #[test]
+    fn default_bundle_compiles() {
+        let p = CompiledPolicy::embedded_default().expect("embedded default bundle must compile");
+        assert_eq!(p.name(), "veil-default");
+        assert!(p.scans_query(Direction::Request));
+        assert!(!p.scans_query(Direction::Response));
+        assert!(p.header_names(Direction::Request).is_empty());
+    }
+
+    #[test]
+    fn bad_regex_names_rule_and_field() {
+        let err = CompiledPolicy::from_json(
+            bundle_with(r#"{"id":"r1","category":"c","detector":{"regex":"(ab"},"action":"alert"}"#)
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(err.pointer(), "/rules/0/detector/regex");
+        let msg = err.to_string();
+        assert!(msg.contains("rule \"r1\"") && msg.contains("invalid regex"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_builtin_lists_known_ones() {
+        let err = CompiledPolicy::from_json(
+            bundle_with(r#"{"id":"r1","category":"c","detector":{"builtin":"emial"},"action":"alert"}"#)
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(err.pointer(), "/rules/0/detector/builtin");
+        assert!(err.to_string().contains("email"));
+    }
+
+    #[test]
+    fn hostile_bundles_are_refused() {
+        let empty = bundle_with(r#"{"id":"r","category":"c","detector":{"regex":"a*"},"action":"alert"}"#);
+        assert!(CompiledPolicy::from_json(empty.as_bytes()).is_err());
+        let huge = bundle_with(&format!(
+            r#"{{"id":"r","category":"c","detector":{{"regex":"(\\w{{50}}){{1000}}"}},"action":"alert"}}"#
+        ));
+        let err = CompiledPolicy::from_json(huge.as_bytes()).unwrap_err();
+        assert_eq!(err.pointer(), "/rules/0/detector/regex");
+        let dup = format!(
+            r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{r},{r}]}}"#,
+            r = r#"{"id":"x","category":"c","detector":{"builtin":"email"},"action":"alert"}"#
+        );
+        let err = CompiledPolicy::from_json(dup.as_bytes()).unwrap_err();
+        assert_eq!(err.pointer(), "/rules/1/id");
+        let bad_header = bundle_with(
+            r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","scope":{"request":{"headers":["bad header"]}}}"#,
+        );
+        let err = CompiledPolicy::from_json(bad_header.as_bytes()).unwrap_err();
+        assert_eq!(err.pointer(), "/rules/0/scope/request/headers/0");
+    }
+}

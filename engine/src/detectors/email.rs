@@ -1,0 +1,82 @@
+//! Email addresses, found from each `@` outwards. Cheaper and stricter than
+//! a regex: the local part is bounded to 64 bytes, the domain must have a
+//! dot and an alphabetic TLD, so `user@localhost` or `a@1.2` do not match.
+
+use super::Span;
+
+#[inline]
+fn is_local_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+#[inline]
+fn is_domain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {
+    // Local part: walk left.
+    let mut start = at;
+    while start > 0 && at - start < 64 && is_local_byte(hay[start - 1]) {
+        start -= 1;
+    }
+    // A local part that hit the length bound inside a longer run is not an
+    // address, it is a blob that happens to contain `@`.
+    if start > 0 && is_local_byte(hay[start - 1]) {
+        return None;
+    }
+    while start < at && hay[start] == b'.' {
+        start += 1;
+    }
+    if start == at || hay[at - 1] == b'.' {
+        return None;
+    }
+    // Domain: walk right.
+    let mut end = at + 1;
+    while end < hay.len() && end - at <= 253 && is_domain_byte(hay[end]) {
+        end += 1;
+    }
+    // Trailing dots and dashes belong to the sentence, not the domain.
+    while end > at + 1 && matches!(hay[end - 1], b'.' | b'-') {
+        end -= 1;
+    }
+    let domain = &hay[at + 1..end];
+    let last_dot = domain.iter().rposition(|&b| b == b'.')?;
+    let tld = &domain[last_dot + 1..];
+    if tld.len() < 2 || tld.len() > 63 || !tld.iter().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    for label in domain.split(|&b| b == b'.') {
+        if label.is_empty() || label.len() > 63 || label[0] == b'-' || label[label.len() - 1] == b'-' {
+            return None;
+        }
+    }
+    Some(Span { start, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(s: &str) -> Option<&str> {
+        let at = s.find('@')?;
+        email_at(s.as_bytes(), at).map(|sp| &s[sp.start..sp.end])
+    }
+
+    #[test]
+    fn finds_addresses_in_context() {
+        assert_eq!(find(r#"{"email":"jane.doe@example.com"}"#), Some("jane.doe@example.com"));
+        assert_eq!(find("mail a+b@mail.example.co.uk."), Some("a+b@mail.example.co.uk"));
+        assert_eq!(find("x=.jo@ex-ample.org,"), Some("jo@ex-ample.org"));
+    }
+
+    #[test]
+    fn rejects_non_addresses() {
+        assert_eq!(find("user@localhost"), None);
+        assert_eq!(find("a@1.2"), None);
+        assert_eq!(find("@example.com"), None);
+        assert_eq!(find("jo.@example.com"), None);
+        assert_eq!(find("jo@-bad.com"), None);
+        assert_eq!(find("npm i @scope/pkg"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! veil-engine: everything veil decides, with no proxy in sight.
+//!
+//! The filter (proxy-wasm), the CLI and the benches all drive this crate,
+//! so a bundle behaves the same offline and in Envoy. Flow: `bundle`
+//! (parse) -> `compile` (`CompiledPolicy`) -> `inspect` (scan, decide) ->
+//! `redact` (rewrite) -> `event` (report).
+
+pub mod bundle;
+pub mod compile;
+pub mod detectors;
+pub mod event;
+pub mod inspect;
+pub mod media;
+pub mod redact;
+
+pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
+pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
+pub use event::{block_body, finding_event, masked_preview, EventContext, RequestInfo};
+pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
