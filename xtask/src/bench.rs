@@ -1,0 +1,797 @@
+//! `cargo xtask bench`: the numbers behind benches/RESULTS.md.
+//!
+//! 1. The criterion engine bench (native MB/s), read back from
+//!    target/criterion.
+//! 2. End to end: one veil-echo upstream and two Envoys with one worker
+//!    each, identical but for the veil filter (default bundle), loaded by
+//!    h2load with the same POST bodies, alternately, several rounds; the
+//!    medians are reported side by side with their ratio. Comparing
+//!    against a no-filter Envoy in the same run is the only comparison that
+//!    survives a noisy 2-core machine.
+//!
+//! Everything is bounded: request counts are calibrated to ~2 s per run,
+//! each h2load run is killed after 90 s, and the whole command stays
+//! within a few minutes once compiled.
+
+use crate::envoy::{self, Echo, Envoy, EnvoyOptions};
+use crate::http;
+use crate::util::{self, cargo, human_duration, probe, run, step};
+use crate::{setup, wasm};
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+use veil_benches::{clean_json, mixed_json, size_label};
+
+const CLIENTS: u32 = 16;
+const ROUNDS: usize = 3;
+/// Target wall time of one measured h2load run.
+const RUN_SECS: f64 = 2.0;
+const MIN_REQUESTS: u64 = 200;
+const MAX_REQUESTS: u64 = 40_000;
+const CALIBRATION_REQUESTS: u64 = 300;
+const H2LOAD_LIMIT: Duration = Duration::from_secs(90);
+
+struct Workload {
+    name: &'static str,
+    size: usize,
+    pii: bool,
+    /// DESIGN.md's lower bound on veil rps / no-filter rps, if any.
+    target_ratio: Option<f64>,
+    file: PathBuf,
+    body: Vec<u8>,
+}
+
+/// One h2load run.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    rps: f64,
+    succeeded: u64,
+    failed: u64,
+    non_2xx: u64,
+    p50_us: f64,
+    p99_us: f64,
+    max_us: f64,
+}
+
+struct Side {
+    envoy: Envoy,
+    url: String,
+    runs: Vec<Run>,
+}
+
+pub fn bench() -> Result<()> {
+    let started = Instant::now();
+    let tools = setup::setup(true)?;
+    let h2load_bin = tools
+        .h2load
+        .clone()
+        .context("setup did not provide h2load")?;
+
+    step("engine bench (criterion, native)");
+    let criterion_started = SystemTime::now();
+    run(cargo().args(["bench", "-p", "veil-benches", "--bench", "engine"]))?;
+    let engine = read_criterion(criterion_started)?;
+
+    let wasm_path = wasm::build_filter()?;
+    let echo_bin = wasm::build_echo(true)?;
+    let dir = util::fresh_dir("xtask-bench")?;
+
+    let workloads = write_bodies(&dir)?;
+    let pin = cpu_plan();
+
+    step("start veil-echo and two Envoys (no filter / veil)");
+    let echo = Echo::start(
+        &echo_bin,
+        "127.0.0.1:0",
+        &dir.join("veil-echo.stderr"),
+        pin.as_ref().map(|p| p.load.as_str()),
+    )?;
+    let mut sides = Vec::new();
+    for (name, with_filter) in [("baseline", false), ("veil", true)] {
+        let config = dir.join(format!("{name}.json"));
+        let doc = envoy::bootstrap(echo.addr, with_filter.then_some(wasm_path.as_path()), "{}");
+        fs::write(&config, serde_json::to_string_pretty(&doc)?)?;
+        let envoy = Envoy::start(&EnvoyOptions {
+            bin: &tools.envoy,
+            config: &config,
+            cwd: &util::root(),
+            dir: &dir,
+            name,
+            cpus: pin.as_ref().map(|p| p.envoy.as_str()),
+        })?;
+        println!(
+            "{name}: listener {} ready in {} ms",
+            envoy.listener,
+            envoy.ready_after.as_millis()
+        );
+        sides.push(Side {
+            url: format!("http://{}/ingest", envoy.listener),
+            envoy,
+            runs: Vec::new(),
+        });
+    }
+    let rss_idle: Vec<Option<u64>> = sides.iter().map(|s| s.envoy.rss_kib()).collect();
+    let ready: Vec<Duration> = sides.iter().map(|s| s.envoy.ready_after).collect();
+
+    step("sanity: clean bodies pass unchanged, PII bodies are redacted by veil only");
+    sanity(&echo, &sides, &workloads)?;
+
+    let load_cpus = pin.as_ref().map(|p| p.load.clone());
+    let h2load = |url: &str, w: &Workload, n: u64, log: &Path| -> Result<Run> {
+        h2load_run(&h2load_bin, url, &w.file, n, log, load_cpus.as_deref())
+    };
+    let mut results = Vec::new();
+    for w in &workloads {
+        step(&format!("load: {} ({} bytes)", w.name, w.size));
+        // Warm-up and calibration on both; the request count comes from
+        // the slower side so every run takes about RUN_SECS.
+        let mut slowest = f64::INFINITY;
+        for s in &sides {
+            let r = h2load(&s.url, w, CALIBRATION_REQUESTS, &dir.join("calibrate.log"))?;
+            slowest = slowest.min(r.rps);
+        }
+        let n = ((slowest * RUN_SECS) as u64).clamp(MIN_REQUESTS, MAX_REQUESTS);
+        println!("{n} requests per run (calibrated at {slowest:.0} rps)");
+        for s in sides.iter_mut() {
+            s.runs.clear();
+        }
+        for round in 0..ROUNDS {
+            // Alternate which side goes first to cancel drift.
+            let order: Vec<usize> = if round % 2 == 0 {
+                vec![0, 1]
+            } else {
+                vec![1, 0]
+            };
+            for i in order {
+                let s = &mut sides[i];
+                let log = dir.join(format!("{}-{}-{round}.log", w.name, i));
+                let r = h2load(&s.url, w, n, &log)?;
+                println!(
+                    "  round {} {:<8} {:>8.0} rps  p50 {:>7.0} µs  p99 {:>7.0} µs  max {:>7.0} µs{}",
+                    round + 1,
+                    if i == 0 { "no-filt" } else { "veil" },
+                    r.rps,
+                    r.p50_us,
+                    r.p99_us,
+                    r.max_us,
+                    if r.failed > 0 || r.non_2xx > 0 {
+                        format!("  ({} failed, {} non-2xx)", r.failed, r.non_2xx)
+                    } else {
+                        String::new()
+                    }
+                );
+                s.runs.push(r);
+            }
+        }
+        results.push(Summary {
+            name: w.name,
+            size: w.size,
+            pii: w.pii,
+            target_ratio: w.target_ratio,
+            requests: n,
+            base: median_run(&sides[0].runs),
+            veil: median_run(&sides[1].runs),
+        });
+    }
+    let rss_loaded: Vec<Option<u64>> = sides.iter().map(|s| s.envoy.rss_kib()).collect();
+    let log_bytes = fs::metadata(&sides[1].envoy.log_path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+
+    let facts = Facts {
+        wasm_kib: fs::metadata(&wasm_path)?.len() as f64 / 1024.0,
+        envoy_version: probe(Command::new(&tools.envoy).arg("--version"))
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        h2load_version: probe(Command::new(&h2load_bin).arg("--version"))
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        pin,
+        rss_idle,
+        rss_loaded,
+        ready,
+        veil_log_bytes: log_bytes,
+        elapsed: started.elapsed(),
+    };
+    drop(sides);
+    drop(echo);
+    // The veil Envoy logs one event per finding; the PII runs leave
+    // hundreds of MB of log behind.
+    let _ = fs::remove_file(dir.join("veil.log"));
+
+    let report = render(&results, &engine, &facts)?;
+    let path = util::root().join("benches/RESULTS.md");
+    fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
+    step("results");
+    println!("{report}");
+    println!(
+        "written to {} in {}",
+        path.display(),
+        human_duration(started.elapsed())
+    );
+    Ok(())
+}
+
+fn write_bodies(dir: &Path) -> Result<Vec<Workload>> {
+    let specs: [(&str, usize, bool, Option<f64>); 4] = [
+        ("clean-4KiB", 4 << 10, false, Some(0.85)),
+        ("clean-64KiB", 64 << 10, false, Some(0.5)),
+        ("pii-4KiB", 4 << 10, true, None),
+        ("pii-64KiB", 64 << 10, true, None),
+    ];
+    specs
+        .into_iter()
+        .map(|(name, size, pii, target_ratio)| {
+            let body = if pii {
+                mixed_json(size, 7)
+            } else {
+                clean_json(size, 7)
+            };
+            let file = dir.join(format!("{name}.json"));
+            fs::write(&file, &body)?;
+            Ok(Workload {
+                name,
+                size,
+                pii,
+                target_ratio,
+                file,
+                body,
+            })
+        })
+        .collect()
+}
+
+/// One request per workload and side before any load: a benchmark of a
+/// filter that does nothing (or breaks traffic) would be worthless.
+fn sanity(echo: &Echo, sides: &[Side], workloads: &[Workload]) -> Result<()> {
+    for w in workloads {
+        for (i, s) in sides.iter().enumerate() {
+            let id = format!("sanity-{}-{i}", w.name);
+            let resp = http::request(
+                s.envoy.listener,
+                "POST",
+                "/ingest",
+                &[("content-type", "application/json"), ("x-test-id", &id)],
+                &w.body,
+            )?;
+            ensure!(
+                resp.status == 200,
+                "{}: {} answered {}",
+                w.name,
+                s.envoy.proc.name,
+                resp.status
+            );
+            let log = http::get(echo.addr, &format!("/__veil_echo/requests/{id}"))?;
+            let v: Value = serde_json::from_slice(&log.body)?;
+            let received = v[0]["body"].as_str().unwrap_or_default().as_bytes();
+            let unchanged = received == w.body.as_slice();
+            let expect_unchanged = !(w.pii && i == 1);
+            ensure!(
+                unchanged == expect_unchanged,
+                "{} through {}: upstream body {} (expected {})",
+                w.name,
+                s.envoy.proc.name,
+                if unchanged { "unchanged" } else { "changed" },
+                if expect_unchanged {
+                    "unchanged"
+                } else {
+                    "redacted"
+                }
+            );
+            if !expect_unchanged {
+                serde_json::from_slice::<Value>(received)
+                    .with_context(|| format!("{}: redacted body is not JSON", w.name))?;
+            }
+        }
+        println!("{}: ok", w.name);
+    }
+    Ok(())
+}
+
+fn h2load_run(
+    bin: &Path,
+    url: &str,
+    body: &Path,
+    n: u64,
+    log: &Path,
+    cpus: Option<&str>,
+) -> Result<Run> {
+    let mut cmd = match cpus {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", c]).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("-n")
+        .arg(n.to_string())
+        .arg("-c")
+        .arg(CLIENTS.to_string())
+        .args(["-t", "1", "-m", "1"])
+        .args(["-H", "content-type: application/json"])
+        .arg("-d")
+        .arg(body)
+        .arg("--log-file")
+        .arg(log)
+        .arg(url);
+    let (status, stdout, stderr) = util::run_bounded(&mut cmd, H2LOAD_LIMIT)?;
+    if !status.success() {
+        bail!(
+            "`{}` failed ({status}):\n{stdout}\n{stderr}",
+            util::display(&cmd)
+        );
+    }
+    let mut r = parse_h2load(&stdout)
+        .with_context(|| format!("unexpected h2load output:\n{stdout}\n{stderr}"))?;
+    let latencies =
+        fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let (p50, p99, max) = percentiles(&latencies)?;
+    r.p50_us = p50;
+    r.p99_us = p99;
+    r.max_us = max;
+    Ok(r)
+}
+
+/// rps and outcome counts from h2load's summary.
+fn parse_h2load(out: &str) -> Result<Run> {
+    let mut r = Run::default();
+    let mut seen_rps = false;
+    for line in out.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("finished in ") {
+            // finished in 2.03s, 4926.11 req/s, 19.77MB/s
+            let rps = rest
+                .split(", ")
+                .find_map(|p| p.strip_suffix(" req/s"))
+                .context("no req/s")?;
+            r.rps = rps.trim().parse()?;
+            seen_rps = true;
+        } else if let Some(rest) = line.strip_prefix("requests: ") {
+            // 10000 total, 10000 started, 10000 done, 10000 succeeded, 0 failed, ...
+            for part in rest.split(", ") {
+                let mut it = part.split_whitespace();
+                let (Some(num), Some(what)) = (it.next(), it.next()) else {
+                    continue;
+                };
+                let num: u64 = num.parse().unwrap_or(0);
+                match what {
+                    "succeeded" => r.succeeded = num,
+                    "failed" => r.failed = num,
+                    _ => {}
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix("status codes: ") {
+            // 10000 2xx, 0 3xx, 0 4xx, 0 5xx
+            r.non_2xx = rest
+                .split(", ")
+                .filter(|p| !p.ends_with("2xx"))
+                .filter_map(|p| p.split_whitespace().next()?.parse::<u64>().ok())
+                .sum();
+        }
+    }
+    ensure!(seen_rps, "no `finished in` line");
+    Ok(r)
+}
+
+/// (p50, p99, max) of request latency in µs from an h2load `--log-file`
+/// (`start_us \t status \t duration_us` per request); failed streams
+/// (status -1) are excluded.
+fn percentiles(log: &str) -> Result<(f64, f64, f64)> {
+    let mut d: Vec<u64> = log
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let _start = cols.next()?;
+            let status: i64 = cols.next()?.trim().parse().ok()?;
+            let dur: u64 = cols.next()?.trim().parse().ok()?;
+            (status > 0).then_some(dur)
+        })
+        .collect();
+    ensure!(!d.is_empty(), "no completed requests in the h2load log");
+    d.sort_unstable();
+    let rank = |q: f64| d[((q * d.len() as f64).ceil() as usize).clamp(1, d.len()) - 1] as f64;
+    Ok((rank(0.50), rank(0.99), *d.last().unwrap() as f64))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Field-wise median over rounds; failures are summed.
+fn median_run(runs: &[Run]) -> Run {
+    let m = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+    Run {
+        rps: m(|r| r.rps),
+        p50_us: m(|r| r.p50_us),
+        p99_us: m(|r| r.p99_us),
+        max_us: runs.iter().map(|r| r.max_us).fold(0.0, f64::max),
+        succeeded: runs.iter().map(|r| r.succeeded).sum(),
+        failed: runs.iter().map(|r| r.failed).sum(),
+        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+    }
+}
+
+/// Where processes run: Envoy alone on the last CPU, the load generator
+/// and upstream on the others, so the rps measured is Envoy's CPU cost and
+/// not a scheduling fight. Off with VEIL_BENCH_NO_PIN=1 or on one CPU.
+#[derive(Debug, Clone)]
+struct CpuPlan {
+    envoy: String,
+    load: String,
+}
+
+fn cpu_plan() -> Option<CpuPlan> {
+    if std::env::var_os("VEIL_BENCH_NO_PIN").is_some() {
+        return None;
+    }
+    let n = std::thread::available_parallelism().map(|n| n.get()).ok()?;
+    if n < 2 || probe(Command::new("taskset").arg("--version")).is_none() {
+        return None;
+    }
+    Some(CpuPlan {
+        envoy: (n - 1).to_string(),
+        load: if n == 2 {
+            "0".into()
+        } else {
+            format!("0-{}", n - 2)
+        },
+    })
+}
+
+struct Summary {
+    name: &'static str,
+    size: usize,
+    pii: bool,
+    target_ratio: Option<f64>,
+    requests: u64,
+    base: Run,
+    veil: Run,
+}
+
+/// A criterion result: `engine/<function>/<size>`.
+#[derive(Debug, Clone)]
+struct EngineResult {
+    function: String,
+    size_label: String,
+    bytes: u64,
+    ns: f64,
+}
+
+impl EngineResult {
+    fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / self.ns * 1e3
+    }
+}
+
+/// Reads target/criterion/engine/*/*/new/{benchmark,estimates}.json
+/// written after `since` (older ones are stale results of another run).
+fn read_criterion(since: SystemTime) -> Result<Vec<EngineResult>> {
+    let base = util::target_dir().join("criterion/engine");
+    let mut out = Vec::new();
+    for function in fs::read_dir(&base).with_context(|| format!("reading {}", base.display()))? {
+        let function = function?.path();
+        if !function.is_dir() {
+            continue;
+        }
+        for size in fs::read_dir(&function)? {
+            let new = size?.path().join("new");
+            let (bench, est) = (new.join("benchmark.json"), new.join("estimates.json"));
+            let Ok(modified) = fs::metadata(&est).and_then(|m| m.modified()) else {
+                continue;
+            };
+            if modified < since {
+                continue;
+            }
+            let b: Value = serde_json::from_slice(&fs::read(&bench)?)
+                .with_context(|| format!("parsing {}", bench.display()))?;
+            let e: Value = serde_json::from_slice(&fs::read(&est)?)
+                .with_context(|| format!("parsing {}", est.display()))?;
+            // Criterion reports the slope when it has one, else the mean.
+            let ns = e["slope"]["point_estimate"]
+                .as_f64()
+                .or_else(|| e["mean"]["point_estimate"].as_f64())
+                .context("no point estimate")?;
+            let Some(bytes) = b["throughput"]["Bytes"].as_u64() else {
+                continue;
+            };
+            out.push(EngineResult {
+                function: b["function_id"].as_str().unwrap_or("?").to_string(),
+                size_label: b["value_str"].as_str().unwrap_or("?").to_string(),
+                bytes,
+                ns,
+            });
+        }
+    }
+    ensure!(
+        !out.is_empty(),
+        "no fresh criterion results under {}",
+        base.display()
+    );
+    out.sort_by(|a, b| (a.function.as_str(), a.bytes).cmp(&(b.function.as_str(), b.bytes)));
+    Ok(out)
+}
+
+struct Facts {
+    wasm_kib: f64,
+    envoy_version: String,
+    h2load_version: String,
+    pin: Option<CpuPlan>,
+    rss_idle: Vec<Option<u64>>,
+    rss_loaded: Vec<Option<u64>>,
+    ready: Vec<Duration>,
+    veil_log_bytes: u64,
+    elapsed: Duration,
+}
+
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn shell(cmd: &str, args: &[&str]) -> String {
+    probe(Command::new(cmd).args(args).current_dir(util::root()))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<String> {
+    let mut s = String::new();
+    let date = shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let commit = shell("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = !shell("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kib = |v: Option<u64>| v.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let delta = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:+.1} MiB", (b as f64 - a as f64) / 1024.0),
+        _ => "?".into(),
+    };
+
+    writeln!(s, "# veil benchmark results\n")?;
+    writeln!(
+        s,
+        "Written by `cargo xtask bench` on {date} (commit {commit}{}); every run overwrites \
+         this file. Timings on a small shared machine are noisy: compare ratios measured in \
+         the same run, not absolute numbers across runs.\n",
+        if dirty { ", uncommitted changes" } else { "" }
+    )?;
+    writeln!(s, "## Setup\n")?;
+    writeln!(s, "- Machine: {nproc} CPUs, {}", cpu_model())?;
+    writeln!(s, "- Envoy: `{}`, `--concurrency 1`", f.envoy_version)?;
+    match &f.pin {
+        Some(p) => writeln!(
+            s,
+            "- CPU pinning (taskset): Envoy on CPU {}, h2load and veil-echo on CPU {}",
+            p.envoy, p.load
+        )?,
+        None => writeln!(
+            s,
+            "- No CPU pinning: Envoy, h2load and veil-echo share all CPUs"
+        )?,
+    }
+    writeln!(
+        s,
+        "- veil: `veil_filter.wasm` {:.1} KiB (release), embedded default bundle (plugin \
+         configuration `{{}}`), findings logged at info to a file",
+        f.wasm_kib
+    )?;
+    writeln!(
+        s,
+        "- Load: `{}`, HTTP/2 cleartext, {CLIENTS} clients × 1 stream, POST \
+         `content-type: application/json`; the upstream (veil-echo, release) echoes the body, \
+         so veil scans it in both directions",
+        f.h2load_version
+    )?;
+    writeln!(
+        s,
+        "- Each workload: one warm-up/calibration run per Envoy, then {ROUNDS} rounds \
+         alternating which Envoy goes first; the table shows medians over rounds. Latency \
+         percentiles come from h2load's per-request `--log-file`."
+    )?;
+    writeln!(
+        s,
+        "- Bodies: deterministic order-export JSON from `veil-benches` (`clean_json`: no \
+         findings; `mixed_json`: emails, card numbers and the odd SSN, a few findings per \
+         KiB, redacted by veil)\n"
+    )?;
+
+    writeln!(s, "## End to end: Envoy without and with veil\n")?;
+    writeln!(
+        s,
+        "| workload | body | requests/run | rps no filter | rps veil | ratio | target | p50 no filter | p50 veil | p99 no filter | p99 veil | Δp99 |"
+    )?;
+    writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+    )?;
+    for r in results {
+        let ratio = r.veil.rps / r.base.rps;
+        let target = match r.target_ratio {
+            Some(t) => format!("≥ {t:.2} {}", if ratio >= t { "✅" } else { "❌" }),
+            None => "–".into(),
+        };
+        writeln!(
+            s,
+            "| {}{} | {} | {} | {:.0} | {:.0} | **{:.2}** | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:+.0} µs |",
+            r.name,
+            if r.pii { " (redacted)" } else { "" },
+            size_label(r.size),
+            r.requests,
+            r.base.rps,
+            r.veil.rps,
+            ratio,
+            target,
+            r.base.p50_us,
+            r.veil.p50_us,
+            r.base.p99_us,
+            r.veil.p99_us,
+            r.veil.p99_us - r.base.p99_us,
+        )?;
+    }
+    let problems: Vec<String> = results
+        .iter()
+        .flat_map(|r| [("no filter", &r.base), ("veil", &r.veil)].map(|(n, run)| (r.name, n, run)))
+        .filter(|(_, _, run)| run.failed > 0 || run.non_2xx > 0)
+        .map(|(w, n, run)| format!("{w} / {n}: {} failed, {} non-2xx", run.failed, run.non_2xx))
+        .collect();
+    if problems.is_empty() {
+        writeln!(s, "\nEvery request of every run succeeded with a 2xx.")?;
+    } else {
+        writeln!(s, "\n**Failed requests:** {}.", problems.join("; "))?;
+    }
+    writeln!(
+        s,
+        "\nDESIGN.md targets: 4 KiB ≥ 0.85 of no-filter rps with p99 ≤ +100 µs; 64 KiB ≥ 0.5. \
+         The PII rows have no target; they show the cost when every request is rewritten \
+         and each finding is logged as an event (the veil Envoy wrote {:.0} MiB of log).\n",
+        f.veil_log_bytes as f64 / (1024.0 * 1024.0)
+    )?;
+
+    writeln!(s, "## Envoy memory and start-up\n")?;
+    writeln!(s, "| | no filter | veil | difference |")?;
+    writeln!(s, "|---|---:|---:|---:|")?;
+    let get = |v: &Vec<Option<u64>>, i: usize| v.get(i).copied().flatten();
+    writeln!(
+        s,
+        "| RSS when ready | {} | {} | {} |",
+        kib(get(&f.rss_idle, 0)),
+        kib(get(&f.rss_idle, 1)),
+        delta(get(&f.rss_idle, 0), get(&f.rss_idle, 1))
+    )?;
+    writeln!(
+        s,
+        "| RSS after all runs | {} | {} | {} |",
+        kib(get(&f.rss_loaded, 0)),
+        kib(get(&f.rss_loaded, 1)),
+        delta(get(&f.rss_loaded, 0), get(&f.rss_loaded, 1))
+    )?;
+    let ms = |i: usize| f.ready.get(i).map_or(0, |d| d.as_millis());
+    writeln!(
+        s,
+        "| start to serving | {} ms | {} ms | {:+} ms |",
+        ms(0),
+        ms(1),
+        ms(1) as i128 - ms(0) as i128
+    )?;
+    writeln!(
+        s,
+        "\nDESIGN.md targets: veil ≤ +32 MiB RSS over no filter, ready in ≤ 0.5 s, flat over time.\n"
+    )?;
+
+    writeln!(s, "## Engine (criterion, native, default bundle)\n")?;
+    let mut sizes: Vec<(u64, String)> = engine
+        .iter()
+        .map(|e| (e.bytes, e.size_label.clone()))
+        .collect();
+    sizes.sort();
+    sizes.dedup();
+    let mut functions: Vec<String> = engine.iter().map(|e| e.function.clone()).collect();
+    functions.dedup();
+    write!(s, "| benchmark |")?;
+    for (_, l) in &sizes {
+        write!(s, " {l} |")?;
+    }
+    writeln!(s)?;
+    writeln!(s, "|---|{}", "---:|".repeat(sizes.len()))?;
+    for func in &functions {
+        let what = match func.as_str() {
+            "scan" => "`scan` mixed JSON (find only)",
+            "inspect" => "`inspect` mixed JSON (scan + decide + redact)",
+            "scan_clean" => "`scan` clean JSON (nothing to find)",
+            other => other,
+        };
+        write!(s, "| {what} |")?;
+        for (bytes, _) in &sizes {
+            match engine
+                .iter()
+                .find(|e| &e.function == func && e.bytes == *bytes)
+            {
+                Some(e) => write!(s, " {:.0} MB/s |", e.mb_per_s())?,
+                None => write!(s, " – |")?,
+            }
+        }
+        writeln!(s)?;
+    }
+    writeln!(
+        s,
+        "\nMB/s = 10⁶ bytes per second, from criterion's estimate in \
+         `target/criterion/engine/*/*/new/estimates.json`. DESIGN.md target: ≥ 1.5 GB/s \
+         native on mixed JSON (the wasm figure is not measured here yet).\n"
+    )?;
+    writeln!(s, "## Reproduce\n")?;
+    writeln!(
+        s,
+        "```sh\ncargo xtask bench\n```\n\nInstalls h2load (Debian `nghttp2-client`) if missing and \
+         run as root; this run took {} including builds.",
+        human_duration(f.elapsed)
+    )?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H2LOAD_OUT: &str = "\
+starting benchmark...
+spawning thread #0: 16 total client(s). 2000 total requests
+Application protocol: h2c
+progress: 10% done
+
+finished in 412.35ms, 4850.25 req/s, 19.61MB/s
+requests: 2000 total, 2000 started, 2000 done, 1990 succeeded, 10 failed, 10 errored, 0 timeout
+status codes: 1990 2xx, 0 3xx, 3 4xx, 0 5xx
+traffic: 8.09MB (8478456) total, 62.50KB (64000) headers (space savings 95.25%), 7.97MB (8355840) data
+                     min         max         mean         sd        +/- sd
+time for request:      412us     12.51ms      3.20ms      1.02ms    70.10%
+";
+
+    #[test]
+    fn parses_h2load_summary() {
+        let r = parse_h2load(H2LOAD_OUT).unwrap();
+        assert_eq!(r.rps, 4850.25);
+        assert_eq!(r.succeeded, 1990);
+        assert_eq!(r.failed, 10);
+        assert_eq!(r.non_2xx, 3);
+        assert!(parse_h2load("garbage").is_err());
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank_and_skip_failed_streams() {
+        let mut log = String::new();
+        for i in 1..=100 {
+            log.push_str(&format!("1700000000000000\t200\t{i}\n"));
+        }
+        log.push_str("1700000000000000\t-1\t999999\n");
+        let (p50, p99, max) = percentiles(&log).unwrap();
+        assert_eq!((p50, p99, max), (50.0, 99.0, 100.0));
+        assert!(percentiles("").is_err());
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
