@@ -320,8 +320,11 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
         // serde names the unknown field only in the message; put it in the
         // pointer too so the error points at the field, not its parent.
         if let Some(field) = unknown_field_name(&message) {
-            pointer.push('/');
-            pointer.push_str(&escape_pointer_token(&field));
+            let token = escape_pointer_token(&field);
+            if !pointer.ends_with(&format!("/{token}")) {
+                pointer.push('/');
+                pointer.push_str(&token);
+            }
         }
         BundleError { pointer, message }
     })?;
@@ -385,9 +388,7 @@ mod tests {
     use super::*;
 
     fn minimal(rule: &str) -> String {
-        format!(
-            r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rule}]}}"#
-        )
+        format!(r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rule}]}}"#)
     }
 
     #[test]
@@ -413,7 +414,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.pointer, "/rules/0/detector/regexx");
-        assert!(err.message.contains("unknown field `regexx`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `regexx`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -424,13 +429,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.pointer, "/rules/0/action");
-        assert!(err.message.contains("unknown action `drop`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown action `drop`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn wrong_version_is_rejected() {
-        let err = parse_bundle(br#"{"version":2,"metadata":{"name":"t","revision":"1"},"rules":[]}"#)
-            .unwrap_err();
+        let err =
+            parse_bundle(br#"{"version":2,"metadata":{"name":"t","revision":"1"},"rules":[]}"#)
+                .unwrap_err();
         assert_eq!(err.pointer, "/version");
     }
 
@@ -438,7 +448,8 @@ mod tests {
     fn trailing_garbage_and_non_json_are_rejected() {
         assert!(parse_bundle(b"{}").is_err());
         assert!(parse_bundle(b"not json").is_err());
-        let ok = minimal(r#"{"id":"a","category":"c","detector":{"builtin":"email"},"action":"alert"}"#);
+        let ok =
+            minimal(r#"{"id":"a","category":"c","detector":{"builtin":"email"},"action":"alert"}"#);
         assert!(parse_bundle(format!("{ok} trailing").as_bytes()).is_err());
     }
 }

@@ -184,7 +184,10 @@ impl CompiledPolicy {
 
     /// Whether any rule looks at the query string in `direction`.
     pub fn scans_query(&self, direction: Direction) -> bool {
-        !self.program(direction, LocationKind::Query).rules.is_empty()
+        !self
+            .program(direction, LocationKind::Query)
+            .rules
+            .is_empty()
     }
 
     pub(crate) fn program(&self, direction: Direction, kind: LocationKind) -> &Program {
@@ -223,13 +226,19 @@ impl CompiledPolicy {
                 message,
             };
             if rule.id.is_empty() || rule.id.len() > 128 {
-                return Err(rule_err("/id", "a rule id must be 1 to 128 characters".into()));
+                return Err(rule_err(
+                    "/id",
+                    "a rule id must be 1 to 128 characters".into(),
+                ));
             }
             if !seen_ids.insert(rule.id.as_str()) {
                 return Err(rule_err("/id", format!("duplicate rule id {:?}", rule.id)));
             }
             if rule.category.is_empty() || rule.category.len() > 128 {
-                return Err(rule_err("/category", "a category must be 1 to 128 characters".into()));
+                return Err(rule_err(
+                    "/category",
+                    "a category must be 1 to 128 characters".into(),
+                ));
             }
             let detector = match compile_detector(&rule.detector, |f, m| rule_err(f, m))? {
                 Detector::Builtin(b) => match builtin_index.iter().find(|(x, _)| *x == b) {
@@ -307,10 +316,12 @@ impl CompiledPolicy {
         let literals = if anchors.is_empty() {
             None
         } else {
-            Some(AhoCorasick::new(&anchors).map_err(|e| PolicyError::Invalid {
-                pointer: "/rules".into(),
-                message: format!("cannot build the literal automaton: {e}"),
-            })?)
+            Some(
+                AhoCorasick::new(&anchors).map_err(|e| PolicyError::Invalid {
+                    pointer: "/rules".into(),
+                    message: format!("cannot build the literal automaton: {e}"),
+                })?,
+            )
         };
         let regex_set = if regex_sources.is_empty() {
             None
@@ -318,7 +329,11 @@ impl CompiledPolicy {
             Some(
                 regex::bytes::RegexSetBuilder::new(&regex_sources)
                     .unicode(false)
-                    .size_limit(MAX_REGEX_PROGRAM.saturating_mul(regex_sources.len().max(1)).min(64 << 20))
+                    .size_limit(
+                        MAX_REGEX_PROGRAM
+                            .saturating_mul(regex_sources.len().max(1))
+                            .min(64 << 20),
+                    )
                     .build()
                     .map_err(|e| PolicyError::Invalid {
                         pointer: "/rules".into(),
@@ -329,8 +344,15 @@ impl CompiledPolicy {
 
         let mut programs: [[Program; 3]; 2] = Default::default();
         let mut header_names: [Vec<String>; 2] = Default::default();
-        for (d, direction) in [Direction::Request, Direction::Response].into_iter().enumerate() {
-            for kind in [LocationKind::Body, LocationKind::Query, LocationKind::Header] {
+        for (d, direction) in [Direction::Request, Direction::Response]
+            .into_iter()
+            .enumerate()
+        {
+            for kind in [
+                LocationKind::Body,
+                LocationKind::Query,
+                LocationKind::Header,
+            ] {
                 let mut p = Program {
                     detector_enabled: vec![false; detectors.len()],
                     ..Program::default()
@@ -434,7 +456,10 @@ fn compile_detector(
                     .collect();
                 err(
                     "/detector/builtin",
-                    format!("unknown built-in detector {id:?}; known: {}", known.join(", ")),
+                    format!(
+                        "unknown built-in detector {id:?}; known: {}",
+                        known.join(", ")
+                    ),
                 )
             })?;
             Ok(Detector::Builtin(b))
@@ -497,7 +522,11 @@ fn compile_detector(
                 regex,
                 group,
                 validator,
-                keywords: spec.keywords.iter().map(|k| k.as_bytes().to_vec()).collect(),
+                keywords: spec
+                    .keywords
+                    .iter()
+                    .map(|k| k.as_bytes().to_vec())
+                    .collect(),
                 keyword_window,
             })
         }
@@ -524,20 +553,27 @@ mod tests {
     #[test]
     fn bad_regex_names_rule_and_field() {
         let err = CompiledPolicy::from_json(
-            bundle_with(r#"{"id":"r1","category":"c","detector":{"regex":"(ab"},"action":"alert"}"#)
-                .as_bytes(),
+            bundle_with(
+                r#"{"id":"r1","category":"c","detector":{"regex":"(ab"},"action":"alert"}"#,
+            )
+            .as_bytes(),
         )
         .unwrap_err();
         assert_eq!(err.pointer(), "/rules/0/detector/regex");
         let msg = err.to_string();
-        assert!(msg.contains("rule \"r1\"") && msg.contains("invalid regex"), "{msg}");
+        assert!(
+            msg.contains("rule \"r1\"") && msg.contains("invalid regex"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn unknown_builtin_lists_known_ones() {
         let err = CompiledPolicy::from_json(
-            bundle_with(r#"{"id":"r1","category":"c","detector":{"builtin":"emial"},"action":"alert"}"#)
-                .as_bytes(),
+            bundle_with(
+                r#"{"id":"r1","category":"c","detector":{"builtin":"emial"},"action":"alert"}"#,
+            )
+            .as_bytes(),
         )
         .unwrap_err();
         assert_eq!(err.pointer(), "/rules/0/detector/builtin");
@@ -546,11 +582,12 @@ mod tests {
 
     #[test]
     fn hostile_bundles_are_refused() {
-        let empty = bundle_with(r#"{"id":"r","category":"c","detector":{"regex":"a*"},"action":"alert"}"#);
+        let empty =
+            bundle_with(r#"{"id":"r","category":"c","detector":{"regex":"a*"},"action":"alert"}"#);
         assert!(CompiledPolicy::from_json(empty.as_bytes()).is_err());
-        let huge = bundle_with(&format!(
-            r#"{{"id":"r","category":"c","detector":{{"regex":"(\\w{{50}}){{1000}}"}},"action":"alert"}}"#
-        ));
+        let huge = bundle_with(
+            r#"{"id":"r","category":"c","detector":{"regex":"(\\w{50}){1000}"},"action":"alert"}"#,
+        );
         let err = CompiledPolicy::from_json(huge.as_bytes()).unwrap_err();
         assert_eq!(err.pointer(), "/rules/0/detector/regex");
         let dup = format!(

@@ -46,7 +46,13 @@ fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
 /// learning it: a secret keeps its (public) 4-byte prefix, anything else its
 /// first byte and last two; the length is always given.
 pub fn masked_preview(category: &str, value: &[u8]) -> String {
-    let ascii = |b: &u8| if b.is_ascii_graphic() { *b as char } else { '*' };
+    let ascii = |b: &u8| {
+        if b.is_ascii_graphic() {
+            *b as char
+        } else {
+            '*'
+        }
+    };
     let n = value.len();
     if n < 8 {
         return format!("{}[{n}]", "*".repeat(n));
@@ -78,26 +84,15 @@ pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
     Some((trace_id, span_id))
 }
 
-/// One finding as an OpenTelemetry log record (JSON object).
-pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> Value {
-    let (sev_num, sev_text) = otel_severity(finding.severity);
-    let value = data.get(finding.start..finding.end).unwrap_or_default();
-    let mut attrs = Map::new();
+/// Attributes every event of a request carries.
+fn request_attributes(attrs: &mut Map<String, Value>, ctx: &EventContext<'_>) {
     let mut put = |k: &str, v: Value| {
         attrs.insert(k.to_string(), v);
     };
     put("veil.event_id", json!(ctx.event_id));
-    put("veil.rule.id", json!(&*finding.rule_id));
-    put("veil.category", json!(&*finding.category));
-    put("veil.action", json!(finding.action.as_str()));
-    put("veil.enforced", json!(!finding.monitor));
-    put("veil.decision", json!(ctx.decision.as_str()));
-    put("veil.severity", json!(finding.severity.as_str()));
     put("veil.direction", json!(ctx.direction.as_str()));
     put("veil.location", json!(ctx.location));
-    put("veil.match.start", json!(finding.start));
-    put("veil.match.end", json!(finding.end));
-    put("veil.match.preview", json!(masked_preview(&finding.category, value)));
+    put("veil.decision", json!(ctx.decision.as_str()));
     put("veil.bundle.name", json!(ctx.bundle_name));
     put("veil.bundle.revision", json!(ctx.bundle_revision));
     let r = ctx.request;
@@ -116,24 +111,82 @@ pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> 
     if let Some(ua) = &r.user_agent {
         put("user_agent.original", json!(ua));
     }
+}
+
+fn record(
+    ctx: &EventContext<'_>,
+    sev: (u8, &str),
+    body: String,
+    attrs: Map<String, Value>,
+) -> Value {
     let mut record = json!({
         "timeUnixNano": ctx.time_unix_nano.to_string(),
-        "severityNumber": sev_num,
-        "severityText": sev_text,
-        "body": format!(
-            "veil {} {} in {} {}",
-            if finding.monitor { "would" } else { "did" },
-            finding.action.as_str(),
-            ctx.direction.as_str(),
-            ctx.location
-        ),
+        "severityNumber": sev.0,
+        "severityText": sev.1,
+        "body": body,
         "attributes": Value::Object(attrs),
     });
-    if let Some((trace_id, span_id)) = r.traceparent.as_deref().and_then(parse_traceparent) {
+    if let Some((trace_id, span_id)) = ctx
+        .request
+        .traceparent
+        .as_deref()
+        .and_then(parse_traceparent)
+    {
         record["traceId"] = json!(trace_id);
         record["spanId"] = json!(span_id);
     }
     record
+}
+
+/// One finding as an OpenTelemetry log record (JSON object).
+pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> Value {
+    let value = data.get(finding.start..finding.end).unwrap_or_default();
+    let mut attrs = Map::new();
+    request_attributes(&mut attrs, ctx);
+    let mut put = |k: &str, v: Value| {
+        attrs.insert(k.to_string(), v);
+    };
+    put("veil.rule.id", json!(&*finding.rule_id));
+    put("veil.category", json!(&*finding.category));
+    put("veil.action", json!(finding.action.as_str()));
+    put("veil.enforced", json!(!finding.monitor));
+    put("veil.severity", json!(finding.severity.as_str()));
+    put("veil.match.start", json!(finding.start));
+    put("veil.match.end", json!(finding.end));
+    put(
+        "veil.match.preview",
+        json!(masked_preview(&finding.category, value)),
+    );
+    let body = format!(
+        "veil {} {} {} in {} {}",
+        if finding.monitor { "would" } else { "did" },
+        finding.action.as_str(),
+        finding.category,
+        ctx.direction.as_str(),
+        ctx.location
+    );
+    record(ctx, otel_severity(finding.severity), body, attrs)
+}
+
+/// An event that is not a finding: a body passed unscanned over the size
+/// limit, a parse or host failure handled by the fail mode. `reason` is a
+/// stable token (`body_limit`, `internal_error`, ...) for alerting.
+pub fn notice_event(
+    ctx: &EventContext<'_>,
+    reason: &str,
+    detail: &str,
+    severity: crate::bundle::Severity,
+) -> Value {
+    let mut attrs = Map::new();
+    request_attributes(&mut attrs, ctx);
+    attrs.insert("veil.reason".into(), json!(reason));
+    attrs.insert("veil.detail".into(), json!(detail));
+    let body = format!(
+        "veil {reason} in {} {}: {detail}",
+        ctx.direction.as_str(),
+        ctx.location
+    );
+    record(ctx, otel_severity(severity), body, attrs)
 }
 
 /// The body of a block response: small, JSON, with the event id a

@@ -318,7 +318,8 @@ fn regex_candidates(detector: &Detector, det: usize, data: &[u8], out: &mut Vec<
         if !valid {
             continue;
         }
-        if !keywords.is_empty() && !has_keyword_before(data, m.start(), *keyword_window, &keywords) {
+        if !keywords.is_empty() && !has_keyword_before(data, m.start(), *keyword_window, &keywords)
+        {
             continue;
         }
         out.push((
@@ -343,7 +344,13 @@ mod tests {
     fn default_bundle_redacts_pii_in_request_json_and_keeps_it_valid() {
         let p = default_policy();
         let body = br#"{"name":"Jane","email":"jane.doe@example.com","card":"4111 1111 1111 1111","n":4111111111111111}"#;
-        let ins = p.inspect(Direction::Request, Target::Body { content_type: Some("application/json") }, body);
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Body {
+                content_type: Some("application/json"),
+            },
+            body,
+        );
         assert_eq!(ins.decision, Decision::Redact);
         let out = ins.rewritten.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
@@ -351,7 +358,10 @@ mod tests {
         assert!(!String::from_utf8_lossy(&out).contains("jane.doe@example.com"));
         assert!(v["email"].as_str().unwrap().chars().all(|c| c == '*'));
         assert_eq!(v["card"], "**** **** **** 1111");
-        assert!(v["n"].is_string(), "a card number as a JSON number becomes a masked string");
+        assert!(
+            v["n"].is_string(),
+            "a card number as a JSON number becomes a masked string"
+        );
         assert_eq!(out.len(), body.len(), "full masks keep the length");
     }
 
@@ -359,42 +369,73 @@ mod tests {
     fn default_bundle_blocks_secrets_in_requests_and_redacts_them_in_responses() {
         let p = default_policy();
         let body = br#"{"aws":"AKIAZ3MSJ5TVQ4GQDKWY"}"#;
-        let t = Target::Body { content_type: Some("application/json") };
+        let t = Target::Body {
+            content_type: Some("application/json"),
+        };
         let req = p.inspect(Direction::Request, t, body);
         assert_eq!(req.decision, Decision::Block);
         assert!(req.blocking_rule.as_deref().unwrap().contains("aws"));
         assert!(req.rewritten.is_none());
         let resp = p.inspect(Direction::Response, t, body);
         assert_eq!(resp.decision, Decision::Redact);
-        assert_eq!(resp.rewritten.unwrap(), br#"{"aws":"********************"}"#.to_vec());
+        assert_eq!(
+            resp.rewritten.unwrap(),
+            br#"{"aws":"********************"}"#.to_vec()
+        );
     }
 
     #[test]
     fn clean_body_is_allowed_untouched() {
         let p = default_policy();
         let body = br#"{"order":"A-1029","total":1234567812345670,"ts":"2026-11-22T03:26:24Z"}"#;
-        let ins = p.inspect(Direction::Request, Target::Body { content_type: Some("application/json") }, body);
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Body {
+                content_type: Some("application/json"),
+            },
+            body,
+        );
         assert_eq!(ins, Inspection::empty());
     }
 
     #[test]
     fn query_string_secrets_block_and_pii_redacts() {
         let p = default_policy();
-        let ins = p.inspect(Direction::Request, Target::Query, b"q=1&mail=jo@example.org");
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Query,
+            b"q=1&mail=jo@example.org",
+        );
         assert_eq!(ins.decision, Decision::Redact);
         assert_eq!(ins.rewritten.unwrap(), b"q=1&mail=**************".to_vec());
-        let ins = p.inspect(Direction::Request, Target::Query, b"key=AKIAZ3MSJ5TVQ4GQDKWY");
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Query,
+            b"key=AKIAZ3MSJ5TVQ4GQDKWY",
+        );
         assert_eq!(ins.decision, Decision::Block);
     }
 
     #[test]
     fn body_plan_follows_content_types() {
         let p = default_policy();
-        assert!(p.body_plan(Direction::Request, Some("application/json; charset=utf-8")).inspect);
-        assert!(p.body_plan(Direction::Request, Some("application/json")).may_rewrite);
+        assert!(
+            p.body_plan(Direction::Request, Some("application/json; charset=utf-8"))
+                .inspect
+        );
+        assert!(
+            p.body_plan(Direction::Request, Some("application/json"))
+                .may_rewrite
+        );
         assert!(!p.body_plan(Direction::Request, Some("image/png")).inspect);
-        assert!(!p.body_plan(Direction::Request, Some("application/octet-stream")).inspect);
-        assert!(!p.body_plan(Direction::Response, Some("application/json")).may_block);
+        assert!(
+            !p.body_plan(Direction::Request, Some("application/octet-stream"))
+                .inspect
+        );
+        assert!(
+            !p.body_plan(Direction::Response, Some("application/json"))
+                .may_block
+        );
     }
 
     #[test]
@@ -402,7 +443,11 @@ mod tests {
         let bundle = r#"{"version":1,"metadata":{"name":"m","revision":"1"},"mode":"monitor",
             "rules":[{"id":"aws","category":"secret.aws_access_key_id","detector":{"builtin":"aws_access_key_id"},"action":"block"}]}"#;
         let p = CompiledPolicy::from_json(bundle.as_bytes()).unwrap();
-        let ins = p.inspect(Direction::Request, Target::Body { content_type: None }, b"AKIAZ3MSJ5TVQ4GQDKWY");
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Body { content_type: None },
+            b"AKIAZ3MSJ5TVQ4GQDKWY",
+        );
         assert_eq!(ins.decision, Decision::Allow);
         assert_eq!(ins.would_decide, Decision::Block);
         assert_eq!(ins.findings.len(), 1);
@@ -412,17 +457,37 @@ mod tests {
     #[test]
     fn user_regex_with_validator_keywords_and_header_scope() {
         let bundle = r#"{"version":1,"metadata":{"name":"u","revision":"1"},"rules":[
-            {"id":"emp","category":"pii.employee_id","detector":{"regex":"EMP-[0-9]{6}","keywords":["employee"]},
+            {"id":"emp","category":"pii.employee_id","detector":{"regex":"EMP-[0-9]{6}","keywords":["employee"],"keyword_window":12},
              "action":"redact","mask":"placeholder","scope":{"request":{"headers":["X-Employee"],"body":true}}}]}"#;
         let p = CompiledPolicy::from_json(bundle.as_bytes()).unwrap();
         let body = b"employee: EMP-123456; other EMP-654321";
-        let ins = p.inspect(Direction::Request, Target::Body { content_type: Some("text/plain") }, body);
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Body {
+                content_type: Some("text/plain"),
+            },
+            body,
+        );
         assert_eq!(ins.findings.len(), 1, "only the match near the keyword");
-        assert_eq!(ins.rewritten.unwrap(), b"employee: [REDACTED:pii.employee_id]; other EMP-654321".to_vec());
-        assert_eq!(p.header_names(Direction::Request), &["x-employee".to_string()]);
-        let h = p.inspect(Direction::Request, Target::Header { name: "X-Employee" }, b"employee EMP-000001");
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"employee: [REDACTED:pii.employee_id]; other EMP-654321".to_vec()
+        );
+        assert_eq!(
+            p.header_names(Direction::Request),
+            &["x-employee".to_string()]
+        );
+        let h = p.inspect(
+            Direction::Request,
+            Target::Header { name: "X-Employee" },
+            b"employee EMP-000001",
+        );
         assert_eq!(h.decision, Decision::Redact);
-        let other = p.inspect(Direction::Request, Target::Header { name: "x-other" }, b"employee EMP-000001");
+        let other = p.inspect(
+            Direction::Request,
+            Target::Header { name: "x-other" },
+            b"employee EMP-000001",
+        );
         assert!(other.findings.is_empty());
     }
 
@@ -430,7 +495,13 @@ mod tests {
     fn offsets_are_exact_after_multibyte_text() {
         let p = default_policy();
         let body = "héllo wörld — jane@example.com".as_bytes();
-        let f = p.scan(Direction::Request, Target::Body { content_type: Some("text/plain") }, body);
+        let f = p.scan(
+            Direction::Request,
+            Target::Body {
+                content_type: Some("text/plain"),
+            },
+            body,
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(&body[f[0].start..f[0].end], b"jane@example.com");
     }

@@ -15,5 +15,7 @@ pub mod redact;
 
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
-pub use event::{block_body, finding_event, masked_preview, EventContext, RequestInfo};
+pub use event::{
+    block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
+};
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};

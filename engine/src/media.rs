@@ -106,8 +106,14 @@ mod tests {
 
     #[test]
     fn content_kind() {
-        assert_eq!(ContentKind::for_body(Some("application/json")), ContentKind::Json);
-        assert_eq!(ContentKind::for_body(Some("application/vnd.api+json")), ContentKind::Json);
+        assert_eq!(
+            ContentKind::for_body(Some("application/json")),
+            ContentKind::Json
+        );
+        assert_eq!(
+            ContentKind::for_body(Some("application/vnd.api+json")),
+            ContentKind::Json
+        );
         assert_eq!(ContentKind::for_body(Some("text/plain")), ContentKind::Text);
         assert_eq!(ContentKind::for_body(None), ContentKind::Text);
     }

@@ -225,9 +225,8 @@ fn json_replacements(data: &[u8], edits: &[Edit]) -> Vec<Replacement> {
             if i + len > start {
                 break;
             }
-            match data[i] {
-                b'"' => in_string = !in_string,
-                _ => {}
+            if data[i] == b'"' {
+                in_string = !in_string;
             }
             i += len;
         }
@@ -338,7 +337,10 @@ mod tests {
         ];
         let edits = plan_edits(fs.iter());
         assert_eq!(edits.len(), 2);
-        assert_eq!((edits[0].start, edits[0].end, edits[0].mask), (0, 15, MaskStyle::Full));
+        assert_eq!(
+            (edits[0].start, edits[0].end, edits[0].mask),
+            (0, 15, MaskStyle::Full)
+        );
     }
 
     #[test]
@@ -357,7 +359,11 @@ mod tests {
             // span cuts a multi-byte character
             ("{\"a\":\"h\u{e9}llo\"}", (7, 9)),
         ];
-        for mask in [MaskStyle::Full, MaskStyle::KeepLast4, MaskStyle::Placeholder] {
+        for mask in [
+            MaskStyle::Full,
+            MaskStyle::KeepLast4,
+            MaskStyle::Placeholder,
+        ] {
             for (doc, span) in cases {
                 let out = redact(doc, &[span], mask, ContentKind::Json);
                 serde_json::from_str::<serde_json::Value>(&out)
@@ -371,7 +377,10 @@ mod tests {
         let doc = r#"{"email":"jane@example.com","n":4111111111111111}"#;
         let out = redact(
             doc,
-            &[span_of(doc, "jane@example.com"), span_of(doc, "4111111111111111")],
+            &[
+                span_of(doc, "jane@example.com"),
+                span_of(doc, "4111111111111111"),
+            ],
             MaskStyle::Full,
             ContentKind::Json,
         );
@@ -382,14 +391,24 @@ mod tests {
     #[test]
     fn keep_last4_keeps_separators() {
         let doc = "card 4111-1111-1111-1111 ok";
-        let out = redact(doc, &[span_of(doc, "4111-1111-1111-1111")], MaskStyle::KeepLast4, ContentKind::Text);
+        let out = redact(
+            doc,
+            &[span_of(doc, "4111-1111-1111-1111")],
+            MaskStyle::KeepLast4,
+            ContentKind::Text,
+        );
         assert_eq!(out, "card ****-****-****-1111 ok");
     }
 
     #[test]
     fn placeholder_in_query_stays_url_safe() {
         let doc = "a=1&e=jo@ex.org";
-        let out = redact(doc, &[span_of(doc, "jo@ex.org")], MaskStyle::Placeholder, ContentKind::Query);
+        let out = redact(
+            doc,
+            &[span_of(doc, "jo@ex.org")],
+            MaskStyle::Placeholder,
+            ContentKind::Query,
+        );
         assert_eq!(out, "a=1&e=REDACTED");
     }
 }

@@ -38,9 +38,8 @@ impl DigitRun {
         if glued(before) || glued(after) {
             return true;
         }
-        let decimal_before = before == Some(b'.')
-            && self.start >= 2
-            && hay[self.start - 2].is_ascii_digit();
+        let decimal_before =
+            before == Some(b'.') && self.start >= 2 && hay[self.start - 2].is_ascii_digit();
         let decimal_after =
             after == Some(b'.') && hay.get(self.end + 1).is_some_and(|b| b.is_ascii_digit());
         decimal_before || decimal_after

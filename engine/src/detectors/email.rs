@@ -47,7 +47,11 @@ pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {
         return None;
     }
     for label in domain.split(|&b| b == b'.') {
-        if label.is_empty() || label.len() > 63 || label[0] == b'-' || label[label.len() - 1] == b'-' {
+        if label.is_empty()
+            || label.len() > 63
+            || label[0] == b'-'
+            || label[label.len() - 1] == b'-'
+        {
             return None;
         }
     }
@@ -65,8 +69,14 @@ mod tests {
 
     #[test]
     fn finds_addresses_in_context() {
-        assert_eq!(find(r#"{"email":"jane.doe@example.com"}"#), Some("jane.doe@example.com"));
-        assert_eq!(find("mail a+b@mail.example.co.uk."), Some("a+b@mail.example.co.uk"));
+        assert_eq!(
+            find(r#"{"email":"jane.doe@example.com"}"#),
+            Some("jane.doe@example.com")
+        );
+        assert_eq!(
+            find("mail a+b@mail.example.co.uk."),
+            Some("a+b@mail.example.co.uk")
+        );
         assert_eq!(find("x=.jo@ex-ample.org,"), Some("jo@ex-ample.org"));
     }
 

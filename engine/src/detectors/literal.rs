@@ -27,7 +27,10 @@ pub fn aws_access_key_id(hay: &[u8], pos: usize) -> Option<Span> {
         return None;
     }
     // Key ids are base32 (A-Z, 2-7) after the 4-byte prefix.
-    if !token[4..].iter().all(|&b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+    if !token[4..]
+        .iter()
+        .all(|&b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    {
         return None;
     }
     // AWS documentation examples (AKIAIOSFODNN7EXAMPLE and friends).
@@ -61,10 +64,15 @@ pub fn github_classic_token(hay: &[u8], pos: usize) -> Option<Span> {
 pub fn pem_private_key(hay: &[u8], pos: usize) -> Option<Span> {
     let after_begin = pos + PEM_PREFIXES[0].len();
     let window_end = (after_begin + 64).min(hay.len());
-    let label_end = after_begin + memchr::memmem::find(hay.get(after_begin..window_end)?, b"-----")?;
+    let label_end =
+        after_begin + memchr::memmem::find(hay.get(after_begin..window_end)?, b"-----")?;
     let label = &hay[after_begin..label_end];
     let is_private = label.ends_with(b"PRIVATE KEY") || label == b"PGP PRIVATE KEY BLOCK";
-    if !is_private || !label.iter().all(|&b| b.is_ascii_uppercase() || b == b' ' || b.is_ascii_digit()) {
+    if !is_private
+        || !label
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b == b' ' || b.is_ascii_digit())
+    {
         return None;
     }
     let body_start = label_end + 5;
@@ -86,7 +94,10 @@ pub fn pem_private_key(hay: &[u8], pos: usize) -> Option<Span> {
         .iter()
         .position(|&b| {
             !(b.is_ascii_alphanumeric()
-                || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ' | b'\\' | b':' | b'-' | b',' ))
+                || matches!(
+                    b,
+                    b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ' | b'\\' | b':' | b'-' | b','
+                ))
         })
         .unwrap_or(region.len());
     Some(Span {
@@ -114,19 +125,33 @@ pub(crate) mod tests {
         assert_eq!(aws_access_key_id(b"AKIAIOSFODNN7EXAMPLE", 0), None);
         assert_eq!(aws_access_key_id(b"AKIAZ3MSJ5TVQ4GQDKW", 0), None, "short");
         assert_eq!(aws_access_key_id(b"AKIAZ3MSJ5TVQ4GQDKWYX", 0), None, "long");
-        assert_eq!(aws_access_key_id(b"XAKIAZ3MSJ5TVQ4GQDKWY", 1), None, "glued");
-        assert_eq!(aws_access_key_id(b"AKIAZ3MSJ5TVQ4GQDK0Y", 0), None, "not base32");
+        assert_eq!(
+            aws_access_key_id(b"XAKIAZ3MSJ5TVQ4GQDKWY", 1),
+            None,
+            "glued"
+        );
+        assert_eq!(
+            aws_access_key_id(b"AKIAZ3MSJ5TVQ4GQDK0Y", 0),
+            None,
+            "not base32"
+        );
     }
 
     #[test]
     fn github_tokens_need_a_valid_checksum() {
         let token = github_token("ghp_", "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123");
         let hay = format!("token: {token}\n");
-        assert_eq!(github_classic_token(hay.as_bytes(), 7), Some(Span { start: 7, end: 47 }));
+        assert_eq!(
+            github_classic_token(hay.as_bytes(), 7),
+            Some(Span { start: 7, end: 47 })
+        );
         let mut broken = token.clone().into_bytes();
         broken[10] = if broken[10] == b'a' { b'b' } else { b'a' };
         assert_eq!(github_classic_token(&broken, 0), None);
-        assert_eq!(github_classic_token(b"ghp_abcdefghijklmnopqrstuvwxyzABCD012345", 0), None);
+        assert_eq!(
+            github_classic_token(b"ghp_abcdefghijklmnopqrstuvwxyzABCD012345", 0),
+            None
+        );
     }
 
     #[test]
@@ -138,9 +163,15 @@ pub(crate) mod tests {
 
         let cut = "{\"key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk\"}";
         let sp = pem_private_key(cut.as_bytes(), 8).unwrap();
-        assert_eq!(&cut[sp.start..sp.end], "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk");
+        assert_eq!(
+            &cut[sp.start..sp.end],
+            "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk"
+        );
 
-        assert_eq!(pem_private_key(b"-----BEGIN CERTIFICATE-----\nMII", 0), None);
+        assert_eq!(
+            pem_private_key(b"-----BEGIN CERTIFICATE-----\nMII", 0),
+            None
+        );
         assert_eq!(pem_private_key(b"-----BEGIN ", 0), None);
     }
 }

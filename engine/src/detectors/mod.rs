@@ -155,15 +155,17 @@ pub(crate) fn is_word_byte(b: u8) -> bool {
 }
 
 /// Case-insensitive search for any keyword in `hay[from..to]`.
-pub(crate) fn has_keyword_before(hay: &[u8], pos: usize, window: usize, keywords: &[&[u8]]) -> bool {
+pub(crate) fn has_keyword_before(
+    hay: &[u8],
+    pos: usize,
+    window: usize,
+    keywords: &[&[u8]],
+) -> bool {
     let from = pos.saturating_sub(window);
     let region = &hay[from..pos];
-    keywords.iter().any(|kw| {
-        !kw.is_empty()
-            && region
-                .windows(kw.len())
-                .any(|w| w.eq_ignore_ascii_case(kw))
-    })
+    keywords
+        .iter()
+        .any(|kw| !kw.is_empty() && region.windows(kw.len()).any(|w| w.eq_ignore_ascii_case(kw)))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub fn luhn_valid(s: &[u8]) -> bool {
         double = !double;
         count += 1;
     }
-    count >= 2 && sum % 10 == 0
+    count >= 2 && sum.is_multiple_of(10)
 }
 
 /// US SSN validity from its three parts (area, group, serial), following the
@@ -33,7 +33,10 @@ pub fn ssn_valid(area: u32, group: u32, serial: u32) -> bool {
         return false;
     }
     // Woolworth's wallet card and the "123-45-6789" advertising number.
-    !matches!((area, group, serial), (78, 5, 1120) | (123, 45, 6789) | (219, 9, 9999))
+    !matches!(
+        (area, group, serial),
+        (78, 5, 1120) | (123, 45, 6789) | (219, 9, 9999)
+    )
 }
 
 /// Same as `ssn_valid` over 9 ASCII digits (separators skipped).
