@@ -7,7 +7,8 @@
 //! # async fn demo() -> anyhow::Result<()> {
 //! use veil_integration_tests::{Harness, Proto, TestRequest};
 //! let h = Harness::builder()
-//!     .echo_bin(env!("CARGO_BIN_EXE_veil-echo")) // only set inside this package's tests
+//!     // Tests of this package pass env!("CARGO_BIN_EXE_veil-echo") instead.
+//!     .echo_bin(veil_integration_tests::echo_binary()?)
 //!     .config_json(serde_json::json!({}))
 //!     .start()
 //!     .await?;
@@ -127,7 +128,44 @@ pub fn wasm_module() -> Result<PathBuf> {
             p.display()
         );
     }
+    warn_if_stale(&p);
     Ok(p)
+}
+
+/// Tests of an old module are confusing; say so (shown with a failing test).
+fn warn_if_stale(wasm: &Path) {
+    fn newest(dir: &Path, newest_seen: &mut Option<(std::time::SystemTime, PathBuf)>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                newest(&path, newest_seen);
+            } else if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                if newest_seen.as_ref().is_none_or(|(t, _)| m > *t) {
+                    *newest_seen = Some((m, path));
+                }
+            }
+        }
+    }
+    let Ok(built) = fs::metadata(wasm).and_then(|m| m.modified()) else {
+        return;
+    };
+    let mut newest_seen = None;
+    let root = workspace_root();
+    for dir in ["filter/src", "engine/src", "policy-schema/bundles"] {
+        newest(&root.join(dir), &mut newest_seen);
+    }
+    if let Some((t, path)) = newest_seen {
+        if t > built {
+            eprintln!(
+                "warning: {} is older than {}; run `cargo xtask build` to test the current code",
+                wasm.display(),
+                path.display()
+            );
+        }
+    }
 }
 
 /// The `veil-echo` binary when the builder was not given one: `VEIL_ECHO`,
@@ -748,11 +786,11 @@ impl Harness {
     pub async fn send(&self, proto: Proto, req: TestRequest) -> Result<TestResponse> {
         match send(self.listener, proto, req).await {
             Ok(r) => Ok(r),
-            Err(e) => Err(e.context(format!(
-                "through Envoy (work dir {}); Envoy log tail:\n{}",
+            Err(e) => Err(anyhow!(
+                "{e:#}\n--- Envoy log tail (VEIL_KEEP_TMP=1 keeps {}) ---\n{}",
                 self.envoy.dir.display(),
                 self.envoy.log_tail(25)
-            ))),
+            )),
         }
     }
 
@@ -844,7 +882,7 @@ impl Drop for Harness {
         self.envoy.kill();
         if panicking {
             eprintln!(
-                "--- Envoy log tail ({}) ---\n{}",
+                "--- Envoy log tail (VEIL_KEEP_TMP=1 keeps {}) ---\n{}",
                 self.envoy.dir.display(),
                 self.envoy.log_tail(60)
             );
