@@ -418,6 +418,25 @@ impl CompiledPolicy {
     }
 }
 
+/// regex errors span several lines (pattern, caret, message); a proxy log
+/// line must stay one line, so keep the message and the column.
+fn one_line_regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let message = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("error:"))
+        .map(str::trim)
+        .unwrap_or_else(|| text.lines().last().unwrap_or("").trim());
+    let column = text
+        .lines()
+        .find(|l| l.trim_start().starts_with('^'))
+        .and_then(|l| l.find('^'));
+    match column {
+        Some(c) => format!("{message} (at column {})", c.saturating_sub(4) + 1),
+        None => message.to_string(),
+    }
+}
+
 fn is_header_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -475,7 +494,12 @@ fn compile_detector(
                 .unicode(false)
                 .size_limit(MAX_REGEX_PROGRAM)
                 .build()
-                .map_err(|e| err("/detector/regex", format!("invalid regex: {e}")))?;
+                .map_err(|e| {
+                    err(
+                        "/detector/regex",
+                        format!("invalid regex: {}", one_line_regex_error(&e)),
+                    )
+                })?;
             if regex.is_match(b"") {
                 return Err(err(
                     "/detector/regex",

@@ -23,7 +23,10 @@ fn every_shipped_bundle_compiles() {
             count += 1;
         }
     }
-    assert!(count >= 3, "expected the default and example bundles, found {count}");
+    assert!(
+        count >= 3,
+        "expected the default and example bundles, found {count}"
+    );
 }
 
 #[test]
@@ -39,6 +42,9 @@ fn schema_lists_exactly_the_builtin_detectors() {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    let known: Vec<String> = ALL_BUILTINS.iter().map(|b| b.info().id.to_string()).collect();
+    let known: Vec<String> = ALL_BUILTINS
+        .iter()
+        .map(|b| b.info().id.to_string())
+        .collect();
     assert_eq!(listed, known);
 }
