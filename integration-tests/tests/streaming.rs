@@ -218,3 +218,50 @@ async fn body_over_limit_passes_unscanned_with_an_event() -> anyhow::Result<()> 
         .any(|l| l.contains("wasm log") && l.contains("body_limit")));
     Ok(())
 }
+
+/// The default limit (1 MiB) equals Envoy's default per-connection buffer
+/// limit. A body just over it must still be handled as configured (default
+/// `over_limit: pass`: forwarded unscanned, both ways), not answered by
+/// Envoy's own 413 or cut off mid-response. HTTP/1.1 clients are the case
+/// that matters: for them the connection buffer limit applies to the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_the_default_limit_passes_unscanned_over_http1() -> anyhow::Result<()> {
+    let h = common::builder().config_raw("").start().await?;
+    let body = format!(
+        "{{\"contact\":\"{EMAIL}\",\"blob\":\"{}\"}}",
+        "a".repeat(2 << 20)
+    );
+    let id = test_id("default-limit");
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/bulk", &id)
+                .content_type("application/json")
+                .body(body.clone()),
+        )
+        .await?;
+    assert_eq!(
+        resp.status,
+        200,
+        "a 2 MiB request must pass unscanned with the default config, got: {:.200}",
+        resp.text()
+    );
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0].body == body.as_bytes(), "upstream bytes differ");
+    assert!(
+        resp.body == body.as_bytes(),
+        "client bytes differ (echo of 2 MiB)"
+    );
+    h.wait_for_events(EVENT_WAIT, |evs| {
+        let limit_in = |dir: &str| {
+            evs.iter().any(|e| {
+                event_attr(e, "veil.reason") == Some("body_limit")
+                    && event_attr(e, "veil.direction") == Some(dir)
+            })
+        };
+        limit_in("request") && limit_in("response")
+    })
+    .await?;
+    Ok(())
+}
