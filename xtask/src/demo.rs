@@ -227,14 +227,14 @@ fn exchanges(echo: &Echo, envoy: &Envoy) -> Result<()> {
     step("4. What veil logged: one JSON event per finding, masked previews only");
     let events = wait_for_events(envoy, 5)?;
     println!(
-        "{:<9} {:<8} {:<26} {:<22} preview",
+        "{:<9} {:<8} {:<26} {:<24} preview",
         "direction", "decision", "rule", "category"
     );
     for e in &events {
         let a = &e["attributes"];
         let s = |k: &str| a[k].as_str().unwrap_or("-").to_string();
         println!(
-            "{:<9} {:<8} {:<26} {:<22} {}",
+            "{:<9} {:<8} {:<26} {:<24} {}",
             s("veil.direction"),
             s("veil.decision"),
             s("veil.rule.id"),
