@@ -7,7 +7,12 @@ use serde::Deserialize;
 use std::rc::Rc;
 use veil_engine::CompiledPolicy;
 
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Envoy adds each chunk to the buffered body before the filter sees it and
+/// answers its own plain 413/500 once the buffer passes the connection
+/// buffer limit (1 MiB by default). Deciding at 960 KiB leaves room for the
+/// chunk that crosses our limit, so over-limit bodies get veil's behaviour
+/// (pass with an event, or veil's 413) instead of Envoy's.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 960 * 1024;
 /// Envoy cannot buffer more per stream without raising its own limits; a
 /// larger setting would only move the failure into Envoy.
 pub const MAX_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;

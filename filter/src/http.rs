@@ -275,7 +275,10 @@ impl VeilHttp {
             return Action::Continue;
         }
         state.size = body_size;
-        if body_size > max {
+        // A body that fills the limit and is not over yet will be: decide
+        // now, because Envoy's own buffer limit (1 MiB by default, like
+        // ours) answers a plain 413 before a callback could see more.
+        if body_size > max || (body_size == max && !end_of_stream) {
             state.finished = true;
             return match self.settings.over_limit {
                 OverLimit::Pass => {

@@ -219,7 +219,7 @@ async fn body_over_limit_passes_unscanned_with_an_event() -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The default limit (1 MiB) equals Envoy's default per-connection buffer
+/// The default limit (960 KiB) sits just below Envoy's default per-connection buffer
 /// limit. A body just over it must still be handled as configured (default
 /// `over_limit: pass`: forwarded unscanned, both ways), not answered by
 /// Envoy's own 413 or cut off mid-response. HTTP/1.1 clients are the case
