@@ -38,7 +38,9 @@ fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
         Low => (9, "INFO"),
         Medium => (13, "WARN"),
         High => (17, "ERROR"),
-        Critical => (21, "FATAL"),
+        // 21-24 (FATAL) means the emitting process is failing; a critical
+        // finding is the worst *error* instead.
+        Critical => (20, "CRITICAL"),
     }
 }
 
