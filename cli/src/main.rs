@@ -51,10 +51,12 @@ struct ScanArgs {
     /// Bundle JSON file; the embedded default bundle when omitted.
     #[arg(long, value_name = "BUNDLE")]
     bundle: Option<PathBuf>,
-    /// Which rules apply: those for requests or those for responses.
+    /// Which rules apply: those for requests or those for responses. With
+    /// --jsonl, the default for lines without "direction".
     #[arg(long, value_enum, default_value_t = DirectionArg::Request)]
     direction: DirectionArg,
-    /// Content type of the body (decides JSON-aware handling); none by default.
+    /// Content type of the body (decides JSON-aware handling); none by
+    /// default. With --jsonl, the default for lines without "content_type".
     #[arg(long, value_name = "CT")]
     content_type: Option<String>,
     /// Batch mode: each input line is {"id","content_type","body"} (optional

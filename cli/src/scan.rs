@@ -24,7 +24,11 @@ pub fn run(args: &ScanArgs, out: &mut impl Write) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", args.input.display()))?;
             Box::new(io::BufReader::new(file))
         };
-        let stats = scan_jsonl(&policy, direction, input, out)?;
+        let defaults = Defaults {
+            direction,
+            content_type: args.content_type.as_deref(),
+        };
+        let stats = scan_jsonl(&policy, defaults, input, out)?;
         if stats.malformed > 0 {
             eprintln!(
                 "veil scan: {} of {} lines malformed (see the \"error\" lines)",
@@ -83,11 +87,19 @@ pub struct BatchStats {
     pub malformed: usize,
 }
 
+/// Batch settings a line does not override: `--direction` and
+/// `--content-type` apply to lines without `direction` / `content_type`.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults<'a> {
+    pub direction: Direction,
+    pub content_type: Option<&'a str>,
+}
+
 /// Scans every non-blank line of `input`; writes exactly one output line
 /// per non-blank input line.
 pub fn scan_jsonl(
     policy: &CompiledPolicy,
-    default_direction: Direction,
+    defaults: Defaults<'_>,
     mut input: impl BufRead,
     out: &mut impl Write,
 ) -> Result<BatchStats> {
@@ -107,7 +119,7 @@ pub fn scan_jsonl(
             continue;
         }
         stats.lines += 1;
-        match parse_line(&buf, default_direction) {
+        match parse_line(&buf, defaults) {
             Ok(rec) => {
                 let findings = policy.scan(
                     rec.direction,
@@ -151,7 +163,7 @@ struct BadLine {
     message: String,
 }
 
-fn parse_line(line: &[u8], default_direction: Direction) -> Result<Record, BadLine> {
+fn parse_line(line: &[u8], defaults: Defaults<'_>) -> Result<Record, BadLine> {
     let bad = |id: &Value, message: String| BadLine {
         id: id.clone(),
         message,
@@ -168,12 +180,13 @@ fn parse_line(line: &[u8], default_direction: Direction) -> Result<Record, BadLi
         None => return Err(bad(&id, "missing \"body\" (a string)".into())),
     };
     let content_type = match obj.remove("content_type") {
-        None | Some(Value::Null) => None,
+        None => defaults.content_type.map(str::to_owned),
+        Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
         Some(_) => return Err(bad(&id, "\"content_type\" must be a string or null".into())),
     };
     let direction = match obj.remove("direction") {
-        None | Some(Value::Null) => default_direction,
+        None | Some(Value::Null) => defaults.direction,
         Some(Value::String(s)) if s == "request" => DirectionArg::Request.into(),
         Some(Value::String(s)) if s == "response" => DirectionArg::Response.into(),
         Some(_) => {
@@ -198,7 +211,11 @@ mod tests {
     fn batch(input: &str) -> (String, BatchStats) {
         let policy = CompiledPolicy::embedded_default().unwrap();
         let mut out = Vec::new();
-        let stats = scan_jsonl(&policy, Direction::Request, input.as_bytes(), &mut out).unwrap();
+        let defaults = Defaults {
+            direction: Direction::Request,
+            content_type: None,
+        };
+        let stats = scan_jsonl(&policy, defaults, input.as_bytes(), &mut out).unwrap();
         (String::from_utf8(out).unwrap(), stats)
     }
 
@@ -237,6 +254,23 @@ mod tests {
         assert_eq!(lines[2]["id"], 7, "the id is kept when it could be read");
         assert_eq!(lines[2]["line"], 4);
         assert_eq!(lines[3], serde_json::json!({"id":"c","findings":[]}));
+    }
+
+    #[test]
+    fn flags_are_defaults_that_lines_override() {
+        let d = Defaults {
+            direction: Direction::Response,
+            content_type: Some("application/json"),
+        };
+        let ok = |line: &str| parse_line(line.as_bytes(), d).ok().unwrap();
+        let r = ok(r#"{"body":""}"#);
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert_eq!(r.direction, Direction::Response);
+        let r = ok(r#"{"body":"","content_type":null,"direction":"request"}"#);
+        assert_eq!(r.content_type, None, "explicit null means no content type");
+        assert_eq!(r.direction, Direction::Request);
+        let r = ok(r#"{"body":"","content_type":"text/plain"}"#);
+        assert_eq!(r.content_type.as_deref(), Some("text/plain"));
     }
 
     #[test]

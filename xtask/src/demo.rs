@@ -1,7 +1,7 @@
 //! `cargo xtask demo`: veil in a real Envoy in front of a real upstream,
 //! shown to a newcomer in four exchanges: a request with an email and a
 //! card number is redacted before the service sees it; a request carrying
-//! an AWS key is blocked and never reaches it; a response with an SSN and
+//! an AWS key is blocked and its body never reaches it; a response with an SSN and
 //! an email is redacted before the client sees it; and the finding events
 //! Envoy logged carry only masked previews.
 //!
@@ -161,7 +161,7 @@ fn exchanges(echo: &Echo, envoy: &Envoy) -> Result<()> {
     );
 
     // 2. Secret blocked.
-    step("2. A request carrying an AWS access key: blocked, the service is never called");
+    step("2. A request carrying an AWS access key: blocked, its body never reaches the service");
     let resp = http::request(
         envoy.listener,
         "POST",
@@ -177,7 +177,7 @@ fn exchanges(echo: &Echo, envoy: &Envoy) -> Result<()> {
     println!(
         "upstream received: {}",
         if received.is_empty() {
-            "nothing (0 requests recorded)".to_string()
+            "nothing (veil-echo recorded no request)".to_string()
         } else {
             format!("{} request(s)!", received.len())
         }
