@@ -2,7 +2,9 @@
 //! the name of the step that failed: formatting, clippy, the host unit
 //! tests, setup (wasm target, pinned Envoy), the wasm build, and the
 //! integration tests against the real Envoy. Cheap checks run first so a
-//! typo fails in seconds, not after the Envoy download.
+//! typo fails in seconds, not after the Envoy download. Within a test
+//! step every test binary runs (`--no-fail-fast`), so one CI run lists
+//! every failing test, not just the first.
 
 use crate::util::{cargo, human_duration, run, step};
 use crate::{setup, wasm};
@@ -64,7 +66,7 @@ pub fn test() -> Result<()> {
                     bail!("setup and build must run first");
                 };
                 run(cargo()
-                    .args(["test", "-p", "veil-integration-tests"])
+                    .args(["test", "-p", "veil-integration-tests", "--no-fail-fast"])
                     .env("VEIL_ENVOY", envoy)
                     .env("VEIL_WASM", wasm))
             }),
