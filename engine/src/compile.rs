@@ -9,7 +9,7 @@ use crate::bundle::{
 };
 use crate::detectors::{Builtin, Trigger};
 use crate::media::MediaPattern;
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use std::sync::Arc;
 
 /// Hostile-bundle bounds: a bundle is data from outside the proxy.
@@ -115,6 +115,7 @@ pub(crate) struct Program {
     pub literals: bool,
     pub at_sign: bool,
     pub digits: bool,
+    pub colon: bool,
     pub regex: bool,
     pub may_rewrite: bool,
     pub may_block: bool,
@@ -130,11 +131,18 @@ pub struct CompiledPolicy {
     pub(crate) detectors: Vec<Detector>,
     /// One automaton over every literal anchor of every detector.
     pub(crate) literals: Option<AhoCorasick>,
-    /// Pattern id of `literals` -> detector index.
-    pub(crate) literal_owner: Vec<usize>,
+    /// Pattern id of `literals` -> detector indices (one literal can anchor
+    /// several detectors).
+    pub(crate) literal_owner: Vec<Vec<usize>>,
     /// Detector indices by trigger.
     pub(crate) at_sign_detectors: Vec<usize>,
     pub(crate) digit_detectors: Vec<usize>,
+    pub(crate) colon_detectors: Vec<usize>,
+    /// Keyword-triggered detectors with their keywords normalised for
+    /// header-name matching (lower case, `-` as `_`).
+    pub(crate) field_detectors: Vec<(usize, Vec<String>)>,
+    /// Per detector: gives way to specific detectors on overlapping bytes.
+    pub(crate) yielding: Vec<bool>,
     pub(crate) regex_detectors: Vec<usize>,
     pub(crate) regex_set: Option<regex::bytes::RegexSet>,
     /// programs[direction][location kind]
@@ -288,26 +296,60 @@ impl CompiledPolicy {
             ));
         }
 
-        // Literal anchors of all detectors in one automaton.
-        let mut anchors: Vec<&'static str> = Vec::new();
-        let mut literal_owner = Vec::new();
+        // Literal anchors and context keywords of all detectors in one
+        // automaton; a literal shared by several detectors is one pattern.
+        let mut anchors: Vec<String> = Vec::new();
+        let mut anchor_index: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        let mut literal_owner: Vec<Vec<usize>> = Vec::new();
         let mut at_sign_detectors = Vec::new();
         let mut digit_detectors = Vec::new();
+        let mut colon_detectors = Vec::new();
+        let mut field_detectors = Vec::new();
+        let mut yielding = Vec::with_capacity(detectors.len());
         let mut regex_detectors = Vec::new();
         let mut regex_sources = Vec::new();
+        let mut add_anchor = |lit: String, idx: usize| {
+            let id = *anchor_index.entry(lit.clone()).or_insert_with(|| {
+                anchors.push(lit);
+                literal_owner.push(Vec::new());
+                literal_owner.len() - 1
+            });
+            if !literal_owner[id].contains(&idx) {
+                literal_owner[id].push(idx);
+            }
+        };
         for (idx, det) in detectors.iter().enumerate() {
             match det {
-                Detector::Builtin(b) => match b.trigger() {
-                    Trigger::Literals(lits) => {
-                        for lit in lits {
-                            anchors.push(lit);
-                            literal_owner.push(idx);
+                Detector::Builtin(b) => {
+                    b.prepare();
+                    yielding.push(b.yields_to_specific());
+                    match b.trigger() {
+                        Trigger::Literals(lits) => {
+                            for lit in lits {
+                                add_anchor(lit.to_string(), idx);
+                            }
                         }
+                        Trigger::Keywords(kws) => {
+                            for kw in kws {
+                                for v in crate::detectors::keyword_variants(kw) {
+                                    add_anchor(v, idx);
+                                }
+                            }
+                            field_detectors.push((
+                                idx,
+                                kws.iter()
+                                    .map(|k| k.to_ascii_lowercase().replace(['-', ' '], "_"))
+                                    .collect(),
+                            ));
+                        }
+                        Trigger::AtSign => at_sign_detectors.push(idx),
+                        Trigger::DigitRun => digit_detectors.push(idx),
+                        Trigger::Colon => colon_detectors.push(idx),
                     }
-                    Trigger::AtSign => at_sign_detectors.push(idx),
-                    Trigger::DigitRun => digit_detectors.push(idx),
-                },
+                }
                 Detector::Regex { regex, .. } => {
+                    yielding.push(false);
                     regex_detectors.push(idx);
                     regex_sources.push(regex.as_str().to_string());
                 }
@@ -317,10 +359,14 @@ impl CompiledPolicy {
             None
         } else {
             Some(
-                AhoCorasick::new(&anchors).map_err(|e| PolicyError::Invalid {
-                    pointer: "/rules".into(),
-                    message: format!("cannot build the literal automaton: {e}"),
-                })?,
+                AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&anchors)
+                    .or_else(|_| AhoCorasick::new(&anchors))
+                    .map_err(|e| PolicyError::Invalid {
+                        pointer: "/rules".into(),
+                        message: format!("cannot build the literal automaton: {e}"),
+                    })?,
             )
         };
         let regex_set = if regex_sources.is_empty() {
@@ -380,9 +426,10 @@ impl CompiledPolicy {
                     }
                     match &detectors[rule.detector] {
                         Detector::Builtin(b) => match b.trigger() {
-                            Trigger::Literals(_) => p.literals = true,
+                            Trigger::Literals(_) | Trigger::Keywords(_) => p.literals = true,
                             Trigger::AtSign => p.at_sign = true,
                             Trigger::DigitRun => p.digits = true,
+                            Trigger::Colon => p.colon = true,
                         },
                         Detector::Regex { .. } => p.regex = true,
                     }
@@ -408,6 +455,9 @@ impl CompiledPolicy {
             literal_owner,
             at_sign_detectors,
             digit_detectors,
+            colon_detectors,
+            field_detectors,
+            yielding,
             regex_detectors,
             regex_set,
             programs,

@@ -4,7 +4,7 @@
 
 use crate::bundle::{Action, MaskStyle, Severity};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
-use crate::detectors::{digit_runs, has_keyword_before, validators, Span};
+use crate::detectors::{digit_runs, has_keyword_before, validators, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits};
 use std::sync::Arc;
@@ -162,7 +162,8 @@ impl CompiledPolicy {
             _ => None,
         };
         let mut spans: Vec<(usize, Span)> = Vec::new();
-        self.candidates(program, data, &mut spans);
+        let field = header.as_deref().unwrap_or("").as_bytes();
+        self.candidates(program, data, field, &mut spans);
         let mut findings = Vec::with_capacity(spans.len());
         for &r in &program.rules {
             let rule = &self.rules[r];
@@ -228,37 +229,73 @@ impl CompiledPolicy {
         }
     }
 
-    fn candidates(&self, program: &Program, data: &[u8], out: &mut Vec<(usize, Span)>) {
+    /// Every confirmed span of every enabled detector in `data`. `field` is
+    /// the lower-cased header name when `data` is a header value (it counts
+    /// as context), empty otherwise.
+    fn candidates(
+        &self,
+        program: &Program,
+        data: &[u8],
+        field: &[u8],
+        out: &mut Vec<(usize, Span)>,
+    ) {
+        let input = Input { hay: data, field };
+        let builtin = |det: usize| match &self.detectors[det] {
+            Detector::Builtin(b) if program.detector_enabled[det] => Some(*b),
+            _ => None,
+        };
         if program.literals {
             if let Some(ac) = &self.literals {
-                let mut last_end = [0usize; 1];
-                for m in ac.find_iter(data) {
-                    let det = self.literal_owner[m.pattern().as_usize()];
-                    if !program.detector_enabled[det] || m.start() < last_end[0] {
-                        continue;
+                for m in ac.find_overlapping_iter(data) {
+                    for &det in &self.literal_owner[m.pattern().as_usize()] {
+                        if let Some(b) = builtin(det) {
+                            if let Some(span) = b.confirm_literal(&input, m.start(), m.end()) {
+                                out.push((det, span));
+                            }
+                        }
                     }
-                    if let Detector::Builtin(b) = &self.detectors[det] {
-                        if let Some(span) = b.confirm_literal(data, m.start()) {
-                            last_end[0] = span.end;
-                            out.push((det, span));
+                }
+            }
+            if !field.is_empty() {
+                let name: Vec<u8> = field
+                    .iter()
+                    .map(|&b| {
+                        if b == b'-' {
+                            b'_'
+                        } else {
+                            b.to_ascii_lowercase()
+                        }
+                    })
+                    .collect();
+                for (det, keywords) in &self.field_detectors {
+                    let Some(b) = builtin(*det) else { continue };
+                    let named = keywords
+                        .iter()
+                        .any(|k| memchr::memmem::find(&name, k.as_bytes()).is_some());
+                    if named {
+                        if let Some(span) = b.confirm_field_value(&input) {
+                            out.push((*det, span));
                         }
                     }
                 }
             }
         }
         if program.at_sign {
-            let mut last_end = 0;
             for at in memchr::memchr_iter(b'@', data) {
-                if at < last_end {
-                    continue;
-                }
                 for &det in &self.at_sign_detectors {
-                    if !program.detector_enabled[det] {
-                        continue;
+                    if let Some(b) = builtin(det) {
+                        if let Some(span) = b.confirm_at_sign(&input, at) {
+                            out.push((det, span));
+                        }
                     }
-                    if let Detector::Builtin(b) = &self.detectors[det] {
-                        if let Some(span) = b.confirm_at_sign(data, at) {
-                            last_end = span.end;
+                }
+            }
+        }
+        if program.colon {
+            for pos in memchr::memchr_iter(b':', data) {
+                for &det in &self.colon_detectors {
+                    if let Some(b) = builtin(det) {
+                        if let Some(span) = b.confirm_colon(&input, pos) {
                             out.push((det, span));
                         }
                     }
@@ -268,11 +305,8 @@ impl CompiledPolicy {
         if program.digits {
             digit_runs(data, |run| {
                 for &det in &self.digit_detectors {
-                    if !program.detector_enabled[det] {
-                        continue;
-                    }
-                    if let Detector::Builtin(b) = &self.detectors[det] {
-                        if let Some(span) = b.confirm_digits(data, run) {
+                    if let Some(b) = builtin(det) {
+                        if let Some(span) = b.confirm_digits(&input, run) {
                             out.push((det, span));
                         }
                     }
@@ -289,7 +323,48 @@ impl CompiledPolicy {
                 }
             }
         }
+        settle(out, &self.yielding);
     }
+}
+
+/// One detector reports non-overlapping spans (the first wins), and a
+/// generic detector's span that overlaps a specific detector's is dropped.
+fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool]) {
+    if out.len() < 2 {
+        return;
+    }
+    out.sort_by_key(|(det, span)| (*det, span.start, std::cmp::Reverse(span.end)));
+    let mut kept: Vec<(usize, Span)> = Vec::with_capacity(out.len());
+    for &(det, span) in out.iter() {
+        match kept.last() {
+            Some(&(d, last)) if d == det && span.start < last.end => {}
+            _ => kept.push((det, span)),
+        }
+    }
+    if yielding.iter().any(|&y| y) {
+        let mut specific: Vec<Span> = kept
+            .iter()
+            .filter(|(d, _)| !yielding.get(*d).copied().unwrap_or(false))
+            .map(|(_, s)| *s)
+            .collect();
+        specific.sort_by_key(|s| s.start);
+        // max_end[i]: the furthest end among specific[..=i].
+        let max_end: Vec<usize> = specific
+            .iter()
+            .scan(0, |m, s| {
+                *m = (*m).max(s.end);
+                Some(*m)
+            })
+            .collect();
+        kept.retain(|(d, s)| {
+            if !yielding.get(*d).copied().unwrap_or(false) {
+                return true;
+            }
+            let before = specific.partition_point(|o| o.start < s.end);
+            before == 0 || max_end[before - 1] <= s.start
+        });
+    }
+    *out = kept;
 }
 
 fn regex_candidates(detector: &Detector, det: usize, data: &[u8], out: &mut Vec<(usize, Span)>) {

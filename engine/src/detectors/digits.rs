@@ -3,8 +3,8 @@
 //! numeric detector judges a run by its shape and checksum. No regex runs
 //! over the body.
 
-use super::validators::{luhn_valid, ssn_digits_valid};
-use super::{has_keyword_before, Span};
+use super::validators::{iban_valid, luhn_valid, ssn_digits_valid, verhoeff_valid};
+use super::{Cx, Span};
 
 /// Most digit groups a run records; longer runs are never PII we match.
 const MAX_GROUPS: usize = 8;
@@ -31,7 +31,7 @@ impl DigitRun {
 
     /// The run is glued to a word or a decimal number on either side, so it
     /// is part of a larger token (hex digest, float, identifier).
-    fn is_embedded(&self, hay: &[u8]) -> bool {
+    pub(crate) fn is_embedded(&self, hay: &[u8]) -> bool {
         let before = self.start.checked_sub(1).map(|i| hay[i]);
         let after = hay.get(self.end).copied();
         let glued = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -159,17 +159,14 @@ pub fn payment_card(hay: &[u8], run: &DigitRun) -> Option<Span> {
     })
 }
 
-const SSN_KEYWORDS: &[&[u8]] = &[
-    b"ssn",
-    b"social security",
-    b"social_security",
-    b"socialsecurity",
-    b"ss#",
-    b"ss_num",
-];
 const SSN_KEYWORD_WINDOW: usize = 48;
 
-pub fn us_ssn(hay: &[u8], run: &DigitRun) -> Option<Span> {
+pub(crate) fn payment_card_cx(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    payment_card(cx.hay, run)
+}
+
+pub(crate) fn us_ssn(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
     if run.digits != 9 || run.mixed_separators || run.is_embedded(hay) {
         return None;
     }
@@ -183,7 +180,282 @@ pub fn us_ssn(hay: &[u8], run: &DigitRun) -> Option<Span> {
         return None;
     }
     // Nine bare digits are far more often an id than an SSN: ask for context.
-    if !dashed && !has_keyword_before(hay, run.start, SSN_KEYWORD_WINDOW, SSN_KEYWORDS) {
+    if !dashed && !cx.context_before(run.start, SSN_KEYWORD_WINDOW) {
+        return None;
+    }
+    Some(Span {
+        start: run.start,
+        end: run.end,
+    })
+}
+
+/// Digits of `hay[start..end]`, separators dropped.
+fn digits_of(hay: &[u8], start: usize, end: usize) -> Vec<u8> {
+    hay[start..end]
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_digit)
+        .collect()
+}
+
+const CONTEXT_WINDOW: usize = 48;
+
+/// US ITIN: area 9XX, group 50-65, 70-88, 90-92 or 94-99.
+pub(crate) fn us_itin(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    if run.digits != 9 || run.mixed_separators || run.is_embedded(hay) {
+        return None;
+    }
+    let dashed = run.separator == Some(b'-') && run.group_lengths() == [3, 2, 4];
+    let spaced = run.separator == Some(b' ') && run.group_lengths() == [3, 2, 4];
+    if !(dashed || spaced || run.group_count == 1) {
+        return None;
+    }
+    let d = digits_of(hay, run.start, run.end);
+    let group = u32::from(d[3] - b'0') * 10 + u32::from(d[4] - b'0');
+    let group_ok = matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99);
+    if d[0] != b'9' || !group_ok {
+        return None;
+    }
+    if !dashed && !cx.context_before(run.start, CONTEXT_WINDOW) {
+        return None;
+    }
+    Some(Span {
+        start: run.start,
+        end: run.end,
+    })
+}
+
+fn is_phone_sep(b: u8) -> bool {
+    matches!(b, b' ' | b'-' | b'.' | b'(' | b')')
+}
+
+/// Phone numbers. One candidate per number: the run that starts it.
+pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    let mut start = run.start;
+    // An opening parenthesis or the E.164 plus belongs to the number.
+    let mut plus = false;
+    if start > 0 && hay[start - 1] == b'(' {
+        start -= 1;
+        if start > 0 && hay[start - 1] == b'+' {
+            return None; // "+(…" is not a shape we read
+        }
+    } else if start > 0 && hay[start - 1] == b'+' {
+        start -= 1;
+        plus = true;
+    }
+    // Not the continuation of an earlier number or token.
+    if start > 0 {
+        let mut j = start;
+        let mut seps = 0;
+        while j > 0 && is_phone_sep(hay[j - 1]) && seps < 2 {
+            j -= 1;
+            seps += 1;
+        }
+        if j > 0
+            && (hay[j - 1].is_ascii_alphanumeric() || hay[j - 1] == b'_')
+            && (seps == 0 || hay[j - 1].is_ascii_digit())
+        {
+            return None;
+        }
+        if seps == 0 && matches!(hay[start - 1], b'/' | b'.' | b':' | b',') {
+            return None;
+        }
+        if j > 0 && seps > 0 && matches!(hay[j - 1], b')' | b'+') {
+            return None;
+        }
+    }
+    // Read the number: digits and single separators, at most 24 bytes.
+    let mut end = if plus { start + 1 } else { start };
+    let limit = (start + 24).min(hay.len());
+    let mut last_digit_end = end;
+    let mut prev_sep = false;
+    while end < limit {
+        let b = hay[end];
+        if b.is_ascii_digit() {
+            prev_sep = false;
+            end += 1;
+            last_digit_end = end;
+        } else if is_phone_sep(b) {
+            if prev_sep && !matches!(b, b'(' | b')') && hay[end - 1] != b')' {
+                break;
+            }
+            prev_sep = true;
+            end += 1;
+        } else {
+            break;
+        }
+    }
+    let end = last_digit_end;
+    let opens = hay[start..end].iter().filter(|&&b| b == b'(').count();
+    let closes = hay[start..end].iter().filter(|&&b| b == b')').count();
+    if opens != closes || opens > 1 {
+        return None;
+    }
+    if let Some(&next) = hay.get(end) {
+        if next.is_ascii_alphanumeric() || next == b'_' {
+            return None;
+        }
+        if next == b'.' && hay.get(end + 1).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+    }
+    let text = &hay[start..end];
+    // Dots only as the sole separator kind (415.555.0132), never mixed
+    // into a decimal or a version string.
+    if text.contains(&b'.') && text.iter().any(|&b| matches!(b, b' ' | b'-')) {
+        return None;
+    }
+    let d = digits_of(hay, start, end);
+    let n = d.len();
+    if plus {
+        if !(10..=15).contains(&n) || d[0] == b'0' {
+            return None;
+        }
+        // A bare +digits run glued to a number before it (1e+10) is not a
+        // phone; the walk above already rejected alphanumerics.
+        return Some(Span { start, end });
+    }
+    if !cx.context_before(start, CONTEXT_WINDOW) {
+        return None;
+    }
+    if d.iter().all(|&x| x == d[0]) {
+        return None;
+    }
+    let at = |i: usize| d[i] - b'0';
+    let us = (n == 10 && at(0) >= 2 && at(3) >= 2)
+        || (n == 11 && at(0) == 1 && at(1) >= 2 && at(4) >= 2);
+    let uk = n == 11 && at(0) == 0 && matches!(at(1), 1 | 2 | 3 | 7 | 8);
+    let de = (10..=12).contains(&n) && at(0) == 0 && at(1) != 0;
+    let fr = n == 10 && at(0) == 0 && at(1) != 0;
+    let india = (n == 10 && at(0) >= 6) || (n == 11 && at(0) == 0 && at(1) >= 6);
+    let br = (n == 10 || (n == 11 && at(2) == 9)) && at(0) != 0 && at(1) != 0;
+    if !(us || uk || de || fr || india || br) {
+        return None;
+    }
+    Some(Span { start, end })
+}
+
+/// IBAN: the digit run right after a two-letter country code.
+pub(crate) fn iban(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    let start = run.start.checked_sub(2)?;
+    if !hay[start].is_ascii_uppercase() || !hay[start + 1].is_ascii_uppercase() {
+        return None;
+    }
+    if start > 0 && (hay[start - 1].is_ascii_alphanumeric() || hay[start - 1] == b'_') {
+        return None;
+    }
+    let want = super::validators::iban_length(&hay[start..start + 2])?;
+    let mut compact = Vec::with_capacity(want);
+    let mut i = start;
+    while i < hay.len() && compact.len() < want {
+        let b = hay[i];
+        if b.is_ascii_digit() || b.is_ascii_uppercase() {
+            compact.push(b);
+            i += 1;
+        } else if b == b' '
+            && compact.len() % 4 == 0
+            && hay.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric())
+        {
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    if compact.len() != want {
+        return None;
+    }
+    if let Some(&next) = hay.get(i) {
+        if next.is_ascii_alphanumeric() || next == b'_' {
+            return None;
+        }
+    }
+    iban_valid(&compact).then_some(Span { start, end: i })
+}
+
+/// UK National Insurance number around a 6-digit run.
+pub(crate) fn uk_nino(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    let spaced = run.group_lengths() == [2, 2, 2] && run.separator == Some(b' ');
+    if !(run.digits == 6 && (run.group_count == 1 || spaced)) {
+        return None;
+    }
+    // Prefix letters, directly before or one space before.
+    let mut p = run.start;
+    if p >= 1 && hay[p - 1] == b' ' && spaced {
+        p -= 1;
+    }
+    let start = p.checked_sub(2)?;
+    let (a, b) = (hay[start], hay[start + 1]);
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
+        return None;
+    }
+    if start > 0 && (hay[start - 1].is_ascii_alphanumeric() || hay[start - 1] == b'_') {
+        return None;
+    }
+    if b"DFIQUV".contains(&a) || b"DFIOQUV".contains(&b) {
+        return None;
+    }
+    if matches!(
+        &[a, b],
+        b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ"
+    ) {
+        return None;
+    }
+    let mut end = run.end;
+    if spaced && hay.get(end) == Some(&b' ') {
+        end += 1;
+    }
+    let suffix = *hay.get(end)?;
+    if !(b'A'..=b'D').contains(&suffix) {
+        return None;
+    }
+    end += 1;
+    if hay
+        .get(end)
+        .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
+    {
+        return None;
+    }
+    Some(Span { start, end })
+}
+
+/// Canadian SIN: 9 digits (3-3-3), Luhn, context.
+pub(crate) fn ca_sin(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    if run.digits != 9 || run.mixed_separators || run.is_embedded(hay) {
+        return None;
+    }
+    if !(run.group_count == 1 || run.group_lengths() == [3, 3, 3]) {
+        return None;
+    }
+    let d = digits_of(hay, run.start, run.end);
+    if d[0] == b'8' {
+        // 8 is for business numbers.
+        return None;
+    }
+    if !luhn_valid(&d) || !cx.context_before(run.start, CONTEXT_WINDOW) {
+        return None;
+    }
+    Some(Span {
+        start: run.start,
+        end: run.end,
+    })
+}
+
+/// Aadhaar: 12 digits (4-4-4), first digit 2-9, Verhoeff, context.
+pub(crate) fn in_aadhaar(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    if run.digits != 12 || run.mixed_separators || run.is_embedded(hay) {
+        return None;
+    }
+    if !(run.group_count == 1 || run.group_lengths() == [4, 4, 4]) {
+        return None;
+    }
+    let d = digits_of(hay, run.start, run.end);
+    if d[0] < b'2' || !verhoeff_valid(&d) || !cx.context_before(run.start, CONTEXT_WINDOW) {
         return None;
     }
     Some(Span {
@@ -213,7 +485,19 @@ mod tests {
     fn ssns(s: &str) -> Vec<&str> {
         runs(s)
             .iter()
-            .filter_map(|r| us_ssn(s.as_bytes(), r))
+            .filter_map(|r| {
+                us_ssn(
+                    &Cx {
+                        hay: s.as_bytes(),
+                        field: b"",
+                        keywords: super::super::Builtin::from_id("us_ssn")
+                            .unwrap()
+                            .info()
+                            .keywords,
+                    },
+                    r,
+                )
+            })
             .map(|sp| &s[sp.start..sp.end])
             .collect()
     }

@@ -2,7 +2,7 @@
 //! a regex: the local part is bounded to 64 bytes, the domain must have a
 //! dot and an alphabetic TLD, so `user@localhost` or `a@1.2` do not match.
 
-use super::Span;
+use super::{Cx, Span};
 
 #[inline]
 fn is_local_byte(b: u8) -> bool {
@@ -12,6 +12,10 @@ fn is_local_byte(b: u8) -> bool {
 #[inline]
 fn is_domain_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+pub(crate) fn email_at_cx(cx: &Cx, at: usize) -> Option<Span> {
+    email_at(cx.hay, at)
 }
 
 pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {

@@ -2,11 +2,11 @@
 //! where a prefix occurs; these functions confirm the rest of the token on
 //! a window of a few dozen bytes and validate it.
 
-use super::validators::github_checksum_valid;
-use super::{is_word_byte, Span};
+use super::tokens::looks_placeholder;
+use super::validators::{base64_decode, github_checksum_valid, shannon_entropy};
+use super::{is_word_byte, Cx, Span};
 
 pub const AWS_PREFIXES: &[&str] = &["AKIA", "ASIA", "ABIA", "ACCA"];
-pub const GITHUB_PREFIXES: &[&str] = &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"];
 pub const PEM_PREFIXES: &[&str] = &["-----BEGIN "];
 
 /// Largest PEM block we follow to its END line; a 16 kbit RSA key is ~12 KiB.
@@ -35,23 +35,6 @@ pub fn aws_access_key_id(hay: &[u8], pos: usize) -> Option<Span> {
     }
     // AWS documentation examples (AKIAIOSFODNN7EXAMPLE and friends).
     if token.ends_with(b"EXAMPLE") {
-        return None;
-    }
-    Some(Span { start: pos, end })
-}
-
-pub fn github_classic_token(hay: &[u8], pos: usize) -> Option<Span> {
-    let end = pos + 40;
-    let token = hay.get(pos..end)?;
-    if !boundary_before(hay, pos) || !boundary_after(hay, end) {
-        return None;
-    }
-    let body = &token[4..];
-    if !body.iter().all(u8::is_ascii_alphanumeric) {
-        return None;
-    }
-    let (random, checksum) = body.split_at(30);
-    if !github_checksum_valid(random, checksum) {
         return None;
     }
     Some(Span { start: pos, end })
@@ -106,6 +89,184 @@ pub fn pem_private_key(hay: &[u8], pos: usize) -> Option<Span> {
     })
 }
 
+pub(crate) fn aws_access_key_id_cx(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
+    aws_access_key_id(cx.hay, pos)
+}
+
+pub(crate) fn pem_private_key_cx(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
+    pem_private_key(cx.hay, pos)
+}
+
+/// Token validator: `gh?_` + 30 random + 6 checksum chars.
+pub(crate) fn github_checksum_ok(token: &[u8]) -> bool {
+    token.len() == 40 && github_checksum_valid(&token[4..34], &token[34..])
+}
+
+/// `https://<32 hex>@o<digits>.ingest[.<region>].sentry.io/<project>`; the
+/// anchor is `.ingest.`; the span is the 32-hex key.
+pub(crate) fn sentry_dsn(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let tail = hay.get(end..(end + 16).min(hay.len()))?;
+    if !(tail.starts_with(b"sentry.io/")
+        || tail.get(3..).is_some_and(|t| t.starts_with(b"sentry.io/")))
+    {
+        return None;
+    }
+    // Back over "o<digits>" to the '@'.
+    let mut i = pos;
+    while i > 0 && pos - i < 12 && hay[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    if i < 2 || hay[i - 1] != b'o' || hay[i - 2] != b'@' {
+        return None;
+    }
+    let at = i - 2;
+    let start = at.checked_sub(32)?;
+    let key = &hay[start..at];
+    if !key.iter().all(|b| b.is_ascii_hexdigit()) || !hay[..start].ends_with(b"://") {
+        return None;
+    }
+    Some(Span { start, end: at })
+}
+
+fn is_scheme_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')
+}
+
+fn is_userinfo_byte(b: u8) -> bool {
+    !(b.is_ascii_whitespace()
+        || b.is_ascii_control()
+        || matches!(
+            b,
+            b':' | b'@' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'[' | b']'
+        ))
+}
+
+/// `scheme://user:password@host`; the span is the password.
+pub(crate) fn password_in_url(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let mut s = pos;
+    while s > 0 && pos - s < 24 && is_scheme_byte(hay[s - 1]) {
+        s -= 1;
+    }
+    if s == pos || !hay[s].is_ascii_alphabetic() {
+        return None;
+    }
+    let limit = (end + 256).min(hay.len());
+    let mut i = end;
+    while i < limit && is_userinfo_byte(hay[i]) {
+        i += 1;
+    }
+    if hay.get(i) != Some(&b':') {
+        return None;
+    }
+    let pw_start = i + 1;
+    let mut j = pw_start;
+    while j < limit && (is_userinfo_byte(hay[j]) || hay[j] == b':') {
+        j += 1;
+    }
+    if hay.get(j) != Some(&b'@') || j == pw_start {
+        return None;
+    }
+    let host = hay.get(j + 1)?;
+    if !host.is_ascii_alphanumeric() && *host != b'[' {
+        return None;
+    }
+    let pw = &hay[pw_start..j];
+    if pw.len() < 3 || url_placeholder(pw) {
+        return None;
+    }
+    Some(Span {
+        start: pw_start,
+        end: j,
+    })
+}
+
+fn url_placeholder(pw: &[u8]) -> bool {
+    let lower: Vec<u8> = pw.iter().map(u8::to_ascii_lowercase).collect();
+    const WORDS: &[&[u8]] = &[
+        b"password",
+        b"passwd",
+        b"pass",
+        b"secret",
+        b"${",
+        b"{{",
+        b"%s",
+        b"<",
+        b"xxx",
+        b"***",
+        b"changeme",
+        b"example",
+        b"your",
+        b"pwd",
+        b"$(",
+        b"%(",
+    ];
+    WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w).is_some())
+        || lower.iter().all(|&b| b == lower[0])
+}
+
+/// `Basic <base64>` decoding to printable `user:password`.
+pub(crate) fn basic_auth(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    if pos > 0 && is_word_byte(hay[pos - 1]) {
+        return None;
+    }
+    let limit = (end + 512).min(hay.len());
+    let mut i = end;
+    while i < limit && (hay[i].is_ascii_alphanumeric() || matches!(hay[i], b'+' | b'/')) {
+        i += 1;
+    }
+    while i < limit && hay[i] == b'=' && i - end < 1024 {
+        i += 1;
+    }
+    if hay.get(i).is_some_and(|&b| is_word_byte(b)) || i - end < 8 {
+        return None;
+    }
+    let decoded = base64_decode(&hay[end..i])?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    if colon == 0 || colon + 1 >= decoded.len() || !decoded.iter().all(|b| (0x20..0x7f).contains(b))
+    {
+        return None;
+    }
+    let pw = &decoded[colon + 1..];
+    if url_placeholder(pw) {
+        return None;
+    }
+    Some(Span { start: end, end: i })
+}
+
+/// `Bearer <token>`: 16+ token characters with mixed classes and entropy.
+pub(crate) fn bearer_token(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    if pos > 0 && is_word_byte(hay[pos - 1]) {
+        return None;
+    }
+    let limit = (end + 4096).min(hay.len());
+    let mut i = end;
+    while i < limit
+        && (hay[i].is_ascii_alphanumeric()
+            || matches!(hay[i], b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+    {
+        i += 1;
+    }
+    while i < limit && hay[i] == b'=' {
+        i += 1;
+    }
+    let v = &hay[end..i];
+    if v.len() < 16 || hay.get(i).is_some_and(|&b| is_word_byte(b)) {
+        return None;
+    }
+    let digits = v.iter().any(u8::is_ascii_digit);
+    let letters = v.iter().any(u8::is_ascii_alphabetic);
+    if !digits || !letters || shannon_entropy(v) < 3.0 || looks_placeholder(v) {
+        return None;
+    }
+    Some(Span { start: end, end: i })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::validators::base62_padded;
@@ -140,18 +301,13 @@ pub(crate) mod tests {
     #[test]
     fn github_tokens_need_a_valid_checksum() {
         let token = github_token("ghp_", "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123");
-        let hay = format!("token: {token}\n");
-        assert_eq!(
-            github_classic_token(hay.as_bytes(), 7),
-            Some(Span { start: 7, end: 47 })
-        );
+        assert!(github_checksum_ok(token.as_bytes()));
         let mut broken = token.clone().into_bytes();
         broken[10] = if broken[10] == b'a' { b'b' } else { b'a' };
-        assert_eq!(github_classic_token(&broken, 0), None);
-        assert_eq!(
-            github_classic_token(b"ghp_abcdefghijklmnopqrstuvwxyzABCD012345", 0),
-            None
-        );
+        assert!(!github_checksum_ok(&broken));
+        assert!(!github_checksum_ok(
+            b"ghp_abcdefghijklmnopqrstuvwxyzABCD012345"
+        ));
     }
 
     #[test]

@@ -1,18 +1,32 @@
 //! Built-in detectors: the catalogue addressable from bundles by id.
 //!
 //! A detector never scans a whole buffer by itself. The scanner finds
-//! candidates cheaply (a literal anchor from the shared aho-corasick
-//! automaton, an `@`, a run of digits) and hands the detector a position;
-//! the detector confirms on a small window around it and validates
-//! (Luhn, SSN area rules, GitHub CRC32, ...). This keeps the cost per byte
-//! independent of the number of detectors.
+//! candidates cheaply (a literal anchor or context keyword from the shared
+//! aho-corasick automaton, an `@`, a `:`, a run of digits) and hands the
+//! detector a position; the detector confirms on a small window around it
+//! (a hand-written parser or an anchored regex over at most a few hundred
+//! bytes) and validates (Luhn, SSN area rules, mod-97, Verhoeff, GitHub and
+//! Atlassian CRC32, base58check, bech32, EIP-55, JWT structure, entropy).
+//! This keeps the cost per byte independent of the number of detectors.
+//!
+//! The catalogue itself (ids, categories, defaults, context keywords,
+//! examples) is one table in `catalogue.rs`; `policy-schema/CATALOGUE.md`
+//! is generated from it by `catalogue_markdown`.
 
+mod catalogue;
+pub(crate) mod crypto;
 mod digits;
+mod doc;
 mod email;
+mod keyword;
 mod literal;
+mod network;
+mod tokens;
 pub mod validators;
 
-pub use digits::DigitRun;
+use crate::bundle::{Action, Severity};
+pub use digits::{digit_runs, DigitRun};
+pub use doc::catalogue_markdown;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,128 +38,262 @@ pub struct Span {
 /// How the scanner finds candidates for a detector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// Literal anchors fed to the shared automaton.
+    /// Case-sensitive literal anchors fed to the shared automaton.
     Literals(&'static [&'static str]),
+    /// Context keywords, fed to the same automaton in their common
+    /// spellings (`password`, `Password`, `PASSWORD`, `dbPassword`...).
+    Keywords(&'static [&'static str]),
     /// Every `@` byte.
     AtSign,
     /// Every maximal run of digits (with single space or dash separators).
     DigitRun,
+    /// Every `:` byte (IPv6).
+    Colon,
+}
+
+/// How sure a match of the detector is, before any bundle context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
 }
 
 /// Documentation of one built-in detector, used by the CLI and the
 /// generated catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct BuiltinInfo {
+    /// The id bundles name in `{"detector": {"builtin": ID}}`.
     pub id: &'static str,
+    /// Default dotted category (`pii.email`, `secret.github_token`).
     pub category: &'static str,
+    /// One-line doc.
     pub summary: &'static str,
+    /// A value the detector finds (the first positive example).
     pub example: &'static str,
+    pub severity: Severity,
+    /// Default action in requests and in responses.
+    pub request_action: Action,
+    pub response_action: Action,
+    pub confidence: Confidence,
+    /// Context keywords (case-insensitive); header names and JSON keys
+    /// count as context.
+    pub keywords: &'static [&'static str],
+    /// Texts the detector must find something in. The value found is the
+    /// part between `«` and `»`, or the whole text without markers.
+    pub positives: &'static [&'static str],
+    /// Texts the detector must find nothing in.
+    pub negatives: &'static [&'static str],
+    /// Whether the embedded default bundle uses it.
+    pub in_default_bundle: bool,
 }
 
+/// One built-in detector: an index into the catalogue table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Builtin {
-    Email,
-    PaymentCard,
-    UsSsn,
-    AwsAccessKeyId,
-    GithubClassicToken,
-    PemPrivateKey,
+pub struct Builtin(u16);
+
+pub const ALL_BUILTINS: &[Builtin] = &{
+    let mut all = [Builtin(0); catalogue::DEFS.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = Builtin(i as u16);
+        i += 1;
+    }
+    all
+};
+
+/// Where a scan happens: the buffer and, for a header value, the header
+/// name (lower-cased), which counts as context.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub hay: &'a [u8],
+    pub field: &'a [u8],
 }
 
-pub const ALL_BUILTINS: &[Builtin] = &[
-    Builtin::Email,
-    Builtin::PaymentCard,
-    Builtin::UsSsn,
-    Builtin::AwsAccessKeyId,
-    Builtin::GithubClassicToken,
-    Builtin::PemPrivateKey,
-];
+/// What a confirming function sees: the input plus the detector's context
+/// keywords.
+#[derive(Clone, Copy)]
+pub(crate) struct Cx<'a> {
+    pub hay: &'a [u8],
+    pub field: &'a [u8],
+    pub keywords: &'static [&'static str],
+}
+
+impl Cx<'_> {
+    /// One of the detector's keywords occurs within `window` bytes before
+    /// `pos`, or in the header name.
+    pub fn context_before(&self, pos: usize, window: usize) -> bool {
+        keyword_in(self.field, self.keywords) || {
+            let from = pos.saturating_sub(window);
+            keyword_in(&self.hay[from..pos.min(self.hay.len())], self.keywords)
+        }
+    }
+}
+
+fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
+    keywords.iter().any(|kw| {
+        let kw = kw.as_bytes();
+        !kw.is_empty()
+            && region.len() >= kw.len()
+            && region.windows(kw.len()).any(|w| w.eq_ignore_ascii_case(kw))
+    })
+}
 
 impl Builtin {
     pub fn from_id(id: &str) -> Option<Builtin> {
-        ALL_BUILTINS.iter().copied().find(|b| b.info().id == id)
+        ALL_BUILTINS.iter().copied().find(|b| b.def().id == id)
+    }
+
+    pub(crate) fn def(self) -> &'static catalogue::Def {
+        &catalogue::DEFS[self.0 as usize]
     }
 
     pub fn info(self) -> BuiltinInfo {
-        match self {
-            Builtin::Email => BuiltinInfo {
-                id: "email",
-                category: "pii.email",
-                summary: "Email address (RFC 5321 local part, dotted domain, alphabetic TLD).",
-                example: "jane.doe@example.com",
-            },
-            Builtin::PaymentCard => BuiltinInfo {
-                id: "payment_card",
-                category: "pii.payment_card",
-                summary: "Payment card number, 13-19 digits with a known issuer prefix, Luhn-valid; plain, spaced or dashed.",
-                example: "4111 1111 1111 1111",
-            },
-            Builtin::UsSsn => BuiltinInfo {
-                id: "us_ssn",
-                category: "pii.us_ssn",
-                summary: "US Social Security number with valid area/group/serial; undashed only next to a keyword such as `ssn`.",
-                example: "123-45-6788",
-            },
-            Builtin::AwsAccessKeyId => BuiltinInfo {
-                id: "aws_access_key_id",
-                category: "secret.aws_access_key_id",
-                summary: "AWS access key id (AKIA/ASIA/ABIA/ACCA + 16 base32 chars); AWS documentation examples excluded.",
-                example: "AKIAZ3MSJ5TVQ4GQDKWY",
-            },
-            Builtin::GithubClassicToken => BuiltinInfo {
-                id: "github_token",
-                category: "secret.github_token",
-                summary: "GitHub classic token (ghp_/gho_/ghu_/ghs_/ghr_) whose last 6 chars are the base62 CRC32 of the rest.",
-                example: "ghp_<30 random chars><6-char checksum>",
-            },
-            Builtin::PemPrivateKey => BuiltinInfo {
-                id: "pem_private_key",
-                category: "secret.private_key",
-                summary: "PEM private key block (RSA, EC, DSA, OPENSSH, ENCRYPTED, PKCS8, PGP), BEGIN through END.",
-                example: "-----BEGIN RSA PRIVATE KEY-----\\n...\\n-----END RSA PRIVATE KEY-----",
-            },
+        let d = self.def();
+        BuiltinInfo {
+            id: d.id,
+            category: d.category,
+            summary: d.summary,
+            example: d
+                .positives
+                .first()
+                .map(|p| doc::marked_value(p))
+                .unwrap_or(""),
+            severity: d.severity,
+            request_action: d.actions[0],
+            response_action: d.actions[1],
+            confidence: d.confidence,
+            keywords: d.keywords,
+            positives: d.positives,
+            negatives: d.negatives,
+            in_default_bundle: d.in_default,
         }
     }
 
     pub fn trigger(self) -> Trigger {
-        match self {
-            Builtin::Email => Trigger::AtSign,
-            Builtin::PaymentCard | Builtin::UsSsn => Trigger::DigitRun,
-            Builtin::AwsAccessKeyId => Trigger::Literals(literal::AWS_PREFIXES),
-            Builtin::GithubClassicToken => Trigger::Literals(literal::GITHUB_PREFIXES),
-            Builtin::PemPrivateKey => Trigger::Literals(literal::PEM_PREFIXES),
+        match &self.def().how {
+            catalogue::How::Token(t) => Trigger::Literals(t.anchors),
+            catalogue::How::Anchor { anchors, .. } => Trigger::Literals(anchors),
+            catalogue::How::Keyword { .. } => Trigger::Keywords(self.def().keywords),
+            catalogue::How::AtSign(_) => Trigger::AtSign,
+            catalogue::How::Digits(_) => Trigger::DigitRun,
+            catalogue::How::Colon(_) => Trigger::Colon,
         }
     }
 
-    /// Confirms a literal-anchor hit at `pos` (start of the anchor).
-    pub fn confirm_literal(self, hay: &[u8], pos: usize) -> Option<Span> {
-        match self {
-            Builtin::AwsAccessKeyId => literal::aws_access_key_id(hay, pos),
-            Builtin::GithubClassicToken => literal::github_classic_token(hay, pos),
-            Builtin::PemPrivateKey => literal::pem_private_key(hay, pos),
+    /// Generic detectors (entropy-based assignments, bearer values) give
+    /// way to a specific detector that matched overlapping bytes.
+    pub fn yields_to_specific(self) -> bool {
+        self.def().yields
+    }
+
+    /// Compiles whatever the detector needs (its confirming regex) ahead of
+    /// the first request. Cheap after the first call in a process.
+    pub fn prepare(self) {
+        if let catalogue::How::Token(_) = &self.def().how {
+            let _ = tokens::regex_for(self);
+        }
+    }
+
+    fn cx<'a>(self, input: &Input<'a>) -> Cx<'a> {
+        Cx {
+            hay: input.hay,
+            field: input.field,
+            keywords: self.def().keywords,
+        }
+    }
+
+    /// Confirms a literal-anchor or keyword hit at `hay[start..end]`.
+    pub fn confirm_literal(self, input: &Input, start: usize, end: usize) -> Option<Span> {
+        let cx = self.cx(input);
+        let span = match &self.def().how {
+            catalogue::How::Token(t) => tokens::confirm(self, t, &cx, start),
+            catalogue::How::Anchor { confirm, .. } => confirm(&cx, start, end),
+            catalogue::How::Keyword { value, .. } => value(&cx, end),
+            _ => None,
+        }?;
+        (span.end > span.start && span.end <= input.hay.len()).then_some(span)
+    }
+
+    /// A keyword-triggered detector whose keyword is the header name: the
+    /// value is the header value itself.
+    pub fn confirm_field_value(self, input: &Input) -> Option<Span> {
+        match &self.def().how {
+            catalogue::How::Keyword { value, .. } => value(&self.cx(input), 0),
             _ => None,
         }
     }
 
-    /// Confirms an email around the `@` at `at`.
-    pub fn confirm_at_sign(self, hay: &[u8], at: usize) -> Option<Span> {
-        match self {
-            Builtin::Email => email::email_at(hay, at),
+    /// Confirms around the `@` at `at`.
+    pub fn confirm_at_sign(self, input: &Input, at: usize) -> Option<Span> {
+        match &self.def().how {
+            catalogue::How::AtSign(f) => f(&self.cx(input), at),
             _ => None,
         }
     }
 
     /// Confirms a digit run.
-    pub fn confirm_digits(self, hay: &[u8], run: &DigitRun) -> Option<Span> {
-        match self {
-            Builtin::PaymentCard => digits::payment_card(hay, run),
-            Builtin::UsSsn => digits::us_ssn(hay, run),
+    pub fn confirm_digits(self, input: &Input, run: &DigitRun) -> Option<Span> {
+        match &self.def().how {
+            catalogue::How::Digits(f) => f(&self.cx(input), run),
+            _ => None,
+        }
+    }
+
+    /// Confirms around the `:` at `pos`.
+    pub fn confirm_colon(self, input: &Input, pos: usize) -> Option<Span> {
+        match &self.def().how {
+            catalogue::How::Colon(f) => f(&self.cx(input), pos),
             _ => None,
         }
     }
 }
 
-pub use digits::digit_runs;
+/// The spellings of a context keyword fed to the case-sensitive automaton:
+/// as written (lower case), UPPER, Capitalised, and for `snake_case`
+/// keywords also `camelCase` and `PascalCase`.
+pub fn keyword_variants(kw: &str) -> Vec<String> {
+    let lower = kw.to_ascii_lowercase();
+    let mut out = vec![lower.clone(), lower.to_ascii_uppercase()];
+    let mut cap = lower.clone();
+    if let Some(first) = cap.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    out.push(cap);
+    if lower.contains('_') || lower.contains(' ') || lower.contains('-') {
+        let mut camel = String::new();
+        let mut upper_next = false;
+        for c in lower.chars() {
+            if c == '_' || c == ' ' || c == '-' {
+                upper_next = true;
+            } else if upper_next {
+                camel.push(c.to_ascii_uppercase());
+                upper_next = false;
+            } else {
+                camel.push(c);
+            }
+        }
+        let mut pascal = camel.clone();
+        if let Some(first) = pascal.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        out.push(camel);
+        out.push(pascal);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
 
 /// True for bytes that may continue an identifier-like token; used for
 /// word-boundary checks on both sides of a match.
@@ -154,7 +302,8 @@ pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// Case-insensitive search for any keyword in `hay[from..to]`.
+/// Case-insensitive search for any keyword in the `window` bytes before
+/// `pos`.
 pub(crate) fn has_keyword_before(
     hay: &[u8],
     pos: usize,
@@ -179,6 +328,11 @@ mod tests {
             let id = b.info().id;
             assert!(seen.insert(id), "duplicate id {id}");
             assert_eq!(Builtin::from_id(id), Some(*b));
+            assert!(
+                id.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+                "{id} is not snake_case"
+            );
         }
         assert_eq!(Builtin::from_id("nope"), None);
     }
@@ -188,5 +342,104 @@ mod tests {
         let hay = b"my SSN is 123456789";
         assert!(has_keyword_before(hay, 10, 16, &[b"ssn"]));
         assert!(!has_keyword_before(hay, 10, 3, &[b"ssn"]));
+    }
+
+    #[test]
+    fn keyword_variants_cover_common_spellings() {
+        let v = keyword_variants("client_secret");
+        for s in [
+            "client_secret",
+            "CLIENT_SECRET",
+            "Client_secret",
+            "clientSecret",
+            "ClientSecret",
+        ] {
+            assert!(v.contains(&s.to_string()), "{s}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// Runs a detector alone over `text` the way the scanner does.
+    pub(crate) fn find_with(b: Builtin, text: &str) -> Vec<(usize, usize)> {
+        let bundle = format!(
+            r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{{"id":"r","category":"c","detector":{{"builtin":"{}"}},"action":"alert"}}]}}"#,
+            b.info().id
+        );
+        let p = crate::CompiledPolicy::from_json(bundle.as_bytes()).expect("compiles");
+        p.scan(
+            crate::Direction::Request,
+            crate::Target::Body {
+                content_type: Some("text/plain"),
+            },
+            text.as_bytes(),
+        )
+        .iter()
+        .map(|f| (f.start, f.end))
+        .collect()
+    }
+
+    fn strip_marks(example: &str) -> (String, Option<(usize, usize)>) {
+        match (example.find('«'), example.find('»')) {
+            (Some(s), Some(e)) if e > s => {
+                let text = example.replace(['«', '»'], "");
+                (text, Some((s, e - '«'.len_utf8())))
+            }
+            _ => (example.to_string(), None),
+        }
+    }
+
+    #[test]
+    fn every_example_behaves_as_documented() {
+        let mut failures = Vec::new();
+        for &b in ALL_BUILTINS {
+            let info = b.info();
+            assert!(
+                !info.positives.is_empty(),
+                "{} has no positive example",
+                info.id
+            );
+            for p in info.positives {
+                let (text, marked) = strip_marks(p);
+                let contexts: Vec<(String, usize)> = match marked {
+                    Some(_) => vec![(text.clone(), 0)],
+                    None => vec![
+                        (text.clone(), 0),
+                        (format!("{{\"v\":\"{text}\"}}"), 6),
+                        (format!("a=1&v={text}&b=2"), 6),
+                        (format!("héllo — {text}. ok"), "héllo — ".len()),
+                    ],
+                };
+                for (hay, offset) in contexts {
+                    let want = match marked {
+                        Some(m) => m,
+                        None => (offset, offset + text.len()),
+                    };
+                    let got = find_with(b, &hay);
+                    if !got.contains(&want) {
+                        failures.push(format!(
+                            "{}: expected {:?} in {hay:?}, got {got:?}",
+                            info.id,
+                            &hay[want.0..want.1]
+                        ));
+                    }
+                }
+            }
+            for n in info.negatives {
+                let got = find_with(b, n);
+                if !got.is_empty() {
+                    failures.push(format!("{}: negative {n:?} matched {got:?}", info.id));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }

@@ -77,6 +77,237 @@ pub fn github_checksum_valid(random_part: &[u8], checksum: &[u8]) -> bool {
     base62_padded(crc, checksum.len()).as_bytes() == checksum
 }
 
+/// Verhoeff check digit (Aadhaar): the whole number, check digit last.
+pub fn verhoeff_valid(digits: &[u8]) -> bool {
+    const D: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const P: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let mut c = 0u8;
+    let mut count = 0;
+    for (i, &b) in digits
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .rev()
+        .enumerate()
+    {
+        c = D[c as usize][P[i % 8][(b - b'0') as usize] as usize];
+        count += 1;
+    }
+    count > 1 && c == 0
+}
+
+/// IBAN length per country (ISO 13616 registry).
+pub fn iban_length(country: &[u8]) -> Option<usize> {
+    const LENGTHS: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"BY", 28),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
+    ];
+    LENGTHS
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|&(_, n)| n)
+}
+
+/// IBAN check (ISO 7064 mod 97-10) over the compact form (no spaces).
+pub fn iban_valid(compact: &[u8]) -> bool {
+    if compact.len() < 15 || compact.len() > 34 {
+        return false;
+    }
+    if iban_length(&compact[..2]) != Some(compact.len()) {
+        return false;
+    }
+    if !compact[2..4].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in compact[4..].iter().chain(&compact[..4]) {
+        let v = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon_entropy(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in s {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Atlassian API token: the last 8 characters are the upper-case hex
+/// CRC32 of everything before them.
+pub fn atlassian_checksum_valid(token: &[u8]) -> bool {
+    if token.len() < 9 {
+        return false;
+    }
+    let (body, sum) = token.split_at(token.len() - 8);
+    let expect = format!("{:08X}", crc32fast::hash(body));
+    expect.as_bytes() == sum
+}
+
+/// Decodes unpadded or padded base64 / base64url; `None` on other bytes.
+pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// A JWT: `header.payload.signature`, the header base64url-decodes to a
+/// JSON object with an `alg` member and the payload to a JSON object.
+pub fn jwt_valid(token: &[u8]) -> bool {
+    let mut parts = token.split(|&b| b == b'.');
+    let (Some(h), Some(p), Some(_s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some(header) = base64_decode(h) else {
+        return false;
+    };
+    let Some(payload) = base64_decode(p) else {
+        return false;
+    };
+    let obj = |v: &[u8]| {
+        let t = v.trim_ascii();
+        t.first() == Some(&b'{') && t.last() == Some(&b'}')
+    };
+    obj(&header) && obj(&payload) && memchr::memmem::find(&header, b"\"alg\"").is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +340,25 @@ mod tests {
         assert_eq!(base62_padded(61, 2), "0z");
         assert_eq!(base62_padded(62, 2), "10");
         assert_eq!(base62_padded(u32::MAX, 6), "4gfFC3");
+    }
+
+    #[test]
+    fn verhoeff_iban_entropy_and_checksums() {
+        assert!(verhoeff_valid(b"2363"));
+        assert!(!verhoeff_valid(b"2364"));
+        assert!(verhoeff_valid(b"234123412346"));
+        assert!(iban_valid(b"DE89370400440532013000"));
+        assert!(iban_valid(b"GB82WEST12345698765432"));
+        assert!(!iban_valid(b"GB82WEST12345698765433"));
+        assert!(!iban_valid(b"DE8937040044053201300"));
+        assert!(shannon_entropy(b"aaaa") < 0.01);
+        assert!(shannon_entropy(b"abcd") > 1.99);
+        assert!(jwt_valid(
+            b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+        ));
+        assert!(!jwt_valid(b"eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2ln"));
+        assert!(atlassian_checksum_valid(
+            b"ATATT3xFfGF0pTyGJMuHbEL31IeL2HPcHyGcFRl1SPnXNYvMIHa-2o76umfXfKm-r5kJP1VrT_1FJors-6ILi8IHn5kxsC7tVO-HbkQfyy-KV5zjR3j1twdTKWTddB_XhkAS1voQG6yyzyN9zHYIa4UOrGNATMuDJawTgsu8PO_799nKSNrh9UC=260689B5"
+        ));
     }
 }

@@ -1,0 +1,432 @@
+//! Detectors driven by a context keyword: the keyword (a JSON key, a form
+//! field, an env variable, a header name) comes from the shared automaton,
+//! and the detector reads the value assigned to it or following it within a
+//! few dozen bytes. `kw_end == 0` means the keyword was the header name and
+//! the whole buffer is the value.
+
+use super::tokens::looks_placeholder;
+use super::validators::shannon_entropy;
+use super::{Cx, Span};
+
+/// Longest value an assignment detector reads.
+const MAX_VALUE: usize = 256;
+
+/// After a keyword ending at `kw_end`: the rest of the key, its closing
+/// quote, a separator (`:`, `=`, `:=`, `=>`), and the value's opening quote.
+/// Returns where the value starts, its quote byte if any, and the key
+/// suffix after the keyword (`_hash` in `password_hash`).
+fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
+    if kw_end == 0 {
+        let mut i = 0;
+        while i < hay.len() && hay[i] == b' ' {
+            i += 1;
+        }
+        return Some((i, None, b""));
+    }
+    let mut i = kw_end;
+    let key_rest_start = i;
+    while i < hay.len()
+        && i - kw_end < 32
+        && (hay[i].is_ascii_alphanumeric() || matches!(hay[i], b'_' | b'-' | b'.'))
+    {
+        i += 1;
+    }
+    let suffix = &hay[key_rest_start..i];
+    // Closing quote of the key (JSON, YAML, code), or a JSON-escaped one.
+    if hay.get(i) == Some(&b'\\') && hay.get(i + 1) == Some(&b'"') {
+        i += 2;
+    } else if matches!(hay.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    while i < hay.len() && matches!(hay[i], b' ' | b'\t') && i - kw_end < 40 {
+        i += 1;
+    }
+    match hay.get(i) {
+        Some(b'=') => {
+            i += 1;
+            if hay.get(i) == Some(&b'>') {
+                i += 1;
+            }
+        }
+        Some(b':') => {
+            i += 1;
+            if hay.get(i) == Some(&b'=') {
+                i += 1;
+            }
+        }
+        _ => return None,
+    }
+    while i < hay.len() && matches!(hay[i], b' ' | b'\t') && i - kw_end < 48 {
+        i += 1;
+    }
+    let mut quote = None;
+    if hay.get(i) == Some(&b'\\') && hay.get(i + 1) == Some(&b'"') {
+        i += 2;
+        quote = Some(b'\\');
+    } else if let Some(&q @ (b'"' | b'\'' | b'`')) = hay.get(i) {
+        i += 1;
+        quote = Some(q);
+    }
+    Some((i, quote, suffix))
+}
+
+/// The value from `start`: up to its closing quote, or for unquoted values
+/// up to whitespace or a delimiter (`&`, `,`, `;`, `}`...).
+fn value_end(hay: &[u8], start: usize, quote: Option<u8>) -> Option<usize> {
+    let limit = (start + MAX_VALUE + 1).min(hay.len());
+    let mut i = start;
+    while i < limit {
+        let b = hay[i];
+        let stop = match quote {
+            Some(q) => {
+                b == q
+                    || b == b'\n'
+                    || b == b'\r'
+                    || (q != b'\\' && b == b'\\' && hay.get(i + 1) == Some(&b'"'))
+            }
+            None => {
+                b.is_ascii_whitespace()
+                    || matches!(
+                        b,
+                        b'&' | b',' | b';' | b'}' | b']' | b')' | b'"' | b'\'' | b'<' | b'>'
+                    )
+            }
+        };
+        if stop {
+            break;
+        }
+        i += 1;
+    }
+    if i == limit && limit - start > MAX_VALUE {
+        return None;
+    }
+    (i > start).then_some(i)
+}
+
+/// Key suffixes that name something other than the secret itself.
+fn benign_suffix(suffix: &[u8]) -> bool {
+    const BENIGN: &[&[u8]] = &[
+        b"type",
+        b"name",
+        b"id",
+        b"url",
+        b"uri",
+        b"hash",
+        b"len",
+        b"length",
+        b"count",
+        b"expir",
+        b"hint",
+        b"policy",
+        b"file",
+        b"path",
+        b"field",
+        b"label",
+        b"required",
+        b"reset",
+        b"changed",
+        b"updated",
+        b"created",
+        b"version",
+        b"format",
+        b"endpoint",
+        b"header",
+        b"prefix",
+        b"ttl",
+        b"enabled",
+        b"strength",
+        b"min",
+        b"max",
+        b"rotation",
+        b"age",
+        b"scope",
+        b"status",
+        b"kind",
+    ];
+    let lower: Vec<u8> = suffix.iter().map(u8::to_ascii_lowercase).collect();
+    BENIGN
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w).is_some())
+}
+
+/// Placeholders people put where a secret goes.
+fn placeholder_value(v: &[u8]) -> bool {
+    let lower: Vec<u8> = v.iter().map(u8::to_ascii_lowercase).collect();
+    const WORDS: &[&[u8]] = &[
+        b"${",
+        b"{{",
+        b"<",
+        b">",
+        b"%s",
+        b"%(",
+        b"xxxx",
+        b"****",
+        b"....",
+        b"changeme",
+        b"change_me",
+        b"example",
+        b"password",
+        b"secret",
+        b"your",
+        b"replace",
+        b"todo",
+        b"fixme",
+        b"sample",
+        b"dummy",
+        b"null",
+        b"none",
+        b"undefined",
+        b"redacted",
+        b"process.env",
+        b"os.environ",
+        b"getenv",
+        b"env(",
+        b"vault:",
+        b"arn:aws",
+        b"$(",
+    ];
+    if WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w).is_some())
+    {
+        return true;
+    }
+    matches!(lower.as_slice(), b"true" | b"false" | b"bearer" | b"basic")
+}
+
+fn char_classes(v: &[u8]) -> usize {
+    [
+        v.iter().any(u8::is_ascii_lowercase),
+        v.iter().any(u8::is_ascii_uppercase),
+        v.iter().any(u8::is_ascii_digit),
+        v.iter().any(|b| b.is_ascii_punctuation()),
+    ]
+    .iter()
+    .filter(|&&x| x)
+    .count()
+}
+
+/// The generic assignment detector: a high-entropy value assigned to a
+/// password/secret/token/api-key style key.
+pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let (start, quote, suffix) = assignment(hay, kw_end)?;
+    if benign_suffix(suffix) {
+        return None;
+    }
+    let end = value_end(hay, start, quote)?;
+    let v = &hay[start..end];
+    if v.len() < 8 || v.contains(&b' ') || placeholder_value(v) || looks_placeholder(v) {
+        return None;
+    }
+    // Numbers, dates, booleans and plain words are settings, not secrets.
+    if v.iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b':'))
+    {
+        return None;
+    }
+    let entropy = shannon_entropy(v);
+    let classes = char_classes(v);
+    let strong = if v.len() >= 16 {
+        entropy >= 3.5 && classes >= 2
+    } else {
+        entropy >= 2.75 && classes >= 3
+    };
+    strong.then_some(Span { start, end })
+}
+
+fn exact_token(hay: &[u8], kw_end: usize, len: usize, ok: impl Fn(u8) -> bool) -> Option<Span> {
+    let (start, quote, _) = assignment(hay, kw_end)?;
+    let end = value_end(hay, start, quote)?;
+    let v = &hay[start..end];
+    (v.len() == len && v.iter().all(|&b| ok(b)) && !looks_placeholder(v))
+        .then_some(Span { start, end })
+}
+
+pub(crate) fn aws_secret_access_key(cx: &Cx, kw_end: usize) -> Option<Span> {
+    let span = exact_token(cx.hay, kw_end, 40, |b| {
+        b.is_ascii_alphanumeric() || b == b'/' || b == b'+'
+    })?;
+    let v = &cx.hay[span.start..span.end];
+    (char_classes(v) >= 3).then_some(span)
+}
+
+fn is_lower_hex(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+}
+
+pub(crate) fn datadog_api_key(cx: &Cx, kw_end: usize) -> Option<Span> {
+    exact_token(cx.hay, kw_end, 32, is_lower_hex)
+}
+
+pub(crate) fn datadog_app_key(cx: &Cx, kw_end: usize) -> Option<Span> {
+    exact_token(cx.hay, kw_end, 40, is_lower_hex)
+}
+
+pub(crate) fn hex32(cx: &Cx, kw_end: usize) -> Option<Span> {
+    exact_token(cx.hay, kw_end, 32, is_lower_hex)
+}
+
+/// `"private_key_id": "<40 hex>"` in a document that says
+/// `"type": "service_account"` within 2 KiB.
+pub(crate) fn gcp_service_account_key(cx: &Cx, _start: usize, end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let span = exact_token(hay, end, 40, is_lower_hex)?;
+    let from = end.saturating_sub(2048);
+    let to = (end + 2048).min(hay.len());
+    memchr::memmem::find(&hay[from..to], b"service_account")?;
+    Some(span)
+}
+
+/// Skips from a keyword to the next candidate value: the rest of the key,
+/// quotes, separators and filler words (`no.`, `number`, `#`).
+fn next_token(hay: &[u8], from: usize, window_end: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while i < window_end && !hay[i].is_ascii_alphanumeric() {
+        if hay[i] == b'\n' {
+            return None;
+        }
+        i += 1;
+    }
+    let start = i;
+    while i < window_end && (hay[i].is_ascii_alphanumeric() || hay[i] == b'-') {
+        i += 1;
+    }
+    while i > start && hay[i - 1] == b'-' {
+        i -= 1;
+    }
+    (i > start).then_some((start, i))
+}
+
+/// Values right after the keyword: skips the rest of the key and up to two
+/// filler tokens, and offers each token to `accept`.
+fn value_after(
+    hay: &[u8],
+    kw_end: usize,
+    accept: impl Fn(&[u8], usize, usize) -> Option<Span>,
+) -> Option<Span> {
+    let mut i = kw_end;
+    if kw_end > 0 {
+        while i < hay.len() && (hay[i].is_ascii_alphanumeric() || hay[i] == b'_') && i - kw_end < 24
+        {
+            i += 1;
+        }
+    }
+    let window_end = (i + 40).min(hay.len());
+    for _ in 0..3 {
+        let (s, e) = next_token(hay, i, window_end)?;
+        if let Some(span) = accept(hay, s, e) {
+            return Some(span);
+        }
+        let word = hay[s..e].to_ascii_lowercase();
+        if !matches!(
+            word.as_slice(),
+            b"no" | b"nr" | b"num" | b"number" | b"id" | b"is" | b"of" | b"card" | b"dl"
+        ) {
+            return None;
+        }
+        i = e;
+    }
+    None
+}
+
+pub(crate) fn passport_number(cx: &Cx, kw_end: usize) -> Option<Span> {
+    value_after(cx.hay, kw_end, |hay, s, e| {
+        let v = &hay[s..e];
+        let digits = v.iter().filter(|b| b.is_ascii_digit()).count();
+        let ok = (6..=9).contains(&v.len())
+            && digits >= 2
+            && v.iter()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+        ok.then_some(Span { start: s, end: e })
+    })
+}
+
+pub(crate) fn drivers_license(cx: &Cx, kw_end: usize) -> Option<Span> {
+    value_after(cx.hay, kw_end, |hay, s, e| {
+        let v = &hay[s..e];
+        let digits = v.iter().filter(|b| b.is_ascii_digit()).count();
+        let ok = (5..=20).contains(&v.len())
+            && digits >= 4
+            && v.iter()
+                .all(|&b| b.is_ascii_digit() || b.is_ascii_uppercase() || b == b'-');
+        ok.then_some(Span { start: s, end: e })
+    })
+}
+
+fn num(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || v.len() > 4 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0, |a, d| a * 10 + u32::from(d - b'0')))
+}
+
+fn plausible_date(y: u32, m: u32, d: u32) -> bool {
+    (1900..=2026).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
+}
+
+/// A date at `s`: YYYY-MM-DD, YYYY/MM/DD, DD.MM.YYYY, DD/MM/YYYY,
+/// MM/DD/YYYY, DD-MM-YYYY.
+fn date_at(hay: &[u8], s: usize) -> Option<usize> {
+    let end = (s + 10).min(hay.len());
+    let t = &hay[s..end];
+    if t.len() < 8 {
+        return None;
+    }
+    let parts: Vec<&[u8]> = t.split(|&b| matches!(b, b'-' | b'/' | b'.')).collect();
+    if parts.len() < 3 {
+        return None;
+    }
+    let (a, b, c) = (parts[0], parts[1], parts[2]);
+    // Third part may run past the date (time, quote): keep its digits.
+    let c_len = c.iter().take_while(|b| b.is_ascii_digit()).count();
+    let c = &c[..c_len];
+    let ok = if a.len() == 4 {
+        c.len() == 2 && plausible_date(num(a)?, num(b)?, num(c)?)
+    } else if c.len() == 4 && a.len() <= 2 && b.len() <= 2 {
+        let (x, y, year) = (num(a)?, num(b)?, num(c)?);
+        plausible_date(year, y, x) || plausible_date(year, x, y)
+    } else {
+        false
+    };
+    if !ok {
+        return None;
+    }
+    let len = a.len() + b.len() + c.len() + 2;
+    let e = s + len;
+    if hay.get(e).is_some_and(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(e)
+}
+
+pub(crate) fn date_of_birth(cx: &Cx, kw_end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    if kw_end > 0 {
+        // `dob` inside a word (`adobe`) is not the keyword.
+        let kw_start = kw_end.saturating_sub(3);
+        if kw_start > 0
+            && hay[kw_start - 1].is_ascii_lowercase()
+            && hay[kw_start].is_ascii_lowercase()
+            && &hay[kw_start..kw_end] == b"dob"
+        {
+            return None;
+        }
+    }
+    let mut i = kw_end;
+    while i < hay.len() && (hay[i].is_ascii_alphanumeric() || hay[i] == b'_') && i - kw_end < 24 {
+        i += 1;
+    }
+    let window_end = (i + 24).min(hay.len());
+    while i < window_end && !hay[i].is_ascii_digit() {
+        if hay[i] == b'\n' || hay[i].is_ascii_alphabetic() {
+            return None;
+        }
+        i += 1;
+    }
+    if i >= window_end {
+        return None;
+    }
+    let end = date_at(hay, i)?;
+    Some(Span { start: i, end })
+}

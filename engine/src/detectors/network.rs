@@ -1,0 +1,184 @@
+//! Network and crypto-currency addresses: IPv4 (from digit runs), IPv6
+//! (from `:`), Bitcoin (base58check from digit runs starting `1`/`3`,
+//! bech32 after `bc`), Ethereum (`0x` anchor, EIP-55).
+
+use super::crypto::{base58check_payload, bech32_verify, keccak256};
+use super::{Cx, DigitRun, Span};
+
+fn glued(b: Option<u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+pub(crate) fn ipv4(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    let start = run.start;
+    if run.group_count != 1 || run.digits > 3 {
+        return None;
+    }
+    if start > 0 {
+        let b = hay[start - 1];
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-' {
+            return None;
+        }
+    }
+    let mut i = start;
+    for octet in 0..4 {
+        let s = i;
+        while i < hay.len() && hay[i].is_ascii_digit() && i - s < 4 {
+            i += 1;
+        }
+        let len = i - s;
+        if len == 0 || len > 3 || (len > 1 && hay[s] == b'0') {
+            return None;
+        }
+        let v: u32 = hay[s..i]
+            .iter()
+            .fold(0, |a, d| a * 10 + u32::from(d - b'0'));
+        if v > 255 {
+            return None;
+        }
+        if octet < 3 {
+            if hay.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    let next = hay.get(i).copied();
+    if glued(next) || next == Some(b'-') {
+        return None;
+    }
+    if next == Some(b'.') && hay.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    if &hay[start..i] == b"0.0.0.0" {
+        return None;
+    }
+    Some(Span { start, end: i })
+}
+
+fn is_v6_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+pub(crate) fn ipv6(cx: &Cx, pos: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let before = pos.checked_sub(1).map(|i| hay[i]);
+    let after = hay.get(pos + 1).copied();
+    let ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || b == b':');
+    if !ok(before) && !ok(after) {
+        return None;
+    }
+    // Only the first colon of an address starts the work.
+    let mut start = pos;
+    while start > 0 && pos - start < 40 && is_v6_byte(hay[start - 1]) {
+        start -= 1;
+    }
+    if start > 0 && (is_v6_byte(hay[start - 1]) || glued(Some(hay[start - 1]))) {
+        return None;
+    }
+    if hay[start..pos].contains(&b':') {
+        return None;
+    }
+    let mut end = pos;
+    while end < hay.len() && end - start < 46 && is_v6_byte(hay[end]) {
+        end += 1;
+    }
+    if glued(hay.get(end).copied()) {
+        return None;
+    }
+    while end > pos + 1 && hay[end - 1] == b'.' {
+        end -= 1;
+    }
+    let text = std::str::from_utf8(&hay[start..end]).ok()?;
+    let colons = text.bytes().filter(|&b| b == b':').count();
+    if colons < 2 || text == "::" {
+        return None;
+    }
+    text.parse::<std::net::Ipv6Addr>().ok()?;
+    Some(Span { start, end })
+}
+
+const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+pub(crate) fn bitcoin(cx: &Cx, run: &DigitRun) -> Option<Span> {
+    let hay = cx.hay;
+    let s = run.start;
+    // bech32: "bc1…": the run starts at the 1.
+    if s >= 2 && &hay[s - 2..s] == b"bc" {
+        let start = s - 2;
+        if start > 0 && glued(Some(hay[start - 1])) {
+            return None;
+        }
+        let mut end = s + 1;
+        while end < hay.len() && end - start < 91 && BECH32.contains(&hay[end]) {
+            end += 1;
+        }
+        if glued(hay.get(end).copied()) {
+            return None;
+        }
+        let len = end - start;
+        let witness = *hay.get(s + 1)?;
+        let shape = (witness == b'q' && (len == 42 || len == 62)) || (witness == b'p' && len == 62);
+        if !shape {
+            return None;
+        }
+        bech32_verify(&hay[start..end])?;
+        return Some(Span { start, end });
+    }
+    let first = hay[s];
+    if first != b'1' && first != b'3' {
+        return None;
+    }
+    if s > 0 && glued(Some(hay[s - 1])) {
+        return None;
+    }
+    let mut end = s;
+    while end < hay.len() && end - s < 36 && B58.contains(&hay[end]) {
+        end += 1;
+    }
+    if !(26..=35).contains(&(end - s)) || glued(hay.get(end).copied()) {
+        return None;
+    }
+    let token = &hay[s..end];
+    if !token.iter().any(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let payload = base58check_payload(token)?;
+    let version_ok = payload.len() == 21 && matches!((first, payload[0]), (b'1', 0) | (b'3', 5));
+    version_ok.then_some(Span { start: s, end })
+}
+
+pub(crate) fn ethereum(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    if pos > 0 && glued(Some(hay[pos - 1])) {
+        return None;
+    }
+    let end = pos + 42;
+    let hex = hay.get(pos + 2..end)?;
+    if !hex.iter().all(u8::is_ascii_hexdigit) || glued(hay.get(end).copied()) {
+        return None;
+    }
+    let has_lower = hex.iter().any(u8::is_ascii_lowercase);
+    let has_upper = hex.iter().any(u8::is_ascii_uppercase);
+    if has_lower && has_upper {
+        // EIP-55: a letter is upper case iff its nibble of keccak(lower) >= 8.
+        let lower: Vec<u8> = hex.iter().map(u8::to_ascii_lowercase).collect();
+        let hash = keccak256(&lower);
+        for (i, &c) in hex.iter().enumerate() {
+            if c.is_ascii_alphabetic() {
+                let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0xf;
+                if (nibble >= 8) != c.is_ascii_uppercase() {
+                    return None;
+                }
+            }
+        }
+    } else if !cx.context_before(pos, 32) {
+        return None;
+    }
+    if hex.iter().all(|&b| b == b'0') {
+        return None;
+    }
+    Some(Span { start: pos, end })
+}

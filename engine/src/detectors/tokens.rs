@@ -1,0 +1,177 @@
+//! Secrets with a literal anchor, confirmed by a small anchored regex.
+//!
+//! The anchor (`xoxb-`, `sk_live_`, `.atlasv1.`, ...) comes from the shared
+//! automaton. The token start is the anchor itself or, for anchors in the
+//! middle of a token, found by walking back over the token's alphabet
+//! (bounded). The confirming regex runs anchored at the token start over a
+//! window of at most `max` bytes, so its cost is bounded per hit. Then the
+//! byte after the token must end it, the token must not be a documented
+//! placeholder, and an optional validator (checksum, structure) decides.
+
+use super::{Builtin, Cx, Span};
+use regex::bytes::{Regex, RegexBuilder};
+use std::sync::OnceLock;
+
+pub(crate) struct TokenSpec {
+    pub anchors: &'static [&'static str],
+    /// Most bytes to walk back from the anchor to the token start; 0 when
+    /// the token starts with its anchor.
+    pub back: u16,
+    /// The token's alphabet for the walk back.
+    pub back_class: fn(u8) -> bool,
+    /// The whole token, matched at the token start (no `^` needed).
+    pub re: &'static str,
+    /// Longest token; the regex never looks further.
+    pub max: u16,
+    /// A validator of the whole token (checksum, structure).
+    pub check: Option<fn(&[u8]) -> bool>,
+    /// The capture group that is the secret (0: the whole token).
+    pub group: u8,
+}
+
+/// Defaults for `TokenSpec` literals in the catalogue.
+pub(crate) const TOKEN: TokenSpec = TokenSpec {
+    anchors: &[],
+    back: 0,
+    back_class: b64url_byte,
+    re: "",
+    max: 128,
+    check: None,
+    group: 0,
+};
+
+pub(crate) fn alnum_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+pub(crate) fn hex_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+pub(crate) fn b64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+pub(crate) fn azure_secret_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'.')
+}
+pub(crate) fn digit_byte(b: u8) -> bool {
+    b.is_ascii_digit()
+}
+
+static REGEXES: [OnceLock<Option<Regex>>; super::catalogue::DEFS.len()] =
+    [const { OnceLock::new() }; super::catalogue::DEFS.len()];
+
+/// The compiled confirming regex of a token detector (compiled once per
+/// process, on first use or when a policy naming it compiles).
+pub(crate) fn regex_for(b: Builtin) -> Option<&'static Regex> {
+    let super::catalogue::How::Token(spec) = &b.def().how else {
+        return None;
+    };
+    REGEXES
+        .get(b.0 as usize)?
+        .get_or_init(|| {
+            RegexBuilder::new(&format!("^(?:{})", spec.re))
+                .unicode(false)
+                .size_limit(1 << 20)
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+pub(crate) fn confirm(b: Builtin, spec: &TokenSpec, cx: &Cx, anchor: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let mut start = anchor;
+    if spec.back > 0 {
+        let limit = anchor.saturating_sub(spec.back as usize);
+        while start > limit && (spec.back_class)(hay[start - 1]) {
+            start -= 1;
+        }
+    }
+    // The token must begin at a boundary: not glued to a longer word.
+    if start > 0 && hay[start - 1].is_ascii_alphanumeric() {
+        return None;
+    }
+    if spec.back > 0 && start > 0 && (spec.back_class)(hay[start - 1]) {
+        return None;
+    }
+    let window_end = (start + spec.max as usize + 1).min(hay.len());
+    let re = regex_for(b)?;
+    let caps = re.captures(&hay[start..window_end])?;
+    let whole = caps.get(0)?;
+    let mut end = start + whole.end();
+    // A trailing dot ends the sentence, not the token, when the token is
+    // complete without it.
+    while end > anchor + 1 && hay[end - 1] == b'.' {
+        match re.find(&hay[start..end - 1]) {
+            Some(m) if start + m.end() == end - 1 => end -= 1,
+            _ => break,
+        }
+    }
+    if end <= anchor {
+        return None;
+    }
+    if let Some(&next) = hay.get(end) {
+        if next.is_ascii_alphanumeric() || next == b'_' || next == b'-' {
+            return None;
+        }
+    }
+    let token = &hay[start..end];
+    if looks_placeholder(token) {
+        return None;
+    }
+    if let Some(check) = spec.check {
+        if !check(token) {
+            return None;
+        }
+    }
+    if spec.group == 0 {
+        return Some(Span { start, end });
+    }
+    let part = caps.get(spec.group as usize)?;
+    Some(Span {
+        start: start + part.start(),
+        end: (start + part.end()).min(end),
+    })
+}
+
+/// Vendors' documentation keys and obvious fillers: `...EXAMPLE...`,
+/// `xxxxxxxx`, `00000000`, runs of one character, very few distinct bytes.
+pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
+    const FILLERS: &[&[u8]] = &[
+        b"example",
+        b"xxxxxxxx",
+        b"00000000",
+        b"********",
+        b"aaaaaaaa",
+        b"12345678",
+        b"abcdefgh",
+        b"changeme",
+        b"placeholder",
+        b"your_",
+        b"your-",
+        b"yourkey",
+        b"redacted",
+        b"dummy",
+        b"insert",
+    ];
+    let lower: Vec<u8> = token.iter().map(u8::to_ascii_lowercase).collect();
+    if FILLERS
+        .iter()
+        .any(|f| memchr::memmem::find(&lower, f).is_some())
+    {
+        return true;
+    }
+    if token.len() >= 16 {
+        let mut seen = [false; 256];
+        let mut distinct = 0;
+        for &b in token {
+            if !seen[b as usize] {
+                seen[b as usize] = true;
+                distinct += 1;
+            }
+        }
+        if distinct < 8 {
+            return true;
+        }
+    }
+    false
+}
