@@ -7,10 +7,10 @@
 //! export: JSON records with names (some non-ASCII), emails, phone numbers,
 //! card numbers, order ids, UUIDs, timestamps, amounts and free text.
 //!
-//! * [`mixed_json`]: a few findings per KiB (emails, Luhn-valid cards, the
-//!   odd SSN) mixed with look-alikes that must *not* match (order numbers,
-//!   phone numbers, timestamps); no secrets, so requests are redacted, not
-//!   blocked.
+//! * [`mixed_json`]: a few findings per KiB (emails, phone numbers,
+//!   Luhn-valid cards, the odd SSN) mixed with look-alikes that must *not*
+//!   match (order numbers, timestamps); no secrets, so requests are
+//!   redacted, not blocked.
 //! * [`clean_json`]: the same shape with nothing sensitive: the common case
 //!   in production, where the filter must cost least.
 //!
@@ -191,6 +191,11 @@ fn record(rng: &mut Rng, kind: Kind) -> String {
         rng.below(1000),
         rng.below(10_000)
     );
+    // Phone numbers are PII the catalogue finds: only mixed bodies carry one.
+    let phone = match kind {
+        Kind::Mixed => format!(r#""phone":"{phone}""#),
+        _ => format!(r#""desk":"ext. {:04}""#, rng.below(10_000)),
+    };
     let contact = match kind {
         Kind::Mixed if rng.chance(70) => {
             format!(
@@ -241,7 +246,7 @@ fn record(rng: &mut Rng, kind: Kind) -> String {
     format!(
         concat!(
             r#"{{"id":"{id}","order":"{order}","created_at":"{ts}","status":"{status}","#,
-            r#""customer":{{"name":"{name}",{contact},"phone":"{phone}","city":"{city}"}},"#,
+            r#""customer":{{"name":"{name}",{contact},{phone},"city":"{city}"}},"#,
             r#""payment":{{{payment},"amount":{units}.{cents:02},"currency":"{cur}"}}{ssn},"#,
             r#""items":[{items}],"note":"{note}"}}"#
         ),
