@@ -95,9 +95,10 @@ pub(crate) const DEFS: &[Def] = &[
     Def {
         id: "payment_card",
         category: "pii.payment_card",
-        summary: "Payment card number (Visa, Mastercard incl. 2-series, Amex, Discover, JCB, Diners, UnionPay): issuer prefix and length, Luhn; plain, spaced or dashed.",
+        summary: "Payment card number (Visa, Mastercard incl. 2-series, Amex, Discover, JCB, Diners, UnionPay): issuer prefix and length, Luhn; plain, spaced or dashed; 17-19 ungrouped digits only next to a keyword such as `card`.",
+        keywords: &["card", "pan", "cc_num", "ccnum", "credit", "debit", "payment", "visa", "mastercard", "amex"],
         positives: &["4111 1111 1111 1111", "5555-5555-5555-4444", "2223003122003222", "378282246310005", "6011111111111117", "3530111333300000", "30569309025904", "6200000000000005"],
-        negatives: &["4111111111111112", "order 1234567812345670", "sha a4111111111111111", "3.4111111111111111", "0000000000000000"],
+        negatives: &["4111111111111112", "order 1234567812345670", "{\"request_id\":\"4111111111111111110\"}", "sha a4111111111111111", "3.4111111111111111", "0000000000000000"],
         how: How::Digits(digits::payment_card_cx),
         ..PII
     },

@@ -141,6 +141,10 @@ pub fn payment_card(hay: &[u8], run: &DigitRun) -> Option<Span> {
     if !(13..=19).contains(&run.digits) || run.mixed_separators || run.is_embedded(hay) {
         return None;
     }
+    // `+4915112345678` is a phone number in E.164, not a card.
+    if run.start > 0 && hay[run.start - 1] == b'+' {
+        return None;
+    }
     if !card_grouping_ok(run.group_lengths()) {
         return None;
     }
@@ -161,8 +165,14 @@ pub fn payment_card(hay: &[u8], run: &DigitRun) -> Option<Span> {
 
 const SSN_KEYWORD_WINDOW: usize = 48;
 
+/// Card numbers of 17-19 digits printed without grouping look like any
+/// long numeric id (request ids, snowflakes): they need a keyword.
 pub(crate) fn payment_card_cx(cx: &Cx, run: &DigitRun) -> Option<Span> {
-    payment_card(cx.hay, run)
+    let span = payment_card(cx.hay, run)?;
+    if run.digits > 16 && run.group_count == 1 && !cx.context_before(run.start, CONTEXT_WINDOW) {
+        return None;
+    }
+    Some(span)
 }
 
 pub(crate) fn us_ssn(cx: &Cx, run: &DigitRun) -> Option<Span> {

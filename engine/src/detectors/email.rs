@@ -35,6 +35,17 @@ pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {
     if start == at || hay[at - 1] == b'.' {
         return None;
     }
+    // `scheme://user:password@host` is a URL's userinfo, not an address:
+    // a `://` shortly before with no path, space or quote in between.
+    let from = start.saturating_sub(128);
+    if let Some(i) = memchr::memmem::rfind(&hay[from..start], b"://") {
+        let between = &hay[from + i + 3..start];
+        if !between.iter().any(|&b| {
+            b == b'/' || b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>')
+        }) {
+            return None;
+        }
+    }
     // Domain: walk right.
     let mut end = at + 1;
     while end < hay.len() && end - at <= 253 && is_domain_byte(hay[end]) {

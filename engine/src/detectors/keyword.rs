@@ -157,8 +157,6 @@ fn placeholder_value(v: &[u8]) -> bool {
         b"{{",
         b"<",
         b">",
-        b"%s",
-        b"%(",
         b"xxxx",
         b"****",
         b"....",
@@ -191,7 +189,11 @@ fn placeholder_value(v: &[u8]) -> bool {
     {
         return true;
     }
-    matches!(lower.as_slice(), b"true" | b"false" | b"bearer" | b"basic")
+    lower.starts_with(b"%(")
+        || matches!(
+            lower.as_slice(),
+            b"true" | b"false" | b"bearer" | b"basic" | b"%s"
+        )
 }
 
 fn char_classes(v: &[u8]) -> usize {

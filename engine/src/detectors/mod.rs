@@ -14,7 +14,7 @@
 //! is generated from it by `catalogue_markdown`.
 
 mod catalogue;
-pub(crate) mod crypto;
+pub mod crypto;
 mod digits;
 mod doc;
 mod email;
@@ -132,21 +132,44 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     /// One of the detector's keywords occurs within `window` bytes before
     /// `pos`, or in the header name.
+    /// The window stops at the previous field separator (`,` `{` `}` `[`
+    /// `]` `&` `;` or a line break), so in JSON, form and line-oriented text
+    /// a keyword only counts for its own field: `"phone":"…","order":"…"`
+    /// gives no phone context to the order number.
     pub fn context_before(&self, pos: usize, window: usize) -> bool {
         keyword_in(self.field, self.keywords) || {
-            let from = pos.saturating_sub(window);
-            keyword_in(&self.hay[from..pos.min(self.hay.len())], self.keywords)
+            let pos = pos.min(self.hay.len());
+            let mut from = pos.saturating_sub(window);
+            if let Some(sep) = self.hay[from..pos]
+                .iter()
+                .rposition(|b| matches!(b, b',' | b'{' | b'}' | b'[' | b']' | b'&' | b';' | b'\n'))
+            {
+                from += sep + 1;
+            }
+            keyword_in(&self.hay[from..pos], self.keywords)
         }
     }
 }
 
+/// Case-insensitive keyword search where a keyword must start a word: not
+/// preceded by a lower-case letter unless it starts with a capital
+/// (`userPhone`, `user_phone`, `PHONE` count; `telephone` counts for `tel`;
+/// `hotel` does not).
 fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
     keywords.iter().any(|kw| {
         let kw = kw.as_bytes();
         !kw.is_empty()
             && region.len() >= kw.len()
-            && region.windows(kw.len()).any(|w| w.eq_ignore_ascii_case(kw))
+            && region
+                .windows(kw.len())
+                .enumerate()
+                .any(|(i, w)| w.eq_ignore_ascii_case(kw) && starts_word(region, i))
     })
+}
+
+#[inline]
+fn starts_word(hay: &[u8], i: usize) -> bool {
+    i == 0 || !hay[i - 1].is_ascii_lowercase() || hay[i].is_ascii_uppercase()
 }
 
 impl Builtin {
@@ -219,7 +242,12 @@ impl Builtin {
         let span = match &self.def().how {
             catalogue::How::Token(t) => tokens::confirm(self, t, &cx, start),
             catalogue::How::Anchor { confirm, .. } => confirm(&cx, start, end),
-            catalogue::How::Keyword { value, .. } => value(&cx, end),
+            catalogue::How::Keyword { value, .. } => {
+                if !starts_word(input.hay, start) {
+                    return None;
+                }
+                value(&cx, end)
+            }
             _ => None,
         }?;
         (span.end > span.start && span.end <= input.hay.len()).then_some(span)
