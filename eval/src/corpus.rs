@@ -116,7 +116,7 @@ fn build(r: &mut Rng, batch: Vec<(&'static str, Sample)>) -> Doc {
             body.push_str(&format!(
                 "{{\"request_id\":\"{}\",\"note\":\"{}\",\"items\":[",
                 r.next_u64(),
-                json_escape(*r.pick(FILLER))
+                json_escape(r.pick::<&str>(FILLER))
             ));
             for (k, (id, s)) in batch.iter().enumerate() {
                 if k > 0 {
@@ -172,7 +172,7 @@ fn build(r: &mut Rng, batch: Vec<(&'static str, Sample)>) -> Doc {
             }
         }
         _ => {
-            body.push_str(*r.pick(FILLER));
+            body.push_str(r.pick::<&str>(FILLER));
             body.push_str(".\n");
             for (id, s) in &batch {
                 body.push_str(&format!("{} ", s.phrase));
@@ -184,7 +184,7 @@ fn build(r: &mut Rng, batch: Vec<(&'static str, Sample)>) -> Doc {
                     end: base + s.label.1,
                 });
                 body.push_str(" — ");
-                body.push_str(*r.pick(FILLER));
+                body.push_str(r.pick::<&str>(FILLER));
                 body.push('\n');
             }
             for (key, v) in &negatives {

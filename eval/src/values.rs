@@ -492,12 +492,8 @@ pub fn sample(id: &str, r: &mut Rng) -> Option<Sample> {
             )
         }
         "uk_nino" => {
-            let a = *r.pick(&[
-                b'A', b'B', b'C', b'E', b'H', b'J', b'K', b'L', b'M', b'P', b'R', b'S', b'W', b'Y',
-            ]) as char;
-            let b = *r.pick(&[
-                b'A', b'B', b'C', b'E', b'H', b'J', b'L', b'M', b'P', b'R', b'S', b'W', b'Y',
-            ]) as char;
+            let a = r.string("ABCEHJKLMPRSWY", 1);
+            let b = r.string("ABCEHJLMPRSWY", 1);
             let d = pattern(r, "{d:6}");
             let suffix = *r.pick(&['A', 'B', 'C', 'D']);
             if r.chance(50) {
