@@ -537,7 +537,7 @@ pub fn sample(id: &str, r: &mut Rng) -> Option<Sample> {
             };
             Sample::plain(
                 v,
-                *r.pick(&["dob", "date_of_birth", "birthDate"]),
+                r.pick::<&'static str>(&["dob", "date_of_birth", "birthDate"]),
                 "date of birth:",
             )
         }
