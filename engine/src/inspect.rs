@@ -304,6 +304,9 @@ impl CompiledPolicy {
         }
         if program.digits {
             digit_runs(data, |run| {
+                if !crate::detectors::run_may_matter(data, run) {
+                    return;
+                }
                 for &det in &self.digit_detectors {
                     if let Some(b) = builtin(det) {
                         if let Some(span) = b.confirm_digits(&input, run) {

@@ -2,6 +2,7 @@
 //! precision / recall / F1 of the engine's catalogue on it.
 
 pub mod corpus;
+pub mod mixed;
 pub mod rng;
 pub mod score;
 pub mod values;

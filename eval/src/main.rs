@@ -7,6 +7,9 @@ use veil_eval::{corpus, score};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("throughput") {
+        return throughput(&args[1..]);
+    }
     let value = |name: &str, default: u64| {
         args.iter()
             .position(|a| a == name)
@@ -53,4 +56,74 @@ fn main() -> ExitCode {
         println!("\nbelow threshold:\n{}", failing.join("\n"));
         ExitCode::FAILURE
     }
+}
+
+/// `veil-eval throughput [--secs N]`: MB/s of one scan over the 1 MiB mixed
+/// JSON corpus, full catalogue and default bundle. Built for
+/// wasm32-wasip1 this measures the engine as the proxy runs it.
+fn throughput(args: &[String]) -> ExitCode {
+    use std::time::{Duration, Instant};
+    let secs: f64 = args
+        .iter()
+        .position(|a| a == "--secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    let body = veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20);
+    let t0 = Instant::now();
+    let full =
+        match veil_engine::CompiledPolicy::from_json(score::full_catalogue_bundle().as_bytes()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let first_compile = t0.elapsed();
+    let t1 = Instant::now();
+    let again = veil_engine::CompiledPolicy::from_json(score::full_catalogue_bundle().as_bytes());
+    let second_compile = t1.elapsed();
+    drop(again);
+    let default = match veil_engine::CompiledPolicy::embedded_default() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "compile full catalogue ({} rules): first {:.2} ms (includes confirming regexes), again {:.2} ms",
+        full.rule_count(),
+        first_compile.as_secs_f64() * 1e3,
+        second_compile.as_secs_f64() * 1e3
+    );
+    for (name, policy) in [("full catalogue", &full), ("default bundle", &default)] {
+        let target = veil_engine::Target::Body {
+            content_type: Some("application/json"),
+        };
+        let findings = policy
+            .scan(veil_engine::Direction::Request, target, &body)
+            .len();
+        let start = Instant::now();
+        let mut iters = 0u32;
+        let mut best = Duration::MAX;
+        while start.elapsed().as_secs_f64() < secs || iters < 3 {
+            let t = Instant::now();
+            let n = policy
+                .scan(veil_engine::Direction::Request, target, &body)
+                .len();
+            best = best.min(t.elapsed());
+            assert_eq!(n, findings);
+            iters += 1;
+        }
+        let mean = start.elapsed() / iters;
+        let mbps = |d: Duration| body.len() as f64 / d.as_secs_f64() / 1e6;
+        println!(
+            "{name}: {} bytes, {findings} findings, {iters} scans: mean {:.0} MB/s, best {:.0} MB/s",
+            body.len(),
+            mbps(mean),
+            mbps(best)
+        );
+    }
+    ExitCode::SUCCESS
 }

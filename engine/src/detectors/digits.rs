@@ -46,13 +46,37 @@ impl DigitRun {
     }
 }
 
+/// Position of the first ASCII digit at or after `i` (or `hay.len()`),
+/// eight bytes at a time: a byte is a digit iff `b ^ 0x30 < 10`, and the
+/// SWAR "has byte less than" test flags exactly those (bytes >= 0x80 never
+/// flag; a borrow only follows a flagged lower byte, so the lowest flag is
+/// exact).
+#[inline]
+fn next_digit(hay: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while i + 8 <= hay.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        let t = u64::from_le_bytes(w) ^ (0x30 * ONES);
+        let m = t.wrapping_sub(10 * ONES) & !t & (0x80 * ONES);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < hay.len() && !hay[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
 /// Calls `f` for every maximal digit run in `hay`.
 pub fn digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
     let n = hay.len();
     let mut i = 0;
     while i < n {
         if !hay[i].is_ascii_digit() {
-            i += 1;
+            i = next_digit(hay, i + 1);
             continue;
         }
         let mut run = DigitRun {
@@ -197,6 +221,30 @@ pub(crate) fn us_ssn(cx: &Cx, run: &DigitRun) -> Option<Span> {
         start: run.start,
         end: run.end,
     })
+}
+
+/// Whether any numeric detector could accept `run`: the union of their
+/// cheapest necessary conditions, so the many short digit runs inside hex
+/// digests, UUIDs and identifiers skip every detector. Keep in step with
+/// the digit-triggered detectors (a test runs all their examples).
+#[inline]
+pub fn run_may_matter(hay: &[u8], run: &DigitRun) -> bool {
+    if run.digits >= 6 {
+        return true;
+    }
+    let prev = run.start.checked_sub(1).map(|i| hay[i]);
+    let next = hay.get(run.end).copied();
+    match prev {
+        // phone "(415) …", E.164 "+1 …", IBAN / NINO after letters, bech32 "bc1"
+        Some(b'(' | b'+') => true,
+        Some(p) if p.is_ascii_uppercase() => true,
+        Some(b'c') if hay[run.start] == b'1' => true,
+        // Bitcoin base58 starting 1 or 3 at a token start
+        Some(p) if !p.is_ascii_alphanumeric() && matches!(hay[run.start], b'1' | b'3') => true,
+        None if matches!(hay[run.start], b'1' | b'3') => true,
+        // IPv4 dotted quad
+        _ => next == Some(b'.'),
+    }
 }
 
 /// Digits of `hay[start..end]`, separators dropped.
@@ -510,6 +558,24 @@ mod tests {
             })
             .map(|sp| &s[sp.start..sp.end])
             .collect()
+    }
+
+    #[test]
+    fn next_digit_is_exact() {
+        let hay = "abcdefghij/:klmno9pqrs é ü 7".as_bytes();
+        for i in 0..hay.len() {
+            let want = (i..hay.len())
+                .find(|&j| hay[j].is_ascii_digit())
+                .unwrap_or(hay.len());
+            assert_eq!(next_digit(hay, i), want, "{i}");
+        }
+        let all: Vec<u8> = (0u8..=255).collect();
+        for i in 0..all.len() {
+            let want = (i..all.len())
+                .find(|&j| all[j].is_ascii_digit())
+                .unwrap_or(all.len());
+            assert_eq!(next_digit(&all, i), want);
+        }
     }
 
     #[test]

@@ -144,9 +144,7 @@ fn benign_suffix(suffix: &[u8]) -> bool {
         b"kind",
     ];
     let lower: Vec<u8> = suffix.iter().map(u8::to_ascii_lowercase).collect();
-    BENIGN
-        .iter()
-        .any(|w| memchr::memmem::find(&lower, w).is_some())
+    BENIGN.iter().any(|w| super::contains(&lower, w))
 }
 
 /// Placeholders people put where a secret goes.
@@ -183,10 +181,7 @@ fn placeholder_value(v: &[u8]) -> bool {
         b"arn:aws",
         b"$(",
     ];
-    if WORDS
-        .iter()
-        .any(|w| memchr::memmem::find(&lower, w).is_some())
-    {
+    if WORDS.iter().any(|w| super::contains(&lower, w)) {
         return true;
     }
     lower.starts_with(b"%(")

@@ -202,10 +202,7 @@ fn url_placeholder(pw: &[u8]) -> bool {
         b"$(",
         b"%(",
     ];
-    WORDS
-        .iter()
-        .any(|w| memchr::memmem::find(&lower, w).is_some())
-        || lower.iter().all(|&b| b == lower[0])
+    WORDS.iter().any(|w| super::contains(&lower, w)) || lower.iter().all(|&b| b == lower[0])
 }
 
 /// `Basic <base64>` decoding to printable `user:password`.

@@ -25,7 +25,7 @@ mod tokens;
 pub mod validators;
 
 use crate::bundle::{Action, Severity};
-pub use digits::{digit_runs, DigitRun};
+pub use digits::{digit_runs, run_may_matter, DigitRun};
 pub use doc::catalogue_markdown;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
@@ -321,6 +321,17 @@ pub fn keyword_variants(kw: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Substring test for short needles in short haystacks (a window around a
+/// candidate): no searcher set-up, unlike `memmem::find`.
+#[inline]
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w[0] == needle[0] && w == needle)
 }
 
 /// True for bytes that may continue an identifier-like token; used for

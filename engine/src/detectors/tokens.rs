@@ -153,12 +153,23 @@ pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
         b"dummy",
         b"insert",
     ];
-    let lower: Vec<u8> = token.iter().map(u8::to_ascii_lowercase).collect();
-    if FILLERS
-        .iter()
-        .any(|f| memchr::memmem::find(&lower, f).is_some())
-    {
-        return true;
+    // One pass, no allocation: only bytes that can start a filler look
+    // further.
+    for i in 0..token.len() {
+        let c = token[i].to_ascii_lowercase();
+        if !matches!(
+            c,
+            b'e' | b'x' | b'0' | b'*' | b'a' | b'1' | b'c' | b'p' | b'y' | b'r' | b'd' | b'i'
+        ) {
+            continue;
+        }
+        let rest = &token[i..];
+        if FILLERS
+            .iter()
+            .any(|f| f[0] == c && rest.len() >= f.len() && rest[..f.len()].eq_ignore_ascii_case(f))
+        {
+            return true;
+        }
     }
     if token.len() >= 16 {
         let mut seen = [false; 256];
