@@ -5,7 +5,8 @@ use veil_engine::{CompiledPolicy, Direction, Target};
 
 fn main() {
     let body = veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20);
-    let kinds: [(&str, fn(Trigger) -> bool); 5] = [
+    type Kind = (&'static str, fn(Trigger) -> bool);
+    let kinds: [Kind; 5] = [
         ("literals", |t| matches!(t, Trigger::Literals(_))),
         ("keywords", |t| matches!(t, Trigger::Keywords(_))),
         ("at", |t| matches!(t, Trigger::AtSign)),
