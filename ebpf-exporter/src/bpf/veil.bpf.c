@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * veil's kernel-event exporter, BPF side. Classic tracepoints only (they
+ * load on kernels without kprobes/fentry/LSM), CO-RE through
+ * vmlinux_min.h. Every program filters on the stack first (is the task
+ * watched? does the path start with a watched prefix?) and only then
+ * reserves ring-buffer space, so unwatched activity costs a map lookup.
+ * A failed reservation is counted per CPU (COUNTER_DROPPED), never silent.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#define TASK_COMM_LEN 16
+#define PATH_LEN 256
+#define ARGS_LEN 256
+#define MAX_PREFIXES 16
+#define PREFIX_LEN 64
+#define AF_INET 2
+#define AF_INET6 10
+
+enum kind { EV_EXEC = 1, EV_EXIT = 2, EV_OPEN = 3, EV_CONNECT = 4, EV_ACCEPT = 5 };
+enum counter { COUNTER_DROPPED = 0, COUNTER_SUBMITTED = 1, COUNTER_MAX = 2 };
+
+/* Keep in sync with `RawEvent` in src/bpf.rs (checked by a size test). */
+struct event {
+	u64 ts_ns;
+	u64 cgroup_id;
+	u32 kind;
+	u32 pid;
+	u32 tid;
+	u32 ppid;
+	u32 uid;
+	u32 gid;
+	s64 ret;
+	u32 flags;
+	u16 family;
+	u16 protocol;
+	u16 lport;
+	u16 rport;
+	u32 path_len;
+	u8 laddr[16];
+	u8 raddr[16];
+	char comm[TASK_COMM_LEN];
+	char path[PATH_LEN];
+	char args[ARGS_LEN];
+	u32 args_len;
+	u32 _pad;
+};
+
+_Static_assert(sizeof(struct event) == 632, "struct event is decoded at fixed offsets by src/event.rs");
+
+struct prefix {
+	u32 len;
+	char s[PREFIX_LEN];
+};
+
+/* Set by user space before load (read-only for the programs). */
+const volatile u32 self_tgid = 0;
+/* 1: only tasks in watched_pids / watched_cgroups / watched_comms (and
+ * their descendants) are reported; 0: every task except the exporter. */
+const volatile u32 filter_targets = 0;
+/* 1: only absolute paths starting with one of prefixes[..n_prefixes]. */
+const volatile u32 filter_paths = 0;
+const volatile u32 n_prefixes = 0;
+const volatile struct prefix prefixes[MAX_PREFIXES] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u8);
+} watched_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u8);
+} watched_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, u8);
+} watched_comms SEC(".maps");
+
+struct open_args {
+	u32 flags;
+	u32 len;
+	char path[PATH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, struct open_args);
+} inflight_opens SEC(".maps");
+
+struct connect_args {
+	u32 fd;
+	u16 family;
+	u16 rport;
+	u8 raddr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, struct connect_args);
+} inflight_connects SEC(".maps");
+
+static __always_inline void count(u32 which)
+{
+	u64 *v = bpf_map_lookup_elem(&counters, &which);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool watched(u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (!filter_targets)
+		return true;
+	if (bpf_map_lookup_elem(&watched_pids, &tgid))
+		return true;
+	u64 cg = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&watched_cgroups, &cg))
+		return true;
+	char comm[TASK_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (bpf_map_lookup_elem(&watched_comms, comm))
+		return true;
+	return false;
+}
+
+static __always_inline bool path_watched(const char *path)
+{
+	if (!filter_paths)
+		return true;
+	if (path[0] != '/')
+		return false;
+	for (u32 i = 0; i < MAX_PREFIXES; i++) {
+		if (i >= n_prefixes)
+			break;
+		u32 len = prefixes[i].len;
+		bool ok = true;
+		for (u32 j = 0; j < PREFIX_LEN; j++) {
+			if (j >= len)
+				break;
+			if (path[j] != prefixes[i].s[j]) {
+				ok = false;
+				break;
+			}
+		}
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline struct event *reserve(u32 kind)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(COUNTER_DROPPED);
+		return 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u64 uid_gid = bpf_get_current_uid_gid();
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->kind = kind;
+	e->pid = pid_tgid >> 32;
+	e->tid = (u32)pid_tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->ret = 0;
+	e->flags = 0;
+	e->family = 0;
+	e->protocol = 0;
+	e->lport = 0;
+	e->rport = 0;
+	e->path_len = 0;
+	e->args_len = 0;
+	e->_pad = 0;
+	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	e->path[0] = 0;
+	e->args[0] = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline void submit(struct event *e)
+{
+	bpf_ringbuf_submit(e, 0);
+	count(COUNTER_SUBMITTED);
+}
+
+/* ---- processes ---------------------------------------------------- */
+
+SEC("tracepoint/sched/sched_process_fork")
+int veil_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	if (!filter_targets)
+		return 0;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!watched(tgid))
+		return 0;
+	u32 child = ctx->child_pid;
+	u8 one = 1;
+	bpf_map_update_elem(&watched_pids, &child, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int veil_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!watched(tgid))
+		return 0;
+	struct event *e = reserve(EV_EXEC);
+	if (!e)
+		return 0;
+	unsigned int off = ctx->__data_loc_filename & 0xFFFF;
+	long n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + off);
+	e->path_len = n > 0 ? n - 1 : 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	unsigned long len = end - start;
+	if (len > ARGS_LEN)
+		len = ARGS_LEN;
+	if (end > start && bpf_probe_read_user(e->args, len, (void *)start) == 0)
+		e->args_len = len;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int veil_exit(struct trace_event_raw_sched_process_template *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tgid = pid_tgid >> 32;
+	if (tgid != (u32)pid_tgid)
+		return 0; /* a thread, not the process */
+	if (!watched(tgid))
+		return 0;
+	struct event *e = reserve(EV_EXIT);
+	if (!e)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->ret = BPF_CORE_READ(task, exit_code);
+	submit(e);
+	if (filter_targets)
+		bpf_map_delete_elem(&watched_pids, &tgid);
+	return 0;
+}
+
+/* ---- file opens --------------------------------------------------- */
+
+static __always_inline int open_enter(const char *filename, u32 flags)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!watched(pid_tgid >> 32))
+		return 0;
+	struct open_args a = {};
+	long n = bpf_probe_read_user_str(a.path, sizeof(a.path), filename);
+	if (n <= 0)
+		return 0;
+	if (!path_watched(a.path))
+		return 0;
+	a.flags = flags;
+	a.len = n - 1;
+	u32 tid = (u32)pid_tgid;
+	bpf_map_update_elem(&inflight_opens, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct open_args *a = bpf_map_lookup_elem(&inflight_opens, &tid);
+	if (!a)
+		return 0;
+	struct event *e = reserve(EV_OPEN);
+	if (e) {
+		e->ret = ret;
+		e->flags = a->flags;
+		e->path_len = a->len;
+		bpf_probe_read_kernel(e->path, sizeof(e->path), a->path);
+		submit(e);
+	}
+	bpf_map_delete_elem(&inflight_opens, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int veil_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], (u32)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int veil_openat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int veil_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 flags = 0;
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
+	return open_enter((const char *)ctx->args[1], (u32)flags);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int veil_openat2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+/* open(2) exists on x86_64 only; user space attaches it when present. */
+SEC("tracepoint/syscalls/sys_enter_open")
+int veil_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], (u32)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int veil_open_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+/* ---- connections -------------------------------------------------- */
+
+/* The socket behind `fd` of the current task, or 0. */
+static __always_inline struct sock *fd_sock(u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return 0;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return 0;
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* Fills family, protocol, local and remote address/port from `sk`. */
+static __always_inline void fill_tuple(struct event *e, struct sock *sk)
+{
+	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->family = family;
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(e->laddr, &l, 4);
+		__builtin_memcpy(e->raddr, &r, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int veil_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!watched(pid_tgid >> 32))
+		return 0;
+	const void *uaddr = (const void *)ctx->args[1];
+	struct connect_args a = {};
+	if (bpf_probe_read_user(&a.family, sizeof(a.family), uaddr))
+		return 0;
+	if (a.family == AF_INET) {
+		bpf_probe_read_user(&a.rport, 2, uaddr + 2);
+		bpf_probe_read_user(a.raddr, 4, uaddr + 4);
+	} else if (a.family == AF_INET6) {
+		bpf_probe_read_user(&a.rport, 2, uaddr + 2);
+		bpf_probe_read_user(a.raddr, 16, uaddr + 8);
+	} else {
+		return 0; /* unix sockets and friends are not egress */
+	}
+	a.rport = __builtin_bswap16(a.rport);
+	a.fd = (u32)ctx->args[0];
+	u32 tid = (u32)pid_tgid;
+	bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct connect_args *a = bpf_map_lookup_elem(&inflight_connects, &tid);
+	if (!a)
+		return 0;
+	struct event *e = reserve(EV_CONNECT);
+	if (e) {
+		e->ret = ctx->ret;
+		struct sock *sk = fd_sock(a->fd);
+		if (sk)
+			fill_tuple(e, sk);
+		/* The destination asked for is the truth for a failed connect. */
+		e->family = a->family;
+		e->rport = a->rport;
+		__builtin_memcpy(e->raddr, a->raddr, 16);
+		submit(e);
+	}
+	bpf_map_delete_elem(&inflight_connects, &tid);
+	return 0;
+}
+
+static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long fd = ctx->ret;
+	if (fd < 0)
+		return 0;
+	if (!watched(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct sock *sk = fd_sock((u32)fd);
+	if (!sk)
+		return 0;
+	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	struct event *e = reserve(EV_ACCEPT);
+	if (!e)
+		return 0;
+	e->ret = fd;
+	fill_tuple(e, sk);
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int veil_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int veil_accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

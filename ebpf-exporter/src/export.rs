@@ -1,0 +1,265 @@
+//! From a raw kernel event to an OpenTelemetry log record: enrichment
+//! (executable, command line, cgroup, container and pod), rule evaluation,
+//! and the record itself, in the shape of veil's filter events
+//! (engine/src/event.rs): timeUnixNano, severityNumber/Text, body,
+//! attributes.
+
+use crate::cgroup::{self, Resolver};
+use crate::event::{command_line, Kind, RawEvent};
+use crate::metrics::Metrics;
+use crate::rules::{Match, Report, Rules, Subject};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What user space knows about a process, cached from its exec event
+/// (which outlives the process) or read from /proc.
+#[derive(Debug, Clone, Default)]
+struct Proc {
+    exe: Option<String>,
+    cmdline: Option<String>,
+}
+
+const MAX_PROCS: usize = 65_536;
+
+pub struct Exporter<W: Write> {
+    rules: Rules,
+    cgroups: Resolver,
+    procs: HashMap<u32, Proc>,
+    out: W,
+    metrics: Arc<Metrics>,
+    /// Add to a CLOCK_BOOTTIME timestamp to get Unix time.
+    boot_to_unix_ns: i128,
+    host: Option<String>,
+    seq: u64,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+fn read_proc(pid: u32) -> Proc {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .and_then(|raw| command_line(&raw));
+    Proc { exe, cmdline }
+}
+
+impl<W: Write> Exporter<W> {
+    pub fn new(rules: Rules, out: W, metrics: Arc<Metrics>) -> Self {
+        Exporter {
+            rules,
+            cgroups: Resolver::new(),
+            procs: HashMap::new(),
+            out,
+            metrics,
+            boot_to_unix_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string()),
+            seq: 0,
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if self.out.flush().is_err() {
+            self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn proc_info(&mut self, ev: &RawEvent) -> Proc {
+        if ev.kind == Kind::Exec {
+            // The exec event is the truth for the new image: /proc may
+            // already be gone for short-lived processes.
+            let live = read_proc(ev.pid);
+            let p = Proc {
+                exe: live.exe.or_else(|| Some(ev.path.clone())),
+                cmdline: ev.command_line().or(live.cmdline),
+            };
+            if self.procs.len() >= MAX_PROCS {
+                self.procs.clear();
+            }
+            self.procs.insert(ev.pid, p.clone());
+            return p;
+        }
+        if let Some(p) = self.procs.get(&ev.pid) {
+            return p.clone();
+        }
+        let p = read_proc(ev.pid);
+        if p.exe.is_some() {
+            if self.procs.len() >= MAX_PROCS {
+                self.procs.clear();
+            }
+            self.procs.insert(ev.pid, p.clone());
+        }
+        p
+    }
+
+    /// Handles one ring-buffer sample; returns the record if one was written.
+    pub fn handle(&mut self, data: &[u8]) -> Option<Value> {
+        let ev = RawEvent::parse(data)?;
+        self.metrics.saw(ev.kind.as_str());
+        let proc_ = self.proc_info(&ev);
+        if ev.kind == Kind::Exit {
+            self.procs.remove(&ev.pid);
+        }
+        let cgroup_path = self.cgroups.path(ev.cgroup_id);
+        let (container_id, pod_uid) = cgroup_path
+            .as_deref()
+            .map(cgroup::parse_ids)
+            .unwrap_or_default();
+        let subject = Subject {
+            cgroup_path: cgroup_path.as_deref(),
+            container_id: container_id.as_deref(),
+            pod_uid: pod_uid.as_deref(),
+            comm: &ev.comm,
+        };
+        let exe = proc_.exe.clone().unwrap_or_default();
+        let matched: Option<Match> = match ev.kind {
+            Kind::Open => self.rules.check_open(&ev.path),
+            Kind::Exec => self.rules.check_exec(&exe, &subject),
+            Kind::Connect => ev
+                .peer()
+                .and_then(|ip| self.rules.check_egress(ip, ev.rport, &subject)),
+            Kind::Accept | Kind::Exit => None,
+        };
+        let wanted = matched.is_some()
+            || match self.rules.report {
+                Report::All => true,
+                Report::Connections => matches!(ev.kind, Kind::Connect | Kind::Accept),
+                Report::Matches => false,
+            };
+        if !wanted {
+            return None;
+        }
+        if let Some(m) = &matched {
+            self.metrics.matched(&m.id);
+        }
+
+        let mut attrs = Map::new();
+        let mut put = |k: &str, v: Value| {
+            attrs.insert(k.to_string(), v);
+        };
+        self.seq += 1;
+        let unix_ns = (ev.ts_ns as i128 + self.boot_to_unix_ns).max(0) as u64;
+        put(
+            "veil.event_id",
+            json!(format!("k{unix_ns:x}-{:x}", self.seq)),
+        );
+        put("veil.source", json!("kernel"));
+        put("veil.kernel.event", json!(ev.kind.as_str()));
+        put("process.pid", json!(ev.pid));
+        put("process.parent_pid", json!(ev.ppid));
+        put("thread.id", json!(ev.tid));
+        put("process.user.id", json!(ev.uid));
+        put("process.group.id", json!(ev.gid));
+        put("process.executable.name", json!(ev.comm));
+        if let Some(exe) = &proc_.exe {
+            put("process.executable.path", json!(exe));
+        }
+        if let Some(cmd) = &proc_.cmdline {
+            put("process.command_line", json!(cmd));
+        }
+        put("veil.cgroup.id", json!(ev.cgroup_id));
+        if let Some(p) = &cgroup_path {
+            put("veil.cgroup.path", json!(p));
+        }
+        if let Some(c) = &container_id {
+            put("container.id", json!(c));
+        }
+        if let Some(p) = &pod_uid {
+            put("k8s.pod.uid", json!(p));
+        }
+        if let Some(h) = &self.host {
+            put("host.name", json!(h));
+        }
+        let what = match ev.kind {
+            Kind::Exec => format!("exec {}", proc_.exe.as_deref().unwrap_or(&ev.path)),
+            Kind::Exit => {
+                put("process.exit.code", json!(ev.ret >> 8));
+                format!("exit {}", ev.comm)
+            }
+            Kind::Open => {
+                put("file.path", json!(ev.path));
+                put("veil.kernel.open_flags", json!(ev.flags));
+                put("veil.kernel.result", json!(ev.ret));
+                format!("open {} (result {})", ev.path, ev.ret)
+            }
+            Kind::Connect | Kind::Accept => {
+                let local = ev.local().map(|a| a.to_string());
+                let peer = ev.peer().map(|a| a.to_string());
+                put("network.transport", json!(ev.transport()));
+                put("network.type", json!(ev.network_type()));
+                put("network.local.address", json!(local));
+                put("network.local.port", json!(ev.lport));
+                put("network.peer.address", json!(peer));
+                put("network.peer.port", json!(ev.rport));
+                // client/server, as the filter's events name the two ends,
+                // so a backend can join on the 5-tuple.
+                let (client, cport, server, sport) = if ev.kind == Kind::Connect {
+                    (&local, ev.lport, &peer, ev.rport)
+                } else {
+                    (&peer, ev.rport, &local, ev.lport)
+                };
+                put("client.address", json!(client));
+                put("client.port", json!(cport));
+                put("server.address", json!(server));
+                put("server.port", json!(sport));
+                put("veil.kernel.result", json!(ev.ret));
+                format!(
+                    "{} {}:{} -> {}:{}",
+                    ev.kind.as_str(),
+                    client.as_deref().unwrap_or("?"),
+                    cport,
+                    server.as_deref().unwrap_or("?"),
+                    sport
+                )
+            }
+        };
+        let (sev, body) = match &matched {
+            Some(m) => {
+                put("veil.rule.id", json!(m.id));
+                put("veil.severity", json!(m.severity.as_str()));
+                put("veil.action", json!("report"));
+                put("veil.reason", json!(m.reason));
+                (
+                    m.severity.otel(),
+                    format!(
+                        "veil kernel {}: {} by {} (pid {})",
+                        m.id, what, ev.comm, ev.pid
+                    ),
+                )
+            }
+            None => (
+                (9, "INFO"),
+                format!("veil kernel: {what} by {} (pid {})", ev.comm, ev.pid),
+            ),
+        };
+        let record = json!({
+            "timeUnixNano": unix_ns.to_string(),
+            "observedTimeUnixNano": (clock_ns(libc::CLOCK_REALTIME).max(0) as u64).to_string(),
+            "severityNumber": sev.0,
+            "severityText": sev.1,
+            "body": body,
+            "attributes": Value::Object(attrs),
+        });
+        let line = record.to_string();
+        if writeln!(self.out, "{line}").is_err() {
+            self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.metrics.exported.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(record)
+    }
+}
