@@ -95,8 +95,9 @@ pub(crate) fn confirm(b: Builtin, spec: &TokenSpec, cx: &Cx, anchor: usize) -> O
     }
     let window_end = (start + spec.max as usize + 1).min(hay.len());
     let re = regex_for(b)?;
-    let caps = re.captures(&hay[start..window_end])?;
-    let whole = caps.get(0)?;
+    // `find` runs on the lazy DFA only; capture groups cost a second
+    // engine, so they are resolved only for the few tokens that use one.
+    let whole = re.find(&hay[start..window_end])?;
     let mut end = start + whole.end();
     // A trailing dot ends the sentence, not the token, when the token is
     // complete without it.
@@ -126,6 +127,7 @@ pub(crate) fn confirm(b: Builtin, spec: &TokenSpec, cx: &Cx, anchor: usize) -> O
     if spec.group == 0 {
         return Some(Span { start, end });
     }
+    let caps = re.captures(&hay[start..end])?;
     let part = caps.get(spec.group as usize)?;
     Some(Span {
         start: start + part.start(),
