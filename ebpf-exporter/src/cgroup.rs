@@ -32,9 +32,11 @@ pub struct Resolver {
 const MAX_CGROUPS: usize = 100_000;
 
 impl Resolver {
-    pub fn new() -> Self {
+    /// `root`: the cgroup v2 mount to walk; `None`: the first cgroup2
+    /// mount in /proc/self/mountinfo.
+    pub fn new(root: Option<PathBuf>) -> Self {
         let mut r = Resolver {
-            root: cgroup2_root(),
+            root: root.or_else(cgroup2_root),
             by_id: HashMap::new(),
             last_scan: None,
         };

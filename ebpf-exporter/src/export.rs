@@ -56,11 +56,30 @@ fn read_proc(pid: u32) -> Proc {
     Proc { exe, cmdline }
 }
 
+/// The executable of an exec event: the path given to exec, made absolute
+/// against the process's cwd and with symlinks resolved when possible.
+fn exec_path(pid: u32, given: &str) -> String {
+    let path = if given.starts_with('/') {
+        std::path::PathBuf::from(given)
+    } else {
+        match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            Ok(cwd) => cwd.join(given),
+            Err(_) => {
+                return read_proc(pid).exe.unwrap_or_else(|| given.to_string());
+            }
+        }
+    };
+    std::fs::canonicalize(&path)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
 impl<W: Write> Exporter<W> {
-    pub fn new(rules: Rules, out: W, metrics: Arc<Metrics>) -> Self {
+    pub fn new(rules: Rules, out: W, metrics: Arc<Metrics>, cgroups: Resolver) -> Self {
         Exporter {
             rules,
-            cgroups: Resolver::new(),
+            cgroups,
             procs: HashMap::new(),
             out,
             metrics,
@@ -80,12 +99,14 @@ impl<W: Write> Exporter<W> {
 
     fn proc_info(&mut self, ev: &RawEvent) -> Proc {
         if ev.kind == Kind::Exec {
-            // The exec event is the truth for the new image: /proc may
-            // already be gone for short-lived processes.
-            let live = read_proc(ev.pid);
+            // The exec event is the truth for the new image: by the time
+            // it is handled the process may be gone or may have exec'd
+            // again (env -> true), so /proc/<pid>/exe is only the last
+            // resort. Symlinks are resolved (/bin/sh -> /usr/bin/dash) so
+            // an allow-list cannot be passed with a link to a shell.
             let p = Proc {
-                exe: live.exe.or_else(|| Some(ev.path.clone())),
-                cmdline: ev.command_line().or(live.cmdline),
+                exe: Some(exec_path(ev.pid, &ev.path)),
+                cmdline: ev.command_line().or_else(|| read_proc(ev.pid).cmdline),
             };
             if self.procs.len() >= MAX_PROCS {
                 self.procs.clear();

@@ -49,6 +49,7 @@ options:
   --report MODE         matches | connections | all (overrides the rules file)
   --ringbuf-bytes N     ring buffer size, a power of two (default 4194304)
   --duration SECS       exit after SECS seconds (default: run until SIGINT/SIGTERM)
+  --cgroup-root PATH     the cgroup v2 mount to resolve cgroup ids (default: found in mountinfo)
   --check-rules         validate --rules and exit
 ";
 
@@ -64,6 +65,7 @@ struct Args {
     ringbuf_bytes: Option<u32>,
     duration: Option<f64>,
     check_rules: bool,
+    cgroup_root: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -82,6 +84,7 @@ fn parse_args() -> Result<Args> {
             "--ringbuf-bytes" => a.ringbuf_bytes = Some(val()?.parse().context("--ringbuf-bytes")?),
             "--duration" => a.duration = Some(val()?.parse().context("--duration")?),
             "--check-rules" => a.check_rules = true,
+            "--cgroup-root" => a.cgroup_root = Some(val()?),
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -181,7 +184,8 @@ fn run() -> Result<()> {
     })?;
 
     // Watched tasks.
-    let resolver = cgroup::Resolver::new();
+    let cgroup_root = args.cgroup_root.as_ref().map(std::path::PathBuf::from);
+    let resolver = cgroup::Resolver::new(cgroup_root.clone());
     for pid in &rules.watch.pids {
         skel.maps
             .watched_pids
@@ -263,6 +267,7 @@ fn run() -> Result<()> {
         rules.clone(),
         std::io::BufWriter::new(out),
         metrics.clone(),
+        resolver,
     )));
     let cb_exporter = exporter.clone();
     let mut rb = RingBufferBuilder::new();

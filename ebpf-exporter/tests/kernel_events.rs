@@ -417,3 +417,30 @@ fn bad_rules_are_rejected_with_the_field() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_daemonset_rules_are_valid() {
+    let manifest = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../istio-manifests/exporter-daemonset.yaml"
+    );
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let json = text
+        .split("rules.json: |")
+        .nth(1)
+        .and_then(|rest| rest.split("\n---").next())
+        .expect("the ConfigMap carries rules.json");
+    let dir = std::env::temp_dir().join(format!("veil-ebpf-ds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("rules.json");
+    std::fs::write(&p, json).unwrap();
+    let out = Command::new(EXPORTER)
+        .arg("--rules")
+        .arg(&p)
+        .arg("--check-rules")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rules ok"));
+}
