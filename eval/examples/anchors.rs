@@ -66,7 +66,7 @@ fn main() {
         );
         if name == "dfa overlapping" {
             let mut top: Vec<(usize, &String)> = counts.iter().copied().zip(&anchors).collect();
-            top.sort_by(|a, b| b.0.cmp(&a.0));
+            top.sort_by_key(|t| std::cmp::Reverse(t.0));
             println!("  top: {:?}", &top[..12]);
         }
     }
