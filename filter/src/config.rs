@@ -53,6 +53,57 @@ struct RawConfig {
     /// Log one JSON line per finding through the proxy log (default true).
     #[serde(default)]
     log_findings: Option<bool>,
+    /// OTLP/HTTP JSON export of events to a collector cluster.
+    #[serde(default)]
+    otlp: Option<RawOtlp>,
+    /// `service.name` of events (default: from Istio node metadata or Envoy's node).
+    #[serde(default)]
+    service_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtlp {
+    cluster: String,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    batch_size: Option<f64>,
+    #[serde(default)]
+    flush_interval_ms: Option<f64>,
+    #[serde(default)]
+    max_queue: Option<f64>,
+    #[serde(default)]
+    timeout_ms: Option<f64>,
+    #[serde(default)]
+    max_retries: Option<f64>,
+    /// Extra request headers (e.g. an API key for the collector).
+    #[serde(default)]
+    headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Where and how events are exported over OTLP/HTTP (JSON encoding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The Envoy cluster of the collector.
+    pub cluster: String,
+    /// `:authority` of the export requests (default: the cluster name).
+    pub authority: String,
+    /// Default `/v1/logs`.
+    pub path: String,
+    /// Records per export request (default 100).
+    pub batch_size: usize,
+    /// Timer period: a partial batch waits at most this long (default 1000).
+    pub flush_interval_ms: u32,
+    /// Records held at most; newer records are dropped and counted beyond it (default 1000).
+    pub max_queue: usize,
+    /// Per export request (default 5000).
+    pub timeout_ms: u32,
+    /// Retries of a failed batch, with doubling backoff, before it is dropped (default 3).
+    pub max_retries: u32,
+    pub headers: Vec<(String, String)>,
 }
 
 /// The validated configuration with the compiled policy.
@@ -63,6 +114,8 @@ pub struct Settings {
     pub over_limit: OverLimit,
     pub fail_mode: FailMode,
     pub log_findings: bool,
+    pub otlp: Option<OtlpSettings>,
+    pub service_name: Option<String>,
     /// True when the embedded default bundle is in force.
     pub default_bundle: bool,
 }
@@ -87,6 +140,8 @@ impl Settings {
                 over_limit: None,
                 fail_mode: None,
                 log_findings: None,
+                otlp: None,
+                service_name: None,
             }
         } else {
             let mut de = serde_json::Deserializer::from_slice(trimmed);
@@ -140,7 +195,10 @@ impl Settings {
                 })
             }
         };
+        let otlp = raw.otlp.map(parse_otlp).transpose()?;
         Ok(Settings {
+            otlp,
+            service_name: raw.service_name,
             policy: Rc::new(policy),
             max_body_bytes,
             over_limit: raw.over_limit.unwrap_or(OverLimit::Pass),
@@ -149,6 +207,60 @@ impl Settings {
             default_bundle,
         })
     }
+}
+
+/// A whole number in `[min, max]` (Istio passes numbers as float64).
+fn whole(
+    field: &str,
+    v: Option<f64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) if v.fract() == 0.0 && v >= min as f64 && v <= max as f64 => Ok(v as u64),
+        Some(v) => Err(ConfigError::Field {
+            pointer: format!("/otlp/{field}"),
+            message: format!("{v} is not a whole number from {min} to {max}"),
+        }),
+    }
+}
+
+fn parse_otlp(raw: RawOtlp) -> Result<OtlpSettings, ConfigError> {
+    if raw.cluster.trim().is_empty() {
+        return Err(ConfigError::Field {
+            pointer: "/otlp/cluster".into(),
+            message: "the collector's Envoy cluster name is required".into(),
+        });
+    }
+    let path = raw.path.unwrap_or_else(|| "/v1/logs".into());
+    if !path.starts_with('/') {
+        return Err(ConfigError::Field {
+            pointer: "/otlp/path".into(),
+            message: format!("{path:?} must start with /"),
+        });
+    }
+    Ok(OtlpSettings {
+        authority: raw
+            .authority
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| raw.cluster.clone()),
+        cluster: raw.cluster,
+        path,
+        batch_size: whole("batch_size", raw.batch_size, 100, 1, 10_000)? as usize,
+        flush_interval_ms: whole(
+            "flush_interval_ms",
+            raw.flush_interval_ms,
+            1000,
+            10,
+            600_000,
+        )? as u32,
+        max_queue: whole("max_queue", raw.max_queue, 1000, 1, 1_000_000)? as usize,
+        timeout_ms: whole("timeout_ms", raw.timeout_ms, 5000, 10, 600_000)? as u32,
+        max_retries: whole("max_retries", raw.max_retries, 3, 0, 100)? as u32,
+        headers: raw.headers.unwrap_or_default().into_iter().collect(),
+    })
 }
 
 #[cfg(test)]
@@ -174,6 +286,34 @@ mod tests {
         assert_eq!(s.over_limit, OverLimit::Reject);
         assert!(Settings::parse(br#"{"max_body_bytes": 1.5}"#).is_err());
         assert!(Settings::parse(br#"{"max_body_bytes": 0}"#).is_err());
+    }
+
+    #[test]
+    fn otlp_settings_have_defaults_and_checks() {
+        let s = Settings::parse(br#"{"otlp": {"cluster": "otel"}}"#).unwrap();
+        let o = s.otlp.unwrap();
+        assert_eq!(o.authority, "otel");
+        assert_eq!(o.path, "/v1/logs");
+        assert_eq!(
+            (o.batch_size, o.flush_interval_ms, o.max_queue),
+            (100, 1000, 1000)
+        );
+        let s = Settings::parse(
+            br#"{"otlp": {"cluster": "otel", "batch_size": 5.0, "max_queue": 50, "headers": {"x-k": "v"}}}"#,
+        )
+        .unwrap();
+        let o = s.otlp.unwrap();
+        assert_eq!((o.batch_size, o.max_queue), (5, 50));
+        assert_eq!(o.headers, vec![("x-k".to_string(), "v".to_string())]);
+        let err = Settings::parse(br#"{"otlp": {"cluster": "otel", "batch_size": 0}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/otlp/batch_size"), "{err}");
+        let err = Settings::parse(br#"{"otlp": {"cluster": "otel", "bach_size": 1}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bach_size"), "{err}");
+        assert!(Settings::parse(br#"{"otlp": {}}"#).is_err());
     }
 
     #[test]

@@ -67,6 +67,27 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
 }
 
 /// Native builds (unit tests, clippy on the host) have no proxy: every call
@@ -129,6 +150,29 @@ mod native {
         _: usize,
         _: i32,
     ) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_define_metric(_: u32, _: *const u8, _: usize, _: *mut u32) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_increment_metric(_: u32, _: i64) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_get_property(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+    ) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_set_property(_: *const u8, _: usize, _: *const u8, _: usize) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_set_tick_period_milliseconds(_: u32) -> u32 {
         super::NOT_FOUND
     }
 }
@@ -296,9 +340,88 @@ pub fn send_local_response(
     check("send_local_response", status)
 }
 
+/// Kinds of proxy-wasm metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter = 0,
+    Gauge = 1,
+    Histogram = 2,
+}
+
+/// Defines (or finds: Envoy returns the same id for the same name) a metric.
+/// Envoy shows it as `wasmcustom.<name>`.
+pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, HostError> {
+    let mut id = 0u32;
+    let status = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
+    check("define_metric", status).map(|_| id)
+}
+
+/// Adds `offset` to a counter or gauge; failures are ignored (a metric is
+/// never worth failing traffic for).
+pub fn increment_metric(id: u32, offset: i64) {
+    let _ = unsafe { proxy_increment_metric(id, offset) };
+}
+
+/// Sets a gauge or records a histogram sample; failures are ignored.
+pub fn record_metric(id: u32, value: u64) {
+    let _ = unsafe { proxy_record_metric(id, value) };
+}
+
+/// A property path in the ABI's format: segments separated by NUL.
+fn property_path(path: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// A property of the stream or the proxy (`source.address`,
+/// `node.metadata.NAME`, ...); `None` when absent or on any error.
+pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
+    let path = property_path(path);
+    let mut data: *mut u8 = null_mut();
+    let mut size = 0usize;
+    let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
+    if status == OK && !data.is_null() {
+        Some(unsafe { take_host_bytes(data, size) })
+    } else {
+        None
+    }
+}
+
+/// A string property (see [`get_property`]); non-UTF-8 values are absent.
+pub fn get_property_text(path: &[&str]) -> Option<String> {
+    get_property(path).and_then(|v| String::from_utf8(v).ok())
+}
+
+/// Writes filter state: Envoy stores it under `wasm.<path>` (readable in
+/// access logs as `%FILTER_STATE(wasm.<path>:PLAIN)%`).
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), HostError> {
+    let path = property_path(path);
+    let status =
+        unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
+    check("set_property", status)
+}
+
+/// Starts (or with 0 stops) the root context's `on_tick` timer.
+pub fn set_tick_period_ms(period: u32) -> Result<(), HostError> {
+    let status = unsafe { proxy_set_tick_period_milliseconds(period) };
+    check("set_tick_period_milliseconds", status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_paths_are_nul_separated() {
+        assert_eq!(property_path(&["node", "id"]), b"node\0id".to_vec());
+        assert_eq!(property_path(&["veil.summary"]), b"veil.summary".to_vec());
+    }
 
     #[test]
     fn header_map_serialization_matches_the_abi() {

@@ -17,13 +17,66 @@
 
 use crate::config::{FailMode, OverLimit, Settings};
 use crate::host::{self, HostError, Level};
+use crate::Shared;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
+use serde_json::Value;
 use std::rc::Rc;
+use std::sync::Arc;
 use veil_engine::{
     block_body, finding_event, notice_event, Decision, Direction, EventContext, Inspection,
     RequestInfo, Severity, Target,
 };
+
+/// The filter-state key (`set_property` path) of the per-request summary:
+/// access logs read it as `%FILTER_STATE(wasm.veil.summary:PLAIN)%`.
+pub const SUMMARY_PROPERTY: &str = "veil.summary";
+/// At most this many distinct rule ids are listed in the summary.
+const SUMMARY_MAX_RULES: usize = 16;
+
+/// What happened on this stream, written to filter state as compact JSON
+/// whenever it changes (only streams with findings or notices have one).
+#[derive(Debug, Default)]
+struct Summary {
+    request: Option<Decision>,
+    response: Option<Decision>,
+    findings: u32,
+    monitor: u32,
+    rules: Vec<Arc<str>>,
+    notices: Vec<&'static str>,
+}
+
+impl Summary {
+    fn to_json(&self, event_id: &str) -> Value {
+        let decision = self
+            .request
+            .into_iter()
+            .chain(self.response)
+            .max()
+            .unwrap_or(Decision::Allow);
+        let mut v = serde_json::json!({
+            "event_id": event_id,
+            "decision": decision.as_str(),
+            "findings": self.findings,
+        });
+        if let Some(d) = self.request {
+            v["request"] = d.as_str().into();
+        }
+        if let Some(d) = self.response {
+            v["response"] = d.as_str().into();
+        }
+        if self.monitor > 0 {
+            v["monitor"] = self.monitor.into();
+        }
+        if !self.rules.is_empty() {
+            v["rules"] = self.rules.iter().map(|r| Value::from(&**r)).collect();
+        }
+        if !self.notices.is_empty() {
+            v["notices"] = self.notices.iter().map(|n| Value::from(*n)).collect();
+        }
+        v
+    }
+}
 
 /// Buffering state of one direction's body.
 #[derive(Debug, Default)]
@@ -46,24 +99,63 @@ enum ValueOutcome {
 
 pub struct VeilHttp {
     settings: Rc<Settings>,
+    shared: Rc<Shared>,
     context_id: u32,
     seed: u64,
     request: RequestInfo,
     event_id: Option<String>,
     request_body: BodyState,
     response_body: BodyState,
+    summary: Option<Summary>,
+    /// `source.address` / `destination.address` were read (on first event).
+    connection_read: bool,
 }
 
 impl VeilHttp {
-    pub fn new(settings: Rc<Settings>, context_id: u32, seed: u64) -> VeilHttp {
+    pub fn new(shared: Rc<Shared>, context_id: u32, seed: u64) -> VeilHttp {
         VeilHttp {
-            settings,
+            settings: Rc::clone(&shared.settings),
+            shared,
             context_id,
             seed,
             request: RequestInfo::default(),
             event_id: None,
             request_body: BodyState::default(),
             response_body: BodyState::default(),
+            summary: None,
+            connection_read: false,
+        }
+    }
+
+    /// Connection facts for events, read only when there is an event.
+    fn read_connection(&mut self) {
+        if !self.connection_read {
+            self.connection_read = true;
+            self.request.peer_address = host::get_property_text(&["source", "address"]);
+            self.request.local_address = host::get_property_text(&["destination", "address"]);
+        }
+    }
+
+    /// Writes the summary to filter state (for access logs).
+    fn write_summary(&mut self) {
+        let event_id = self.event_id();
+        let Some(summary) = &self.summary else { return };
+        let text = summary.to_json(&event_id).to_string();
+        if let Err(e) = host::set_property(&[SUMMARY_PROPERTY], text.as_bytes()) {
+            host::log(
+                Level::Warn,
+                &format!("veil: could not write the filter-state summary: {e}"),
+            );
+        }
+    }
+
+    /// Logs and/or exports one event record.
+    fn emit(&self, level: Level, event: Value, log: bool) {
+        if log {
+            host::log(level, &event.to_string());
+        }
+        if let Some(queue) = &self.shared.export {
+            crate::export::enqueue(queue, event, &self.shared.metrics.export);
         }
     }
 
@@ -92,9 +184,35 @@ impl VeilHttp {
         inspection: &Inspection,
         data: &[u8],
     ) {
-        if !self.settings.log_findings || inspection.findings.is_empty() {
+        if inspection.findings.is_empty() {
             return;
         }
+        let metrics = &self.shared.metrics;
+        for finding in &inspection.findings {
+            metrics.finding(direction, finding);
+        }
+        metrics.decision(direction, inspection.decision);
+        let summary = self.summary.get_or_insert_with(Summary::default);
+        let slot = match direction {
+            Direction::Request => &mut summary.request,
+            Direction::Response => &mut summary.response,
+        };
+        *slot = Some(slot.map_or(inspection.decision, |d| d.max(inspection.decision)));
+        for f in &inspection.findings {
+            summary.findings += 1;
+            if f.monitor {
+                summary.monitor += 1;
+            }
+            if summary.rules.len() < SUMMARY_MAX_RULES && !summary.rules.contains(&f.rule_id) {
+                summary.rules.push(f.rule_id.clone());
+            }
+        }
+        self.write_summary();
+        let log = self.settings.log_findings;
+        if !log && self.shared.export.is_none() {
+            return;
+        }
+        self.read_connection();
         let event_id = self.event_id();
         let policy = &self.settings.policy;
         let ctx = EventContext {
@@ -106,13 +224,31 @@ impl VeilHttp {
             bundle_name: policy.name(),
             bundle_revision: policy.revision(),
             request: &self.request,
+            resource: Some(&self.shared.resource),
         };
         for finding in &inspection.findings {
-            host::log(Level::Info, &finding_event(finding, data, &ctx).to_string());
+            self.emit(Level::Info, finding_event(finding, data, &ctx), log);
         }
     }
 
-    fn notice(&mut self, direction: Direction, reason: &str, detail: &str, severity: Severity) {
+    fn notice(
+        &mut self,
+        direction: Direction,
+        reason: &'static str,
+        detail: &str,
+        severity: Severity,
+    ) {
+        match reason {
+            "body_limit" => self.shared.metrics.body_limit(direction),
+            "internal_error" => self.shared.metrics.internal_error(direction),
+            _ => {}
+        }
+        let summary = self.summary.get_or_insert_with(Summary::default);
+        if !summary.notices.contains(&reason) {
+            summary.notices.push(reason);
+        }
+        self.write_summary();
+        self.read_connection();
         let event_id = self.event_id();
         let policy = &self.settings.policy;
         let ctx = EventContext {
@@ -124,15 +260,13 @@ impl VeilHttp {
             bundle_name: policy.name(),
             bundle_revision: policy.revision(),
             request: &self.request,
+            resource: Some(&self.shared.resource),
         };
         let level = match severity {
             Severity::Low | Severity::Medium => Level::Warn,
             Severity::High | Severity::Critical => Level::Error,
         };
-        host::log(
-            level,
-            &notice_event(&ctx, reason, detail, severity).to_string(),
-        );
+        self.emit(level, notice_event(&ctx, reason, detail, severity), true);
     }
 
     /// Answers the client with a JSON error carrying the event id.
@@ -338,6 +472,7 @@ impl VeilHttp {
             Err(e) => return self.internal_error(direction, e),
         };
         let settings = Rc::clone(&self.settings);
+        let started = host::now_nanos();
         let inspection = settings.policy.inspect(
             direction,
             Target::Body {
@@ -345,6 +480,8 @@ impl VeilHttp {
             },
             &body,
         );
+        let micros = host::now_nanos().saturating_sub(started) / 1000;
+        self.shared.metrics.scan(direction, body.len(), micros);
         self.report(direction, "body", &inspection, &body);
         match inspection.decision {
             Decision::Block => {
@@ -394,6 +531,8 @@ impl HttpContext for VeilHttp {
             request_id: host::get_header_text(map, "x-request-id"),
             traceparent: host::get_header_text(map, "traceparent"),
             user_agent: host::get_header_text(map, "user-agent"),
+            peer_address: None,
+            local_address: None,
         };
         if let Some(query) = query {
             if self.settings.policy.scans_query(Direction::Request) {

@@ -4,26 +4,77 @@
 //! that applies the engine's decisions through host calls.
 
 pub mod config;
+pub mod export;
 pub mod host;
 pub mod http;
+pub mod metrics;
 
 use config::Settings;
+use export::Exporter;
 use host::Level;
+use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
+use veil_engine::event::{NodeFacts, Resource};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(VeilRoot::new()) });
 }}
 
+/// What every stream of this VM shares: built on each (re)configuration.
+pub struct Shared {
+    pub settings: Rc<Settings>,
+    pub metrics: Rc<Metrics>,
+    pub resource: Rc<Resource>,
+    /// Present when OTLP export is configured.
+    pub export: Option<export::SharedQueue>,
+}
+
 /// Owns the configuration shared by all streams of this VM.
 pub struct VeilRoot {
-    settings: Option<Rc<Settings>>,
+    shared: Option<Rc<Shared>>,
+    /// Defined on the first configuration, then reused.
+    metrics: Option<Rc<Metrics>>,
+    exporter: Option<Rc<RefCell<Exporter>>>,
     /// Per-VM random seed, so event ids from different workers differ.
     seed: u64,
+}
+
+/// Resource facts from Envoy's node (Istio fills its metadata). Envoy 1.40
+/// exposes the node as the `xds.node` attribute; older proxies as `node`.
+fn node_facts(service_name: Option<String>) -> NodeFacts {
+    let text = |path: &[&str]| {
+        let mut xds = vec!["xds"];
+        xds.extend_from_slice(path);
+        host::get_property_text(&xds)
+            .or_else(|| host::get_property_text(path))
+            .filter(|s| !s.is_empty())
+    };
+    NodeFacts {
+        service_name,
+        node_id: text(&["node", "id"]),
+        node_cluster: text(&["node", "cluster"]),
+        pod_name: text(&["node", "metadata", "NAME"]),
+        namespace: text(&["node", "metadata", "NAMESPACE"]),
+        workload_name: text(&["node", "metadata", "WORKLOAD_NAME"]),
+        canonical_name: text(&[
+            "node",
+            "metadata",
+            "LABELS",
+            "service.istio.io/canonical-name",
+        ]),
+        app_label: text(&["node", "metadata", "LABELS", "app"]),
+        canonical_revision: text(&[
+            "node",
+            "metadata",
+            "LABELS",
+            "service.istio.io/canonical-revision",
+        ]),
+    }
 }
 
 impl VeilRoot {
@@ -31,7 +82,9 @@ impl VeilRoot {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(host::now_nanos());
         VeilRoot {
-            settings: None,
+            shared: None,
+            metrics: None,
+            exporter: None,
             seed: h.finish(),
         }
     }
@@ -43,7 +96,23 @@ impl Default for VeilRoot {
     }
 }
 
-impl Context for VeilRoot {}
+impl Context for VeilRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        _body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let status = host::get_header_text(MapType::HttpCallResponseHeaders, ":status")
+            .and_then(|s| s.parse::<u16>().ok());
+        if let Some(exporter) = &self.exporter {
+            if let Ok(mut e) = exporter.try_borrow_mut() {
+                e.on_response(token_id, status);
+            }
+        }
+    }
+}
 
 impl RootContext for VeilRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -76,7 +145,42 @@ impl RootContext for VeilRoot {
                         settings.fail_mode,
                     ),
                 );
-                self.settings = Some(Rc::new(settings));
+                let metrics = Rc::clone(
+                    self.metrics
+                        .get_or_insert_with(|| Rc::new(Metrics::define())),
+                );
+                metrics.set_bundle(settings.policy.name(), settings.policy.revision());
+                let facts = node_facts(settings.service_name.clone());
+                let resource = Rc::new(Resource::from_node(&facts));
+                let exporter = settings.otlp.clone().map(|otlp| {
+                    let period = otlp.flush_interval_ms;
+                    host::log(
+                        Level::Info,
+                        &format!(
+                            "veil: exporting events over OTLP/HTTP to cluster {} ({}{}), batch {}, every {} ms, queue {}",
+                            otlp.cluster, otlp.authority, otlp.path, otlp.batch_size, period, otlp.max_queue
+                        ),
+                    );
+                    (Exporter::new(otlp, Rc::clone(&resource), metrics.export), period)
+                });
+                let tick = exporter.as_ref().map_or(0, |(_, p)| *p);
+                if let Err(e) = host::set_tick_period_ms(tick) {
+                    host::log(
+                        Level::Error,
+                        &format!("veil: cannot start the export timer: {e}"),
+                    );
+                }
+                self.exporter = exporter.map(|(e, _)| Rc::new(RefCell::new(e)));
+                let queue = self
+                    .exporter
+                    .as_ref()
+                    .and_then(|e| e.try_borrow().ok().map(|e| e.queue()));
+                self.shared = Some(Rc::new(Shared {
+                    settings: Rc::new(settings),
+                    metrics,
+                    resource,
+                    export: queue,
+                }));
                 true
             }
             Err(e) => {
@@ -89,10 +193,18 @@ impl RootContext for VeilRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        if let Some(exporter) = &self.exporter {
+            if let Ok(mut e) = exporter.try_borrow_mut() {
+                e.on_tick();
+            }
+        }
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let settings = self.settings.as_ref()?;
+        let shared = self.shared.as_ref()?;
         Some(Box::new(http::VeilHttp::new(
-            Rc::clone(settings),
+            Rc::clone(shared),
             context_id,
             self.seed,
         )))
