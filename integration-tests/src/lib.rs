@@ -50,6 +50,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
+pub mod otlp;
+
 /// How long Envoy may take to become ready. V8 compiles the module at start;
 /// on a loaded 2-core machine with tests running in parallel this takes a few
 /// seconds, not tens.
@@ -491,6 +493,74 @@ pub fn envoy_config(spec: &EnvoyConfigSpec) -> Value {
     })
 }
 
+/// Envoy `stats_config` with veil's `stats_tags` (from
+/// `filter/stats_tags.json`, the file deployments use) and microsecond
+/// buckets for veil's scan-time histogram.
+pub fn veil_stats_config() -> Result<Value> {
+    let path = workspace_root().join("filter/stats_tags.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let tags: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(json!({
+        "stats_tags": tags,
+        "histogram_bucket_settings": [{
+            "match": { "prefix": "wasmcustom.veil.scan_time_us" },
+            "buckets": [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000],
+        }],
+    }))
+}
+
+/// A STATIC cluster `name` towards `addr` over HTTP/1.1 (e.g. an OTLP collector).
+pub fn http1_cluster(name: &str, addr: SocketAddr) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(addr) } }] }],
+        },
+    })
+}
+
+/// Additions to the generated bootstrap, applied before `customize`.
+#[derive(Default)]
+struct Extras {
+    stats_tags: bool,
+    access_log_format: Option<Value>,
+    clusters: Vec<Value>,
+    node: Option<Value>,
+}
+
+impl Extras {
+    fn apply(self, config: &mut Value, dir: &Path) -> Result<()> {
+        if self.stats_tags {
+            config["stats_config"] = veil_stats_config()?;
+            // Histograms reach the admin endpoint at each stats flush (5 s by default).
+            config["stats_flush_interval"] = json!("0.5s");
+        }
+        if let Some(format) = self.access_log_format {
+            let path = dir.join("access.log");
+            config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+                ["typed_config"]["access_log"] = json!([{
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": path.to_string_lossy(),
+                    "log_format": { "json_format": format },
+                },
+            }]);
+        }
+        if let Some(clusters) = config["static_resources"]["clusters"].as_array_mut() {
+            clusters.extend(self.clusters);
+        }
+        if let Some(node) = self.node {
+            config["node"] = node;
+        }
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
@@ -517,6 +587,7 @@ pub struct HarnessBuilder {
     customize: Option<ConfigHook>,
     bootstrap: Option<BootstrapHook>,
     log_level: String,
+    extras: Extras,
 }
 
 impl Default for HarnessBuilder {
@@ -530,6 +601,7 @@ impl Default for HarnessBuilder {
             customize: None,
             bootstrap: None,
             log_level: "info".into(),
+            extras: Extras::default(),
         }
     }
 }
@@ -575,6 +647,32 @@ impl HarnessBuilder {
     /// Envoy's log level (`-l`), default `info` (the level of veil's events).
     pub fn log_level(mut self, level: impl Into<String>) -> Self {
         self.log_level = level.into();
+        self
+    }
+
+    /// Add veil's `stats_tags` and histogram buckets ([`veil_stats_config`]).
+    pub fn veil_stats_tags(mut self) -> Self {
+        self.extras.stats_tags = true;
+        self
+    }
+
+    /// A file access log (`access.log` in the work directory, read with
+    /// [`Harness::access_log`]) with this JSON format, e.g.
+    /// `{"veil": "%FILTER_STATE(wasm.veil.summary:PLAIN)%"}`.
+    pub fn access_log_json(mut self, format: Value) -> Self {
+        self.extras.access_log_format = Some(format);
+        self
+    }
+
+    /// An extra HTTP/1.1 cluster (e.g. the OTLP collector for veil's export).
+    pub fn cluster(mut self, name: &str, addr: SocketAddr) -> Self {
+        self.extras.clusters.push(http1_cluster(name, addr));
+        self
+    }
+
+    /// The bootstrap `node` (id, cluster, metadata as Istio sets them).
+    pub fn node(mut self, node: Value) -> Self {
+        self.extras.node = Some(node);
         self
     }
 
@@ -633,6 +731,7 @@ impl HarnessBuilder {
                     listen: loopback,
                     admin: loopback,
                 });
+                self.extras.apply(&mut config, dir.path())?;
                 if let Some(hook) = self.customize {
                     hook(&mut config);
                 }
@@ -824,6 +923,22 @@ impl Harness {
             bail!("admin {path} answered {}", resp.status);
         }
         Ok(resp.text())
+    }
+
+    /// Envoy's Prometheus exposition (`/stats/prometheus`).
+    pub async fn prometheus(&self) -> Result<String> {
+        self.admin_get("/stats/prometheus").await
+    }
+
+    /// The lines of the access log set up with
+    /// [`HarnessBuilder::access_log_json`], parsed as JSON (Envoy flushes
+    /// access logs every second by default: poll).
+    pub fn access_log(&self) -> Vec<Value> {
+        fs::read_to_string(self.envoy.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// Envoy's log as written so far (flushed every 20 ms).

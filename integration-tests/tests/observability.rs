@@ -1,0 +1,431 @@
+//! What security and platform teams see of veil in a real Envoy: labelled
+//! Prometheus metrics, the filter-state summary in an access log, and
+//! events exported over OTLP/HTTP to a real receiver.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use veil_integration_tests::otlp::{attr, attr_str, hex, OtlpReceiver};
+use veil_integration_tests::{test_id, Harness, Proto, TestRequest};
+
+const EMAIL: &str = "jane.doe@example.com";
+const AWS_KEY: &str = "AKIAZ3MSJ5TVQ4GQDKWY";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SPAN_ID: &str = "00f067aa0ba902b7";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The value of the Prometheus sample `name{labels}` whose labels include
+/// every pair of `want` (order-free), if present.
+fn sample(prom: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    for line in prom.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(p) => p,
+            None => continue,
+        };
+        let (metric, labels) = match series.split_once('{') {
+            Some((m, l)) => (m, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let all = want
+            .iter()
+            .all(|(k, v)| labels.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+        if all {
+            return value.parse().ok();
+        }
+    }
+    None
+}
+
+async fn wait_prometheus(
+    h: &Harness,
+    mut done: impl FnMut(&str) -> bool,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let prom = h.prometheus().await?;
+        if done(&prom) {
+            return Ok(prom);
+        }
+        if Instant::now() > deadline {
+            let veil: Vec<&str> = prom.lines().filter(|l| l.contains("veil")).collect();
+            anyhow::bail!("expected samples missing; veil lines:\n{}", veil.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_shows_labelled_veil_metrics() -> anyhow::Result<()> {
+    let h = common::builder()
+        .config_raw("")
+        .veil_stats_tags()
+        .start()
+        .await?;
+    let id = test_id("metrics");
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/users", &id).json(&json!({"email": EMAIL})),
+        )
+        .await?;
+    assert_eq!(resp.status, 200);
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/keys", &id).json(&json!({"k": AWS_KEY})),
+        )
+        .await?;
+    assert_eq!(resp.status, 403);
+    let clean = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/clean", &id).json(&json!({"order": "A-1"})),
+        )
+        .await?;
+    assert_eq!(clean.status, 200);
+
+    // Histograms reach the admin endpoint at the next stats flush.
+    let prom = wait_prometheus(&h, |p| {
+        sample(
+            p,
+            "veil_decisions",
+            &[("decision", "block"), ("direction", "request")],
+        ) == Some(1.0)
+            && sample(p, "veil_scan_time_us_count", &[("direction", "request")]) == Some(3.0)
+    })
+    .await?;
+    let email = sample(
+        &prom,
+        "veil_findings",
+        &[
+            ("category", "pii.email"),
+            ("action", "redact"),
+            ("direction", "request"),
+            ("mode", "enforce"),
+        ],
+    );
+    assert_eq!(email, Some(1.0), "email finding counter:\n{prom}");
+    let rule_label = prom
+        .lines()
+        .find(|l| l.starts_with("veil_findings{") && l.contains("category=\"pii.email\""))
+        .unwrap_or_default();
+    assert!(rule_label.contains("rule=\""), "rule label: {rule_label}");
+    assert_eq!(
+        sample(
+            &prom,
+            "veil_findings",
+            &[
+                ("category", "secret.aws_access_key_id"),
+                ("action", "block")
+            ]
+        ),
+        Some(1.0),
+        "{prom}"
+    );
+    assert_eq!(
+        sample(
+            &prom,
+            "veil_decisions",
+            &[("decision", "redact"), ("direction", "request")]
+        ),
+        Some(1.0)
+    );
+    // Three request bodies and two echoed response bodies (the block has none).
+    let scanned = sample(&prom, "veil_scanned_bytes", &[("direction", "request")]).unwrap_or(0.0);
+    assert!(scanned > 40.0, "scanned bytes: {scanned}\n{prom}");
+    let scans = sample(
+        &prom,
+        "veil_scan_time_us_count",
+        &[("direction", "request")],
+    );
+    assert_eq!(scans, Some(3.0), "scan-time histogram count:\n{prom}");
+    assert!(
+        prom.lines()
+            .any(|l| l.starts_with("veil_scan_time_us_bucket{") && l.contains("le=\"25\"")),
+        "microsecond buckets:\n{prom}"
+    );
+    assert_eq!(
+        sample(&prom, "veil_bundle", &[("bundle", "veil-default")]),
+        Some(1.0),
+        "bundle info gauge:\n{prom}"
+    );
+    assert!(
+        prom.lines()
+            .any(|l| l.starts_with("veil_bundle{") && l.contains("revision=\"")),
+        "{prom}"
+    );
+    assert_eq!(
+        sample(&prom, "veil_body_limit", &[("direction", "request")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&prom, "veil_internal_errors", &[("direction", "request")]),
+        Some(0.0)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_carries_the_filter_state_summary() -> anyhow::Result<()> {
+    let h = common::builder()
+        .config_raw("")
+        .access_log_json(json!({
+            "path": "%REQ(:PATH)%",
+            "status": "%RESPONSE_CODE%",
+            "veil": "%FILTER_STATE(wasm.veil.summary:PLAIN)%",
+        }))
+        .start()
+        .await?;
+    let id = test_id("alog");
+    let blocked = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/blocked", &id).json(&json!({"k": AWS_KEY})),
+        )
+        .await?;
+    assert_eq!(blocked.status, 403);
+    let event_id = blocked
+        .header("x-veil-event-id")
+        .unwrap_or_default()
+        .to_string();
+    let redacted = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/redacted", &id).json(&json!({"email": EMAIL})),
+        )
+        .await?;
+    assert_eq!(redacted.status, 200);
+    let clean = h
+        .send(Proto::Http1, TestRequest::get("/clean", &id))
+        .await?;
+    assert_eq!(clean.status, 200);
+
+    let deadline = Instant::now() + WAIT;
+    let lines = loop {
+        let lines = h.access_log();
+        if lines.len() >= 3 || Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_path = |p: &str| {
+        lines
+            .iter()
+            .find(|l| l["path"] == p)
+            .cloned()
+            .unwrap_or_else(|| panic!("no access log line for {p}: {lines:?}"))
+    };
+    let summary = |line: &Value| -> Value {
+        let text = line["veil"].as_str().unwrap_or_default();
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("summary {text:?} is not JSON: {e}"))
+    };
+    let b = summary(&by_path("/blocked"));
+    assert_eq!(b["decision"], "block", "{b}");
+    assert_eq!(b["request"], "block", "{b}");
+    assert_eq!(b["event_id"], event_id.as_str(), "{b}");
+    assert!(
+        b["rules"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains("aws")))),
+        "{b}"
+    );
+    let r = summary(&by_path("/redacted"));
+    assert_eq!(r["decision"], "redact", "{r}");
+    assert_eq!(r["request"], "redact", "{r}");
+    assert_eq!(r["findings"], 1, "{r}");
+    assert_eq!(r["rules"], json!(["pii-email"]), "{r}");
+    assert!(!r.to_string().contains(EMAIL));
+    // Clean traffic writes nothing: the access log shows Envoy's "-" (null in JSON).
+    let c = by_path("/clean");
+    assert!(c["veil"].is_null() || c["veil"] == "-", "{c}");
+    Ok(())
+}
+
+fn otlp_config(cluster: &str, extra: Value) -> Value {
+    let mut otlp = json!({
+        "cluster": cluster,
+        "authority": "collector.test",
+        "batch_size": 50,
+        "flush_interval_ms": 100,
+        "max_queue": 100,
+        "timeout_ms": 1000,
+        "max_retries": 1,
+        "headers": {"x-api-key": "test-key"},
+    });
+    if let (Some(o), Some(e)) = (otlp.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    json!({ "otlp": otlp })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_exported_over_otlp_with_trace_ids_and_resource() -> anyhow::Result<()> {
+    let receiver = OtlpReceiver::start().await?;
+    let h = common::builder()
+        .config_json(otlp_config("otel_collector", json!({})))
+        .cluster("otel_collector", receiver.addr())
+        .node(json!({
+            "id": "sidecar~10.0.0.7~payments-api-7d9f-abc.payments~payments.svc.cluster.local",
+            "cluster": "payments-api.payments",
+            "metadata": {
+                "NAME": "payments-api-7d9f-abc",
+                "NAMESPACE": "payments",
+                "WORKLOAD_NAME": "payments-api",
+                "LABELS": {"app": "payments-api", "service.istio.io/canonical-name": "payments"},
+            },
+        }))
+        .start()
+        .await?;
+    let id = test_id("otlp");
+    let resp = h
+        .send(
+            Proto::Http2,
+            TestRequest::post("/users?x=1", &id)
+                .header("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))
+                .header("x-request-id", "req-42")
+                .header("user-agent", "veil-test/1")
+                .json(&json!({"email": EMAIL})),
+        )
+        .await?;
+    assert_eq!(resp.status, 200);
+
+    let records = receiver
+        .wait_for_records(WAIT, |rs| {
+            rs.iter()
+                .any(|r| attr_str(&r.attributes, "veil.direction") == Some("request"))
+        })
+        .await?;
+    assert!(receiver.errors().is_empty(), "{:?}", receiver.errors());
+    let rec = records
+        .iter()
+        .find(|r| attr_str(&r.attributes, "veil.direction") == Some("request"))
+        .expect("a request-side record");
+    let a = &rec.attributes;
+    assert_eq!(hex(&rec.trace_id), TRACE_ID);
+    assert_eq!(hex(&rec.span_id), SPAN_ID);
+    assert_eq!(rec.severity_text, "WARN");
+    assert_eq!(rec.severity_number, 13);
+    assert!(
+        rec.time_unix_nano > 1_600_000_000_000_000_000,
+        "{}",
+        rec.time_unix_nano
+    );
+    assert_eq!(attr_str(a, "veil.category"), Some("pii.email"));
+    assert_eq!(attr_str(a, "veil.action"), Some("redact"));
+    assert_eq!(attr_str(a, "veil.location"), Some("body"));
+    assert_eq!(attr_str(a, "http.request.method"), Some("POST"));
+    assert_eq!(attr_str(a, "url.path"), Some("/users"));
+    assert_eq!(
+        attr_str(a, "http.request.header.x-request-id"),
+        Some("req-42")
+    );
+    assert_eq!(attr_str(a, "user_agent.original"), Some("veil-test/1"));
+    assert_eq!(attr_str(a, "client.address"), Some("127.0.0.1"));
+    assert_eq!(attr_str(a, "network.peer.address"), Some("127.0.0.1"));
+    assert_eq!(attr_str(a, "network.local.address"), Some("127.0.0.1"));
+    assert!(attr(a, "client.port").is_some() && attr(a, "network.local.port").is_some());
+    assert!(attr(a, "veil.enforced").is_some());
+    let preview = attr_str(a, "veil.match.preview").unwrap_or_default();
+    assert!(!preview.is_empty() && !preview.contains(EMAIL), "{preview}");
+
+    let exports = receiver.exports();
+    let first = &exports[0];
+    assert_eq!(first.path, "/v1/logs");
+    assert_eq!(first.content_type.as_deref(), Some("application/json"));
+    assert_eq!(first.authority.as_deref(), Some("collector.test"));
+    assert!(first
+        .headers
+        .iter()
+        .any(|(k, v)| k == "x-api-key" && v == "test-key"));
+    let rl = &first.request.resource_logs[0];
+    let res = &rl.resource.as_ref().expect("resource").attributes;
+    assert_eq!(attr_str(res, "service.name"), Some("payments"));
+    assert_eq!(attr_str(res, "k8s.pod.name"), Some("payments-api-7d9f-abc"));
+    assert_eq!(attr_str(res, "k8s.namespace.name"), Some("payments"));
+    assert_eq!(
+        rl.scope_logs[0].scope.as_ref().map(|s| s.name.as_str()),
+        Some("veil")
+    );
+    // No record anywhere carries the raw value.
+    for e in &exports {
+        assert!(!format!("{:?}", e.request).contains(EMAIL));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_down_loses_no_traffic_and_counts_drops() -> anyhow::Result<()> {
+    // A port with nothing listening: every export attempt fails to connect.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let h = common::builder()
+        .config_json(otlp_config(
+            "otel_collector",
+            json!({"max_queue": 5, "max_retries": 1}),
+        ))
+        .cluster("otel_collector", dead)
+        .veil_stats_tags()
+        .start()
+        .await?;
+    let id = test_id("otlp-down");
+    for i in 0..12 {
+        let resp = h
+            .send(
+                Proto::Http1,
+                TestRequest::post(&format!("/u/{i}"), &id).json(&json!({"email": EMAIL})),
+            )
+            .await?;
+        assert_eq!(resp.status, 200, "traffic flows with the collector down");
+        let v = resp.json()?;
+        assert_ne!(v["email"], EMAIL, "and is still redacted");
+    }
+    let prom = wait_prometheus(&h, |p| {
+        let full = sample(p, "veil_export_dropped", &[("reason", "queue_full")]).unwrap_or(0.0);
+        let failed =
+            sample(p, "veil_export_dropped", &[("reason", "export_failed")]).unwrap_or(0.0);
+        full > 0.0 && failed > 0.0
+    })
+    .await?;
+    assert!(
+        sample(&prom, "veil_export_failed_attempts", &[]).unwrap_or(0.0) >= 2.0,
+        "{prom}"
+    );
+    assert_eq!(sample(&prom, "veil_export_sent", &[]), Some(0.0), "{prom}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_recovers_after_collector_errors() -> anyhow::Result<()> {
+    let receiver = OtlpReceiver::start().await?;
+    receiver.set_status(503);
+    let h = common::builder()
+        .config_json(otlp_config("otel_collector", json!({"max_retries": 5})))
+        .cluster("otel_collector", receiver.addr())
+        .start()
+        .await?;
+    let id = test_id("otlp-retry");
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/u", &id).json(&json!({"email": EMAIL})),
+        )
+        .await?;
+    assert_eq!(resp.status, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(receiver.records().is_empty());
+    receiver.set_status(200);
+    let records = receiver.wait_for_records(WAIT, |rs| !rs.is_empty()).await?;
+    assert!(records
+        .iter()
+        .any(|r| attr_str(&r.attributes, "veil.category") == Some("pii.email")));
+    Ok(())
+}
