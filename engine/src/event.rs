@@ -464,6 +464,81 @@ mod tests {
         assert_eq!(ev["attributes"]["http.request.method"], "POST");
     }
 
+    /// Every key an event can carry is documented in the JSON Schema.
+    #[test]
+    fn events_match_the_documented_schema() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../policy-schema/event.schema.json")).unwrap();
+        let req = RequestInfo {
+            method: Some("POST".into()),
+            path: Some("/p".into()),
+            authority: Some("h:1".into()),
+            request_id: Some("r".into()),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            user_agent: Some("ua".into()),
+            peer_address: Some("10.0.0.1:2".into()),
+            local_address: Some("10.0.0.2:3".into()),
+        };
+        let resource = Resource::from_node(&NodeFacts {
+            node_id: Some("n".into()),
+            pod_name: Some("p".into()),
+            namespace: Some("ns".into()),
+            workload_name: Some("w".into()),
+            canonical_revision: Some("v1".into()),
+            ..Default::default()
+        });
+        let ctx = EventContext {
+            event_id: "0123456789abcdef",
+            time_unix_nano: 1,
+            direction: Direction::Request,
+            location: "body",
+            decision: Decision::Block,
+            bundle_name: "b",
+            bundle_revision: "1",
+            request: &req,
+            resource: Some(&resource),
+        };
+        let f = Finding {
+            rule_id: Arc::from("r"),
+            category: Arc::from("secret.x"),
+            action: Action::Block,
+            severity: Severity::Critical,
+            mask: MaskStyle::Full,
+            monitor: false,
+            start: 0,
+            end: 20,
+        };
+        let events = [
+            finding_event(&f, b"AKIAZ3MSJ5TVQ4GQDKWY", &ctx),
+            notice_event(&ctx, "body_limit", "d", Severity::Medium),
+        ];
+        let props = |v: &Value| -> Vec<String> {
+            v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let top = props(&schema);
+        let attrs = props(&schema["properties"]["attributes"]);
+        let res = props(&schema["properties"]["resource"]);
+        for ev in &events {
+            for k in ev.as_object().unwrap().keys() {
+                assert!(top.contains(k), "top-level {k} not in event.schema.json");
+            }
+            for k in ev["attributes"].as_object().unwrap().keys() {
+                assert!(attrs.contains(k), "attribute {k} not in event.schema.json");
+            }
+            for k in ev["resource"].as_object().unwrap().keys() {
+                assert!(res.contains(k), "resource {k} not in event.schema.json");
+            }
+            for k in schema["required"].as_array().unwrap() {
+                assert!(ev.get(k.as_str().unwrap()).is_some(), "{k} missing");
+            }
+        }
+    }
+
     #[test]
     fn host_port_splitting() {
         assert_eq!(split_host_port("127.0.0.1:8080"), ("127.0.0.1", Some(8080)));
