@@ -429,3 +429,109 @@ async fn export_recovers_after_collector_errors() -> anyhow::Result<()> {
         .any(|r| attr_str(&r.attributes, "veil.category") == Some("pii.email")));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_mode_changes_no_byte_and_reports_everywhere() -> anyhow::Result<()> {
+    let receiver = OtlpReceiver::start().await?;
+    let bundle = json!({
+        "version": 1,
+        "metadata": {"name": "trial", "revision": "r2"},
+        "mode": "monitor",
+        "rules": [
+            {"id": "trial-email", "category": "pii.email", "detector": {"builtin": "email"}, "action": "redact"},
+            {"id": "trial-aws", "category": "secret.aws_access_key_id",
+             "detector": {"builtin": "aws_access_key_id"}, "action": "block"},
+        ],
+    });
+    let mut config = otlp_config("otel_collector", json!({}));
+    config["bundle"] = bundle;
+    let h = common::builder()
+        .config_json(config)
+        .cluster("otel_collector", receiver.addr())
+        .veil_stats_tags()
+        .access_log_json(json!({
+            "path": "%REQ(:PATH)%",
+            "veil": "%FILTER_STATE(wasm.veil.summary:PLAIN)%",
+        }))
+        .start()
+        .await?;
+    let id = test_id("monitor");
+    // Odd spacing and key order: the upstream must get these exact bytes.
+    let body = format!("{{ \"k\":\"{AWS_KEY}\",  \"email\" : \"{EMAIL}\" }}");
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/trial", &id)
+                .content_type("application/json")
+                .body(body.clone()),
+        )
+        .await?;
+    assert_eq!(
+        resp.status,
+        200,
+        "monitor mode never blocks: {}",
+        resp.text()
+    );
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0].body, body.as_bytes(), "upstream body byte-identical");
+    assert_eq!(resp.body, body.as_bytes(), "client body byte-identical");
+
+    // OTLP: both rules reported, not enforced, with what enforce would do.
+    let records = receiver
+        .wait_for_records(WAIT, |rs| {
+            rs.iter()
+                .filter(|r| attr_str(&r.attributes, "veil.direction") == Some("request"))
+                .count()
+                >= 2
+        })
+        .await?;
+    for rule in ["trial-email", "trial-aws"] {
+        let r = records
+            .iter()
+            .find(|r| attr_str(&r.attributes, "veil.rule.id") == Some(rule))
+            .unwrap_or_else(|| panic!("no record for {rule}"));
+        let enforced = attr(&r.attributes, "veil.enforced").and_then(|v| v.value.clone());
+        assert_eq!(
+            enforced,
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::BoolValue(false)),
+            "{rule}"
+        );
+        assert_eq!(attr_str(&r.attributes, "veil.decision"), Some("allow"));
+        assert_eq!(attr_str(&r.attributes, "veil.bundle.revision"), Some("r2"));
+    }
+    // Metrics: labelled mode="monitor", no enforced decision counted.
+    let prom = wait_prometheus(&h, |p| {
+        sample(
+            p,
+            "veil_findings",
+            &[
+                ("rule", "trial-aws"),
+                ("action", "block"),
+                ("mode", "monitor"),
+            ],
+        ) == Some(1.0)
+    })
+    .await?;
+    assert_eq!(
+        sample(
+            &prom,
+            "veil_decisions",
+            &[("decision", "block"), ("direction", "request")]
+        ),
+        Some(0.0)
+    );
+    // Access log: the summary says allow, with monitor findings.
+    let deadline = Instant::now() + WAIT;
+    let line = loop {
+        if let Some(l) = h.access_log().into_iter().find(|l| l["path"] == "/trial") {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "no access log line");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let s: Value = serde_json::from_str(line["veil"].as_str().unwrap_or("null"))?;
+    assert_eq!(s["decision"], "allow", "{s}");
+    assert!(s["monitor"].as_u64().is_some_and(|n| n >= 2), "{s}");
+    Ok(())
+}
