@@ -851,7 +851,11 @@ pub fn hard_negative(r: &mut Rng) -> (&'static str, String) {
         ),
         8 => (
             "created_ms",
-            format!("{}", r.range(1_500_000_000_000, 1_800_000_000_000)),
+            format!(
+                "{}{:03}",
+                r.range(1_500_000_000, 1_800_000_000),
+                r.range(0, 999)
+            ),
         ),
         9 => (
             "updated",
