@@ -7,6 +7,7 @@
 mod bench;
 mod demo;
 mod envoy;
+mod eval;
 mod http;
 mod setup;
 mod testsuite;
@@ -28,6 +29,9 @@ commands:
   test             fmt, clippy, unit tests, setup, wasm build, integration tests (what CI runs)
   bench            criterion engine bench + Envoy with/without veil under h2load;
                    writes benches/RESULTS.md
+  eval [--mistakes] detection quality per catalogue type (precision/recall/F1 on the
+                   fixed-seed labelled corpus) and catalogue throughput
+  catalogue        regenerate policy-schema/CATALOGUE.md from the engine's catalogue
 ";
 
 fn main() -> ExitCode {
@@ -51,6 +55,8 @@ fn dispatch(args: &[String]) -> Result<()> {
         ["demo"] => demo::demo(),
         ["test"] => testsuite::test(),
         ["bench"] => bench::bench(),
+        ["eval", rest @ ..] => eval::eval(rest),
+        ["catalogue"] => eval::catalogue(),
         [] | ["help" | "-h" | "--help"] => {
             print!("{}", usage());
             Ok(())
