@@ -53,6 +53,10 @@ struct RawConfig {
     /// Log one JSON line per finding through the proxy log (default true).
     #[serde(default)]
     log_findings: Option<bool>,
+    /// A candidate bundle evaluated next to the enforced one; only the
+    /// differences are reported.
+    #[serde(default)]
+    shadow_bundle: Option<serde_json::Value>,
     /// OTLP/HTTP JSON export of events to a collector cluster.
     #[serde(default)]
     otlp: Option<RawOtlp>,
@@ -116,6 +120,8 @@ pub struct Settings {
     pub log_findings: bool,
     pub otlp: Option<OtlpSettings>,
     pub service_name: Option<String>,
+    /// The shadow (candidate) bundle, compiled.
+    pub shadow: Option<Rc<CompiledPolicy>>,
     /// True when the embedded default bundle is in force.
     pub default_bundle: bool,
 }
@@ -126,6 +132,30 @@ pub enum ConfigError {
     Field { pointer: String, message: String },
     #[error("invalid veil bundle: {0}")]
     Bundle(veil_engine::PolicyError),
+    #[error("invalid veil shadow_bundle: {0}")]
+    ShadowBundle(veil_engine::PolicyError),
+}
+
+/// A bundle given as a JSON object or as JSON text, compiled.
+fn compile_bundle(
+    value: &serde_json::Value,
+    pointer: &str,
+    wrap: fn(veil_engine::PolicyError) -> ConfigError,
+) -> Result<CompiledPolicy, ConfigError> {
+    match value {
+        serde_json::Value::String(text) => CompiledPolicy::from_json(text.as_bytes()).map_err(wrap),
+        serde_json::Value::Object(_) => {
+            let text = serde_json::to_vec(value).map_err(|e| ConfigError::Field {
+                pointer: pointer.into(),
+                message: e.to_string(),
+            })?;
+            CompiledPolicy::from_json(&text).map_err(wrap)
+        }
+        _ => Err(ConfigError::Field {
+            pointer: pointer.into(),
+            message: "expected the bundle as a JSON object or as JSON text".into(),
+        }),
+    }
 }
 
 impl Settings {
@@ -142,6 +172,7 @@ impl Settings {
                 log_findings: None,
                 otlp: None,
                 service_name: None,
+                shadow_bundle: None,
             }
         } else {
             let mut de = serde_json::Deserializer::from_slice(trimmed);
@@ -174,29 +205,22 @@ impl Settings {
                 CompiledPolicy::embedded_default().map_err(ConfigError::Bundle)?,
                 true,
             ),
-            Some(serde_json::Value::String(text)) => (
-                CompiledPolicy::from_json(text.as_bytes()).map_err(ConfigError::Bundle)?,
+            Some(value) => (
+                compile_bundle(value, "/bundle", ConfigError::Bundle)?,
                 false,
             ),
-            Some(value @ serde_json::Value::Object(_)) => {
-                let text = serde_json::to_vec(value).map_err(|e| ConfigError::Field {
-                    pointer: "/bundle".into(),
-                    message: e.to_string(),
-                })?;
-                (
-                    CompiledPolicy::from_json(&text).map_err(ConfigError::Bundle)?,
-                    false,
-                )
-            }
-            Some(_) => {
-                return Err(ConfigError::Field {
-                    pointer: "/bundle".into(),
-                    message: "expected the bundle as a JSON object or as JSON text".into(),
-                })
-            }
+        };
+        let shadow = match &raw.shadow_bundle {
+            None => None,
+            Some(value) => Some(Rc::new(compile_bundle(
+                value,
+                "/shadow_bundle",
+                ConfigError::ShadowBundle,
+            )?)),
         };
         let otlp = raw.otlp.map(parse_otlp).transpose()?;
         Ok(Settings {
+            shadow,
             otlp,
             service_name: raw.service_name,
             policy: Rc::new(policy),
@@ -314,6 +338,27 @@ mod tests {
             .to_string();
         assert!(err.contains("bach_size"), "{err}");
         assert!(Settings::parse(br#"{"otlp": {}}"#).is_err());
+    }
+
+    #[test]
+    fn shadow_bundle_is_compiled_and_its_errors_named() {
+        let s = Settings::parse(
+            format!(
+                r#"{{"shadow_bundle": {}}}"#,
+                veil_engine::DEFAULT_BUNDLE_JSON
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(s.default_bundle);
+        assert_eq!(s.shadow.unwrap().name(), "veil-default");
+        let cfg = br#"{"shadow_bundle": {"version":1,"metadata":{"name":"x","revision":"1"},
+            "rules":[{"id":"bad-rule","category":"c","detector":{"regex":"(unclosed"},"action":"block"}]}}"#;
+        let err = Settings::parse(cfg).unwrap_err().to_string();
+        assert!(
+            err.contains("shadow_bundle") && err.contains("bad-rule"),
+            "{err}"
+        );
     }
 
     #[test]

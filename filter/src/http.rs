@@ -44,6 +44,8 @@ struct Summary {
     monitor: u32,
     rules: Vec<Arc<str>>,
     notices: Vec<&'static str>,
+    /// Findings where the shadow bundle differs from the enforced one.
+    shadow_diffs: u32,
 }
 
 impl Summary {
@@ -73,6 +75,9 @@ impl Summary {
         }
         if !self.notices.is_empty() {
             v["notices"] = self.notices.iter().map(|n| Value::from(*n)).collect();
+        }
+        if self.shadow_diffs > 0 {
+            v["shadow_diffs"] = self.shadow_diffs.into();
         }
         v
     }
@@ -269,6 +274,102 @@ impl VeilHttp {
         self.emit(level, notice_event(&ctx, reason, detail, severity), true);
     }
 
+    /// Evaluates the shadow bundle on the same bytes and reports only where
+    /// it differs from the enforced result: findings it adds (`added`) or
+    /// no longer makes (`removed`), keyed by rule, span, action and mode.
+    fn shadow(
+        &mut self,
+        direction: Direction,
+        target: Target<'_>,
+        data: &[u8],
+        enforced: &Inspection,
+    ) {
+        let Some(shadow) = self.settings.shadow.clone() else {
+            return;
+        };
+        let candidate = shadow.inspect(direction, target, data);
+        if candidate.findings.is_empty() && enforced.findings.is_empty() {
+            return;
+        }
+        let key =
+            |f: &veil_engine::Finding| (f.rule_id.clone(), f.start, f.end, f.action, f.monitor);
+        let enforced_keys: Vec<_> = enforced.findings.iter().map(key).collect();
+        let candidate_keys: Vec<_> = candidate.findings.iter().map(key).collect();
+        let added: Vec<_> = candidate
+            .findings
+            .iter()
+            .filter(|f| !enforced_keys.contains(&key(f)))
+            .collect();
+        let removed: Vec<_> = enforced
+            .findings
+            .iter()
+            .filter(|f| !candidate_keys.contains(&key(f)))
+            .collect();
+        if added.is_empty() && removed.is_empty() {
+            return;
+        }
+        let metrics = &self.shared.metrics;
+        metrics.shadow_diff(direction, "added", added.len());
+        metrics.shadow_diff(direction, "removed", removed.len());
+        let summary = self.summary.get_or_insert_with(Summary::default);
+        summary.shadow_diffs += (added.len() + removed.len()) as u32;
+        self.write_summary();
+        let log = self.settings.log_findings;
+        if !log && self.shared.export.is_none() {
+            return;
+        }
+        self.read_connection();
+        let event_id = self.event_id();
+        let policy = &self.settings.policy;
+        let location = target.location();
+        let ctx = EventContext {
+            event_id: &event_id,
+            time_unix_nano: host::now_nanos(),
+            direction,
+            location: &location,
+            decision: enforced.decision,
+            bundle_name: policy.name(),
+            bundle_revision: policy.revision(),
+            request: &self.request,
+            resource: Some(&self.shared.resource),
+        };
+        let changes = added
+            .iter()
+            .map(|f| ("added", *f))
+            .chain(removed.iter().map(|f| ("removed", *f)));
+        for (change, f) in changes {
+            let mut event = finding_event(f, data, &ctx);
+            event["body"] = format!(
+                "veil shadow bundle {} {} {} {} ({}) in {} {}",
+                shadow.revision(),
+                if change == "added" {
+                    "would add"
+                } else {
+                    "would drop"
+                },
+                if f.monitor { "monitor" } else { "enforced" },
+                f.category,
+                f.action.as_str(),
+                direction.as_str(),
+                location
+            )
+            .into();
+            if let Some(attrs) = event["attributes"].as_object_mut() {
+                attrs.insert("veil.shadow.diff".into(), change.into());
+                attrs.insert(
+                    "veil.shadow.decision".into(),
+                    candidate.decision.as_str().into(),
+                );
+                attrs.insert("veil.shadow.bundle.name".into(), shadow.name().into());
+                attrs.insert(
+                    "veil.shadow.bundle.revision".into(),
+                    shadow.revision().into(),
+                );
+            }
+            self.emit(Level::Info, event, log);
+        }
+    }
+
     /// Answers the client with a JSON error carrying the event id.
     fn local_reply(&mut self, status: u32, details: &str, body: Vec<u8>) {
         let event_id = self.event_id();
@@ -330,6 +431,7 @@ impl VeilHttp {
         value: &[u8],
     ) -> ValueOutcome {
         let inspection = self.settings.policy.inspect(direction, target, value);
+        self.shadow(direction, target, value, &inspection);
         if inspection.findings.is_empty() {
             return ValueOutcome::Unchanged;
         }
@@ -482,6 +584,14 @@ impl VeilHttp {
         );
         let micros = host::now_nanos().saturating_sub(started) / 1000;
         self.shared.metrics.scan(direction, body.len(), micros);
+        self.shadow(
+            direction,
+            Target::Body {
+                content_type: content_type.as_deref(),
+            },
+            &body,
+            &inspection,
+        );
         self.report(direction, "body", &inspection, &body);
         match inspection.decision {
             Decision::Block => {

@@ -135,7 +135,7 @@ impl RootContext for VeilRoot {
                 host::log(
                     Level::Info,
                     &format!(
-                        "veil: loaded bundle {} revision {} ({} rules{}), max_body_bytes {}, over_limit {:?}, fail_mode {:?}",
+                        "veil: loaded bundle {} revision {} ({} rules{}), max_body_bytes {}, over_limit {:?}, fail_mode {:?}{}",
                         settings.policy.name(),
                         settings.policy.revision(),
                         settings.policy.rule_count(),
@@ -143,6 +143,12 @@ impl RootContext for VeilRoot {
                         settings.max_body_bytes,
                         settings.over_limit,
                         settings.fail_mode,
+                        settings.shadow.as_ref().map_or(String::new(), |p| format!(
+                            ", shadow bundle {} revision {} ({} rules)",
+                            p.name(),
+                            p.revision(),
+                            p.rule_count()
+                        )),
                     ),
                 );
                 let metrics = Rc::clone(

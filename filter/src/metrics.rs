@@ -62,6 +62,8 @@ struct PerDirection {
     scan_time_us: Option<u32>,
     body_limit: Option<u32>,
     internal_errors: Option<u32>,
+    shadow_added: Option<u32>,
+    shadow_removed: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -117,6 +119,8 @@ impl Metrics {
                 .ok(),
                 body_limit: counter(&format!("veil.body_limit.direction.{dir}")),
                 internal_errors: counter(&format!("veil.internal_errors.direction.{dir}")),
+                shadow_added: counter(&format!("veil.shadow_diffs.diff.added.direction.{dir}")),
+                shadow_removed: counter(&format!("veil.shadow_diffs.diff.removed.direction.{dir}")),
             };
         }
         let export = ExportIds {
@@ -206,6 +210,22 @@ impl Metrics {
         }
     }
 
+    /// Findings where the shadow bundle differs (`added` / `removed`).
+    pub fn shadow_diff(&self, direction: Direction, change: &str, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let d = &self.dirs[dir_index(direction)];
+        let id = if change == "added" {
+            d.shadow_added
+        } else {
+            d.shadow_removed
+        };
+        if let Some(id) = id {
+            host::increment_metric(id, n as i64);
+        }
+    }
+
     pub fn body_limit(&self, direction: Direction) {
         if let Some(id) = self.dirs[dir_index(direction)].body_limit {
             host::increment_metric(id, 1);
@@ -238,6 +258,21 @@ mod tests {
             let re = t["regex"].as_str().unwrap();
             assert!(re.starts_with(r"^wasmcustom\.veil\."), "{re}");
             assert!(t["tag_name"].as_str().is_some_and(|n| !n.is_empty()));
+        }
+    }
+
+    #[test]
+    fn documented_stats_tags_match_the_shipped_file() {
+        let doc = include_str!("../../policy-schema/events.md");
+        let tags: Vec<serde_json::Value> = serde_json::from_str(STATS_TAGS_JSON).unwrap();
+        for t in &tags {
+            let line = format!(
+                "tag_name: {}, regex: '{}'",
+                t["tag_name"].as_str().unwrap(),
+                t["regex"].as_str().unwrap()
+            );
+            let squeezed: String = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(squeezed.contains(&line), "events.md lacks {line}");
         }
     }
 }

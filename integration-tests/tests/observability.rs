@@ -535,3 +535,87 @@ async fn monitor_mode_changes_no_byte_and_reports_everywhere() -> anyhow::Result
     assert!(s["monitor"].as_u64().is_some_and(|n| n >= 2), "{s}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_bundle_reports_only_differences() -> anyhow::Result<()> {
+    let receiver = OtlpReceiver::start().await?;
+    // Candidate revision: adds an employee-id rule, drops the email rule.
+    let candidate = json!({
+        "version": 1,
+        "metadata": {"name": "candidate", "revision": "r3"},
+        "rules": [{"id": "emp-id", "category": "pii.employee_id",
+                   "detector": {"regex": "EMP-[0-9]{6}"}, "action": "redact"}],
+    });
+    let mut config = otlp_config("otel_collector", json!({}));
+    config["shadow_bundle"] = candidate;
+    let h = common::builder()
+        .config_json(config)
+        .cluster("otel_collector", receiver.addr())
+        .veil_stats_tags()
+        .start()
+        .await?;
+    let id = test_id("shadow");
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/hr", &id).json(&json!({"email": EMAIL, "emp": "EMP-123456"})),
+        )
+        .await?;
+    assert_eq!(resp.status, 200);
+    // Only the enforced bundle acts: email masked, employee id untouched.
+    let up = h.recorded(&id).await?[0].body_json()?;
+    assert_ne!(up["email"], EMAIL);
+    assert_eq!(up["emp"], "EMP-123456");
+
+    let is_shadow = |r: &opentelemetry_proto::tonic::logs::v1::LogRecord, diff: &str| {
+        attr_str(&r.attributes, "veil.shadow.diff") == Some(diff)
+            && attr_str(&r.attributes, "veil.direction") == Some("request")
+    };
+    let records = receiver
+        .wait_for_records(WAIT, |rs| {
+            rs.iter().any(|r| is_shadow(r, "added")) && rs.iter().any(|r| is_shadow(r, "removed"))
+        })
+        .await?;
+    let added = records.iter().find(|r| is_shadow(r, "added")).unwrap();
+    assert_eq!(attr_str(&added.attributes, "veil.rule.id"), Some("emp-id"));
+    assert_eq!(
+        attr_str(&added.attributes, "veil.shadow.bundle.revision"),
+        Some("r3")
+    );
+    assert_eq!(
+        attr_str(&added.attributes, "veil.shadow.decision"),
+        Some("redact")
+    );
+    let removed = records.iter().find(|r| is_shadow(r, "removed")).unwrap();
+    assert_eq!(
+        attr_str(&removed.attributes, "veil.category"),
+        Some("pii.email")
+    );
+    // Request findings both bundles agree on are not repeated as shadow events.
+    let shadow_request = records
+        .iter()
+        .filter(|r| {
+            attr(&r.attributes, "veil.shadow.diff").is_some()
+                && attr_str(&r.attributes, "veil.direction") == Some("request")
+        })
+        .count();
+    assert_eq!(shadow_request, 2);
+
+    let prom = wait_prometheus(&h, |p| {
+        sample(
+            p,
+            "veil_shadow_diffs",
+            &[("diff", "added"), ("direction", "request")],
+        ) == Some(1.0)
+    })
+    .await?;
+    assert_eq!(
+        sample(
+            &prom,
+            "veil_shadow_diffs",
+            &[("diff", "removed"), ("direction", "request")]
+        ),
+        Some(1.0)
+    );
+    Ok(())
+}
