@@ -261,6 +261,37 @@ mod tests {
         }
     }
 
+    /// The Grafana dashboard only queries series that events.md documents.
+    #[test]
+    fn dashboard_queries_documented_series() {
+        let doc = include_str!("../../policy-schema/events.md");
+        let dash: serde_json::Value =
+            serde_json::from_str(include_str!("../../envoy-config/grafana-dashboard.json"))
+                .unwrap();
+        let mut seen = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().into_iter().flatten() {
+                let expr = t["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("veil_") {
+                    let name: String = expr[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let base = name
+                        .trim_end_matches("_bucket")
+                        .trim_end_matches("_count")
+                        .trim_end_matches("_sum");
+                    assert!(
+                        doc.contains(&format!("`{base}`")),
+                        "{base} not in events.md"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 10);
+    }
+
     #[test]
     fn documented_stats_tags_match_the_shipped_file() {
         let doc = include_str!("../../policy-schema/events.md");
