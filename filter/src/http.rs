@@ -706,3 +706,29 @@ pub fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_compact_and_omits_empty_parts() {
+        let mut s = Summary {
+            request: Some(Decision::Redact),
+            findings: 2,
+            rules: vec![Arc::from("pii-email")],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.to_json("e1").to_string(),
+            r#"{"decision":"redact","event_id":"e1","findings":2,"request":"redact","rules":["pii-email"]}"#
+        );
+        s.response = Some(Decision::Block);
+        s.monitor = 1;
+        s.notices.push("body_limit");
+        let v = s.to_json("e1");
+        assert_eq!(v["decision"], "block");
+        assert_eq!(v["monitor"], 1);
+        assert_eq!(v["notices"][0], "body_limit");
+    }
+}
