@@ -31,6 +31,17 @@ fn scan(c: &mut Criterion) {
         })
     });
     g.finish();
+    let clean = mixed::clean_json(veil_eval::SEED, 1 << 20);
+    let mut g = c.benchmark_group("catalogue_clean_1MiB");
+    g.throughput(Throughput::Bytes(clean.len() as u64));
+    g.sample_size(20);
+    g.bench_function("full_catalogue_scan", |b| {
+        b.iter(|| black_box(full.scan(Direction::Request, target, black_box(&clean))).len())
+    });
+    g.bench_function("default_bundle_scan", |b| {
+        b.iter(|| black_box(default.scan(Direction::Request, target, black_box(&clean))).len())
+    });
+    g.finish();
 }
 
 fn compile(c: &mut Criterion) {

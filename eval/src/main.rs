@@ -69,7 +69,8 @@ fn throughput(args: &[String]) -> ExitCode {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(2.0);
-    let body = veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20);
+    let mixed = veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20);
+    let clean = veil_eval::mixed::clean_json(veil_eval::SEED, 1 << 20);
     let t0 = Instant::now();
     let full =
         match veil_engine::CompiledPolicy::from_json(score::full_catalogue_bundle().as_bytes()) {
@@ -97,7 +98,12 @@ fn throughput(args: &[String]) -> ExitCode {
         first_compile.as_secs_f64() * 1e3,
         second_compile.as_secs_f64() * 1e3
     );
-    for (name, policy) in [("full catalogue", &full), ("default bundle", &default)] {
+    for (name, policy, body) in [
+        ("full catalogue, mixed", &full, &mixed),
+        ("default bundle, mixed", &default, &mixed),
+        ("full catalogue, clean", &full, &clean),
+        ("default bundle, clean", &default, &clean),
+    ] {
         let target = veil_engine::Target::Body {
             content_type: Some("application/json"),
         };

@@ -60,6 +60,16 @@ fn escape(s: &str) -> String {
 }
 
 pub fn mixed_json(seed: u64, size: usize) -> Vec<u8> {
+    records(seed, size, 60)
+}
+
+/// The same records with no sensitive value (hard negatives stay): the
+/// common case in production.
+pub fn clean_json(seed: u64, size: usize) -> Vec<u8> {
+    records(seed, size, 0)
+}
+
+fn records(seed: u64, size: usize, sensitive_percent: usize) -> Vec<u8> {
     let mut r = Rng::new(seed);
     let ids: Vec<&'static str> = ALL_BUILTINS.iter().map(|b| b.info().id).collect();
     let mut out = String::with_capacity(size + 4096);
@@ -95,7 +105,7 @@ pub fn mixed_json(seed: u64, size: usize) -> Vec<u8> {
         let (k, v) = hard_negative(&mut r);
         out.push_str(&format!(",\"{k}\":\"{}\"", escape(&v)));
         // About one sensitive value per KiB of records.
-        if r.chance(60) {
+        if r.chance(sensitive_percent) {
             let id = *r.pick(&ids);
             if let Some(s) = sample(id, &mut r) {
                 if s.whole_json.is_none() {

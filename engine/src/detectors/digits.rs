@@ -172,8 +172,7 @@ pub fn payment_card(hay: &[u8], run: &DigitRun) -> Option<Span> {
     if !card_grouping_ok(run.group_lengths()) {
         return None;
     }
-    let text = &hay[run.start..run.end];
-    let digits: Vec<u8> = text.iter().copied().filter(u8::is_ascii_digit).collect();
+    let digits = digits_of(hay, run.start, run.end);
     // A run of one repeated digit passes Luhn for some lengths and is never a card.
     if digits.iter().all(|&d| d == digits[0]) {
         return None;
@@ -232,28 +231,50 @@ pub fn run_may_matter(hay: &[u8], run: &DigitRun) -> bool {
     if run.digits >= 6 {
         return true;
     }
-    let prev = run.start.checked_sub(1).map(|i| hay[i]);
-    let next = hay.get(run.end).copied();
-    match prev {
-        // phone "(415) …", E.164 "+1 …", IBAN / NINO after letters, bech32 "bc1"
-        Some(b'(' | b'+') => true,
-        Some(p) if p.is_ascii_uppercase() => true,
-        Some(b'c') if hay[run.start] == b'1' => true,
-        // Bitcoin base58 starting 1 or 3 at a token start
-        Some(p) if !p.is_ascii_alphanumeric() && matches!(hay[run.start], b'1' | b'3') => true,
-        None if matches!(hay[run.start], b'1' | b'3') => true,
-        // IPv4 dotted quad
-        _ => next == Some(b'.'),
+    let at = |i: usize| hay.get(i).copied().unwrap_or(0);
+    let prev = if run.start > 0 { at(run.start - 1) } else { 0 };
+    let prev2 = if run.start > 1 { at(run.start - 2) } else { 0 };
+    let next = at(run.end);
+    let first = at(run.start);
+    // Phone "(415) …" or E.164 "+1 …".
+    (prev == b'(' || prev == b'+')
+        // IBAN "DE89…": two capitals right before the check digits.
+        || (prev.is_ascii_uppercase() && prev2.is_ascii_uppercase())
+        // Bitcoin base58 "1A1z…"/"3J98…" and bech32 "bc1q…": letters follow.
+        || (matches!(first, b'1' | b'3')
+            && next.is_ascii_alphabetic()
+            && (!prev.is_ascii_alphanumeric() || (prev == b'c' && prev2 == b'b')))
+        // IPv4 dotted quad.
+        || (run.digits <= 3 && next == b'.' && at(run.end + 1).is_ascii_digit())
+}
+
+/// The digits of a short span, separators dropped, on the stack (at most
+/// 40; callers have bounded the digit count before).
+pub(crate) struct Digits {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl std::ops::Deref for Digits {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
 /// Digits of `hay[start..end]`, separators dropped.
-fn digits_of(hay: &[u8], start: usize, end: usize) -> Vec<u8> {
-    hay[start..end]
-        .iter()
-        .copied()
-        .filter(u8::is_ascii_digit)
-        .collect()
+pub(crate) fn digits_of(hay: &[u8], start: usize, end: usize) -> Digits {
+    let mut d = Digits {
+        buf: [0; 40],
+        len: 0,
+    };
+    for &b in &hay[start..end] {
+        if b.is_ascii_digit() && d.len < d.buf.len() {
+            d.buf[d.len] = b;
+            d.len += 1;
+        }
+    }
+    d
 }
 
 const CONTEXT_WINDOW: usize = 48;
