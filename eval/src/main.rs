@@ -108,7 +108,7 @@ fn throughput(args: &[String]) -> ExitCode {
             content_type: Some("application/json"),
         };
         let findings = policy
-            .scan(veil_engine::Direction::Request, target, &body)
+            .scan(veil_engine::Direction::Request, target, body)
             .len();
         let start = Instant::now();
         let mut iters = 0u32;
@@ -116,7 +116,7 @@ fn throughput(args: &[String]) -> ExitCode {
         while start.elapsed().as_secs_f64() < secs || iters < 3 {
             let t = Instant::now();
             let n = policy
-                .scan(veil_engine::Direction::Request, target, &body)
+                .scan(veil_engine::Direction::Request, target, body)
                 .len();
             best = best.min(t.elapsed());
             assert_eq!(n, findings);
