@@ -281,7 +281,9 @@ impl CompiledPolicy {
             }
         }
         if program.at_sign {
-            for at in memchr::memchr_iter(b'@', data) {
+            // `@` and its JSON escape `\u0040`.
+            let escaped = memchr::memmem::find_iter(data, b"\\u0040");
+            for at in memchr::memchr_iter(b'@', data).chain(escaped) {
                 for &det in &self.at_sign_detectors {
                     if let Some(b) = builtin(det) {
                         if let Some(span) = b.confirm_at_sign(&input, at) {

@@ -124,9 +124,15 @@ fn build(r: &mut Rng, batch: Vec<(&'static str, Sample)>) -> Doc {
                 }
                 body.push_str(&format!("{{\"{}\":\"", s.key));
                 let base = body.len();
-                let pre = json_escape(&s.value[..s.label.0]).len();
-                let lab = json_escape(&s.value[s.label.0..s.label.1]).len();
-                body.push_str(&json_escape(&s.value));
+                // Some serialisers escape `@` as \u0040 and `/` as `\/`.
+                let escape: fn(&str) -> String = match *id {
+                    "email" if r.chance(25) => |v| json_escape(v).replace('@', "\\u0040"),
+                    "password_in_url" if r.chance(25) => |v| json_escape(v).replace('/', "\\/"),
+                    _ => json_escape,
+                };
+                let pre = escape(&s.value[..s.label.0]).len();
+                let lab = escape(&s.value[s.label.0..s.label.1]).len();
+                body.push_str(&escape(&s.value));
                 labels.push(Label {
                     kind: id.to_string(),
                     start: base + pre,

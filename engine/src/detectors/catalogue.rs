@@ -84,10 +84,10 @@ pub(crate) const DEFS: &[Def] = &[
     Def {
         id: "email",
         category: "pii.email",
-        summary: "Email address (RFC 5321 local part, dotted domain, alphabetic TLD).",
+        summary: "Email address (RFC 5321 local part, dotted domain, alphabetic TLD); also with the `@` JSON-escaped as `\\u0040`.",
         severity: Severity::Medium,
         confidence: Confidence::High,
-        positives: &["jane.doe@example.com", "{\"to\":\"«a+b@mail.example.co.uk»\"}"],
+        positives: &["jane.doe@example.com", "{\"to\":\"«a+b@mail.example.co.uk»\"}", "{\"to\":\"«jo\\u0040example.org»\"}"],
         negatives: &["user@localhost", "npm i @scope/pkg", "a@1.2"],
         how: How::AtSign(email::email_at_cx),
         ..PII
@@ -303,9 +303,9 @@ pub(crate) const DEFS: &[Def] = &[
         id: "password_in_url",
         category: "secret.password_in_url",
         summary: "Password in a URL's userinfo (scheme://user:password@host); only the password is matched; placeholders excluded.",
-        positives: &["postgres://app:«s3cr3T-pa55w0rd»@db.internal:5432/app", "{\"url\":\"https://deploy:«Zx9!kq2Lm»@git.example.com/repo.git\"}"],
+        positives: &["postgres://app:«s3cr3T-pa55w0rd»@db.internal:5432/app", "{\"dsn\":\"mysql:\\/\\/root:«Q7v-x9Lk2»@db\\/app\"}", "{\"url\":\"https://deploy:«Zx9!kq2Lm»@git.example.com/repo.git\"}"],
         negatives: &["https://user:password@example.com", "redis://:${REDIS_PASSWORD}@cache:6379", "https://example.com/a:b@c", "mailto:jane@example.com", "http://user:<token>@host"],
-        how: How::Anchor { anchors: &["://"], confirm: literal::password_in_url },
+        how: How::Anchor { anchors: &["://", ":\\/\\/"], confirm: literal::password_in_url },
         ..SECRET
     },
     Def {

@@ -14,11 +14,24 @@ fn is_domain_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
 }
 
+/// `at` is an `@` or the JSON escape `\u0040` of one.
 pub(crate) fn email_at_cx(cx: &Cx, at: usize) -> Option<Span> {
-    email_at(cx.hay, at)
+    let width = if cx.hay.get(at) == Some(&b'@') {
+        1
+    } else if cx.hay.get(at..at + 6) == Some(b"\\u0040".as_slice()) {
+        6
+    } else {
+        return None;
+    };
+    email_at_width(cx.hay, at, width)
 }
 
+#[cfg(test)]
 pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {
+    email_at_width(hay, at, 1)
+}
+
+fn email_at_width(hay: &[u8], at: usize, width: usize) -> Option<Span> {
     // Local part: walk left.
     let mut start = at;
     while start > 0 && at - start < 64 && is_local_byte(hay[start - 1]) {
@@ -38,8 +51,11 @@ pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {
     // `scheme://user:password@host` is a URL's userinfo, not an address:
     // a `://` shortly before with no path, space or quote in between.
     let from = start.saturating_sub(128);
-    if let Some(i) = memchr::memmem::rfind(&hay[from..start], b"://") {
-        let between = &hay[from + i + 3..start];
+    let before = &hay[from..start];
+    let plain = memchr::memmem::rfind(before, b"://").map(|i| i + 3);
+    let escaped = memchr::memmem::rfind(before, b":\\/\\/").map(|i| i + 5);
+    if let Some(after) = plain.max(escaped) {
+        let between = &before[after..];
         if !between.iter().any(|&b| {
             b == b'/' || b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>')
         }) {
@@ -47,15 +63,15 @@ pub fn email_at(hay: &[u8], at: usize) -> Option<Span> {
         }
     }
     // Domain: walk right.
-    let mut end = at + 1;
+    let mut end = at + width;
     while end < hay.len() && end - at <= 253 && is_domain_byte(hay[end]) {
         end += 1;
     }
     // Trailing dots and dashes belong to the sentence, not the domain.
-    while end > at + 1 && matches!(hay[end - 1], b'.' | b'-') {
+    while end > at + width && matches!(hay[end - 1], b'.' | b'-') {
         end -= 1;
     }
-    let domain = &hay[at + 1..end];
+    let domain = hay.get(at + width..end)?;
     let last_dot = domain.iter().rposition(|&b| b == b'.')?;
     let tld = &domain[last_dot + 1..];
     if tld.len() < 2 || tld.len() > 63 || !tld.iter().all(|b| b.is_ascii_alphabetic()) {

@@ -432,6 +432,24 @@ mod example_tests {
     }
 
     #[test]
+    fn json_escaped_values_are_found_and_redacted_without_breaking_json() {
+        let p = crate::CompiledPolicy::embedded_default().unwrap();
+        let t = crate::Target::Body {
+            content_type: Some("application/json"),
+        };
+        let body = br#"{"to":"jo\u0040example.org","db":"mysql:\/\/root:Q7v-x9Lk2@db\/app"}"#;
+        let ins = p.inspect(crate::Direction::Response, t, body);
+        let out = ins.rewritten.expect("redacted");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
+        assert!(!v["to"].as_str().unwrap().contains("jo@"), "{v}");
+        assert!(!v["db"].as_str().unwrap().contains("Q7v-x9Lk2"), "{v}");
+        assert!(
+            v["db"].as_str().unwrap().starts_with("mysql://root:"),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn every_example_behaves_as_documented() {
         let mut failures = Vec::new();
         for &b in ALL_BUILTINS {
