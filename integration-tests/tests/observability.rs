@@ -619,3 +619,35 @@ async fn shadow_bundle_reports_only_differences() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_collector_cluster_never_breaks_the_vm() -> anyhow::Result<()> {
+    // Envoy refuses the call itself (BadArgument): counted, logged, no panic.
+    let h = common::builder()
+        .config_json(otlp_config("no_such_cluster", json!({"max_retries": 0})))
+        .veil_stats_tags()
+        .start()
+        .await?;
+    let id = test_id("otlp-nocluster");
+    for i in 0..3 {
+        let resp = h
+            .send(
+                Proto::Http1,
+                TestRequest::post(&format!("/n/{i}"), &id).json(&json!({"email": EMAIL})),
+            )
+            .await?;
+        assert_eq!(resp.status, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    wait_prometheus(&h, |p| {
+        sample(p, "veil_export_dropped", &[("reason", "export_failed")]).unwrap_or(0.0) >= 1.0
+    })
+    .await?;
+    assert!(
+        h.log().contains("OTLP export of"),
+        "the failure is logged:\n{}",
+        h.log()
+    );
+    assert!(!h.log().contains("panicked"), "{}", h.log());
+    Ok(())
+}
