@@ -503,7 +503,7 @@ mod example_tests {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
-                        if state % 5 == 0 {
+                        if state.is_multiple_of(5) {
                             (state >> 24) as u8
                         } else {
                             alphabet[(state >> 8) as usize % alphabet.len()]
