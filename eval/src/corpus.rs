@@ -71,6 +71,12 @@ pub fn generate(seed: u64, per_type: usize, negative_docs: usize) -> Vec<Doc> {
         queue.swap(i, j);
     }
     let mut docs = Vec::new();
+    // File-shaped samples (service-account key files) are documents alone.
+    let (files, queue): (Vec<_>, Vec<_>) =
+        queue.into_iter().partition(|(_, s)| s.whole_json.is_some());
+    for item in files {
+        docs.push(build(&mut r, vec![item]));
+    }
     let mut items = queue.into_iter().peekable();
     while items.peek().is_some() {
         let mut batch = Vec::new();
