@@ -396,10 +396,7 @@ pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
         // phone; the walk above already rejected alphanumerics.
         return Some(Span { start, end });
     }
-    if !cx.context_before(start, CONTEXT_WINDOW) {
-        return None;
-    }
-    if d.iter().all(|&x| x == d[0]) {
+    if !(10..=12).contains(&n) || d.iter().all(|&x| x == d[0]) {
         return None;
     }
     let at = |i: usize| d[i] - b'0';
@@ -411,6 +408,10 @@ pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
     let india = (n == 10 && at(0) >= 6) || (n == 11 && at(0) == 0 && at(1) >= 6);
     let br = (n == 10 || (n == 11 && at(2) == 9)) && at(0) != 0 && at(1) != 0;
     if !(us || uk || de || fr || india || br) {
+        return None;
+    }
+    // The keyword search last: it is the dearest check.
+    if !cx.context_before(start, CONTEXT_WINDOW) {
         return None;
     }
     Some(Span { start, end })

@@ -99,8 +99,15 @@ pub(crate) fn ipv6(cx: &Cx, pos: usize) -> Option<Span> {
     Some(Span { start, end })
 }
 
-const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+#[inline]
+fn is_base58(b: u8) -> bool {
+    b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l')
+}
+
+#[inline]
+fn is_bech32(b: u8) -> bool {
+    (b.is_ascii_lowercase() || b.is_ascii_digit()) && !matches!(b, b'1' | b'b' | b'i' | b'o')
+}
 
 pub(crate) fn bitcoin(cx: &Cx, run: &DigitRun) -> Option<Span> {
     let hay = cx.hay;
@@ -112,7 +119,7 @@ pub(crate) fn bitcoin(cx: &Cx, run: &DigitRun) -> Option<Span> {
             return None;
         }
         let mut end = s + 1;
-        while end < hay.len() && end - start < 91 && BECH32.contains(&hay[end]) {
+        while end < hay.len() && end - start < 91 && is_bech32(hay[end]) {
             end += 1;
         }
         if glued(hay.get(end).copied()) {
@@ -135,7 +142,7 @@ pub(crate) fn bitcoin(cx: &Cx, run: &DigitRun) -> Option<Span> {
         return None;
     }
     let mut end = s;
-    while end < hay.len() && end - s < 36 && B58.contains(&hay[end]) {
+    while end < hay.len() && end - s < 36 && is_base58(hay[end]) {
         end += 1;
     }
     if !(26..=35).contains(&(end - s)) || glued(hay.get(end).copied()) {
