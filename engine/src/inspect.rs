@@ -4,7 +4,7 @@
 
 use crate::bundle::{Action, MaskStyle, Severity};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
-use crate::detectors::{digit_runs, has_keyword_before, validators, Input, Span};
+use crate::detectors::{has_keyword_before, validators, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits};
 use std::sync::Arc;
@@ -305,7 +305,7 @@ impl CompiledPolicy {
             }
         }
         if program.digits {
-            digit_runs(data, |run| {
+            crate::detectors::candidate_digit_runs(data, |run| {
                 if !crate::detectors::run_may_matter(data, run) {
                     return;
                 }

@@ -71,12 +71,39 @@ fn next_digit(hay: &[u8], mut i: usize) -> usize {
 }
 
 /// Calls `f` for every maximal digit run in `hay`.
-pub fn digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
+pub fn digit_runs(hay: &[u8], f: impl FnMut(&DigitRun)) {
+    runs(hay, false, f)
+}
+
+/// The digit runs a numeric detector could accept: like `digit_runs`, but
+/// a run glued to a lower-case letter before it (inside a hex digest, a
+/// UUID, an identifier) is skipped without being measured, except after
+/// `c` (bech32 `bc1…`); every numeric detector rejects the others.
+pub fn candidate_digit_runs(hay: &[u8], f: impl FnMut(&DigitRun)) {
+    runs(hay, true, f)
+}
+
+fn runs(hay: &[u8], skip_glued: bool, mut f: impl FnMut(&DigitRun)) {
     let n = hay.len();
     let mut i = 0;
     while i < n {
         if !hay[i].is_ascii_digit() {
             i = next_digit(hay, i + 1);
+            continue;
+        }
+        if skip_glued && i > 0 && hay[i - 1].is_ascii_lowercase() && hay[i - 1] != b'c' {
+            // Consume the whole run, separators included, so its tail is
+            // not taken for a run of its own.
+            loop {
+                while i < n && hay[i].is_ascii_digit() {
+                    i += 1;
+                }
+                if i + 1 < n && matches!(hay[i], b' ' | b'-') && hay[i + 1].is_ascii_digit() {
+                    i += 1;
+                    continue;
+                }
+                break;
+            }
             continue;
         }
         let mut run = DigitRun {
@@ -598,6 +625,24 @@ mod tests {
                 .unwrap_or(all.len());
             assert_eq!(next_digit(&all, i), want);
         }
+    }
+
+    #[test]
+    fn candidate_runs_skip_runs_glued_to_lower_case() {
+        let hay = b"x sha 3f9a0b12c4 d 41-11 a4111-1111 bc1qw 12";
+        let mut all = Vec::new();
+        digit_runs(hay, |r| all.push((r.start, r.end)));
+        let mut kept = Vec::new();
+        candidate_digit_runs(hay, |r| kept.push((r.start, r.end)));
+        let text = |v: &[(usize, usize)]| -> Vec<String> {
+            v.iter()
+                .map(|&(s, e)| String::from_utf8_lossy(&hay[s..e]).into_owned())
+                .collect()
+        };
+        // "9", "0", "12" follow hex letters and "4111-1111" follows "a";
+        // "4" follows "c" and stays (bech32 needs "bc1").
+        assert_eq!(text(&kept), ["3", "4", "41-11", "1", "12"]);
+        assert!(all.len() > kept.len());
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod tokens;
 pub mod validators;
 
 use crate::bundle::{Action, Severity};
-pub use digits::{digit_runs, run_may_matter, DigitRun};
+pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub use doc::catalogue_markdown;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
