@@ -8,7 +8,7 @@ use crate::cgroup::{self, Resolver};
 use crate::event::{command_line, Kind, RawEvent};
 use crate::metrics::Metrics;
 use crate::rules::{Match, Report, Rules, Subject};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -34,6 +34,7 @@ pub struct Exporter<W: Write> {
     boot_to_unix_ns: i128,
     host: Option<String>,
     seq: u64,
+    line: Vec<u8>,
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
@@ -88,6 +89,7 @@ impl<W: Write> Exporter<W> {
                 .ok()
                 .map(|h| h.trim().to_string()),
             seq: 0,
+            line: Vec::with_capacity(2048),
         }
     }
 
@@ -127,8 +129,8 @@ impl<W: Write> Exporter<W> {
         p
     }
 
-    /// Handles one ring-buffer sample; returns the record if one was written.
-    pub fn handle(&mut self, data: &[u8]) -> Option<Value> {
+    /// Handles one ring-buffer sample; `Some` when a record was written.
+    pub fn handle(&mut self, data: &[u8]) -> Option<()> {
         let ev = RawEvent::parse(data)?;
         self.metrics.saw(ev.kind.as_str());
         let proc_ = self.proc_info(&ev);
@@ -168,10 +170,11 @@ impl<W: Write> Exporter<W> {
             self.metrics.matched(&m.id);
         }
 
-        let mut attrs = Map::new();
-        let mut put = |k: &str, v: Value| {
-            attrs.insert(k.to_string(), v);
-        };
+        // Attributes in insertion order, serialized straight into a reused
+        // buffer: a serde_json Map (a BTreeMap of owned keys) and a whole
+        // record Value per event cost more than the rest of the handling.
+        let mut attrs: Vec<(&'static str, Value)> = Vec::with_capacity(32);
+        let mut put = |k: &'static str, v: Value| attrs.push((k, v));
         self.seq += 1;
         let unix_ns = (ev.ts_ns as i128 + self.boot_to_unix_ns).max(0) as u64;
         put(
@@ -267,20 +270,78 @@ impl<W: Write> Exporter<W> {
                 format!("veil kernel: {what} by {} (pid {})", ev.comm, ev.pid),
             ),
         };
-        let record = json!({
-            "timeUnixNano": unix_ns.to_string(),
-            "observedTimeUnixNano": (clock_ns(libc::CLOCK_REALTIME).max(0) as u64).to_string(),
-            "severityNumber": sev.0,
-            "severityText": sev.1,
-            "body": body,
-            "attributes": Value::Object(attrs),
-        });
-        let line = record.to_string();
-        if writeln!(self.out, "{line}").is_err() {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        write_record(
+            &mut line,
+            unix_ns,
+            clock_ns(libc::CLOCK_REALTIME).max(0) as u64,
+            sev,
+            &body,
+            &attrs,
+        );
+        line.push(b'\n');
+        if self.out.write_all(&line).is_err() {
             self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.metrics.exported.fetch_add(1, Ordering::Relaxed);
         }
-        Some(record)
+        self.line = line;
+        Some(())
+    }
+}
+
+/// One OpenTelemetry log record as a JSON line (without the newline).
+fn write_record(
+    out: &mut Vec<u8>,
+    time_ns: u64,
+    observed_ns: u64,
+    sev: (u8, &str),
+    body: &str,
+    attrs: &[(&'static str, Value)],
+) {
+    // Writing into a Vec<u8> cannot fail.
+    let _ = write!(
+        out,
+        "{{\"timeUnixNano\":\"{time_ns}\",\"observedTimeUnixNano\":\"{observed_ns}\",\
+         \"severityNumber\":{},\"severityText\":\"{}\",\"body\":",
+        sev.0, sev.1
+    );
+    let _ = serde_json::to_writer(&mut *out, body);
+    out.extend_from_slice(b",\"attributes\":{");
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    out.extend_from_slice(b"}}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_one_valid_json_object_in_the_filter_shape() {
+        let mut out = Vec::new();
+        let attrs = vec![
+            ("file.path", json!("/tmp/a \"quoted\"\n\u{1}name")),
+            ("process.pid", json!(42)),
+            ("network.peer.address", Value::Null),
+        ];
+        write_record(&mut out, 5, 6, (17, "ERROR"), "body \"x\"", &attrs);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["timeUnixNano"], "5");
+        assert_eq!(v["observedTimeUnixNano"], "6");
+        assert_eq!(v["severityNumber"], 17);
+        assert_eq!(v["severityText"], "ERROR");
+        assert_eq!(v["body"], "body \"x\"");
+        assert_eq!(v["attributes"]["file.path"], "/tmp/a \"quoted\"\n\u{1}name");
+        assert_eq!(v["attributes"]["process.pid"], 42);
+        assert!(v["attributes"]["network.peer.address"].is_null());
+        assert!(!out.contains(&b'\n'), "one line");
     }
 }
