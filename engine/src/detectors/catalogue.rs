@@ -292,11 +292,12 @@ pub(crate) const DEFS: &[Def] = &[
     Def {
         id: "sentry_dsn",
         category: "secret.sentry_dsn",
-        summary: "Sentry DSN: the 32-hex key in https://<key>@o<org>.ingest.sentry.io/<project>.",
+        summary: "Sentry DSN: the 32-hex key in https://<key>@o<org>.ingest.sentry.io/<project>. Off in the default bundle: DSNs are embedded in front-end code by design.",
         severity: Severity::High,
         positives: &["https://«e3a7c1b9d2f04a6b8c5d7e9f1a2b3c4d»@o450123.ingest.sentry.io/5512345", "https://«0a1b2c3d4e5f60718293a4b5c6d7e8f9»@o1.ingest.us.sentry.io/2"],
         negatives: &["https://public@sentry.example.com/1", "https://e3a7c1b9d2f04a6b@o450123.ingest.sentry.io/5512345"],
         how: How::Anchor { anchors: &[".ingest."], confirm: literal::sentry_dsn },
+        in_default: false,
         ..SECRET
     },
     Def {
@@ -497,10 +498,11 @@ pub(crate) const DEFS: &[Def] = &[
     Def {
         id: "google_api_key",
         category: "secret.google_api_key",
-        summary: "Google API key (AIza + 35 chars).",
+        summary: "Google API key (AIza + 35 chars). Off in the default bundle: browser keys (Maps, Firebase) ship in web pages and query strings by design, and redacting them would break those pages.",
         positives: &["AIzaLOPglVvFyRWT6dPJ0DZ2n2gl5OSO2kar3Xm", "AIza5sNserWIkLglP-GBWuUs7pZVl01n37WqVDN"],
         negatives: &["AIzaSyShort"],
         how: token!(anchors: &["AIza"], re: r"AIza[0-9A-Za-z_-]{35}"),
+        in_default: false,
         ..SECRET
     },
     Def {
