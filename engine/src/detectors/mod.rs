@@ -516,6 +516,41 @@ mod example_tests {
     }
 
     #[test]
+    fn header_names_count_as_context() {
+        let bundle = r#"{"version":1,"metadata":{"name":"h","revision":"1"},"rules":[
+            {"id":"g","category":"secret.generic","detector":{"builtin":"generic_secret"},"action":"redact",
+             "scope":{"request":{"headers":["X-Api-Key","X-Other"]}}},
+            {"id":"dd","category":"secret.datadog_api_key","detector":{"builtin":"datadog_api_key"},"action":"block",
+             "scope":{"request":{"headers":["DD-API-KEY"]}}},
+            {"id":"ssn","category":"pii.us_ssn","detector":{"builtin":"us_ssn"},"action":"redact",
+             "scope":{"request":{"headers":["X-Customer-SSN"]}}}]}"#;
+        let p = crate::CompiledPolicy::from_json(bundle.as_bytes()).unwrap();
+        let scan = |name: &str, value: &str| {
+            p.scan(
+                crate::Direction::Request,
+                crate::Target::Header { name },
+                value.as_bytes(),
+            )
+            .iter()
+            .map(|f| (f.rule_id.to_string(), f.start, f.end))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            scan("X-Api-Key", "f3Kp9Zq2Lx7Vw4Rt8Yb1"),
+            [("g".to_string(), 0, 20)]
+        );
+        assert!(scan("X-Other", "f3Kp9Zq2Lx7Vw4Rt8Yb1").is_empty());
+        assert_eq!(
+            scan("dd-api-key", "3f1c9a7be2d04c5a8e6f9b1d2c3e4f5a"),
+            [("dd".to_string(), 0, 32)]
+        );
+        assert_eq!(
+            scan("X-Customer-SSN", "123456788"),
+            [("ssn".to_string(), 0, 9)]
+        );
+    }
+
+    #[test]
     fn every_example_behaves_as_documented() {
         let mut failures = Vec::new();
         for &b in ALL_BUILTINS {
