@@ -555,6 +555,16 @@ impl VeilHttp {
         self.finish_body(direction)
     }
 
+    /// Trailers end a body that never saw `end_of_stream` (HTTP/2 with
+    /// trailers): finish its scan here so trailers cannot skip it.
+    fn on_trailers(&mut self, direction: Direction) -> Action {
+        let state = self.body_state(direction);
+        if state.inspect && !state.finished {
+            return self.finish_body(direction);
+        }
+        Action::Continue
+    }
+
     /// Scans the whole buffered body and applies the decision.
     fn finish_body(&mut self, direction: Direction) -> Action {
         let buffer = match direction {
@@ -672,10 +682,7 @@ impl HttpContext for VeilHttp {
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        if self.request_body.inspect && !self.request_body.finished {
-            return self.finish_body(Direction::Request);
-        }
-        Action::Continue
+        self.on_trailers(Direction::Request)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -692,10 +699,7 @@ impl HttpContext for VeilHttp {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        if self.response_body.inspect && !self.response_body.finished {
-            return self.finish_body(Direction::Response);
-        }
-        Action::Continue
+        self.on_trailers(Direction::Response)
     }
 }
 
