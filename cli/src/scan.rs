@@ -300,6 +300,7 @@ mod tests {
             monitor: false,
             start: 1,
             end: 2,
+            path: None,
         };
         assert_eq!(
             finding_json(&f),

@@ -437,6 +437,7 @@ mod tests {
             monitor: false,
             start: 10,
             end: 30,
+            path: None,
         };
         let req = RequestInfo {
             method: Some("POST".into()),
@@ -507,6 +508,7 @@ mod tests {
             monitor: false,
             start: 0,
             end: 20,
+            path: None,
         };
         let events = [
             finding_event(&f, b"AKIAZ3MSJ5TVQ4GQDKWY", &ctx),

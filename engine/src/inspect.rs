@@ -1,12 +1,22 @@
-//! Applying a `CompiledPolicy` to one buffer: candidate generation (literal
-//! automaton, `@`, digit runs, user regexes), confirmation by detectors,
-//! mapping to rules, the decision, and the rewritten bytes.
+//! Applying a `CompiledPolicy` to one buffer: decoding by content kind
+//! (`codec`), candidate generation (literal automaton, `@`, digit runs,
+//! user regexes), confirmation by detectors, mapping to rules and field
+//! selectors, the decision, and the rewritten bytes.
+//!
+//! Structured bodies cost little more than raw ones: a JSON body is
+//! validated in one pass and scanned in place unless it holds a backslash
+//! (then the scanner reads one decoded copy); paths are computed in a second
+//! pass only when there are findings or the policy has field rules.
 
 use crate::bundle::{Action, MaskStyle, Severity};
+use crate::codec::form::{self, Syntax};
+use crate::codec::json::{self, Leaf, LeafSink, Segment};
+use crate::codec::{multipart, Decoded};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
 use crate::detectors::{has_keyword_before, validators, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// What is being inspected.
@@ -15,6 +25,8 @@ pub enum Target<'a> {
     Body { content_type: Option<&'a str> },
     Query,
     Header { name: &'a str },
+    /// The URL path (without the query string).
+    Path,
 }
 
 impl Target<'_> {
@@ -23,6 +35,7 @@ impl Target<'_> {
             Target::Body { .. } => LocationKind::Body,
             Target::Query => LocationKind::Query,
             Target::Header { .. } => LocationKind::Header,
+            Target::Path => LocationKind::Path,
         }
     }
 
@@ -30,18 +43,26 @@ impl Target<'_> {
         match self {
             Target::Body { content_type } => ContentKind::for_body(*content_type),
             Target::Query => ContentKind::Query,
+            Target::Path => ContentKind::Path,
+            Target::Header { name } if is_cookie_header(name) => ContentKind::Cookie,
             Target::Header { .. } => ContentKind::Header,
         }
     }
 
-    /// The `veil.location` of findings in this target.
+    /// The `veil.location` of findings in this target; a finding in a
+    /// structured field adds its path (`body:$.user.email`).
     pub fn location(&self) -> String {
         match self {
             Target::Body { .. } => "body".into(),
             Target::Query => "query".into(),
+            Target::Path => "path".into(),
             Target::Header { name } => format!("header:{}", name.to_ascii_lowercase()),
         }
     }
+}
+
+fn is_cookie_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("set-cookie")
 }
 
 /// One rule matching one span of the inspected buffer.
@@ -55,10 +76,25 @@ pub struct Finding {
     pub mask: MaskStyle,
     /// Monitor-mode finding: reported, never enforced.
     pub monitor: bool,
-    /// Byte offsets into the inspected buffer.
+    /// Byte offsets into the inspected (raw) buffer.
     pub start: usize,
     pub end: usize,
+    /// The field the finding is in, as a JSONPath (`$.user.email`), for
+    /// structured bodies and values.
+    pub path: Option<Arc<str>>,
 }
+
+/// Something about the buffer itself that is worth an event: it did not
+/// parse as its content type says, or its label was wrong. `reason` is a
+/// stable token (`parse_error`, `content_mismatch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// At most this many notices per buffer (NDJSON can have a bad line each).
+const MAX_NOTICES: usize = 8;
 
 /// What the policy decides for a buffer. Ordered: block beats redact beats
 /// alert beats allow.
@@ -102,6 +138,9 @@ pub struct Inspection {
     pub blocking_rule: Option<Arc<str>>,
     /// The rewritten buffer, present iff `decision == Redact`.
     pub rewritten: Option<Vec<u8>>,
+    /// Parse errors and label mismatches (the buffer was still scanned,
+    /// as text when it did not parse).
+    pub notices: Vec<Notice>,
 }
 
 impl Inspection {
@@ -112,6 +151,7 @@ impl Inspection {
             would_decide: Decision::Allow,
             blocking_rule: None,
             rewritten: None,
+            notices: Vec::new(),
         }
     }
 }
@@ -125,6 +165,33 @@ pub struct BodyPlan {
     pub may_rewrite: bool,
     /// Some enforced rule may block it.
     pub may_block: bool,
+}
+
+/// A rule matching a raw span, before selectors and reporting.
+#[derive(Debug, Clone)]
+struct Hit {
+    rule: usize,
+    start: usize,
+    end: usize,
+    path: Option<Vec<Segment>>,
+    /// Found in a buffer that should have been structured but did not
+    /// parse: include-selectors cannot be checked and do not filter.
+    fallback: bool,
+}
+
+/// Findings and notices of one buffer, and how to rewrite it.
+struct Analysis {
+    hits: Vec<Hit>,
+    notices: Vec<Notice>,
+    kind: ContentKind,
+}
+
+impl Analysis {
+    fn notice(&mut self, reason: &'static str, detail: String) {
+        if self.notices.len() < MAX_NOTICES {
+            self.notices.push(Notice { reason, detail });
+        }
+    }
 }
 
 impl CompiledPolicy {
@@ -149,53 +216,106 @@ impl CompiledPolicy {
 
     /// Scans `data` and returns every finding, in order of start offset.
     pub fn scan(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Vec<Finding> {
-        let d = match direction {
-            Direction::Request => 0,
-            Direction::Response => 1,
-        };
+        self.scan_with_notices(direction, target, data).0
+    }
+
+    /// `scan`, plus the notices (parse errors, label mismatches).
+    pub fn scan_with_notices(
+        &self,
+        direction: Direction,
+        target: Target<'_>,
+        data: &[u8],
+    ) -> (Vec<Finding>, Vec<Notice>, ContentKind) {
+        let d = direction.index();
         let program = self.program(direction, target.kind());
+        let mut a = Analysis {
+            hits: Vec::new(),
+            notices: Vec::new(),
+            kind: target.content_kind(),
+        };
         if program.rules.is_empty() || data.is_empty() {
-            return Vec::new();
+            return (Vec::new(), a.notices, a.kind);
+        }
+        match a.kind {
+            ContentKind::Json => self.json_hits(program, data, &[0..data.len()], &mut a),
+            ContentKind::Ndjson => {
+                let lines = ndjson_lines(data);
+                self.json_hits(program, data, &lines, &mut a)
+            }
+            ContentKind::Form | ContentKind::Query => {
+                self.url_hits(program, data, Syntax::Form, &mut a)
+            }
+            ContentKind::Path => self.url_hits(program, data, Syntax::Path, &mut a),
+            ContentKind::Cookie => {
+                let set = matches!(target, Target::Header { name } if name.eq_ignore_ascii_case("set-cookie"));
+                self.url_hits(program, data, Syntax::Cookie { set }, &mut a)
+            }
+            ContentKind::Multipart => {
+                let ct = match target {
+                    Target::Body { content_type } => content_type,
+                    _ => None,
+                };
+                self.multipart_hits(program, data, ct.unwrap_or(""), &mut a)
+            }
+            ContentKind::Text => {
+                let ct = match target {
+                    Target::Body { content_type } => content_type,
+                    _ => None,
+                };
+                self.text_hits(program, data, ct, &mut a)
+            }
+            ContentKind::Header => {
+                let field = match target {
+                    Target::Header { name } => name.to_ascii_lowercase(),
+                    _ => String::new(),
+                };
+                self.raw_hits(program, data, field.as_bytes(), 0, None, false, &mut a.hits);
+            }
         }
         let header = match target {
             Target::Header { name } => Some(name.to_ascii_lowercase()),
             _ => None,
         };
-        let mut spans: Vec<(usize, Span)> = Vec::new();
-        let field = header.as_deref().unwrap_or("").as_bytes();
-        self.candidates(program, data, field, &mut spans);
-        let mut findings = Vec::with_capacity(spans.len());
-        for &r in &program.rules {
-            let rule = &self.rules[r];
+        let mut findings = Vec::with_capacity(a.hits.len());
+        for hit in a.hits {
+            let rule = &self.rules[hit.rule];
             if let Some(h) = &header {
                 if !rule.headers[d].iter().any(|x| x == h) {
                     continue;
                 }
             }
-            for (det, span) in &spans {
-                if *det == rule.detector {
-                    findings.push(Finding {
-                        rule_id: rule.id.clone(),
-                        category: rule.category.clone(),
-                        action: rule.actions[d],
-                        severity: rule.severity,
-                        mask: rule.mask,
-                        monitor: rule.monitor,
-                        start: span.start,
-                        end: span.end,
-                    });
-                }
+            if !rule.selects(hit.path.as_deref(), hit.fallback) {
+                continue;
             }
+            findings.push(Finding {
+                rule_id: rule.id.clone(),
+                category: rule.category.clone(),
+                action: rule.actions[d],
+                severity: rule.severity,
+                mask: rule.mask,
+                monitor: rule.monitor,
+                start: hit.start,
+                end: hit.end,
+                path: hit.path.map(|p| Arc::from(json::render_path(&p))),
+            });
         }
-        findings.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        findings
+        findings.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(a.rule_id.cmp(&b.rule_id))
+        });
+        findings.dedup_by(|a, b| a.rule_id == b.rule_id && a.start == b.start && a.end == b.end);
+        (findings, a.notices, a.kind)
     }
 
     /// Scans `data`, decides, and rewrites it when the decision is redact.
     pub fn inspect(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Inspection {
-        let findings = self.scan(direction, target, data);
+        let (findings, notices, kind) = self.scan_with_notices(direction, target, data);
         if findings.is_empty() {
-            return Inspection::empty();
+            let mut ins = Inspection::empty();
+            ins.notices = notices;
+            return ins;
         }
         let mut decision = Decision::Allow;
         let mut would_decide = Decision::Allow;
@@ -216,7 +336,7 @@ impl CompiledPolicy {
                     .iter()
                     .filter(|f| !f.monitor && f.action == Action::Redact),
             );
-            Some(apply_edits(data, &edits, target.content_kind()))
+            Some(apply_edits(data, &edits, kind))
         } else {
             None
         };
@@ -226,7 +346,256 @@ impl CompiledPolicy {
             would_decide,
             blocking_rule,
             rewritten,
+            notices,
         }
+    }
+
+    /// Detector hits on `hay` (raw bytes, or a decoded copy mapped back by
+    /// `map`), shifted by `base`, for every rule of `program`.
+    #[allow(clippy::too_many_arguments)]
+    fn raw_hits(
+        &self,
+        program: &Program,
+        hay: &[u8],
+        field: &[u8],
+        base: usize,
+        map: Option<&Decoded>,
+        fallback: bool,
+        out: &mut Vec<Hit>,
+    ) {
+        if !(program.literals || program.at_sign || program.colon || program.digits || program.regex)
+        {
+            return;
+        }
+        let mut spans: Vec<(usize, Span)> = Vec::new();
+        self.candidates(program, hay, field, &mut spans);
+        for &r in &program.rules {
+            let det = self.rules[r].detector;
+            for (d, span) in &spans {
+                if *d == det {
+                    let (start, end) = match map {
+                        Some(m) => m.raw_span(span.start, span.end),
+                        None => (span.start, span.end),
+                    };
+                    out.push(Hit {
+                        rule: r,
+                        start: base + start,
+                        end: base + end,
+                        path: None,
+                        fallback,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Text bodies: scanned raw. A `text/*` (or unlabelled) body that is
+    /// really JSON is scanned as JSON (with a `content_mismatch` notice when
+    /// it was labelled); invalid UTF-8 in a UTF-8 text is reported.
+    fn text_hits(
+        &self,
+        program: &Program,
+        data: &[u8],
+        content_type: Option<&str>,
+        a: &mut Analysis,
+    ) {
+        let essence = content_type.map(essence);
+        let sniff = essence.as_deref().is_none_or(|e| e.starts_with("text/"));
+        let first = data.iter().find(|b| !b.is_ascii_whitespace());
+        if sniff
+            && matches!(first, Some(b'{' | b'['))
+            && json::decode(data, 0..data.len(), None).is_ok()
+        {
+            if let Some(e) = &essence {
+                a.notice(
+                    "content_mismatch",
+                    format!("body labelled {e} is JSON; scanned as JSON"),
+                );
+            }
+            a.kind = ContentKind::Json;
+            return self.json_hits(program, data, &[0..data.len()], a);
+        }
+        let utf8 = content_type
+            .and_then(|ct| {
+                ct.split(';')
+                    .skip(1)
+                    .find_map(|p| p.trim().strip_prefix("charset="))
+            })
+            .is_none_or(|c| c.trim_matches('"').eq_ignore_ascii_case("utf-8"));
+        if utf8 {
+            if let Err(e) = std::str::from_utf8(data) {
+                a.notice(
+                    "parse_error",
+                    format!(
+                        "text: invalid UTF-8 at byte {}; scanned as bytes",
+                        e.valid_up_to()
+                    ),
+                );
+            }
+        }
+        self.raw_hits(program, data, b"", 0, None, false, &mut a.hits);
+    }
+
+    /// JSON documents `docs` of `data` (one, or one per NDJSON line).
+    fn json_hits(&self, program: &Program, data: &[u8], docs: &[Range<usize>], a: &mut Analysis) {
+        let mut decoded = memchr::memchr(b'\\', data).map(|_| Decoded::with_capacity(data.len()));
+        let mut ok_docs = Vec::with_capacity(docs.len());
+        let mut failed: Vec<Range<usize>> = Vec::new();
+        for (n, doc) in docs.iter().enumerate() {
+            match json::decode(data, doc.clone(), decoded.as_mut()) {
+                Ok(()) => ok_docs.push(doc.clone()),
+                Err(e) => {
+                    let what = if a.kind == ContentKind::Ndjson {
+                        format!("json line {}", n + 1)
+                    } else {
+                        "json".to_string()
+                    };
+                    a.notice("parse_error", format!("{what}: {e}; scanned as text"));
+                    failed.push(doc.clone());
+                }
+            }
+        }
+        let decoded = decoded.map(|mut d| {
+            d.finish(data);
+            d
+        });
+        let decoded = decoded.filter(Decoded::changed);
+        let hay = decoded.as_ref().map_or(data, |d| &d.bytes[..]);
+        let first = a.hits.len();
+        self.raw_hits(program, hay, b"", 0, decoded.as_ref(), false, &mut a.hits);
+        let hits = &mut a.hits[first..];
+        if !failed.is_empty() {
+            for h in hits.iter_mut() {
+                h.fallback = failed.iter().any(|r| r.contains(&h.start));
+            }
+        }
+        if hits.is_empty() && !program.fields && program.key_rules.is_empty() {
+            return;
+        }
+        hits.sort_by_key(|h| h.start);
+        let mut key_hits = Vec::new();
+        for doc in ok_docs {
+            let lo = hits.partition_point(|h| h.start < doc.start);
+            let hi = hits.partition_point(|h| h.start < doc.end);
+            let mut sink = PathSink {
+                policy: self,
+                program,
+                hits: &mut hits[lo..hi],
+                next: 0,
+                active: Vec::new(),
+                out: &mut key_hits,
+            };
+            // Already validated: a walk error cannot happen.
+            let _ = json::walk(data, doc, &mut sink);
+        }
+        a.hits.extend(key_hits);
+    }
+
+    /// Forms, query strings, paths and cookies: percent-decoded, then
+    /// pairs give paths (`$.email`) and key-rule values.
+    fn url_hits(&self, program: &Program, data: &[u8], syntax: Syntax, a: &mut Analysis) {
+        let decoded = form::decode(data, syntax);
+        let first = a.hits.len();
+        let hay = decoded.as_ref().map_or(data, |d| &d.bytes[..]);
+        self.raw_hits(program, hay, b"", 0, decoded.as_ref(), false, &mut a.hits);
+        let has_hits = a.hits.len() > first;
+        if syntax == Syntax::Path || (!has_hits && !program.fields && program.key_rules.is_empty())
+        {
+            return;
+        }
+        for pair in form::pairs(data, syntax) {
+            let name = form::decoded_text(&data[pair.name.clone()], syntax);
+            let path = vec![Segment::Key(name)];
+            for h in a.hits[first..].iter_mut() {
+                if h.start >= pair.name.start && h.start < pair.value.end.max(pair.name.end) {
+                    h.path = Some(path.clone());
+                }
+            }
+            if !pair.value.is_empty() {
+                for r in self.matching_key_rules(program, &path) {
+                    a.hits.push(Hit {
+                        rule: r,
+                        start: pair.value.start,
+                        end: pair.value.end,
+                        path: Some(path.clone()),
+                        fallback: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// `multipart/form-data`: text parts are scanned with their name as
+    /// context and path; binary parts are skipped. A body that cannot be
+    /// split is scanned as text from where splitting failed.
+    fn multipart_hits(
+        &self,
+        program: &Program,
+        data: &[u8],
+        content_type: &str,
+        a: &mut Analysis,
+    ) {
+        let Some(boundary) = multipart::boundary(content_type) else {
+            a.notice(
+                "parse_error",
+                "multipart: no boundary parameter; scanned as text".into(),
+            );
+            self.raw_hits(program, data, b"", 0, None, true, &mut a.hits);
+            return;
+        };
+        let (parts, rest) = match multipart::parts(data, boundary) {
+            Ok(parts) => (parts, None),
+            Err(e) => {
+                a.notice(
+                    "parse_error",
+                    format!(
+                        "multipart: {} at byte {}; scanned as text from there",
+                        e.reason, e.offset
+                    ),
+                );
+                (e.parts, Some(e.offset))
+            }
+        };
+        for part in parts.iter().filter(|p| p.text && !p.body.is_empty()) {
+            let path = vec![Segment::Key(part.name.clone())];
+            let first = a.hits.len();
+            let body = &data[part.body.clone()];
+            self.raw_hits(program, body, &part.name, part.body.start, None, false, &mut a.hits);
+            for h in a.hits[first..].iter_mut() {
+                h.path = Some(path.clone());
+            }
+            for r in self.matching_key_rules(program, &path) {
+                a.hits.push(Hit {
+                    rule: r,
+                    start: part.body.start,
+                    end: part.body.end,
+                    path: Some(path.clone()),
+                    fallback: false,
+                });
+            }
+        }
+        if let Some(from) = rest {
+            let from = from.min(data.len());
+            self.raw_hits(program, &data[from..], b"", from, None, true, &mut a.hits);
+        }
+    }
+
+    /// Key rules of `program` whose pattern matches the last key of `path`.
+    fn matching_key_rules<'p>(
+        &'p self,
+        program: &'p Program,
+        path: &'p [Segment],
+    ) -> impl Iterator<Item = usize> + 'p {
+        let key = match path.last() {
+            Some(Segment::Key(k)) => Some(k.as_slice()),
+            _ => None,
+        };
+        program.key_rules.iter().copied().filter(move |&r| {
+            match (key, &self.detectors[self.rules[r].detector]) {
+                (Some(k), Detector::Key { regex }) => regex.is_match(k),
+                _ => false,
+            }
+        })
     }
 
     /// Every confirmed span of every enabled detector in `data`. `field` is
@@ -330,6 +699,74 @@ impl CompiledPolicy {
         }
         settle(out, &self.yielding);
     }
+}
+
+/// Pass 2 over one JSON document: gives hits their path and adds key-rule
+/// hits for values under matching keys.
+struct PathSink<'a> {
+    policy: &'a CompiledPolicy,
+    program: &'a Program,
+    /// The document's hits, sorted by start.
+    hits: &'a mut [Hit],
+    next: usize,
+    /// Key rules in force: (depth of the matching key, rule).
+    active: Vec<(usize, usize)>,
+    out: &'a mut Vec<Hit>,
+}
+
+impl LeafSink for PathSink<'_> {
+    fn leaf(&mut self, leaf: Leaf<'_>) {
+        // A hit belongs to the first token that ends after its start.
+        while let Some(h) = self.hits.get_mut(self.next) {
+            if h.start >= leaf.raw.end + 1 {
+                break;
+            }
+            h.path = Some(leaf.path.to_vec());
+            self.next += 1;
+        }
+        if leaf.is_key {
+            if !self.program.key_rules.is_empty() {
+                let rules: Vec<usize> = self
+                    .policy
+                    .matching_key_rules(self.program, leaf.path)
+                    .collect();
+                for r in rules {
+                    self.active.push((leaf.depth, r));
+                }
+            }
+            return;
+        }
+        if leaf.maskable && !leaf.raw.is_empty() && !self.active.is_empty() {
+            for &(_, r) in &self.active {
+                self.out.push(Hit {
+                    rule: r,
+                    start: leaf.raw.start,
+                    end: leaf.raw.end,
+                    path: Some(leaf.path.to_vec()),
+                    fallback: false,
+                });
+            }
+        }
+    }
+
+    fn value_end(&mut self, depth: usize) {
+        self.active.retain(|&(d, _)| d != depth);
+    }
+}
+
+/// The non-blank lines of an NDJSON body (a trailing `\r` is whitespace
+/// to the tokenizer).
+fn ndjson_lines(data: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+        if data[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
+            out.push(start..end);
+        }
+        start = end + 1;
+    }
+    out
 }
 
 /// One detector reports non-overlapping spans (the first wins), and a

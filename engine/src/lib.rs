@@ -6,6 +6,7 @@
 //! `redact` (rewrite) -> `event` (report).
 
 pub mod bundle;
+pub mod codec;
 pub mod compile;
 pub mod detectors;
 pub mod event;
@@ -18,4 +19,5 @@ pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
 pub use event::{
     block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
 };
-pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
+pub use inspect::{BodyPlan, Decision, Finding, Inspection, Notice, Target};
+pub use media::ContentKind;
