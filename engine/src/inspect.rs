@@ -15,7 +15,7 @@ use crate::codec::{multipart, Decoded};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
 use crate::detectors::{has_keyword_before, validators, Input, Span};
 use crate::media::{essence, ContentKind};
-use crate::redact::{apply_edits, plan_edits};
+use crate::redact::{apply_edits, plan_edits, Edit};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -184,6 +184,17 @@ struct Analysis {
     hits: Vec<Hit>,
     notices: Vec<Notice>,
     kind: ContentKind,
+    /// Parts that did not parse as `kind` (bad JSON documents): rewritten
+    /// as text, so a stray quote there cannot confuse the JSON masker.
+    text_regions: Vec<Range<usize>>,
+}
+
+/// `analyze`'s answer: findings in raw offsets, and how to rewrite.
+struct Scanned {
+    findings: Vec<Finding>,
+    notices: Vec<Notice>,
+    kind: ContentKind,
+    text_regions: Vec<Range<usize>>,
 }
 
 impl Analysis {
@@ -216,25 +227,25 @@ impl CompiledPolicy {
 
     /// Scans `data` and returns every finding, in order of start offset.
     pub fn scan(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Vec<Finding> {
-        self.scan_with_notices(direction, target, data).0
+        self.analyze(direction, target, data).findings
     }
 
-    /// `scan`, plus the notices (parse errors, label mismatches).
-    pub fn scan_with_notices(
-        &self,
-        direction: Direction,
-        target: Target<'_>,
-        data: &[u8],
-    ) -> (Vec<Finding>, Vec<Notice>, ContentKind) {
+    fn analyze(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Scanned {
         let d = direction.index();
         let program = self.program(direction, target.kind());
         let mut a = Analysis {
             hits: Vec::new(),
             notices: Vec::new(),
             kind: target.content_kind(),
+            text_regions: Vec::new(),
         };
         if program.rules.is_empty() || data.is_empty() {
-            return (Vec::new(), a.notices, a.kind);
+            return Scanned {
+                findings: Vec::new(),
+                notices: a.notices,
+                kind: a.kind,
+                text_regions: a.text_regions,
+            };
         }
         match a.kind {
             ContentKind::Json => self.json_hits(program, data, &[0..data.len()], &mut a),
@@ -306,12 +317,22 @@ impl CompiledPolicy {
                 .then(a.rule_id.cmp(&b.rule_id))
         });
         findings.dedup_by(|a, b| a.rule_id == b.rule_id && a.start == b.start && a.end == b.end);
-        (findings, a.notices, a.kind)
+        Scanned {
+            findings,
+            notices: a.notices,
+            kind: a.kind,
+            text_regions: a.text_regions,
+        }
     }
 
     /// Scans `data`, decides, and rewrites it when the decision is redact.
     pub fn inspect(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Inspection {
-        let (findings, notices, kind) = self.scan_with_notices(direction, target, data);
+        let Scanned {
+            findings,
+            notices,
+            kind,
+            text_regions,
+        } = self.analyze(direction, target, data);
         if findings.is_empty() {
             let mut ins = Inspection::empty();
             ins.notices = notices;
@@ -336,7 +357,7 @@ impl CompiledPolicy {
                     .iter()
                     .filter(|f| !f.monitor && f.action == Action::Redact),
             );
-            Some(apply_edits(data, &edits, kind))
+            Some(apply_piecewise(data, &edits, kind, &text_regions))
         } else {
             None
         };
@@ -452,6 +473,7 @@ impl CompiledPolicy {
                     };
                     a.notice("parse_error", format!("{what}: {e}; scanned as text"));
                     failed.push(doc.clone());
+                    a.text_regions.push(doc.clone());
                 }
             }
         }
@@ -754,6 +776,50 @@ impl LeafSink for PathSink<'_> {
     }
 }
 
+/// Applies `edits` with `kind`'s masks, except inside `text_regions`
+/// (sorted, disjoint), which are masked as text. Edits are clipped to the
+/// piece they fall in.
+fn apply_piecewise(
+    data: &[u8],
+    edits: &[Edit],
+    kind: ContentKind,
+    text_regions: &[Range<usize>],
+) -> Vec<u8> {
+    if text_regions.is_empty() {
+        return apply_edits(data, edits, kind);
+    }
+    let mut pieces: Vec<(Range<usize>, ContentKind)> = Vec::new();
+    let mut pos = 0;
+    for r in text_regions {
+        if r.start > pos {
+            pieces.push((pos..r.start, kind));
+        }
+        pieces.push((r.clone(), ContentKind::Text));
+        pos = r.end;
+    }
+    if pos < data.len() {
+        pieces.push((pos..data.len(), kind));
+    }
+    let mut out = Vec::with_capacity(data.len());
+    for (range, k) in pieces {
+        let Some(piece) = data.get(range.clone()) else {
+            continue;
+        };
+        let local: Vec<Edit> = edits
+            .iter()
+            .filter(|e| e.start < range.end && e.end > range.start)
+            .map(|e| Edit {
+                start: e.start.max(range.start) - range.start,
+                end: e.end.min(range.end) - range.start,
+                mask: e.mask,
+                category: e.category.clone(),
+            })
+            .collect();
+        out.extend(apply_edits(piece, &local, k));
+    }
+    out
+}
+
 /// The non-blank lines of an NDJSON body (a trailing `\r` is whitespace
 /// to the tokenizer).
 fn ndjson_lines(data: &[u8]) -> Vec<Range<usize>> {
@@ -1021,5 +1087,359 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert_eq!(&body[f[0].start..f[0].end], b"jane@example.com");
+    }
+
+    fn policy_with(rules: &str) -> CompiledPolicy {
+        let bundle = format!(
+            r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rules}]}}"#
+        );
+        CompiledPolicy::from_json(bundle.as_bytes()).unwrap()
+    }
+
+    fn body(ct: &str) -> Target<'_> {
+        Target::Body {
+            content_type: Some(ct),
+        }
+    }
+
+    const EMAIL_RULE: &str =
+        r#"{"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact"}"#;
+    const KEY_RULE: &str = r#"{"id":"secret-field","category":"secret.field","detector":{"key":"pass(word)?|secret|token|api[_-]?key"},"action":"redact","mask":"placeholder"}"#;
+
+    fn json_ok(out: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(out)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+    }
+
+    #[test]
+    fn json_escapes_are_decoded_found_and_masked_whole() {
+        let p = default_policy();
+        let doc = br#"{"email":"jane.doe\u0040example.com","q":"say \"hi\" to \u006Aohn\u0040example.org","dsn":"x","n":1}"#;
+        let ins = p.inspect(Direction::Request, body("application/json"), doc);
+        assert_eq!(ins.decision, Decision::Redact);
+        assert_eq!(ins.findings.len(), 2, "{:?}", ins.findings);
+        assert_eq!(ins.findings[0].path.as_deref(), Some("$.email"));
+        assert_eq!(
+            &doc[ins.findings[0].start..ins.findings[0].end],
+            br"jane.doe\u0040example.com"
+        );
+        assert_eq!(
+            &doc[ins.findings[1].start..ins.findings[1].end],
+            br"\u006Aohn\u0040example.org",
+            "a finding starting in an escape covers the whole escape"
+        );
+        let out = ins.rewritten.unwrap();
+        let v = json_ok(&out);
+        assert!(v["email"].as_str().unwrap().chars().all(|c| c == '*'));
+        assert_eq!(
+            v["q"].as_str().unwrap(),
+            r#"say "hi" to **************************"#
+        );
+        assert!(ins.notices.is_empty());
+    }
+
+    #[test]
+    fn findings_carry_their_json_path() {
+        let p = default_policy();
+        let doc = br#"{"user":{"email":"a.b@example.com"},"items":[{"card":"4111 1111 1111 1111"}]}"#;
+        let f = p.scan(Direction::Request, body("application/json"), doc);
+        let paths: Vec<_> = f.iter().map(|f| f.path.as_deref().unwrap()).collect();
+        assert_eq!(paths, ["$.user.email", "$.items[0].card"]);
+    }
+
+    #[test]
+    fn field_selectors_include_and_exclude() {
+        let p = policy_with(&format!(
+            r#"{{"id":"email","category":"pii.email","detector":{{"builtin":"email"}},"action":"redact",
+                "fields":{{"include":["$.user","$.items[*].contact"],"exclude":["$..public_email"]}}}}"#
+        ));
+        let doc = br#"{"user":{"email":"a@example.com","public_email":"b@example.com"},"note":"c@example.com","items":[{"contact":"d@example.com"},{"other":"e@example.com"}]}"#;
+        let f = p.scan(Direction::Request, body("application/json"), doc);
+        let got: Vec<_> = f.iter().map(|f| &doc[f.start..f.end]).collect();
+        assert_eq!(got, [b"a@example.com".as_slice(), b"d@example.com"]);
+        // Unstructured bodies have no fields: an include rule finds nothing.
+        assert!(p
+            .scan(Direction::Request, body("text/plain"), b"mail a@example.com")
+            .is_empty());
+        // ...unless a JSON body did not parse: then it applies everywhere.
+        let broken = br#"{"note":"c@example.com""#;
+        let ins = p.inspect(Direction::Request, body("application/json"), broken);
+        assert_eq!(ins.findings.len(), 1);
+        assert_eq!(ins.notices[0].reason, "parse_error");
+    }
+
+    #[test]
+    fn key_name_rules_mask_values_whatever_their_content() {
+        let p = policy_with(KEY_RULE);
+        let doc = br#"{"password":"hunter2","token_type":"Bearer","tokens":123,"api_key":"k-1","Api-Key":"\u006b2","nested":{"secret":{"a":"b","n":5,"ok":true}},"after":"plain","list":[{"token":"t"}],"empty":{"password":""}}"#;
+        let ins = p.inspect(Direction::Request, body("application/json"), doc);
+        let paths: Vec<_> = ins
+            .findings
+            .iter()
+            .map(|f| f.path.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "$.password",
+                "$.api_key",
+                "$.Api-Key",
+                "$.nested.secret.a",
+                "$.nested.secret.n",
+                "$.list[0].token"
+            ]
+        );
+        let v = json_ok(&ins.rewritten.unwrap());
+        assert_eq!(v["password"], "[REDACTED:secret.field]");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["tokens"], 123);
+        assert_eq!(v["nested"]["secret"]["n"], "[REDACTED:secret.field]");
+        assert_eq!(v["nested"]["secret"]["ok"], true);
+        assert_eq!(v["after"], "plain");
+    }
+
+    #[test]
+    fn malformed_json_is_scanned_as_text_with_a_parse_error() {
+        let p = default_policy();
+        for doc in [
+            &br#"{"email":"jane@example.com", oops}"#[..],
+            br#"{"email":"jane@example.com","#,
+            br#"{"email":"jane@example.com"} trailing"#,
+        ] {
+            let ins = p.inspect(Direction::Request, body("application/json"), doc);
+            assert_eq!(ins.decision, Decision::Redact, "{doc:?}");
+            assert_eq!(ins.notices.len(), 1);
+            assert_eq!(ins.notices[0].reason, "parse_error");
+            assert!(ins.notices[0].detail.starts_with("json: "), "{:?}", ins.notices);
+            assert!(!String::from_utf8_lossy(&ins.rewritten.unwrap()).contains("jane@"));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded_and_still_scanned() {
+        let p = default_policy();
+        let mut doc = "[".repeat(100_000);
+        doc.push_str(r#""jane@example.com""#);
+        doc.push_str(&"]".repeat(100_000));
+        let ins = p.inspect(Direction::Request, body("application/json"), doc.as_bytes());
+        assert_eq!(ins.notices.len(), 1);
+        assert!(ins.notices[0].detail.contains("nesting deeper than the limit"));
+        assert_eq!(ins.findings.len(), 1);
+        let out = ins.rewritten.unwrap();
+        assert_eq!(out.len(), doc.len());
+        assert!(!String::from_utf8_lossy(&out).contains("jane@"));
+    }
+
+    #[test]
+    fn ndjson_lines_are_documents_and_a_bad_line_is_reported() {
+        let p = policy_with(&format!("{EMAIL_RULE},{KEY_RULE}"));
+        let doc = b"{\"a\":\"x@example.com\"}\n\n{\"password\":\"p\" broken\n{\"b\":{\"token\":\"t\"}}\r\n";
+        let ins = p.inspect(Direction::Request, body("application/x-ndjson"), doc);
+        assert_eq!(ins.notices.len(), 1);
+        assert!(ins.notices[0].detail.starts_with("json line 2:"), "{:?}", ins.notices);
+        let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
+        assert_eq!(paths, [Some("$.a"), Some("$.b.token")]);
+        let out = String::from_utf8(ins.rewritten.unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        json_ok(lines[0].as_bytes());
+        json_ok(lines[3].as_bytes());
+        assert!(!out.contains("x@example.com"));
+    }
+
+    #[test]
+    fn forms_are_decoded_and_masked_with_escapes_kept_whole() {
+        let p = policy_with(&format!(
+            r#"{EMAIL_RULE},{KEY_RULE},{{"id":"card","category":"pii.payment_card","detector":{{"builtin":"payment_card"}},"action":"redact","mask":"keep_last4"}}"#
+        ));
+        let doc = b"user=jane&email=jane.doe%40example.com&card=4111+1111%201111+1111&pass=hunter%32&x=1";
+        let ins = p.inspect(
+            Direction::Request,
+            body("application/x-www-form-urlencoded"),
+            doc,
+        );
+        let out = String::from_utf8(ins.rewritten.unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "user=jane&email=********************&card=****+****%20****+1111&pass=REDACTED&x=1"
+        );
+        let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
+        assert_eq!(paths, [Some("$.email"), Some("$.card"), Some("$.pass")]);
+    }
+
+    #[test]
+    fn huge_form_fields_are_scanned_whole() {
+        let p = default_policy();
+        let mut doc = b"a=".to_vec();
+        doc.extend(std::iter::repeat_n(b'x', 600_000));
+        doc.extend_from_slice(b"+jane%40example.com&b=2");
+        let ins = p.inspect(
+            Direction::Request,
+            body("application/x-www-form-urlencoded"),
+            &doc,
+        );
+        assert_eq!(ins.findings.len(), 1);
+        assert!(ins.rewritten.unwrap().ends_with(b"+****************&b=2"));
+    }
+
+    #[test]
+    fn query_strings_are_percent_decoded() {
+        let p = default_policy();
+        let ins = p.inspect(Direction::Request, Target::Query, b"k=%41KIAZ3MSJ5TVQ4GQDKWY");
+        assert_eq!(ins.decision, Decision::Block);
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Query,
+            b"email=jane.doe%40example.com&card=4111+1111+1111+1111",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"email=********************&card=****+****+****+1111".to_vec()
+        );
+        assert_eq!(ins.findings[0].path.as_deref(), Some("$.email"));
+    }
+
+    #[test]
+    fn path_segments_are_scanned_when_a_rule_asks() {
+        let p = policy_with(
+            r#"{"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact","scope":{"request":{"path":true}}}"#,
+        );
+        assert!(p.scans_path(Direction::Request));
+        assert!(!default_policy().scans_path(Direction::Request));
+        let ins = p.inspect(Direction::Request, Target::Path, b"/users/jane.doe%40example.com/orders");
+        assert_eq!(ins.rewritten.unwrap(), b"/users/********************/orders".to_vec());
+    }
+
+    #[test]
+    fn cookies_are_split_into_pairs() {
+        let p = policy_with(&format!(
+            r#"{{"id":"sess","category":"secret.session","detector":{{"key":"sid|session"}},"action":"redact","scope":{{"request":{{"headers":["cookie"]}},"response":{{"headers":["set-cookie"]}}}}}},
+               {{"id":"email","category":"pii.email","detector":{{"builtin":"email"}},"action":"redact","scope":{{"request":{{"headers":["cookie"]}}}}}}"#
+        ));
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Header { name: "Cookie" },
+            b"theme=dark; sid=abc123; who=jane%40example.com",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"theme=dark; sid=******; who=****************".to_vec()
+        );
+        assert_eq!(ins.findings[0].path.as_deref(), Some("$.sid"));
+        let ins = p.inspect(
+            Direction::Response,
+            Target::Header { name: "set-cookie" },
+            b"session=xyz; Path=/; HttpOnly",
+        );
+        assert_eq!(ins.rewritten.unwrap(), b"session=***; Path=/; HttpOnly".to_vec());
+    }
+
+    const MULTIPART: &[u8] = b"--b1\r\n\
+Content-Disposition: form-data; name=\"note\"\r\n\r\n\
+call jane@example.com\r\n\
+--b1\r\n\
+Content-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n\
+Content-Type: image/png\r\n\r\n\
+\x89PNG bob@example.com\r\n\
+--b1\r\n\
+Content-Disposition: form-data; name=\"password\"\r\n\r\n\
+hunter2\r\n\
+--b1--\r\n";
+
+    #[test]
+    fn multipart_text_parts_are_scanned_and_binary_parts_skipped() {
+        let p = policy_with(&format!("{EMAIL_RULE},{KEY_RULE}"));
+        let ins = p.inspect(
+            Direction::Request,
+            body("multipart/form-data; boundary=b1"),
+            MULTIPART,
+        );
+        let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
+        assert_eq!(paths, [Some("$.note"), Some("$.password")]);
+        let out = ins.rewritten.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("call ****************\r\n"));
+        assert!(text.contains("bob@example.com"), "binary part untouched");
+        assert!(text.contains("[REDACTED:secret.field]"));
+        assert!(ins.notices.is_empty());
+    }
+
+    #[test]
+    fn multipart_without_boundary_is_scanned_as_text_with_a_parse_error() {
+        let p = policy_with(EMAIL_RULE);
+        let ins = p.inspect(Direction::Request, body("multipart/form-data"), MULTIPART);
+        assert_eq!(ins.notices[0].reason, "parse_error");
+        assert!(ins.notices[0].detail.contains("no boundary"));
+        assert_eq!(ins.findings.len(), 2, "binary part too: nothing is skipped");
+        let cut_at = MULTIPART.windows(11).position(|w| w == b"example.com").unwrap() + 11;
+        let cut = &MULTIPART[..cut_at];
+        let ins = p.inspect(Direction::Request, body("multipart/form-data; boundary=b1"), cut);
+        assert_eq!(ins.notices[0].reason, "parse_error");
+        assert_eq!(ins.findings.len(), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_gets_a_notice_and_is_scanned_as_bytes() {
+        let p = default_policy();
+        let doc = b"{\"email\":\"jane@example.com\",\"x\":\"\xff\"}";
+        let ins = p.inspect(Direction::Request, body("application/json"), doc);
+        assert!(ins.notices[0].detail.contains("invalid UTF-8"));
+        assert_eq!(ins.findings.len(), 1);
+        let ins = p.inspect(Direction::Request, body("text/plain"), b"jane@example.com \xff\xfe");
+        assert!(ins.notices[0].detail.starts_with("text: invalid UTF-8"));
+        assert_eq!(ins.rewritten.unwrap(), b"**************** \xff\xfe".to_vec());
+        let ins = p.inspect(
+            Direction::Request,
+            body("text/plain; charset=iso-8859-1"),
+            b"caf\xe9 jane@example.com",
+        );
+        assert!(ins.notices.is_empty());
+    }
+
+    #[test]
+    fn wrong_content_type_labels_get_a_defined_answer() {
+        let p = default_policy();
+        // JSON labelled text/plain: scanned and masked as JSON.
+        let doc = br#"{"email":"jane\u0040example.com","n":4111111111111111}"#;
+        let ins = p.inspect(Direction::Request, body("text/plain"), doc);
+        assert_eq!(ins.notices[0].reason, "content_mismatch");
+        assert_eq!(ins.findings.len(), 2);
+        let v = json_ok(&ins.rewritten.unwrap());
+        assert!(v["n"].is_string());
+        // Text labelled JSON: a parse error, scanned as text.
+        let ins = p.inspect(
+            Direction::Request,
+            body("application/json"),
+            b"hello jane@example.com",
+        );
+        assert_eq!(ins.notices[0].reason, "parse_error");
+        assert_eq!(ins.rewritten.unwrap(), b"hello ****************".to_vec());
+        // Unlabelled JSON is sniffed without a notice.
+        let ins = p.inspect(Direction::Request, Target::Body { content_type: None }, doc);
+        assert!(ins.notices.is_empty());
+        assert_eq!(ins.findings.len(), 2);
+    }
+
+    #[test]
+    fn bundle_errors_for_fields_and_key_rules_name_the_pointer() {
+        let err = |rule: &str| {
+            CompiledPolicy::from_json(
+                format!(r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rule}]}}"#)
+                    .as_bytes(),
+            )
+            .unwrap_err()
+        };
+        let e = err(r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"include":["user.ssn"]}}"#);
+        assert_eq!(e.pointer(), "/rules/0/fields/include/0");
+        assert!(e.to_string().contains("rule \"r\""));
+        let e = err(r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"includ":[]}}"#);
+        assert_eq!(e.pointer(), "/rules/0/fields/includ");
+        let e = err(r#"{"id":"r","category":"c","detector":{"key":"a","keywords":["x"]},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector/keywords");
+        let e = err(r#"{"id":"r","category":"c","detector":{"key":"(a"},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector/key");
+        let e = err(r#"{"id":"r","category":"c","detector":{"key":"a*"},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector/key");
+        let e = err(r#"{"id":"r","category":"c","detector":{"key":"a","regex":"b"},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector");
     }
 }

@@ -10,6 +10,8 @@ pub mod codec;
 pub mod compile;
 pub mod detectors;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod media;
 pub mod redact;
