@@ -98,7 +98,9 @@ pub(crate) enum Detector {
         keyword_window: usize,
     },
     /// A key-name rule: matches whole field names, case-insensitively.
-    Key { regex: regex::bytes::Regex },
+    Key {
+        regex: regex::bytes::Regex,
+    },
 }
 
 #[derive(Debug)]

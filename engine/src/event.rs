@@ -339,9 +339,15 @@ pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> 
     let value = data.get(finding.start..finding.end).unwrap_or_default();
     let mut attrs = Map::new();
     request_attributes(&mut attrs, ctx);
+    // A finding in a structured field says which: `body:$.user.email`.
+    let location = match &finding.path {
+        Some(path) => format!("{}:{path}", ctx.location),
+        None => ctx.location.to_string(),
+    };
     let mut put = |k: &str, v: Value| {
         attrs.insert(k.to_string(), v);
     };
+    put("veil.location", json!(location));
     put("veil.rule.id", json!(&*finding.rule_id));
     put("veil.category", json!(&*finding.category));
     put("veil.action", json!(finding.action.as_str()));
@@ -359,7 +365,7 @@ pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> 
         finding.action.as_str(),
         finding.category,
         ctx.direction.as_str(),
-        ctx.location
+        location
     );
     record(ctx, otel_severity(finding.severity), body, attrs)
 }
@@ -463,6 +469,17 @@ mod tests {
         assert_eq!(ev["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(ev["attributes"]["veil.rule.id"], "pii-email");
         assert_eq!(ev["attributes"]["http.request.method"], "POST");
+        assert_eq!(ev["attributes"]["veil.location"], "body");
+        let with_path = Finding {
+            path: Some(Arc::from("$.email")),
+            ..f
+        };
+        let ev = finding_event(&with_path, data, &ctx);
+        assert_eq!(ev["attributes"]["veil.location"], "body:$.email");
+        assert!(ev["body"]
+            .as_str()
+            .unwrap()
+            .ends_with("in request body:$.email"));
     }
 
     /// Every key an event can carry is documented in the JSON Schema.

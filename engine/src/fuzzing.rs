@@ -104,7 +104,10 @@ pub fn json(data: &[u8]) {
             String::from_utf8_lossy(out)
         );
         if ours && deep <= SERDE_DEPTH {
-            assert!(serde_verdict(out) != Some(false), "serde_json rejects output");
+            assert!(
+                serde_verdict(out) != Some(false),
+                "serde_json rejects output"
+            );
         }
     }
 

@@ -22,9 +22,13 @@ use std::sync::Arc;
 /// What is being inspected.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    Body { content_type: Option<&'a str> },
+    Body {
+        content_type: Option<&'a str>,
+    },
     Query,
-    Header { name: &'a str },
+    Header {
+        name: &'a str,
+    },
     /// The URL path (without the query string).
     Path,
 }
@@ -248,7 +252,12 @@ impl CompiledPolicy {
             };
         }
         match a.kind {
-            ContentKind::Json => self.json_hits(program, data, &[0..data.len()], &mut a),
+            ContentKind::Json => self.json_hits(
+                program,
+                data,
+                std::slice::from_ref(&(0..data.len())),
+                &mut a,
+            ),
             ContentKind::Ndjson => {
                 let lines = ndjson_lines(data);
                 self.json_hits(program, data, &lines, &mut a)
@@ -384,7 +393,11 @@ impl CompiledPolicy {
         fallback: bool,
         out: &mut Vec<Hit>,
     ) {
-        if !(program.literals || program.at_sign || program.colon || program.digits || program.regex)
+        if !(program.literals
+            || program.at_sign
+            || program.colon
+            || program.digits
+            || program.regex)
         {
             return;
         }
@@ -434,7 +447,7 @@ impl CompiledPolicy {
                 );
             }
             a.kind = ContentKind::Json;
-            return self.json_hits(program, data, &[0..data.len()], a);
+            return self.json_hits(program, data, std::slice::from_ref(&(0..data.len())), a);
         }
         let utf8 = content_type
             .and_then(|ct| {
@@ -550,13 +563,7 @@ impl CompiledPolicy {
     /// `multipart/form-data`: text parts are scanned with their name as
     /// context and path; binary parts are skipped. A body that cannot be
     /// split is scanned as text from where splitting failed.
-    fn multipart_hits(
-        &self,
-        program: &Program,
-        data: &[u8],
-        content_type: &str,
-        a: &mut Analysis,
-    ) {
+    fn multipart_hits(&self, program: &Program, data: &[u8], content_type: &str, a: &mut Analysis) {
         let Some(boundary) = multipart::boundary(content_type) else {
             a.notice(
                 "parse_error",
@@ -582,7 +589,15 @@ impl CompiledPolicy {
             let path = vec![Segment::Key(part.name.clone())];
             let first = a.hits.len();
             let body = &data[part.body.clone()];
-            self.raw_hits(program, body, &part.name, part.body.start, None, false, &mut a.hits);
+            self.raw_hits(
+                program,
+                body,
+                &part.name,
+                part.body.start,
+                None,
+                false,
+                &mut a.hits,
+            );
             for h in a.hits[first..].iter_mut() {
                 h.path = Some(path.clone());
             }
@@ -740,7 +755,7 @@ impl LeafSink for PathSink<'_> {
     fn leaf(&mut self, leaf: Leaf<'_>) {
         // A hit belongs to the first token that ends after its start.
         while let Some(h) = self.hits.get_mut(self.next) {
-            if h.start >= leaf.raw.end + 1 {
+            if h.start > leaf.raw.end {
                 break;
             }
             h.path = Some(leaf.path.to_vec());
@@ -1141,7 +1156,8 @@ mod tests {
     #[test]
     fn findings_carry_their_json_path() {
         let p = default_policy();
-        let doc = br#"{"user":{"email":"a.b@example.com"},"items":[{"card":"4111 1111 1111 1111"}]}"#;
+        let doc =
+            br#"{"user":{"email":"a.b@example.com"},"items":[{"card":"4111 1111 1111 1111"}]}"#;
         let f = p.scan(Direction::Request, body("application/json"), doc);
         let paths: Vec<_> = f.iter().map(|f| f.path.as_deref().unwrap()).collect();
         assert_eq!(paths, ["$.user.email", "$.items[0].card"]);
@@ -1149,17 +1165,21 @@ mod tests {
 
     #[test]
     fn field_selectors_include_and_exclude() {
-        let p = policy_with(&format!(
-            r#"{{"id":"email","category":"pii.email","detector":{{"builtin":"email"}},"action":"redact",
-                "fields":{{"include":["$.user","$.items[*].contact"],"exclude":["$..public_email"]}}}}"#
-        ));
+        let p = policy_with(
+            r#"{"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact",
+                "fields":{"include":["$.user","$.items[*].contact"],"exclude":["$..public_email"]}}"#,
+        );
         let doc = br#"{"user":{"email":"a@example.com","public_email":"b@example.com"},"note":"c@example.com","items":[{"contact":"d@example.com"},{"other":"e@example.com"}]}"#;
         let f = p.scan(Direction::Request, body("application/json"), doc);
         let got: Vec<_> = f.iter().map(|f| &doc[f.start..f.end]).collect();
         assert_eq!(got, [b"a@example.com".as_slice(), b"d@example.com"]);
         // Unstructured bodies have no fields: an include rule finds nothing.
         assert!(p
-            .scan(Direction::Request, body("text/plain"), b"mail a@example.com")
+            .scan(
+                Direction::Request,
+                body("text/plain"),
+                b"mail a@example.com"
+            )
             .is_empty());
         // ...unless a JSON body did not parse: then it applies everywhere.
         let broken = br#"{"note":"c@example.com""#;
@@ -1210,7 +1230,11 @@ mod tests {
             assert_eq!(ins.decision, Decision::Redact, "{doc:?}");
             assert_eq!(ins.notices.len(), 1);
             assert_eq!(ins.notices[0].reason, "parse_error");
-            assert!(ins.notices[0].detail.starts_with("json: "), "{:?}", ins.notices);
+            assert!(
+                ins.notices[0].detail.starts_with("json: "),
+                "{:?}",
+                ins.notices
+            );
             assert!(!String::from_utf8_lossy(&ins.rewritten.unwrap()).contains("jane@"));
         }
     }
@@ -1223,7 +1247,9 @@ mod tests {
         doc.push_str(&"]".repeat(100_000));
         let ins = p.inspect(Direction::Request, body("application/json"), doc.as_bytes());
         assert_eq!(ins.notices.len(), 1);
-        assert!(ins.notices[0].detail.contains("nesting deeper than the limit"));
+        assert!(ins.notices[0]
+            .detail
+            .contains("nesting deeper than the limit"));
         assert_eq!(ins.findings.len(), 1);
         let out = ins.rewritten.unwrap();
         assert_eq!(out.len(), doc.len());
@@ -1236,7 +1262,11 @@ mod tests {
         let doc = b"{\"a\":\"x@example.com\"}\n\n{\"password\":\"p\" broken\n{\"b\":{\"token\":\"t\"}}\r\n";
         let ins = p.inspect(Direction::Request, body("application/x-ndjson"), doc);
         assert_eq!(ins.notices.len(), 1);
-        assert!(ins.notices[0].detail.starts_with("json line 2:"), "{:?}", ins.notices);
+        assert!(
+            ins.notices[0].detail.starts_with("json line 2:"),
+            "{:?}",
+            ins.notices
+        );
         let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
         assert_eq!(paths, [Some("$.a"), Some("$.b.token")]);
         let out = String::from_utf8(ins.rewritten.unwrap()).unwrap();
@@ -1251,7 +1281,8 @@ mod tests {
         let p = policy_with(&format!(
             r#"{EMAIL_RULE},{KEY_RULE},{{"id":"card","category":"pii.payment_card","detector":{{"builtin":"payment_card"}},"action":"redact","mask":"keep_last4"}}"#
         ));
-        let doc = b"user=jane&email=jane.doe%40example.com&card=4111+1111%201111+1111&pass=hunter%32&x=1";
+        let doc =
+            b"user=jane&email=jane.doe%40example.com&card=4111+1111%201111+1111&pass=hunter%32&x=1";
         let ins = p.inspect(
             Direction::Request,
             body("application/x-www-form-urlencoded"),
@@ -1284,7 +1315,11 @@ mod tests {
     #[test]
     fn query_strings_are_percent_decoded() {
         let p = default_policy();
-        let ins = p.inspect(Direction::Request, Target::Query, b"k=%41KIAZ3MSJ5TVQ4GQDKWY");
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Query,
+            b"k=%41KIAZ3MSJ5TVQ4GQDKWY",
+        );
         assert_eq!(ins.decision, Decision::Block);
         let ins = p.inspect(
             Direction::Request,
@@ -1305,16 +1340,23 @@ mod tests {
         );
         assert!(p.scans_path(Direction::Request));
         assert!(!default_policy().scans_path(Direction::Request));
-        let ins = p.inspect(Direction::Request, Target::Path, b"/users/jane.doe%40example.com/orders");
-        assert_eq!(ins.rewritten.unwrap(), b"/users/********************/orders".to_vec());
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Path,
+            b"/users/jane.doe%40example.com/orders",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"/users/********************/orders".to_vec()
+        );
     }
 
     #[test]
     fn cookies_are_split_into_pairs() {
-        let p = policy_with(&format!(
-            r#"{{"id":"sess","category":"secret.session","detector":{{"key":"sid|session"}},"action":"redact","scope":{{"request":{{"headers":["cookie"]}},"response":{{"headers":["set-cookie"]}}}}}},
-               {{"id":"email","category":"pii.email","detector":{{"builtin":"email"}},"action":"redact","scope":{{"request":{{"headers":["cookie"]}}}}}}"#
-        ));
+        let p = policy_with(
+            r#"{"id":"sess","category":"secret.session","detector":{"key":"sid|session"},"action":"redact","scope":{"request":{"headers":["cookie"]},"response":{"headers":["set-cookie"]}}},
+               {"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact","scope":{"request":{"headers":["cookie"]}}}"#,
+        );
         let ins = p.inspect(
             Direction::Request,
             Target::Header { name: "Cookie" },
@@ -1330,7 +1372,10 @@ mod tests {
             Target::Header { name: "set-cookie" },
             b"session=xyz; Path=/; HttpOnly",
         );
-        assert_eq!(ins.rewritten.unwrap(), b"session=***; Path=/; HttpOnly".to_vec());
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"session=***; Path=/; HttpOnly".to_vec()
+        );
     }
 
     const MULTIPART: &[u8] = b"--b1\r\n\
@@ -1370,9 +1415,17 @@ hunter2\r\n\
         assert_eq!(ins.notices[0].reason, "parse_error");
         assert!(ins.notices[0].detail.contains("no boundary"));
         assert_eq!(ins.findings.len(), 2, "binary part too: nothing is skipped");
-        let cut_at = MULTIPART.windows(11).position(|w| w == b"example.com").unwrap() + 11;
+        let cut_at = MULTIPART
+            .windows(11)
+            .position(|w| w == b"example.com")
+            .unwrap()
+            + 11;
         let cut = &MULTIPART[..cut_at];
-        let ins = p.inspect(Direction::Request, body("multipart/form-data; boundary=b1"), cut);
+        let ins = p.inspect(
+            Direction::Request,
+            body("multipart/form-data; boundary=b1"),
+            cut,
+        );
         assert_eq!(ins.notices[0].reason, "parse_error");
         assert_eq!(ins.findings.len(), 1);
     }
@@ -1384,9 +1437,16 @@ hunter2\r\n\
         let ins = p.inspect(Direction::Request, body("application/json"), doc);
         assert!(ins.notices[0].detail.contains("invalid UTF-8"));
         assert_eq!(ins.findings.len(), 1);
-        let ins = p.inspect(Direction::Request, body("text/plain"), b"jane@example.com \xff\xfe");
+        let ins = p.inspect(
+            Direction::Request,
+            body("text/plain"),
+            b"jane@example.com \xff\xfe",
+        );
         assert!(ins.notices[0].detail.starts_with("text: invalid UTF-8"));
-        assert_eq!(ins.rewritten.unwrap(), b"**************** \xff\xfe".to_vec());
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"**************** \xff\xfe".to_vec()
+        );
         let ins = p.inspect(
             Direction::Request,
             body("text/plain; charset=iso-8859-1"),
@@ -1423,23 +1483,32 @@ hunter2\r\n\
     fn bundle_errors_for_fields_and_key_rules_name_the_pointer() {
         let err = |rule: &str| {
             CompiledPolicy::from_json(
-                format!(r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rule}]}}"#)
-                    .as_bytes(),
+                format!(
+                    r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rule}]}}"#
+                )
+                .as_bytes(),
             )
             .unwrap_err()
         };
-        let e = err(r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"include":["user.ssn"]}}"#);
+        let e = err(
+            r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"include":["user.ssn"]}}"#,
+        );
         assert_eq!(e.pointer(), "/rules/0/fields/include/0");
         assert!(e.to_string().contains("rule \"r\""));
-        let e = err(r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"includ":[]}}"#);
+        let e = err(
+            r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"includ":[]}}"#,
+        );
         assert_eq!(e.pointer(), "/rules/0/fields/includ");
-        let e = err(r#"{"id":"r","category":"c","detector":{"key":"a","keywords":["x"]},"action":"alert"}"#);
+        let e = err(
+            r#"{"id":"r","category":"c","detector":{"key":"a","keywords":["x"]},"action":"alert"}"#,
+        );
         assert_eq!(e.pointer(), "/rules/0/detector/keywords");
         let e = err(r#"{"id":"r","category":"c","detector":{"key":"(a"},"action":"alert"}"#);
         assert_eq!(e.pointer(), "/rules/0/detector/key");
         let e = err(r#"{"id":"r","category":"c","detector":{"key":"a*"},"action":"alert"}"#);
         assert_eq!(e.pointer(), "/rules/0/detector/key");
-        let e = err(r#"{"id":"r","category":"c","detector":{"key":"a","regex":"b"},"action":"alert"}"#);
+        let e =
+            err(r#"{"id":"r","category":"c","detector":{"key":"a","regex":"b"},"action":"alert"}"#);
         assert_eq!(e.pointer(), "/rules/0/detector");
     }
 }

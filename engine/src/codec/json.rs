@@ -67,7 +67,9 @@ impl BitStack {
         let Some(d) = self.depth.checked_sub(1) else {
             return false;
         };
-        self.bits.get(d / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
+        self.bits
+            .get(d / 64)
+            .is_some_and(|w| w & (1 << (d % 64)) != 0)
     }
 
     fn pop(&mut self) {
@@ -629,11 +631,7 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
 /// Pass 2: walks the (already validated) document `data[range]` and
 /// reports every key and leaf with its path. Memory: one segment per open
 /// container, at most `MAX_DEPTH`.
-pub fn walk<S: LeafSink>(
-    data: &[u8],
-    range: Range<usize>,
-    sink: &mut S,
-) -> Result<(), ParseError> {
+pub fn walk<S: LeafSink>(data: &[u8], range: Range<usize>, sink: &mut S) -> Result<(), ParseError> {
     let doc = data.get(range.clone()).unwrap_or_default();
     let mut w = PathWalker {
         data,
@@ -766,7 +764,10 @@ mod tests {
         decode(doc.as_bytes(), 0..doc.len(), Some(&mut d)).unwrap();
         d.finish(doc.as_bytes());
         let text = String::from_utf8(d.bytes.clone()).unwrap();
-        assert_eq!(text, "{\"to\":\"jo@example.org\",\"p\":\"a/b\"c\",\"e\":\"😀x\"}");
+        assert_eq!(
+            text,
+            "{\"to\":\"jo@example.org\",\"p\":\"a/b\"c\",\"e\":\"😀x\"}"
+        );
         let s = text.find("jo@").unwrap();
         let (rs, re) = d.raw_span(s, s + "jo@example.org".len());
         assert_eq!(&doc[rs..re], r"jo\u0040example.org");
@@ -794,8 +795,11 @@ mod tests {
     struct Collect(Vec<(String, String, bool)>);
     impl LeafSink for Collect {
         fn leaf(&mut self, leaf: Leaf<'_>) {
-            self.0
-                .push((render_path(leaf.path), format!("{:?}", leaf.raw), leaf.is_key));
+            self.0.push((
+                render_path(leaf.path),
+                format!("{:?}", leaf.raw),
+                leaf.is_key,
+            ));
         }
     }
 
@@ -804,12 +808,7 @@ mod tests {
         let doc = r#"{"user":{"email":"a","tags":["x",{"card":"4"}]},"n":[1,2],"jane@x.com":1}"#;
         let mut c = Collect(Vec::new());
         walk(doc.as_bytes(), 0..doc.len(), &mut c).unwrap();
-        let paths: Vec<&str> = c
-            .0
-            .iter()
-            .filter(|l| !l.2)
-            .map(|l| l.0.as_str())
-            .collect();
+        let paths: Vec<&str> = c.0.iter().filter(|l| !l.2).map(|l| l.0.as_str()).collect();
         assert_eq!(
             paths,
             [

@@ -163,10 +163,7 @@ cv text\r\n\
 
     #[test]
     fn splits_parts_and_classifies_them() {
-        assert_eq!(
-            boundary("multipart/form-data; boundary=XyZ"),
-            Some("XyZ")
-        );
+        assert_eq!(boundary("multipart/form-data; boundary=XyZ"), Some("XyZ"));
         assert_eq!(
             boundary("multipart/form-data; charset=utf-8; Boundary=\"a b\""),
             Some("a b")

@@ -205,7 +205,9 @@ mod tests {
 
     #[test]
     fn bad_selectors_say_why() {
-        for bad in ["user", "$.", "$..", "$[", "$[x]", "$['a", "$[1", "$x", "$.a[]"] {
+        for bad in [
+            "user", "$.", "$..", "$[", "$[x]", "$['a", "$[1", "$x", "$.a[]",
+        ] {
             assert!(Selector::parse(bad).is_err(), "{bad}");
         }
         let long = format!("${}", ".a".repeat(40));
