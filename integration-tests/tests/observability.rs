@@ -16,33 +16,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN_ID: &str = "00f067aa0ba902b7";
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The value of the Prometheus sample `name{labels}` whose labels include
-/// every pair of `want` (order-free), if present.
-fn sample(prom: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    for line in prom.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = match line.rsplit_once(' ') {
-            Some(p) => p,
-            None => continue,
-        };
-        let (metric, labels) = match series.split_once('{') {
-            Some((m, l)) => (m, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric != name {
-            continue;
-        }
-        let all = want
-            .iter()
-            .all(|(k, v)| labels.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
-        if all {
-            return value.parse().ok();
-        }
-    }
-    None
-}
+use veil_integration_tests::prometheus_sample as sample;
 
 async fn wait_prometheus(
     h: &Harness,
