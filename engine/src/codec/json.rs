@@ -584,14 +584,19 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
     }
     fn key(&mut self, raw: Range<usize>, escaped: bool) {
         let content = &self.data[raw.clone()];
-        let mut key = Vec::with_capacity(content.len());
-        if escaped {
-            unescape_into(content, &mut key);
-        } else {
-            key.extend_from_slice(content);
-        }
         if let Some(last) = self.path.last_mut() {
-            *last = Segment::Key(key);
+            // Reuse the previous key's buffer: one allocation per level.
+            if !matches!(last, Segment::Key(_)) {
+                *last = Segment::Key(Vec::new());
+            }
+            if let Segment::Key(key) = last {
+                key.clear();
+                if escaped {
+                    unescape_into(content, key);
+                } else {
+                    key.extend_from_slice(content);
+                }
+            }
         }
         let depth = self.depth();
         self.sink.leaf(Leaf {
