@@ -500,8 +500,11 @@ impl CompiledPolicy {
         self.raw_hits(program, hay, b"", 0, decoded.as_ref(), false, &mut a.hits);
         let hits = &mut a.hits[first..];
         if !failed.is_empty() {
+            // `failed` is sorted and disjoint: the last range starting at
+            // or before the hit is the only candidate.
             for h in hits.iter_mut() {
-                h.fallback = failed.iter().any(|r| r.contains(&h.start));
+                let i = failed.partition_point(|r| r.start <= h.start);
+                h.fallback = i > 0 && failed[i - 1].contains(&h.start);
             }
         }
         if hits.is_empty() && !program.fields && program.key_rules.is_empty() {
@@ -538,17 +541,26 @@ impl CompiledPolicy {
         {
             return;
         }
+        a.hits[first..].sort_by_key(|h| h.start);
+        let mut next = first;
+        let mut key_hits = Vec::new();
         for pair in form::pairs(data, syntax) {
             let name = form::decoded_text(&data[pair.name.clone()], syntax);
             let path = vec![Segment::Key(name)];
-            for h in a.hits[first..].iter_mut() {
-                if h.start >= pair.name.start && h.start < pair.value.end.max(pair.name.end) {
+            // Pairs and hits are both in offset order: one merge walk.
+            let pair_end = pair.value.end.max(pair.name.end);
+            while let Some(h) = a.hits.get_mut(next) {
+                if h.start >= pair_end {
+                    break;
+                }
+                if h.start >= pair.name.start {
                     h.path = Some(path.clone());
                 }
+                next += 1;
             }
             if !pair.value.is_empty() {
                 for r in self.matching_key_rules(program, &path) {
-                    a.hits.push(Hit {
+                    key_hits.push(Hit {
                         rule: r,
                         start: pair.value.start,
                         end: pair.value.end,
@@ -558,6 +570,7 @@ impl CompiledPolicy {
                 }
             }
         }
+        a.hits.extend(key_hits);
     }
 
     /// `multipart/form-data`: text parts are scanned with their name as
