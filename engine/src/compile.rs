@@ -538,6 +538,39 @@ fn is_header_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// A user regex over bytes with ASCII classes, size-limited; the error is
+/// one line.
+fn build_regex(source: &str, case_insensitive: bool) -> Result<regex::bytes::Regex, String> {
+    regex::bytes::RegexBuilder::new(source)
+        .case_insensitive(case_insensitive)
+        .unicode(false)
+        .size_limit(MAX_REGEX_PROGRAM)
+        .build()
+        .map_err(|e| one_line_regex_error(&e))
+}
+
+/// Refuses the `regex`-only detector fields on other detector kinds.
+fn regex_only_fields(
+    spec: &DetectorSpec,
+    err: &impl Fn(&str, String) -> PolicyError,
+    why: &str,
+) -> Result<(), PolicyError> {
+    for (field, set) in [
+        ("validator", spec.validator.is_some()),
+        ("keywords", !spec.keywords.is_empty()),
+        ("keyword_window", spec.keyword_window.is_some()),
+        ("group", spec.group.is_some()),
+    ] {
+        if set {
+            return Err(err(
+                &format!("/detector/{field}"),
+                format!("`{field}` applies to `regex` detectors only; {why}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn compile_fields(
     rule: &crate::bundle::Rule,
     err: impl Fn(&str, String) -> PolicyError,
@@ -581,36 +614,15 @@ fn compile_detector(
                 "set exactly one of `builtin`, `regex` or `key`".into(),
             ));
         }
-        for (field, set) in [
-            ("validator", spec.validator.is_some()),
-            ("keywords", !spec.keywords.is_empty()),
-            ("keyword_window", spec.keyword_window.is_some()),
-            ("group", spec.group.is_some()),
-        ] {
-            if set {
-                return Err(err(
-                    &format!("/detector/{field}"),
-                    format!("`{field}` applies to `regex` detectors only; a `key` rule masks the whole value"),
-                ));
-            }
-        }
+        regex_only_fields(spec, &err, "a `key` rule masks the whole value")?;
         if key.is_empty() || key.len() > MAX_REGEX_LEN {
             return Err(err(
                 "/detector/key",
                 format!("a key pattern must be 1 to {MAX_REGEX_LEN} characters"),
             ));
         }
-        let regex = regex::bytes::RegexBuilder::new(&format!("^(?:{key})$"))
-            .case_insensitive(true)
-            .unicode(false)
-            .size_limit(MAX_REGEX_PROGRAM)
-            .build()
-            .map_err(|e| {
-                err(
-                    "/detector/key",
-                    format!("invalid key pattern: {}", one_line_regex_error(&e)),
-                )
-            })?;
+        let regex = build_regex(&format!("^(?:{key})$"), true)
+            .map_err(|m| err("/detector/key", format!("invalid key pattern: {m}")))?;
         if regex.is_match(b"") {
             return Err(err(
                 "/detector/key",
@@ -629,19 +641,7 @@ fn compile_detector(
             "a detector needs `builtin` (a catalogue id), `regex` or `key`".into(),
         )),
         (Some(id), None) => {
-            for field in [
-                ("validator", spec.validator.is_some()),
-                ("keywords", !spec.keywords.is_empty()),
-                ("keyword_window", spec.keyword_window.is_some()),
-                ("group", spec.group.is_some()),
-            ] {
-                if field.1 {
-                    return Err(err(
-                        &format!("/detector/{}", field.0),
-                        format!("`{}` applies to `regex` detectors only; built-in detectors carry their own", field.0),
-                    ));
-                }
-            }
+            regex_only_fields(spec, &err, "built-in detectors carry their own")?;
             let b = Builtin::from_id(id).ok_or_else(|| {
                 let known: Vec<&str> = crate::detectors::ALL_BUILTINS
                     .iter()
@@ -664,16 +664,8 @@ fn compile_detector(
                     format!("a regex must be 1 to {MAX_REGEX_LEN} characters"),
                 ));
             }
-            let regex = regex::bytes::RegexBuilder::new(source)
-                .unicode(false)
-                .size_limit(MAX_REGEX_PROGRAM)
-                .build()
-                .map_err(|e| {
-                    err(
-                        "/detector/regex",
-                        format!("invalid regex: {}", one_line_regex_error(&e)),
-                    )
-                })?;
+            let regex = build_regex(source, false)
+                .map_err(|m| err("/detector/regex", format!("invalid regex: {m}")))?;
             if regex.is_match(b"") {
                 return Err(err(
                     "/detector/regex",
