@@ -100,13 +100,44 @@ fn is_continuation(b: u8) -> bool {
     (0x80..0xC0).contains(&b)
 }
 
-/// Widens `[start, end)` so it does not cut a UTF-8 character.
-fn char_boundaries(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
-    while start > 0 && start < data.len() && is_continuation(data[start]) {
-        start -= 1;
+/// Length of the UTF-8 sequence a lead byte starts (1 for ASCII and for
+/// bytes that start nothing).
+#[inline]
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
     }
-    while end < data.len() && is_continuation(data[end]) {
-        end += 1;
+}
+
+/// Where the character holding `data[pos]` starts and ends, if `pos` is
+/// inside a multi-byte sequence; stray continuation bytes belong to none.
+fn enclosing_char(data: &[u8], pos: usize) -> Option<(usize, usize)> {
+    if !data.get(pos).is_some_and(|&b| is_continuation(b)) {
+        return None;
+    }
+    let lead = (pos.saturating_sub(3)..pos)
+        .rev()
+        .find(|&i| !is_continuation(data[i]))?;
+    let end = lead + utf8_len(data[lead]);
+    (end > pos).then_some((lead, end.min(data.len())))
+}
+
+/// Widens `[start, end)` so it does not cut a UTF-8 character. Invalid
+/// bytes next to the span are left alone: masking must not repair (or
+/// break) what it does not own.
+fn char_boundaries(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    if let Some((s, _)) = enclosing_char(data, start) {
+        start = s;
+    }
+    if end > 0 && end < data.len() {
+        if let Some((s, e)) = enclosing_char(data, end) {
+            if s < end {
+                end = e;
+            }
+        }
     }
     (start, end.min(data.len()))
 }
@@ -455,6 +486,20 @@ mod tests {
         );
         assert_eq!(out, r#"{"email":"****************","n":"**************"}"#);
         assert_eq!(out.len(), doc.len());
+    }
+
+    #[test]
+    fn masks_widen_over_real_characters_only() {
+        // A stray continuation byte after the span is not part of it.
+        let doc = b"x jane@ex.me\x9e y";
+        let f = [finding(2, 12, MaskStyle::Full)];
+        let out = apply_edits(doc, &plan_edits(f.iter()), ContentKind::Text);
+        assert_eq!(out, b"x **********\x9e y".to_vec());
+        // A span cutting a real character takes all of it.
+        let doc = "ab\u{e9}cd".as_bytes();
+        let f = [finding(1, 3, MaskStyle::Full)];
+        let out = apply_edits(doc, &plan_edits(f.iter()), ContentKind::Text);
+        assert_eq!(out, b"a***cd".to_vec());
     }
 
     #[test]
