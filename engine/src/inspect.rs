@@ -559,7 +559,7 @@ impl CompiledPolicy {
                 next += 1;
             }
             if !pair.value.is_empty() {
-                for r in self.matching_key_rules(program, &path) {
+                for r in self.matching_key_rules(program, last_key(&path)) {
                     key_hits.push(Hit {
                         rule: r,
                         start: pair.value.start,
@@ -614,7 +614,7 @@ impl CompiledPolicy {
             for h in a.hits[first..].iter_mut() {
                 h.path = Some(path.clone());
             }
-            for r in self.matching_key_rules(program, &path) {
+            for r in self.matching_key_rules(program, last_key(&path)) {
                 a.hits.push(Hit {
                     rule: r,
                     start: part.body.start,
@@ -630,16 +630,12 @@ impl CompiledPolicy {
         }
     }
 
-    /// Key rules of `program` whose pattern matches the last key of `path`.
+    /// Key rules of `program` whose pattern matches `key`.
     fn matching_key_rules<'p>(
         &'p self,
         program: &'p Program,
-        path: &'p [Segment],
+        key: Option<&'p [u8]>,
     ) -> impl Iterator<Item = usize> + 'p {
-        let key = match path.last() {
-            Some(Segment::Key(k)) => Some(k.as_slice()),
-            _ => None,
-        };
         program.key_rules.iter().copied().filter(move |&r| {
             match (key, &self.detectors[self.rules[r].detector]) {
                 (Some(k), Detector::Key { regex }) => regex.is_match(k),
@@ -771,14 +767,15 @@ impl LeafSink for PathSink<'_> {
             if h.start > leaf.raw.end {
                 break;
             }
-            h.path = Some(leaf.path.to_vec());
+            h.path = Some(leaf.path());
             self.next += 1;
         }
         if leaf.is_key {
             if !self.program.key_rules.is_empty() {
+                let key = leaf.key();
                 let rules: Vec<usize> = self
                     .policy
-                    .matching_key_rules(self.program, leaf.path)
+                    .matching_key_rules(self.program, key.as_deref())
                     .collect();
                 for r in rules {
                     self.active.push((leaf.depth, r));
@@ -792,7 +789,7 @@ impl LeafSink for PathSink<'_> {
                     rule: r,
                     start: leaf.raw.start,
                     end: leaf.raw.end,
-                    path: Some(leaf.path.to_vec()),
+                    path: Some(leaf.path()),
                     fallback: false,
                 });
             }
@@ -801,6 +798,13 @@ impl LeafSink for PathSink<'_> {
 
     fn value_end(&mut self, depth: usize) {
         self.active.retain(|&(d, _)| d != depth);
+    }
+}
+
+fn last_key(path: &[Segment]) -> Option<&[u8]> {
+    match path.last() {
+        Some(Segment::Key(k)) => Some(k),
+        _ => None,
     }
 }
 

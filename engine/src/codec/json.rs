@@ -105,12 +105,15 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// First index at or after `i` holding `"`, `\` or a byte below 0x20.
+/// `high` collects the bits of the bytes read, so `high & HIGHS != 0` when
+/// some may be non-ASCII (then the string's UTF-8 is checked).
 #[inline]
-fn string_special(data: &[u8], mut i: usize) -> usize {
+fn string_special(data: &[u8], mut i: usize, high: &mut u64) -> usize {
     while let Some(chunk) = data.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let x = u64::from_le_bytes(w);
+        *high |= x;
         let quote = x ^ (ONES * b'"' as u64);
         let slash = x ^ (ONES * b'\\' as u64);
         // Classic "has zero byte" / "has byte below n" tests; the lowest set
@@ -128,6 +131,7 @@ fn string_special(data: &[u8], mut i: usize) -> usize {
         if b == b'"' || b == b'\\' || b < 0x20 {
             return i;
         }
+        *high |= u64::from(b);
         i += 1;
     }
     i
@@ -184,10 +188,23 @@ fn escape(data: &[u8], i: usize) -> Result<(usize, u32), ParseError> {
 fn string(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
     let mut i = start + 1;
     let mut escaped = false;
+    let mut high = 0u64;
     loop {
-        i = string_special(data, i);
+        i = string_special(data, i, &mut high);
         match data.get(i) {
-            Some(b'"') => return Ok((i, escaped)),
+            Some(b'"') => {
+                // Only strings can hold non-ASCII bytes in valid JSON, so
+                // UTF-8 is checked here, and only when there are some.
+                if high & HIGHS != 0 {
+                    if let Err(e) = std::str::from_utf8(&data[start + 1..i]) {
+                        return Err(ParseError {
+                            offset: start + 1 + e.valid_up_to(),
+                            reason: "invalid UTF-8",
+                        });
+                    }
+                }
+                return Ok((i, escaped));
+            }
             Some(b'\\') => {
                 escaped = true;
                 i += escape(data, i)?.0;
@@ -254,12 +271,6 @@ fn number(data: &[u8], start: usize) -> Result<usize, ParseError> {
 /// Tokenizes one JSON document (RFC 8259: UTF-8, any value at the top,
 /// nothing but whitespace after it), reporting to `v`. Never recurses.
 pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
-    if let Err(e) = std::str::from_utf8(data) {
-        return Err(ParseError {
-            offset: e.valid_up_to(),
-            reason: "invalid UTF-8",
-        });
-    }
     let mut stack = BitStack {
         bits: [0; MAX_DEPTH / 64],
         depth: 0,
@@ -317,6 +328,7 @@ pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
                     i += lit.len();
                     value_done = true;
                 }
+                _ if b >= 0x80 => return Err(err("invalid UTF-8")),
                 _ => return Err(err("expected a value")),
             },
             Expect::KeyOrClose | Expect::Key => match b {
@@ -526,6 +538,14 @@ pub enum Segment {
     Index(usize),
 }
 
+/// A path step as the walker keeps it: keys stay raw spans until someone
+/// needs them decoded (a finding in the value, a key rule).
+#[derive(Debug, Clone)]
+enum RawSegment {
+    Key { raw: Range<usize>, escaped: bool },
+    Index(usize),
+}
+
 /// A leaf (string or scalar) or key the path walker reports, with the path
 /// of the value it belongs to.
 pub struct Leaf<'p> {
@@ -534,9 +554,42 @@ pub struct Leaf<'p> {
     /// A string value or number (what a key-name rule masks); false for
     /// keys, `true`, `false`, `null`.
     pub maskable: bool,
-    pub path: &'p [Segment],
+    path: &'p [RawSegment],
+    data: &'p [u8],
     /// How many containers are open.
     pub depth: usize,
+}
+
+impl Leaf<'_> {
+    fn decode(&self, raw: &Range<usize>, escaped: bool) -> Vec<u8> {
+        let content = self.data.get(raw.clone()).unwrap_or_default();
+        let mut key = Vec::with_capacity(content.len());
+        if escaped {
+            unescape_into(content, &mut key);
+        } else {
+            key.extend_from_slice(content);
+        }
+        key
+    }
+
+    /// The path of this token, keys decoded.
+    pub fn path(&self) -> Vec<Segment> {
+        self.path
+            .iter()
+            .map(|s| match s {
+                RawSegment::Key { raw, escaped } => Segment::Key(self.decode(raw, *escaped)),
+                RawSegment::Index(i) => Segment::Index(*i),
+            })
+            .collect()
+    }
+
+    /// The innermost key of the path, decoded (the key itself for a key).
+    pub fn key(&self) -> Option<Vec<u8>> {
+        match self.path.last()? {
+            RawSegment::Key { raw, escaped } => Some(self.decode(raw, *escaped)),
+            RawSegment::Index(_) => None,
+        }
+    }
 }
 
 /// What `walk` calls: `leaf` for every key and leaf value, `value_end`
@@ -549,7 +602,7 @@ pub trait LeafSink {
 struct PathWalker<'a, S> {
     data: &'a [u8],
     /// One entry per open container: its key or index slot.
-    path: Vec<Segment>,
+    path: Vec<RawSegment>,
     /// Per open container: is it an array, and its next index.
     arrays: Vec<Option<usize>>,
     sink: &'a mut S,
@@ -562,7 +615,7 @@ impl<S: LeafSink> PathWalker<'_, S> {
             let idx = *next;
             *next += 1;
             if let Some(last) = self.path.last_mut() {
-                *last = Segment::Index(idx);
+                *last = RawSegment::Index(idx);
             }
         }
     }
@@ -575,7 +628,7 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
     fn open(&mut self, object: bool) {
         self.array_slot();
         self.arrays.push(if object { None } else { Some(0) });
-        self.path.push(Segment::Index(0));
+        self.path.push(RawSegment::Index(0));
     }
     fn close(&mut self) {
         self.arrays.pop();
@@ -583,20 +636,11 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
         self.sink.value_end(self.depth());
     }
     fn key(&mut self, raw: Range<usize>, escaped: bool) {
-        let content = &self.data[raw.clone()];
         if let Some(last) = self.path.last_mut() {
-            // Reuse the previous key's buffer: one allocation per level.
-            if !matches!(last, Segment::Key(_)) {
-                *last = Segment::Key(Vec::new());
-            }
-            if let Segment::Key(key) = last {
-                key.clear();
-                if escaped {
-                    unescape_into(content, key);
-                } else {
-                    key.extend_from_slice(content);
-                }
-            }
+            *last = RawSegment::Key {
+                raw: raw.clone(),
+                escaped,
+            };
         }
         let depth = self.depth();
         self.sink.leaf(Leaf {
@@ -604,6 +648,7 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
             is_key: true,
             maskable: false,
             path: &self.path,
+            data: self.data,
             depth,
         });
     }
@@ -615,6 +660,7 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
             is_key: false,
             maskable: true,
             path: &self.path,
+            data: self.data,
             depth,
         });
         self.sink.value_end(depth);
@@ -627,6 +673,7 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
             is_key: false,
             maskable: number,
             path: &self.path,
+            data: self.data,
             depth,
         });
         self.sink.value_end(depth);
@@ -787,13 +834,16 @@ mod tests {
             let mut s = vec![b'a'; n];
             s.push(b'"');
             s.extend_from_slice(b"bbbbbbbbbbbb");
-            assert_eq!(string_special(&s, 0), n);
+            let mut high = 0;
+            assert_eq!(string_special(&s, 0, &mut high), n);
             s[n] = 0x1f;
-            assert_eq!(string_special(&s, 0), n);
+            assert_eq!(string_special(&s, 0, &mut high), n);
             s[n] = b'\\';
-            assert_eq!(string_special(&s, 0), n);
+            assert_eq!(string_special(&s, 0, &mut high), n);
+            assert_eq!(high & HIGHS, 0);
             s[n] = 0xe9;
-            assert_eq!(string_special(&s, 0), s.len());
+            assert_eq!(string_special(&s, 0, &mut high), s.len());
+            assert_ne!(high & HIGHS, 0);
         }
     }
 
@@ -801,7 +851,7 @@ mod tests {
     impl LeafSink for Collect {
         fn leaf(&mut self, leaf: Leaf<'_>) {
             self.0.push((
-                render_path(leaf.path),
+                render_path(&leaf.path()),
                 format!("{:?}", leaf.raw),
                 leaf.is_key,
             ));
