@@ -471,50 +471,62 @@ impl CompiledPolicy {
     }
 
     /// JSON documents `docs` of `data` (one, or one per NDJSON line).
+    /// A body with a backslash is validated and decoded first (pass 1), the
+    /// decoded copy scanned, and walked for paths only if needed (pass 2).
+    /// Without one (the common case) the raw bytes are scanned in place and
+    /// one walk validates and gives paths at once; without findings or field
+    /// rules that walk does not track paths at all.
     fn json_hits(&self, program: &Program, data: &[u8], docs: &[Range<usize>], a: &mut Analysis) {
-        let mut decoded = memchr::memchr(b'\\', data).map(|_| Decoded::with_capacity(data.len()));
-        let mut ok_docs = Vec::with_capacity(docs.len());
+        let escaped = memchr::memchr(b'\\', data).is_some();
+        let first = a.hits.len();
         let mut failed: Vec<Range<usize>> = Vec::new();
-        for (n, doc) in docs.iter().enumerate() {
-            match json::decode(data, doc.clone(), decoded.as_mut()) {
-                Ok(()) => ok_docs.push(doc.clone()),
-                Err(e) => {
-                    let what = if a.kind == ContentKind::Ndjson {
-                        format!("json line {}", n + 1)
-                    } else {
-                        "json".to_string()
-                    };
-                    a.notice("parse_error", format!("{what}: {e}; scanned as text"));
-                    failed.push(doc.clone());
-                    a.text_regions.push(doc.clone());
+        let mut walk_docs: Vec<(usize, Range<usize>)> = Vec::with_capacity(docs.len());
+        if escaped {
+            let mut decoded = Decoded::with_capacity(data.len());
+            for (n, doc) in docs.iter().enumerate() {
+                match json::decode(data, doc.clone(), Some(&mut decoded)) {
+                    Ok(()) => walk_docs.push((n, doc.clone())),
+                    Err(e) => {
+                        json_parse_error(a, n, doc, &e);
+                        failed.push(doc.clone());
+                    }
                 }
             }
-        }
-        let decoded = decoded.map(|mut d| {
-            d.finish(data);
-            d
-        });
-        let decoded = decoded.filter(Decoded::changed);
-        let hay = decoded.as_ref().map_or(data, |d| &d.bytes[..]);
-        let first = a.hits.len();
-        self.raw_hits(program, hay, b"", 0, decoded.as_ref(), false, &mut a.hits);
-        let hits = &mut a.hits[first..];
-        if !failed.is_empty() {
-            // `failed` is sorted and disjoint: the last range starting at
-            // or before the hit is the only candidate.
-            for h in hits.iter_mut() {
-                let i = failed.partition_point(|r| r.start <= h.start);
-                h.fallback = i > 0 && failed[i - 1].contains(&h.start);
+            decoded.finish(data);
+            let map = decoded.changed().then_some(&decoded);
+            let hay = map.map_or(data, |d| &d.bytes[..]);
+            self.raw_hits(program, hay, b"", 0, map, false, &mut a.hits);
+            if !failed.is_empty() {
+                // `failed` is sorted and disjoint: the last range starting
+                // at or before the hit is the only candidate.
+                for h in a.hits[first..].iter_mut() {
+                    let i = failed.partition_point(|r| r.start <= h.start);
+                    h.fallback = i > 0 && failed[i - 1].contains(&h.start);
+                }
             }
+        } else {
+            self.raw_hits(program, data, b"", 0, None, false, &mut a.hits);
+            walk_docs.extend(docs.iter().cloned().enumerate());
         }
-        if hits.is_empty() && !program.fields && program.key_rules.is_empty() {
+        let need_paths = a.hits.len() > first || program.fields || !program.key_rules.is_empty();
+        if !need_paths {
+            if !escaped {
+                for (n, doc) in walk_docs {
+                    if let Err(e) = json::decode(data, doc.clone(), None) {
+                        json_parse_error(a, n, &doc, &e);
+                    }
+                }
+            }
             return;
         }
+        let hits = &mut a.hits[first..];
         hits.sort_by_key(|h| h.start);
         let mut key_hits = Vec::new();
-        for doc in ok_docs {
+        let mut errors = Vec::new();
+        for (n, doc) in walk_docs {
             let lo = hits.partition_point(|h| h.start < doc.start);
             let hi = hits.partition_point(|h| h.start < doc.end);
+            let before = key_hits.len();
             let mut sink = PathSink {
                 policy: self,
                 program,
@@ -523,10 +535,21 @@ impl CompiledPolicy {
                 active: Vec::new(),
                 out: &mut key_hits,
             };
-            // Already validated: a walk error cannot happen.
-            let _ = json::walk(data, doc, &mut sink);
+            // Only a body never validated (no backslash) can fail here:
+            // its paths and key hits so far are dropped, scanned as text.
+            if let Err(e) = json::walk(data, doc.clone(), &mut sink) {
+                for h in hits[lo..hi].iter_mut() {
+                    h.path = None;
+                    h.fallback = true;
+                }
+                key_hits.truncate(before);
+                errors.push((n, doc, e));
+            }
         }
         a.hits.extend(key_hits);
+        for (n, doc, e) in errors {
+            json_parse_error(a, n, &doc, &e);
+        }
     }
 
     /// Forms, query strings, paths and cookies: percent-decoded, then
@@ -806,6 +829,19 @@ fn last_key(path: &[Segment]) -> Option<&[u8]> {
         Some(Segment::Key(k)) => Some(k),
         _ => None,
     }
+}
+
+/// Reports JSON document `n` (a line, for NDJSON) as unparsable; it is
+/// rewritten as text.
+fn json_parse_error(a: &mut Analysis, n: usize, doc: &Range<usize>, e: &json::ParseError) {
+    let what = if a.kind == ContentKind::Ndjson {
+        format!("json line {}", n + 1)
+    } else {
+        "json".to_string()
+    };
+    a.notice("parse_error", format!("{what}: {e}; scanned as text"));
+    let at = a.text_regions.partition_point(|r| r.start < doc.start);
+    a.text_regions.insert(at, doc.clone());
 }
 
 /// Applies `edits` with `kind`'s masks, except inside `text_regions`
