@@ -516,6 +516,8 @@ impl CompiledPolicy {
                         json_parse_error(a, n, &doc, &e);
                     }
                 }
+            } else {
+                self.lenient_key_hits(program, data, &failed, a);
             }
             return;
         }
@@ -549,6 +551,35 @@ impl CompiledPolicy {
         a.hits.extend(key_hits);
         for (n, doc, e) in errors {
             json_parse_error(a, n, &doc, &e);
+            failed.push(doc);
+        }
+        self.lenient_key_hits(program, data, &failed, a);
+    }
+
+    /// Key rules over documents that did not parse: a forgiving scan for
+    /// `"key": value` pairs, so malformed JSON cannot hide a named field.
+    fn lenient_key_hits(
+        &self,
+        program: &Program,
+        data: &[u8],
+        failed: &[Range<usize>],
+        a: &mut Analysis,
+    ) {
+        if program.key_rules.is_empty() {
+            return;
+        }
+        for doc in failed {
+            for (key, value) in json::lenient_pairs(data, doc.clone()) {
+                for r in self.matching_key_rules(program, Some(&key)) {
+                    a.hits.push(Hit {
+                        rule: r,
+                        start: value.start,
+                        end: value.end,
+                        path: None,
+                        fallback: true,
+                    });
+                }
+            }
         }
     }
 
@@ -1269,6 +1300,17 @@ mod tests {
         assert_eq!(v["nested"]["secret"]["n"], "[REDACTED:secret.field]");
         assert_eq!(v["nested"]["secret"]["ok"], true);
         assert_eq!(v["after"], "plain");
+        // A document that breaks after the key: a parse error, and the
+        // named field is still found by a forgiving scan.
+        for doc in [
+            &br#"{"password":"hunter2", oops}"#[..],
+            br#"{"password":"hunter2\u0041", oops}"#,
+        ] {
+            let ins = p.inspect(Direction::Request, body("application/json"), doc);
+            assert_eq!(ins.notices[0].reason, "parse_error");
+            assert_eq!(ins.findings.len(), 1, "{:?}", ins.findings);
+            assert!(!String::from_utf8_lossy(&ins.rewritten.unwrap()).contains("hunter2"));
+        }
     }
 
     #[test]
@@ -1321,7 +1363,8 @@ mod tests {
             ins.notices
         );
         let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
-        assert_eq!(paths, [Some("$.a"), Some("$.b.token")]);
+        // The bad line's key is still found, without a path.
+        assert_eq!(paths, [Some("$.a"), None, Some("$.b.token")]);
         let out = String::from_utf8(ins.rewritten.unwrap()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         json_ok(lines[0].as_bytes());

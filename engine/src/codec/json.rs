@@ -698,6 +698,63 @@ pub fn walk<S: LeafSink>(data: &[u8], range: Range<usize>, sink: &mut S) -> Resu
     tokenize(doc, &mut shifted)
 }
 
+/// `"key": value` pairs found by a forgiving scan of text that did not
+/// parse (malformed or truncated JSON), so key-name rules still see them:
+/// the decoded key and the raw span of a string's content or a number.
+/// Nesting is not tracked; values that are containers are skipped.
+pub fn lenient_pairs(data: &[u8], range: Range<usize>) -> Vec<(Vec<u8>, Range<usize>)> {
+    let end = range.end.min(data.len());
+    let mut out = Vec::new();
+    let mut i = range.start;
+    // The end of the string whose opening quote is at `q` (its closing
+    // quote), escapes skipped without validation.
+    let string_end = |q: usize| {
+        let mut j = q + 1;
+        while j < end {
+            match data[j] {
+                b'"' => return Some(j),
+                b'\\' => j += 2,
+                _ => j += 1,
+            }
+        }
+        None
+    };
+    while let Some(q) = memchr::memchr(b'"', &data[i..end]).map(|p| i + p) {
+        let Some(close) = string_end(q) else { break };
+        let mut j = skip_ws(&data[..end], close + 1);
+        if data.get(j) != Some(&b':') || j >= end {
+            i = close + 1;
+            continue;
+        }
+        j = skip_ws(&data[..end], j + 1);
+        let mut key = Vec::new();
+        unescape_into(&data[q + 1..close], &mut key);
+        // Only values that are themselves valid JSON: masking must not
+        // repair (or hide) what made the document invalid.
+        let doc = &data[..end];
+        match doc.get(j) {
+            Some(b'"') => match string(doc, j) {
+                Ok((v_end, _)) => {
+                    if v_end > j + 1 {
+                        out.push((key, j + 1..v_end));
+                    }
+                    i = v_end + 1;
+                }
+                Err(_) => i = j + 1,
+            },
+            Some(b'-' | b'0'..=b'9') => match number(doc, j) {
+                Ok(v_end) => {
+                    out.push((key, j..v_end));
+                    i = v_end;
+                }
+                Err(_) => i = j + 1,
+            },
+            _ => i = j.max(close + 1),
+        }
+    }
+    out
+}
+
 /// Renders a path for `veil.location`: `$.user.email`, `$.items[2].card`.
 /// Keys that are not plain identifiers (or hold 4+ digits in a row, so a
 /// card number used as a key cannot leak) are shown as `*`; long paths are
@@ -888,6 +945,34 @@ mod tests {
         assert_eq!(render_path(&p), "$.users.*.*.user-id");
         let long = vec![Segment::Key(b"abcdefghij".to_vec()); 100];
         assert!(render_path(&long).len() < MAX_RENDERED_PATH + 20);
+    }
+
+    #[test]
+    fn lenient_pairs_find_key_values_in_broken_json() {
+        let doc = br#"{"password": "hun\"ter2", "n":42, "o":{"token":"t"}, oops "x":"#;
+        let pairs = lenient_pairs(doc, 0..doc.len());
+        let got: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, r)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(&doc[r.clone()]).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("password".into(), r#"hun\"ter2"#.into()),
+                ("n".into(), "42".into()),
+                ("token".into(), "t".into())
+            ]
+        );
+        assert!(lenient_pairs(b"\"unterminated", 0..13).is_empty());
+        assert!(
+            lenient_pairs(b"{\"a\":\"\xff\"", 0..9).is_empty(),
+            "invalid values are skipped"
+        );
     }
 
     #[test]
