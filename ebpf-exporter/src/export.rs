@@ -5,7 +5,9 @@
 //! attributes.
 
 use crate::cgroup::{self, Resolver};
-use crate::event::{command_line, Kind, RawEvent};
+use crate::event::{command_line, normalize_path, Kind, RawEvent, PATH_RESOLVED, PATH_UNCLEAN,
+    PATH_UNRESOLVED,
+};
 use crate::metrics::Metrics;
 use crate::rules::{Match, Report, Rules, Subject};
 use serde_json::{json, Value};
@@ -35,6 +37,7 @@ pub struct Exporter<W: Write> {
     host: Option<String>,
     seq: u64,
     line: Vec<u8>,
+    otlp: Option<crate::otlp::Sender>,
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
@@ -90,6 +93,27 @@ impl<W: Write> Exporter<W> {
                 .map(|h| h.trim().to_string()),
             seq: 0,
             line: Vec::with_capacity(2048),
+            otlp: None,
+        }
+    }
+
+    /// Also export every record over OTLP/HTTP.
+    pub fn with_otlp(mut self, sender: crate::otlp::Sender) -> Self {
+        self.otlp = Some(sender);
+        self
+    }
+
+    /// The host name records carry (`host.name`).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// Flushes the output and hands what is queued for OTLP to the
+    /// collector, waiting at most `within`.
+    pub fn finish(&mut self, within: std::time::Duration) {
+        self.flush();
+        if let Some(s) = self.otlp.take() {
+            s.shutdown(within);
         }
     }
 
@@ -131,7 +155,10 @@ impl<W: Write> Exporter<W> {
 
     /// Handles one ring-buffer sample; `Some` when a record was written.
     pub fn handle(&mut self, data: &[u8]) -> Option<()> {
-        let ev = RawEvent::parse(data)?;
+        let mut ev = RawEvent::parse(data)?;
+        if ev.kind == Kind::Open && ev.path_flags & PATH_UNCLEAN != 0 {
+            ev.path = normalize_path(&ev.path);
+        }
         self.metrics.saw(ev.kind.as_str());
         let proc_ = self.proc_info(&ev);
         if ev.kind == Kind::Exit {
@@ -217,6 +244,14 @@ impl<W: Write> Exporter<W> {
             Kind::Open => {
                 put("file.path", json!(ev.path));
                 put("veil.kernel.open_flags", json!(ev.flags));
+                if ev.path_flags & PATH_RESOLVED != 0 {
+                    // Relative in the syscall (`cd /etc && cat shadow`).
+                    put("veil.kernel.path_relative", json!(true));
+                }
+                if ev.path_flags & PATH_UNRESOLVED != 0 {
+                    // Relative, and its directory could not be read.
+                    put("veil.kernel.path_unresolved", json!(true));
+                }
                 put("veil.kernel.result", json!(ev.ret));
                 format!("open {} (result {})", ev.path, ev.ret)
             }
@@ -258,7 +293,7 @@ impl<W: Write> Exporter<W> {
                 put("veil.action", json!("report"));
                 put("veil.reason", json!(m.reason));
                 (
-                    m.severity.otel(),
+                    veil_engine::event::otel_severity(m.severity),
                     format!(
                         "veil kernel {}: {} by {} (pid {})",
                         m.id, what, ev.comm, ev.pid
@@ -280,6 +315,9 @@ impl<W: Write> Exporter<W> {
             &body,
             &attrs,
         );
+        if let Some(otlp) = &self.otlp {
+            otlp.send(&line);
+        }
         line.push(b'\n');
         if self.out.write_all(&line).is_err() {
             self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! Prometheus metrics on a real HTTP endpoint: a std TcpListener thread
 //! answering `GET /metrics` (text format 0.0.4) and `GET /healthz`.
 
+use crate::otlp::{DROP_EXPORT_FAILED, DROP_QUEUE_FULL, DROP_REJECTED};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,6 +23,12 @@ pub struct Metrics {
     pub submitted: AtomicU64,
     /// Records that could not be written (output error).
     pub write_errors: AtomicU64,
+    /// Records the OTLP collector accepted.
+    pub otlp_exported: AtomicU64,
+    /// Records that did not reach the collector, by reason.
+    pub otlp_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    /// Failed OTLP requests (each retry counts).
+    pub otlp_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -32,6 +39,14 @@ impl Metrics {
             .expect("metrics lock")
             .entry(kind)
             .or_default() += 1;
+    }
+    pub fn count_otlp_drop(&self, reason: &'static str, n: u64) {
+        *self
+            .otlp_dropped
+            .lock()
+            .expect("metrics lock")
+            .entry(reason)
+            .or_default() += n;
     }
     pub fn matched(&self, rule: &str) {
         let mut m = self.matched.lock().expect("metrics lock");
@@ -83,11 +98,33 @@ impl Metrics {
                 "Records that could not be written to the output.",
                 &self.write_errors,
             ),
+            (
+                "veil_exporter_otlp_records_exported_total",
+                "Records the OTLP collector accepted.",
+                &self.otlp_exported,
+            ),
+            (
+                "veil_exporter_otlp_request_failures_total",
+                "OTLP export requests that failed (each retry counts).",
+                &self.otlp_failures,
+            ),
         ];
         for (name, help, v) in simple {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
                 v.load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP veil_exporter_otlp_records_dropped_total Records that did not reach the OTLP collector (queue_full: the export queue was full; export_failed: retries exhausted; rejected: the collector refused them).\n",
+        );
+        out.push_str("# TYPE veil_exporter_otlp_records_dropped_total counter\n");
+        let dropped = self.otlp_dropped.lock().expect("metrics lock");
+        // Every reason, zeros included, so rate() and alerts see the series.
+        for k in [DROP_QUEUE_FULL, DROP_EXPORT_FAILED, DROP_REJECTED] {
+            out.push_str(&format!(
+                "veil_exporter_otlp_records_dropped_total{{reason=\"{k}\"}} {}\n",
+                dropped.get(k).copied().unwrap_or(0)
             ));
         }
         out

@@ -113,7 +113,40 @@ struct socket {
 	struct sock *sk;
 };
 
+/* hash and len sit in an anonymous struct in an anonymous union; CO-RE
+ * finds `len` through anonymous members by name. */
+struct qstr {
+	__u32 len;
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct fs_struct {
+	struct path root;
+	struct path pwd;
+};
+
 struct file {
+	struct path f_path;
 	void *private_data;
 };
 
@@ -137,6 +170,7 @@ struct task_struct {
 	int exit_code;
 	struct task_struct *real_parent;
 	struct files_struct *files;
+	struct fs_struct *fs;
 	struct mm_struct *mm;
 };
 
