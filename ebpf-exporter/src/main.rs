@@ -50,6 +50,7 @@ options:
   --otlp-header K=V     an HTTP header for the collector (repeatable)
   --otlp-queue N        records queued for export before new ones are dropped (default 16384)
   --otlp-batch N        records per export request (default 512)
+  --otlp-retries N      retries of a failed export, with exponential backoff (default 5)
   --metrics-addr ADDR   Prometheus endpoint (default 127.0.0.1:9464; `off` disables)
   --watch-pid PID       only report this process and its descendants (repeatable)
   --watch-comm NAME     only report tasks named NAME and their descendants (repeatable)
@@ -78,6 +79,7 @@ struct Args {
     otlp_headers: Vec<(String, String)>,
     otlp_queue: Option<usize>,
     otlp_batch: Option<usize>,
+    otlp_retries: Option<u32>,
     cgroup_root: Option<String>,
 }
 
@@ -108,6 +110,9 @@ fn parse_args() -> Result<Args> {
             }
             "--otlp-queue" => a.otlp_queue = Some(val()?.parse().context("--otlp-queue")?),
             "--otlp-batch" => a.otlp_batch = Some(val()?.parse().context("--otlp-batch")?),
+            "--otlp-retries" => {
+                a.otlp_retries = Some(val()?.parse().context("--otlp-retries")?)
+            }
             "--cgroup-root" => a.cgroup_root = Some(val()?),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -280,6 +285,9 @@ fn run() -> Result<()> {
             }
             if let Some(n) = args.otlp_batch {
                 c.batch = n.max(1);
+            }
+            if let Some(n) = args.otlp_retries {
+                c.retries = n;
             }
             Some(c)
         }
