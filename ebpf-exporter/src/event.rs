@@ -17,6 +17,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Exec,
+        Kind::Exit,
+        Kind::Open,
+        Kind::Connect,
+        Kind::Accept,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Exec => "exec",

@@ -106,13 +106,12 @@ fn parse_args() -> Result<Args> {
                 let (k, v) = v
                     .split_once('=')
                     .with_context(|| format!("--otlp-header {v}: expected KEY=VALUE"))?;
-                a.otlp_headers.push((k.trim().to_string(), v.trim().to_string()));
+                a.otlp_headers
+                    .push((k.trim().to_string(), v.trim().to_string()));
             }
             "--otlp-queue" => a.otlp_queue = Some(val()?.parse().context("--otlp-queue")?),
             "--otlp-batch" => a.otlp_batch = Some(val()?.parse().context("--otlp-batch")?),
-            "--otlp-retries" => {
-                a.otlp_retries = Some(val()?.parse().context("--otlp-retries")?)
-            }
+            "--otlp-retries" => a.otlp_retries = Some(val()?.parse().context("--otlp-retries")?),
             "--cgroup-root" => a.cgroup_root = Some(val()?),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -123,6 +122,13 @@ fn parse_args() -> Result<Args> {
     }
     Ok(a)
 }
+
+const DEFAULT_RINGBUF_BYTES: u32 = 4 << 20;
+/// Pending ring-buffer bytes that wake the exporter (about 100 events).
+const WAKEUP_BYTES: u32 = 64 << 10;
+/// The longest a record waits in the ring buffer when fewer than
+/// WAKEUP_BYTES are pending.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -181,6 +187,10 @@ fn run() -> Result<()> {
         ro.self_tgid = std::process::id();
         ro.filter_targets = u32::from(!rules.watch.is_empty());
         ro.filter_cgroups = u32::from(!rules.watch.cgroups.is_empty());
+        // Batch wakeups: a few dozen events per wakeup instead of one, and
+        // the poll timer bounds the delay (POLL_INTERVAL).
+        let ring = args.ringbuf_bytes.unwrap_or(DEFAULT_RINGBUF_BYTES);
+        ro.wakeup_bytes = (ring / 8).min(WAKEUP_BYTES);
         if let Some(prefixes) = &prefixes {
             ro.filter_paths = 1;
             ro.n_prefixes = prefixes.len() as u32;
@@ -313,7 +323,10 @@ fn run() -> Result<()> {
         resolver,
     );
     if let Some(cfg) = otlp_cfg {
-        eprintln!("veil-ebpf-exporter: exporting OTLP/HTTP to {}", cfg.endpoint);
+        eprintln!(
+            "veil-ebpf-exporter: exporting OTLP/HTTP to {}",
+            cfg.endpoint
+        );
         let resource = otlp::resource(exporter.host());
         exporter = exporter.with_otlp(otlp::Sender::start(cfg, resource, metrics.clone())?);
     }
@@ -355,10 +368,14 @@ fn run() -> Result<()> {
         if stop {
             // Drain what is already in the ring buffer before leaving.
             let _ = rb.consume();
-        } else if let Err(e) = rb.poll(Duration::from_millis(100)) {
-            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                return Err(e).context("polling the ring buffer");
+        } else {
+            if let Err(e) = rb.poll(POLL_INTERVAL) {
+                if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                    return Err(e).context("polling the ring buffer");
+                }
             }
+            // Events submitted without a wakeup are read here.
+            let _ = rb.consume();
         }
         exporter.borrow_mut().flush();
         if stop || last_counters.elapsed() >= Duration::from_millis(500) {

@@ -1,6 +1,7 @@
 //! Prometheus metrics on a real HTTP endpoint: a std TcpListener thread
 //! answering `GET /metrics` (text format 0.0.4) and `GET /healthz`.
 
+use crate::event::Kind;
 use crate::otlp::{DROP_EXPORT_FAILED, DROP_QUEUE_FULL, DROP_REJECTED};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Events received from the ring buffer, by kind.
-    pub seen: Mutex<BTreeMap<&'static str, u64>>,
+    /// Events received from the ring buffer, by kind (index: Kind::index).
+    pub seen: [AtomicU64; Kind::ALL.len()],
     /// Events that matched a rule, by rule id.
     pub matched: Mutex<BTreeMap<String, u64>>,
     /// Records written.
@@ -32,13 +33,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn saw(&self, kind: &'static str) {
-        *self
-            .seen
-            .lock()
-            .expect("metrics lock")
-            .entry(kind)
-            .or_default() += 1;
+    pub fn saw(&self, kind: Kind) {
+        self.seen[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
     pub fn count_otlp_drop(&self, reason: &'static str, n: u64) {
         *self
@@ -64,8 +60,12 @@ impl Metrics {
             "# HELP veil_exporter_events_total Kernel events received from the ring buffer.\n",
         );
         out.push_str("# TYPE veil_exporter_events_total counter\n");
-        for (k, v) in self.seen.lock().expect("metrics lock").iter() {
-            out.push_str(&format!("veil_exporter_events_total{{kind=\"{k}\"}} {v}\n"));
+        for k in Kind::ALL {
+            let v = self.seen[k.index()].load(Ordering::Relaxed);
+            out.push_str(&format!(
+                "veil_exporter_events_total{{kind=\"{}\"}} {v}\n",
+                k.as_str()
+            ));
         }
         out.push_str(
             "# HELP veil_exporter_events_matched_total Kernel events that matched a rule.\n",
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn serves_metrics_over_http() {
         let m = Arc::new(Metrics::default());
-        m.saw("open");
+        m.saw(Kind::Open);
         m.matched("kernel-sensitive-file");
         m.dropped.store(3, Ordering::Relaxed);
         let addr = serve("127.0.0.1:0", m).unwrap();

@@ -206,17 +206,13 @@ impl Worker {
                     return;
                 }
                 Outcome::Rejected(why) => {
-                    self.metrics
-                        .otlp_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.otlp_failures.fetch_add(1, Ordering::Relaxed);
                     eprintln!("veil-ebpf-exporter: OTLP collector rejected {n} records: {why}");
                     self.metrics.count_otlp_drop(DROP_REJECTED, n);
                     return;
                 }
                 Outcome::Retry(why) => {
-                    self.metrics
-                        .otlp_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.otlp_failures.fetch_add(1, Ordering::Relaxed);
                     if attempt >= self.cfg.retries || self.stopping.load(Ordering::SeqCst) {
                         eprintln!(
                             "veil-ebpf-exporter: OTLP export of {n} records failed after {} attempts: {why}",

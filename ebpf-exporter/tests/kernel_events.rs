@@ -186,12 +186,19 @@ fn relative_and_dotted_paths_cannot_bypass_path_rules() {
                     .is_some_and(|c| c.contains("veil-cwd-marker"))
         })
         .unwrap();
-    assert!(has(&by_cwd, "veil.kernel.path_relative", "true"), "{by_cwd}");
+    assert!(
+        has(&by_cwd, "veil.kernel.path_relative", "true"),
+        "{by_cwd}"
+    );
     assert!(has(&by_cwd, "veil.rule.id", "kernel-sensitive-file"));
     let dotted = ex
         .wait_for("for /tmp/../etc//shadow", WAIT, |r| {
             has(r, "file.path", "/etc/shadow")
-                && has(r, "process.command_line", "/usr/bin/cat /tmp/../etc//shadow")
+                && has(
+                    r,
+                    "process.command_line",
+                    "/usr/bin/cat /tmp/../etc//shadow",
+                )
         })
         .unwrap();
     assert!(attr(&dotted, "veil.kernel.path_relative").is_null());
@@ -201,7 +208,10 @@ fn relative_and_dotted_paths_cannot_bypass_path_rules() {
                 && has(r, "process.pid", &std::process::id().to_string())
         })
         .unwrap();
-    assert!(has(&by_dirfd, "veil.kernel.path_relative", "true"), "{by_dirfd}");
+    assert!(
+        has(&by_dirfd, "veil.kernel.path_relative", "true"),
+        "{by_dirfd}"
+    );
     drop(ex);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -232,7 +242,10 @@ fn a_watched_cgroup_includes_its_child_cgroups() {
     let parent = root.join(&name);
     let child = parent.join("workload");
     if let Err(e) = std::fs::create_dir_all(&child) {
-        eprintln!("skipped: cannot create a cgroup under {}: {e}", root.display());
+        eprintln!(
+            "skipped: cannot create a cgroup under {}: {e}",
+            root.display()
+        );
         return;
     }
     let dir = scratch("cgroup");
@@ -255,7 +268,7 @@ fn a_watched_cgroup_includes_its_child_cgroups() {
     )
     .unwrap();
     // Not watched: this process is in another cgroup.
-    std::fs::read(&"/etc/gshadow").unwrap();
+    std::fs::read("/etc/gshadow").unwrap();
     let script = format!(
         "echo $$ > {}/cgroup.procs && exec /usr/bin/cat /etc/gshadow",
         child.display()
@@ -313,8 +326,7 @@ fn unexpected_executables_are_reported_and_allowed_ones_are_not() {
 
     let r = ex
         .wait_for("for env", WAIT, |r| {
-            has(r, "veil.kernel.event", "exec")
-                && has(r, "process.executable.path", "/usr/bin/env")
+            has(r, "veil.kernel.event", "exec") && has(r, "process.executable.path", "/usr/bin/env")
         })
         .unwrap();
     assert!(has(&r, "veil.rule.id", "kernel-unexpected-exec"), "{r}");

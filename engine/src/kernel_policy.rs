@@ -144,7 +144,8 @@ impl<'de> Deserialize<'de> for SensitivePathSpec {
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SensitivePathSpec, A::Error> {
-                let o = SensitivePathObject::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let o =
+                    SensitivePathObject::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(SensitivePathSpec {
                     pattern: o.pattern,
                     id: o.id,
@@ -366,7 +367,10 @@ fn check_len<T>(list: &[T], pointer: &str) -> Result<(), PolicyError> {
     if list.len() > MAX_ENTRIES {
         return Err(invalid(
             pointer.to_string(),
-            format!("{} entries, more than the limit of {MAX_ENTRIES}", list.len()),
+            format!(
+                "{} entries, more than the limit of {MAX_ENTRIES}",
+                list.len()
+            ),
         ));
     }
     Ok(())
@@ -516,7 +520,10 @@ impl KernelRules {
             egress.push(EgressRule {
                 workload: e.workload.clone(),
                 destinations,
-                id: e.id.clone().unwrap_or_else(|| UNEXPECTED_EGRESS_RULE.into()),
+                id: e
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| UNEXPECTED_EGRESS_RULE.into()),
                 severity: e.severity.unwrap_or(Severity::Medium),
             });
         }
@@ -563,7 +570,11 @@ impl KernelRules {
     /// selecting it allows the executable; workloads no entry selects are
     /// not checked.
     pub fn check_exec(&self, exe: &str, s: &Subject<'_>) -> Option<KernelMatch> {
-        let mut applicable = self.exec.iter().filter(|r| r.workload.matches(s)).peekable();
+        let mut applicable = self
+            .exec
+            .iter()
+            .filter(|r| r.workload.matches(s))
+            .peekable();
         let first = (*applicable.peek()?).clone();
         let allowed = applicable.any(|r| r.executables.iter().any(|p| glob::matches(p, exe)));
         (!allowed).then(|| KernelMatch {
@@ -624,7 +635,9 @@ mod tests {
             .is_some());
         assert!(r.check_open("/etc/sudoers.d/admins").is_some());
         assert!(r.check_open("/root/.aws/credentials").is_some());
-        assert!(r.check_open("/home/ann/.config/gcloud/credentials.db").is_some());
+        assert!(r
+            .check_open("/home/ann/.config/gcloud/credentials.db")
+            .is_some());
         assert!(r.check_open("/etc/passwd").is_none());
         assert_eq!(r.report, Report::Connections);
         // An empty section means the same defaults.
@@ -676,8 +689,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_by_pointer() {
-        let e = rules(r#"{"kernel": {"allowed_egress": [{"destinations": [{"cidr": "10.0.0.0/40"}]}]}}"#)
-            .unwrap_err();
+        let e = rules(
+            r#"{"kernel": {"allowed_egress": [{"destinations": [{"cidr": "10.0.0.0/40"}]}]}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.pointer(), "/kernel/allowed_egress/0/destinations/0/cidr");
         assert!(e.to_string().contains("prefix length"), "{e}");
         let e = rules(r#"{"kernel": {"sensitive_pathz": []}}"#).unwrap_err();
@@ -688,8 +703,9 @@ mod tests {
         let e = rules(r#"{"kernel": {"sensitive_paths": [{"pattern": "/x", "sevrity": "low"}]}}"#)
             .unwrap_err();
         assert_eq!(e.pointer(), "/kernel/sensitive_paths/0/sevrity");
-        let e = rules(r#"{"kernel": {"sensitive_paths": [{"pattern": "/x", "severity": "huge"}]}}"#)
-            .unwrap_err();
+        let e =
+            rules(r#"{"kernel": {"sensitive_paths": [{"pattern": "/x", "severity": "huge"}]}}"#)
+                .unwrap_err();
         assert_eq!(e.pointer(), "/kernel/sensitive_paths/0/severity");
         let e = rules(
             r#"{"kernel": {"allowed_executables": [{"workload": {"comm": "a-very-long-command-name"}, "executables": []}]}}"#,
@@ -705,7 +721,10 @@ mod tests {
         assert_eq!(e.pointer(), "/kernel/watch/cgroups/0");
         let e = rules(r#"{"kernel": {"allowed_egress": [{"destinations": [{"ports": [0]}]}]}}"#)
             .unwrap_err();
-        assert_eq!(e.pointer(), "/kernel/allowed_egress/0/destinations/0/ports/0");
+        assert_eq!(
+            e.pointer(),
+            "/kernel/allowed_egress/0/destinations/0/ports/0"
+        );
     }
 
     #[test]

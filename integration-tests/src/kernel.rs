@@ -152,7 +152,10 @@ impl KernelExporter {
 
     /// `GET /metrics` on the exporter's Prometheus endpoint.
     pub fn scrape(&self) -> Result<String> {
-        let addr = self.metrics.as_deref().context("the exporter printed no metrics address")?;
+        let addr = self
+            .metrics
+            .as_deref()
+            .context("the exporter printed no metrics address")?;
         let mut c = TcpStream::connect(addr)?;
         c.set_read_timeout(Some(Duration::from_secs(5)))?;
         c.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")?;
@@ -168,7 +171,13 @@ impl KernelExporter {
     pub fn counter(&self, sample: &str) -> Result<u64> {
         let text = self.scrape()?;
         text.lines()
-            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+            .find_map(|l| {
+                l.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .with_context(|| format!("no sample {sample} in:\n{text}"))
     }
 

@@ -61,14 +61,16 @@ async fn filter_findings_join_kernel_connections_by_5_tuple() -> anyhow::Result<
     assert_eq!(resp.status, 200);
 
     // The filter's finding, with the downstream peer of its connection.
-    let is_finding =
-        |r: &LogRecord| attr_str(&r.attributes, "veil.category") == Some("pii.email");
+    let is_finding = |r: &LogRecord| attr_str(&r.attributes, "veil.category") == Some("pii.email");
     let records = receiver
         .wait_for_records(Duration::from_secs(15), |rs| rs.iter().any(is_finding))
         .await?;
     let finding = records.iter().find(|r| is_finding(r)).expect("a finding");
     let client_port = int(finding, "client.port").expect("the finding carries client.port");
-    assert_eq!(attr_str(&finding.attributes, "client.address"), Some("127.0.0.1"));
+    assert_eq!(
+        attr_str(&finding.attributes, "client.address"),
+        Some("127.0.0.1")
+    );
 
     // The same connection in the kernel records of the same backend: the
     // client's connect and Envoy's accept, keyed by (client address,
@@ -87,12 +89,24 @@ async fn filter_findings_join_kernel_connections_by_5_tuple() -> anyhow::Result<
         })
         .await?;
     assert!(receiver.errors().is_empty(), "{:?}", receiver.errors());
-    let connect = records.iter().find(|r| same_conn(r, "connect")).expect("connect");
-    let accept = records.iter().find(|r| same_conn(r, "accept")).expect("accept");
+    let connect = records
+        .iter()
+        .find(|r| same_conn(r, "connect"))
+        .expect("connect");
+    let accept = records
+        .iter()
+        .find(|r| same_conn(r, "accept"))
+        .expect("accept");
     // The client side is this test process; the accepting side is Envoy.
-    assert_eq!(int(connect, "process.pid"), Some(i64::from(std::process::id())));
+    assert_eq!(
+        int(connect, "process.pid"),
+        Some(i64::from(std::process::id()))
+    );
     let envoy_exe = attr_str(&accept.attributes, "process.executable.path").unwrap_or_default();
-    assert!(envoy_exe.ends_with("/envoy"), "accepted by {envoy_exe}: {accept:?}");
+    assert!(
+        envoy_exe.ends_with("/envoy"),
+        "accepted by {envoy_exe}: {accept:?}"
+    );
     assert!(int(accept, "veil.cgroup.id").is_some());
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use veil_integration_tests::kernel::{exporter_binary, is_root, rec_has, KernelExporter};
 use veil_integration_tests::otlp::{attr, attr_str, OtlpReceiver};
@@ -33,7 +33,12 @@ fn sensitive_file(name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((key, rules))
 }
 
-fn start(name: &str, rules: &PathBuf, endpoint: &str, extra: &[&str]) -> anyhow::Result<KernelExporter> {
+fn start(
+    name: &str,
+    rules: &Path,
+    endpoint: &str,
+    extra: &[&str],
+) -> anyhow::Result<KernelExporter> {
     let pid = std::process::id().to_string();
     let mut args = vec![
         "--rules",
@@ -146,7 +151,10 @@ async fn a_collector_answering_503_gets_the_batch_again_after_backoff() -> anyho
         m.contains("veil_exporter_otlp_records_dropped_total{reason=\"export_failed\"} 0"),
         "{m}"
     );
-    assert!(m.contains("veil_exporter_otlp_records_exported_total 1"), "{m}");
+    assert!(
+        m.contains("veil_exporter_otlp_records_exported_total 1"),
+        "{m}"
+    );
     Ok(())
 }
 
@@ -166,7 +174,14 @@ async fn with_no_collector_every_record_is_written_and_every_loss_counted() -> a
         "otlp-down",
         &rules,
         &format!("http://{dead}"),
-        &["--otlp-queue", "2", "--otlp-batch", "1", "--otlp-retries", "1"],
+        &[
+            "--otlp-queue",
+            "2",
+            "--otlp-batch",
+            "1",
+            "--otlp-retries",
+            "1",
+        ],
     )?;
     const OPENS: u64 = 40;
     for _ in 0..OPENS {
@@ -197,7 +212,8 @@ async fn with_no_collector_every_record_is_written_and_every_loss_counted() -> a
     tokio::task::block_in_place(|| -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
-            let queue = ex.counter("veil_exporter_otlp_records_dropped_total{reason=\"queue_full\"}")?;
+            let queue =
+                ex.counter("veil_exporter_otlp_records_dropped_total{reason=\"queue_full\"}")?;
             let failed =
                 ex.counter("veil_exporter_otlp_records_dropped_total{reason=\"export_failed\"}")?;
             if queue + failed == OPENS {

@@ -72,6 +72,11 @@ const volatile u32 self_tgid = 0;
 /* 1: only tasks in watched_pids / watched_cgroups / watched_comms (and
  * their descendants) are reported; 0: every task except the exporter. */
 const volatile u32 filter_targets = 0;
+/* Wake the consumer only once this many bytes wait in the ring buffer;
+ * below it user space drains on its poll timer. A wakeup per event costs
+ * the exporter a context switch per event (most of its CPU at connect
+ * rates); 0 wakes on every event. */
+const volatile u32 wakeup_bytes = 0;
 /* 1: some watched_cgroups entry exists (descendants are looked up). */
 const volatile u32 filter_cgroups = 0;
 /* 1: only absolute paths starting with one of prefixes[..n_prefixes]. */
@@ -278,7 +283,12 @@ static __always_inline struct event *reserve(u32 kind)
 
 static __always_inline void submit(struct event *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 	count(COUNTER_SUBMITTED);
 }
 
