@@ -16,6 +16,7 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
 use std::io::Write;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -264,16 +265,22 @@ fn run() -> Result<()> {
         ("sys_exit_accept", &progs.veil_accept_exit),
     ];
     let mut links = Vec::new();
+    // (tracepoint, program fd) of what is attached, for the run-time stats.
+    let mut attached: Vec<(&'static str, i32)> = Vec::new();
     for (name, prog) in required {
         links.push(
             prog.attach()
                 .with_context(|| format!("attaching tracepoint {name}"))?,
         );
+        attached.push((name, prog.as_fd().as_raw_fd()));
     }
     let mut skipped = Vec::new();
     for (name, prog) in optional {
         match prog.attach() {
-            Ok(l) => links.push(l),
+            Ok(l) => {
+                links.push(l);
+                attached.push((name, prog.as_fd().as_raw_fd()));
+            }
             Err(_) => skipped.push(name),
         }
     }
@@ -394,6 +401,12 @@ fn run() -> Result<()> {
             {
                 metrics.submitted.store(sum(&per_cpu), Ordering::Relaxed);
             }
+            metrics.set_bpf_stats(
+                attached
+                    .iter()
+                    .filter_map(|&(name, fd)| Some((name, bpf_run_stats(fd)?)))
+                    .collect(),
+            );
         }
         if stop {
             break;
@@ -407,6 +420,17 @@ fn run() -> Result<()> {
     );
     drop(links);
     Ok(())
+}
+
+/// (run time ns, runs) of a BPF program from its fd's fdinfo; the kernel
+/// counts them only while `sysctl kernel.bpf_stats_enabled=1`.
+fn bpf_run_stats(fd: i32) -> Option<(u64, u64)> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let field = |k: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse::<u64>().ok())
+    };
+    Some((field("run_time_ns:")?, field("run_cnt:")?))
 }
 
 fn sum(per_cpu: &[Vec<u8>]) -> u64 {

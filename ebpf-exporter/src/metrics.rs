@@ -30,6 +30,9 @@ pub struct Metrics {
     pub otlp_dropped: Mutex<BTreeMap<&'static str, u64>>,
     /// Failed OTLP requests (each retry counts).
     pub otlp_failures: AtomicU64,
+    /// Per attached program: (tracepoint, run time ns, runs), as the
+    /// kernel counts them with kernel.bpf_stats_enabled=1.
+    pub bpf_stats: Mutex<Vec<(&'static str, (u64, u64))>>,
 }
 
 impl Metrics {
@@ -44,6 +47,10 @@ impl Metrics {
             .entry(reason)
             .or_default() += n;
     }
+    pub fn set_bpf_stats(&self, stats: Vec<(&'static str, (u64, u64))>) {
+        *self.bpf_stats.lock().expect("metrics lock") = stats;
+    }
+
     pub fn matched(&self, rule: &str) {
         let mut m = self.matched.lock().expect("metrics lock");
         match m.get_mut(rule) {
@@ -119,6 +126,27 @@ impl Metrics {
             "# HELP veil_exporter_otlp_records_dropped_total Records that did not reach the OTLP collector (queue_full: the export queue was full; export_failed: retries exhausted; rejected: the collector refused them).\n",
         );
         out.push_str("# TYPE veil_exporter_otlp_records_dropped_total counter\n");
+        let stats = self.bpf_stats.lock().expect("metrics lock");
+        out.push_str(
+            "# HELP veil_exporter_bpf_run_time_seconds_total Time the kernel spent in each BPF program (counted while sysctl kernel.bpf_stats_enabled=1).\n\
+             # TYPE veil_exporter_bpf_run_time_seconds_total counter\n",
+        );
+        for (name, (ns, _)) in stats.iter() {
+            out.push_str(&format!(
+                "veil_exporter_bpf_run_time_seconds_total{{tracepoint=\"{name}\"}} {:.9}\n",
+                *ns as f64 / 1e9
+            ));
+        }
+        out.push_str(
+            "# HELP veil_exporter_bpf_runs_total Runs of each BPF program (counted while sysctl kernel.bpf_stats_enabled=1).\n\
+             # TYPE veil_exporter_bpf_runs_total counter\n",
+        );
+        for (name, (_, runs)) in stats.iter() {
+            out.push_str(&format!(
+                "veil_exporter_bpf_runs_total{{tracepoint=\"{name}\"}} {runs}\n"
+            ));
+        }
+        drop(stats);
         let dropped = self.otlp_dropped.lock().expect("metrics lock");
         // Every reason, zeros included, so rate() and alerts see the series.
         for k in [DROP_QUEUE_FULL, DROP_EXPORT_FAILED, DROP_REJECTED] {

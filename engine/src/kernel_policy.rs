@@ -727,6 +727,46 @@ mod tests {
         );
     }
 
+    /// The default bundle spells out the default sensitive paths (so users
+    /// see what it watches); they must stay the same list.
+    #[test]
+    fn the_default_bundle_carries_the_default_kernel_section() {
+        let b = crate::parse_bundle(crate::DEFAULT_BUNDLE_JSON.as_bytes()).unwrap();
+        let k = b.kernel.expect("the default bundle has a kernel section");
+        let listed: Vec<&str> = k
+            .sensitive_paths
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.pattern.as_str())
+            .collect();
+        assert_eq!(listed, DEFAULT_SENSITIVE_PATHS);
+        assert_eq!(k.report, Report::Connections);
+        let r = KernelRules::compile(&k).unwrap();
+        assert!(r.check_open("/etc/shadow").is_some());
+    }
+
+    /// `veil check` (the bundle compiler) rejects a broken kernel section
+    /// with its pointer, although the filter does not apply the section.
+    #[test]
+    fn the_bundle_compiler_validates_the_kernel_section() {
+        let bundle = |kernel: &str| {
+            format!(
+                r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[],"kernel":{kernel}}}"#
+            )
+        };
+        assert!(crate::CompiledPolicy::from_json(bundle("{}").as_bytes()).is_ok());
+        let e = crate::CompiledPolicy::from_json(
+            bundle(r#"{"allowed_egress": [{"destinations": [{"cidr": "10.0.0.0/33"}]}]}"#)
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer(), "/kernel/allowed_egress/0/destinations/0/cidr");
+        let e = crate::CompiledPolicy::from_json(bundle(r#"{"watch": {"podz": []}}"#).as_bytes())
+            .unwrap_err();
+        assert_eq!(e.pointer(), "/kernel/watch/podz");
+    }
+
     #[test]
     fn cidr_math() {
         let c = Cidr::parse("127.0.0.0/8").unwrap();

@@ -214,7 +214,8 @@ pub fn bench() -> Result<()> {
     // hundreds of MB of log behind.
     let _ = fs::remove_file(dir.join("veil.log"));
 
-    let report = render(&results, &engine, &facts)?;
+    let mut report = render(&results, &engine, &facts)?;
+    report.push_str(&crate::bench_kernel::section());
     let path = util::root().join("benches/RESULTS.md");
     fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
     step("results");
