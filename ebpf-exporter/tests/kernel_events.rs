@@ -11,15 +11,16 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use veil_integration_tests::kernel::{is_root, rec_attr as attr, rec_has as has, KernelExporter};
+use veil_integration_tests::kernel::{
+    rec_attr as attr, rec_has as has, skip_without_root, KernelExporter,
+};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_veil-ebpf-exporter");
 const WAIT: Duration = Duration::from_secs(10);
 
 macro_rules! require_root {
     () => {
-        if !is_root() {
-            eprintln!("skipped: loading BPF programs needs root");
+        if skip_without_root() {
             return;
         }
     };

@@ -322,20 +322,27 @@ pub struct SensitivePath {
     pub severity: Severity,
 }
 
+/// Per workload, what it may do (executables, destinations); the id and
+/// severity name the records of what it may not.
 #[derive(Debug, Clone)]
-struct ExecRule {
+struct AllowList<T> {
     workload: WorkloadSelector,
-    executables: Vec<String>,
+    allowed: Vec<T>,
     id: String,
     severity: Severity,
 }
 
-#[derive(Debug, Clone)]
-struct EgressRule {
-    workload: WorkloadSelector,
-    destinations: Vec<(Option<Cidr>, Vec<u16>)>,
-    id: String,
-    severity: Severity,
+/// Of the lists selecting the subject, the first (its id and severity
+/// name the match) when none allows the event; `None` when some list
+/// allows it or no list selects the subject (unchecked workload).
+fn disallowed<'r, T>(
+    lists: &'r [AllowList<T>],
+    s: &Subject<'_>,
+    allows: impl Fn(&T) -> bool,
+) -> Option<&'r AllowList<T>> {
+    let mut applicable = lists.iter().filter(|l| l.workload.matches(s)).peekable();
+    let first = *applicable.peek()?;
+    (!applicable.any(|l| l.allowed.iter().any(&allows))).then_some(first)
 }
 
 /// A rule that matched an event.
@@ -352,8 +359,8 @@ pub struct KernelRules {
     pub watch: Watch,
     pub report: Report,
     pub sensitive_paths: Vec<SensitivePath>,
-    exec: Vec<ExecRule>,
-    egress: Vec<EgressRule>,
+    exec: Vec<AllowList<String>>,
+    egress: Vec<AllowList<(Option<Cidr>, Vec<u16>)>>,
 }
 
 fn invalid(pointer: String, message: impl Into<String>) -> PolicyError {
@@ -402,16 +409,21 @@ fn check_glob(pattern: &str, pointer: String, what: &str) -> Result<(), PolicyEr
     Ok(())
 }
 
+fn check_comm(c: &str, pointer: String) -> Result<(), PolicyError> {
+    if c.is_empty() || c.len() > MAX_COMM_LEN {
+        return Err(invalid(
+            pointer,
+            format!(
+                "comm {c:?} must be 1 to {MAX_COMM_LEN} bytes (the kernel truncates task names)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_workload(w: &WorkloadSelector, pointer: &str) -> Result<(), PolicyError> {
     if let Some(c) = &w.comm {
-        if c.is_empty() || c.len() > MAX_COMM_LEN {
-            return Err(invalid(
-                format!("{pointer}/workload/comm"),
-                format!(
-                    "comm {c:?} must be 1 to {MAX_COMM_LEN} bytes (the kernel truncates task names)"
-                ),
-            ));
-        }
+        check_comm(c, format!("{pointer}/workload/comm"))?;
     }
     if let Some(p) = &w.cgroup_prefix {
         if !p.starts_with('/') {
@@ -424,19 +436,23 @@ fn check_workload(w: &WorkloadSelector, pointer: &str) -> Result<(), PolicyError
     Ok(())
 }
 
+fn default_sensitive_paths() -> Vec<SensitivePath> {
+    DEFAULT_SENSITIVE_PATHS
+        .iter()
+        .map(|p| SensitivePath {
+            pattern: p.to_string(),
+            id: SENSITIVE_FILE_RULE.into(),
+            severity: Severity::High,
+        })
+        .collect()
+}
+
 impl KernelRules {
     /// Validates a section; every error names the field by JSON pointer
     /// from the bundle root (`/kernel/...`).
     pub fn compile(k: &KernelPolicy) -> Result<KernelRules, PolicyError> {
         for (i, c) in k.watch.comms.iter().enumerate() {
-            if c.is_empty() || c.len() > MAX_COMM_LEN {
-                return Err(invalid(
-                    format!("/kernel/watch/comms/{i}"),
-                    format!(
-                        "comm {c:?} must be 1 to {MAX_COMM_LEN} bytes (the kernel truncates task names)"
-                    ),
-                ));
-            }
+            check_comm(c, format!("/kernel/watch/comms/{i}"))?;
         }
         for (i, c) in k.watch.cgroups.iter().enumerate() {
             if !c.starts_with('/') {
@@ -451,14 +467,7 @@ impl KernelRules {
         check_len(&k.watch.pids, "/kernel/watch/pids")?;
 
         let sensitive_paths = match &k.sensitive_paths {
-            None => DEFAULT_SENSITIVE_PATHS
-                .iter()
-                .map(|p| SensitivePath {
-                    pattern: p.to_string(),
-                    id: SENSITIVE_FILE_RULE.into(),
-                    severity: Severity::High,
-                })
-                .collect(),
+            None => default_sensitive_paths(),
             Some(list) => {
                 check_len(list, "/kernel/sensitive_paths")?;
                 let mut out = Vec::with_capacity(list.len());
@@ -486,9 +495,9 @@ impl KernelRules {
             for (j, x) in e.executables.iter().enumerate() {
                 check_glob(x, format!("{at}/executables/{j}"), "executable pattern")?;
             }
-            exec.push(ExecRule {
+            exec.push(AllowList {
                 workload: e.workload.clone(),
-                executables: e.executables.clone(),
+                allowed: e.executables.clone(),
                 id: e.id.clone().unwrap_or_else(|| UNEXPECTED_EXEC_RULE.into()),
                 severity: e.severity.unwrap_or(Severity::High),
             });
@@ -517,9 +526,9 @@ impl KernelRules {
                 }
                 destinations.push((cidr, d.ports.clone()));
             }
-            egress.push(EgressRule {
+            egress.push(AllowList {
                 workload: e.workload.clone(),
-                destinations,
+                allowed: destinations,
                 id: e
                     .id
                     .clone()
@@ -542,14 +551,7 @@ impl KernelRules {
         KernelRules {
             watch: Watch::default(),
             report: Report::default(),
-            sensitive_paths: DEFAULT_SENSITIVE_PATHS
-                .iter()
-                .map(|p| SensitivePath {
-                    pattern: p.to_string(),
-                    id: SENSITIVE_FILE_RULE.into(),
-                    severity: Severity::High,
-                })
-                .collect(),
+            sensitive_paths: default_sensitive_paths(),
             exec: Vec::new(),
             egress: Vec::new(),
         }
@@ -570,38 +572,23 @@ impl KernelRules {
     /// selecting it allows the executable; workloads no entry selects are
     /// not checked.
     pub fn check_exec(&self, exe: &str, s: &Subject<'_>) -> Option<KernelMatch> {
-        let mut applicable = self
-            .exec
-            .iter()
-            .filter(|r| r.workload.matches(s))
-            .peekable();
-        let first = (*applicable.peek()?).clone();
-        let allowed = applicable.any(|r| r.executables.iter().any(|p| glob::matches(p, exe)));
-        (!allowed).then(|| KernelMatch {
-            id: first.id,
-            severity: first.severity,
+        let list = disallowed(&self.exec, s, |p| glob::matches(p, exe))?;
+        Some(KernelMatch {
+            id: list.id.clone(),
+            severity: list.severity,
             reason: format!("executable {exe} is not allowed for this workload"),
         })
     }
 
     pub fn check_egress(&self, ip: IpAddr, port: u16, s: &Subject<'_>) -> Option<KernelMatch> {
-        let mut applicable = self
-            .egress
-            .iter()
-            .filter(|r| r.workload.matches(s))
-            .peekable();
-        let first = applicable.peek()?;
-        let (id, severity) = (first.id.clone(), first.severity);
-        let allowed = applicable.any(|r| {
-            r.destinations.iter().any(|(cidr, ports)| {
-                cidr.as_ref().is_none_or(|c| c.contains(ip))
-                    && (ports.is_empty() || ports.contains(&port))
-            })
-        });
+        let list = disallowed(&self.egress, s, |(cidr, ports)| {
+            cidr.as_ref().is_none_or(|c| c.contains(ip))
+                && (ports.is_empty() || ports.contains(&port))
+        })?;
         let peer = std::net::SocketAddr::new(ip, port);
-        (!allowed).then(|| KernelMatch {
-            id,
-            severity,
+        Some(KernelMatch {
+            id: list.id.clone(),
+            severity: list.severity,
             reason: format!("egress to {peer} is not allowed for this workload"),
         })
     }

@@ -28,6 +28,16 @@ extern "C" {
     fn geteuid() -> u32;
 }
 
+/// True, after saying why the test is skipped, when this process cannot
+/// load BPF programs.
+pub fn skip_without_root() -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("skipped: the kernel exporter needs root to load BPF programs");
+    true
+}
+
 /// The exporter binary built by this workspace: `VEIL_EBPF_EXPORTER`, else
 /// `target/debug/veil-ebpf-exporter` (`cargo xtask test` builds it in its
 /// unit-test step, `cargo build -p veil-ebpf-exporter` by hand).

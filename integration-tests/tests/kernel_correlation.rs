@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::json;
 use std::time::Duration;
-use veil_integration_tests::kernel::{exporter_binary, is_root, KernelExporter};
+use veil_integration_tests::kernel::{exporter_binary, KernelExporter};
 use veil_integration_tests::otlp::{attr, attr_str, OtlpReceiver};
 use veil_integration_tests::{test_id, Proto, TestRequest};
 
@@ -27,8 +27,7 @@ fn int(r: &LogRecord, key: &str) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filter_findings_join_kernel_connections_by_5_tuple() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: the kernel exporter needs root to load BPF programs");
+    if skip_without_root() {
         return Ok(());
     }
     let receiver = OtlpReceiver::start().await?;

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use veil_integration_tests::kernel::{exporter_binary, is_root, rec_has, KernelExporter};
+use veil_integration_tests::kernel::{exporter_binary, rec_has, KernelExporter};
 use veil_integration_tests::otlp::{attr, attr_str, OtlpReceiver};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -58,8 +58,7 @@ fn is_key_open(r: &LogRecord, key: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_records_reach_a_real_otlp_receiver() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: the kernel exporter needs root to load BPF programs");
+    if skip_without_root() {
         return Ok(());
     }
     let receiver = OtlpReceiver::start().await?;
@@ -122,8 +121,7 @@ async fn kernel_records_reach_a_real_otlp_receiver() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_answering_503_gets_the_batch_again_after_backoff() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: the kernel exporter needs root to load BPF programs");
+    if skip_without_root() {
         return Ok(());
     }
     let receiver = OtlpReceiver::start().await?;
@@ -160,8 +158,7 @@ async fn a_collector_answering_503_gets_the_batch_again_after_backoff() -> anyho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_collector_every_record_is_written_and_every_loss_counted() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: the kernel exporter needs root to load BPF programs");
+    if skip_without_root() {
         return Ok(());
     }
     // Nothing listens on this port: every export attempt fails to connect.
