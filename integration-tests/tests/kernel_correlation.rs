@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::json;
 use std::time::Duration;
-use veil_integration_tests::kernel::{exporter_binary, KernelExporter};
+use veil_integration_tests::kernel::{exporter_binary, skip_without_root, KernelExporter};
 use veil_integration_tests::otlp::{attr, attr_str, OtlpReceiver};
 use veil_integration_tests::{test_id, Proto, TestRequest};
 

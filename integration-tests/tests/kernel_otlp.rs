@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use veil_integration_tests::kernel::{exporter_binary, rec_has, KernelExporter};
+use veil_integration_tests::kernel::{exporter_binary, rec_has, skip_without_root, KernelExporter};
 use veil_integration_tests::otlp::{attr, attr_str, OtlpReceiver};
 
 const WAIT: Duration = Duration::from_secs(15);
