@@ -188,6 +188,7 @@ fn run() -> Result<()> {
         ro.self_tgid = std::process::id();
         ro.filter_targets = u32::from(!rules.watch.is_empty());
         ro.filter_cgroups = u32::from(!rules.watch.cgroups.is_empty());
+        ro.filter_comms = u32::from(!rules.watch.comms.is_empty());
         // Batch wakeups: a few dozen events per wakeup instead of one, and
         // the poll timer bounds the delay (POLL_INTERVAL).
         let ring = args.ringbuf_bytes.unwrap_or(DEFAULT_RINGBUF_BYTES);
@@ -196,10 +197,9 @@ fn run() -> Result<()> {
             ro.filter_paths = 1;
             ro.n_prefixes = prefixes.len() as u32;
             for (slot, p) in ro.prefixes.iter_mut().zip(prefixes) {
-                slot.len = p.len() as u32;
-                for (d, s) in slot.s.iter_mut().zip(p.bytes()) {
-                    *d = s as i8;
-                }
+                let (words, masks) = rules::prefix_words(p);
+                slot.w = words;
+                slot.m = masks;
             }
         }
     }

@@ -83,6 +83,20 @@ pub fn kernel_prefixes(rules: &Rules) -> Option<Vec<String>> {
     (kept.len() <= MAX_KERNEL_PREFIXES).then_some(kept)
 }
 
+/// A kernel prefix as the BPF side compares it: little-endian 8-byte
+/// words of its bytes and masks covering exactly those bytes (0 past the
+/// end), as `struct prefix` in bpf/veil.bpf.c.
+pub fn prefix_words(prefix: &str) -> ([u64; KERNEL_PREFIX_LEN / 8], [u64; KERNEL_PREFIX_LEN / 8]) {
+    let mut words = [0u64; KERNEL_PREFIX_LEN / 8];
+    let mut masks = [0u64; KERNEL_PREFIX_LEN / 8];
+    for (i, b) in prefix.bytes().take(KERNEL_PREFIX_LEN).enumerate() {
+        let (k, shift) = (i / 8, (i % 8) * 8);
+        words[k] |= u64::from(b) << shift;
+        masks[k] |= 0xff << shift;
+    }
+    (words, masks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +110,30 @@ mod tests {
         assert!(prefixes.contains(&"/etc/shadow".to_string()));
         assert!(prefixes.contains(&"/home/".to_string()));
         assert!(!prefixes.contains(&"/home/*/.ssh".to_string()));
+    }
+
+    #[test]
+    fn prefix_words_are_little_endian_with_exact_masks() {
+        let (w, m) = prefix_words("/etc/shadow");
+        assert_eq!(w[0], u64::from_le_bytes(*b"/etc/sha"));
+        assert_eq!(m[0], u64::MAX);
+        assert_eq!(w[1], u64::from_le_bytes([b'd', b'o', b'w', 0, 0, 0, 0, 0]));
+        assert_eq!(m[1], 0x00ff_ffff);
+        assert!(w[2..].iter().chain(&m[2..]).all(|&x| x == 0));
+        // A path compares equal under the mask exactly when it starts so.
+        let path = |s: &str| {
+            let mut b = [0u8; 16];
+            b[..s.len()].copy_from_slice(s.as_bytes());
+            [
+                u64::from_le_bytes(b[..8].try_into().unwrap()),
+                u64::from_le_bytes(b[8..].try_into().unwrap()),
+            ]
+        };
+        let matches = |p: [u64; 2]| (0..2).all(|k| p[k] & m[k] == w[k]);
+        assert!(matches(path("/etc/shadow")));
+        assert!(matches(path("/etc/shadow-")));
+        assert!(!matches(path("/etc/shado")));
+        assert!(!matches(path("/etc/passwd")));
     }
 
     #[test]

@@ -62,9 +62,12 @@ struct event {
 
 _Static_assert(sizeof(struct event) == 632, "struct event is decoded at fixed offsets by src/event.rs");
 
+/* A prefix as 8-byte little-endian words and masks (mask 0 past its
+ * end), so a path is compared a word at a time. */
+#define PREFIX_WORDS (PREFIX_LEN / 8)
 struct prefix {
-	u32 len;
-	char s[PREFIX_LEN];
+	u64 w[PREFIX_WORDS];
+	u64 m[PREFIX_WORDS];
 };
 
 /* Set by user space before load (read-only for the programs). */
@@ -77,6 +80,8 @@ const volatile u32 filter_targets = 0;
  * the exporter a context switch per event (most of its CPU at connect
  * rates); 0 wakes on every event. */
 const volatile u32 wakeup_bytes = 0;
+/* 1: some watched_comms entry exists (else the comm is not looked up). */
+const volatile u32 filter_comms = 0;
 /* 1: some watched_cgroups entry exists (descendants are looked up). */
 const volatile u32 filter_cgroups = 0;
 /* 1: only absolute paths starting with one of prefixes[..n_prefixes]. */
@@ -130,6 +135,7 @@ struct open_args {
 	u32 flags;
 	u32 len;
 	u32 path_flags;
+	u32 _pad; /* path is 8-byte aligned: compared a word at a time */
 	char path[PATH_LEN];
 };
 
@@ -158,6 +164,15 @@ struct {
 	__type(key, u32);
 	__type(value, struct open_args);
 } inflight_opens SEC(".maps");
+
+/* Entries in inflight_opens / inflight_connects, approximately: every
+ * syscall exit of every task checks these first, so while nothing is in
+ * flight (the common case) an exit costs a load, not a hash lookup. Only
+ * ever too high (an entry evicted or left by a killed task), never too
+ * low, so no event is missed. */
+u64 inflight_n[2] = {};
+#define INFLIGHT_OPENS 0
+#define INFLIGHT_CONNECTS 1
 
 struct connect_args {
 	u32 fd;
@@ -214,6 +229,8 @@ static __always_inline bool watched(u32 tgid)
 				return true;
 		}
 	}
+	if (!filter_comms)
+		return false;
 	char comm[TASK_COMM_LEN] = {};
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (bpf_map_lookup_elem(&watched_comms, comm))
@@ -221,21 +238,25 @@ static __always_inline bool watched(u32 tgid)
 	return false;
 }
 
+/* `path` is 8-byte aligned and PATH_LEN long; bytes past its NUL are
+ * stale, but a prefix longer than the path differs at the NUL. */
 static __always_inline bool path_watched(const char *path)
 {
 	if (!filter_paths)
 		return true;
-	if (path[0] != '/')
-		return false;
+	const u64 *pw = (const u64 *)path;
+	u64 first = pw[0];
 	for (u32 i = 0; i < MAX_PREFIXES; i++) {
 		if (i >= n_prefixes)
 			break;
-		u32 len = prefixes[i].len;
+		if ((first & prefixes[i].m[0]) != prefixes[i].w[0])
+			continue;
 		bool ok = true;
-		for (u32 j = 0; j < PREFIX_LEN; j++) {
-			if (j >= len)
+		for (u32 k = 1; k < PREFIX_WORDS; k++) {
+			u64 m = prefixes[i].m[k];
+			if (!m)
 				break;
-			if (path[j] != prefixes[i].s[j]) {
+			if ((pw[k] & m) != prefixes[i].w[k]) {
 				ok = false;
 				break;
 			}
@@ -449,11 +470,36 @@ static __always_inline int make_absolute(struct open_args *a, struct dentry *d,
 	return 0;
 }
 
+/* High bit set in each byte of v that is zero (and, rarely, in a 0x01
+ * byte just above one: a false alarm, never a miss). */
+static __always_inline u64 zero_bytes(u64 v)
+{
+	return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+}
+
 /* Whether a path has an empty, `.` or `..` component, which the prefix
  * filter cannot judge (`/tmp/../etc/shadow`, `/etc//shadow`); hidden
- * names (`/root/.ssh`) are clean. */
+ * names (`/root/.ssh`) are clean. A word-at-a-time scan for `/` followed
+ * by `/` or `.` finds candidates; only those pay the exact byte check. */
 static __always_inline bool unclean(const char *path, u32 len)
 {
+	const u64 *pw = (const u64 *)path;
+	u64 carry = 0;
+	bool candidate = false;
+	for (u32 k = 0; k < PATH_LEN / 8; k++) {
+		if (k * 8 > len)
+			break;
+		u64 x = pw[k];
+		u64 slash = zero_bytes(x ^ 0x2f2f2f2f2f2f2f2fULL);
+		u64 next = slash | zero_bytes(x ^ 0x2e2e2e2e2e2e2e2eULL);
+		if (((slash << 8) | carry) & next) {
+			candidate = true;
+			break;
+		}
+		carry = slash >> 56;
+	}
+	if (!candidate)
+		return false;
 	for (u32 i = 0; i + 3 < PATH_LEN; i++) {
 		if (i + 1 >= len)
 			break;
@@ -516,12 +562,15 @@ static __always_inline int open_enter(int dirfd, const char *filename, u32 flags
 		a->path_flags |= PATH_UNCLEAN;
 	}
 	u32 tid = (u32)pid_tgid;
-	bpf_map_update_elem(&inflight_opens, &tid, a, BPF_ANY);
+	if (bpf_map_update_elem(&inflight_opens, &tid, a, BPF_ANY) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], 1);
 	return 0;
 }
 
 static __always_inline int open_exit(long ret)
 {
+	if (!inflight_n[INFLIGHT_OPENS])
+		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct open_args *a = bpf_map_lookup_elem(&inflight_opens, &tid);
 	if (!a)
@@ -535,7 +584,8 @@ static __always_inline int open_exit(long ret)
 		bpf_probe_read_kernel(e->path, sizeof(e->path), a->path);
 		submit(e);
 	}
-	bpf_map_delete_elem(&inflight_opens, &tid);
+	if (bpf_map_delete_elem(&inflight_opens, &tid) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], -1);
 	return 0;
 }
 
@@ -633,13 +683,16 @@ int veil_connect(struct trace_event_raw_sys_enter *ctx)
 	a.rport = __builtin_bswap16(a.rport);
 	a.fd = (u32)ctx->args[0];
 	u32 tid = (u32)pid_tgid;
-	bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY);
+	if (bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], 1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 {
+	if (!inflight_n[INFLIGHT_CONNECTS])
+		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct connect_args *a = bpf_map_lookup_elem(&inflight_connects, &tid);
 	if (!a)
@@ -656,7 +709,8 @@ int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 		__builtin_memcpy(e->raddr, a->raddr, 16);
 		submit(e);
 	}
-	bpf_map_delete_elem(&inflight_connects, &tid);
+	if (bpf_map_delete_elem(&inflight_connects, &tid) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], -1);
 	return 0;
 }
 
