@@ -11,6 +11,7 @@ use crate::event::{
 use crate::metrics::Metrics;
 use crate::rules::{Match, Report, Rules, Subject};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -59,6 +60,8 @@ pub struct Exporter<W: Write> {
     host: Option<String>,
     seq: u64,
     line: Vec<u8>,
+    /// Reused per record.
+    event_id: String,
     otlp: Option<crate::otlp::Sender>,
 }
 
@@ -115,6 +118,7 @@ impl<W: Write> Exporter<W> {
                 .map(|h| h.trim().to_string()),
             seq: 0,
             line: Vec::with_capacity(2048),
+            event_id: String::with_capacity(40),
             otlp: None,
             cgroup_info: HashMap::new(),
         }
@@ -241,7 +245,9 @@ impl<W: Write> Exporter<W> {
         // more than the rest of the handling.
         self.seq += 1;
         let unix_ns = (ev.ts_ns as i128 + self.boot_to_unix_ns).max(0) as u64;
-        let event_id = format!("k{unix_ns:x}-{:x}", self.seq);
+        let mut event_id = std::mem::take(&mut self.event_id);
+        event_id.clear();
+        let _ = write!(event_id, "k{unix_ns:x}-{:x}", self.seq);
         let (local, peer) = (ev.local(), ev.peer());
         let mut attrs: Vec<(&'static str, Av<'_>)> = Vec::with_capacity(40);
         macro_rules! put {
@@ -367,6 +373,8 @@ impl<W: Write> Exporter<W> {
             self.metrics.exported.fetch_add(1, Ordering::Relaxed);
         }
         self.line = line;
+        drop(attrs);
+        self.event_id = event_id;
         Some(())
     }
 }
@@ -380,31 +388,63 @@ fn write_record(
     body: &str,
     attrs: &[(&'static str, Av<'_>)],
 ) {
-    // Writing into a Vec<u8> cannot fail.
-    let _ = write!(
-        out,
-        "{{\"timeUnixNano\":\"{time_ns}\",\"observedTimeUnixNano\":\"{observed_ns}\",\
-         \"severityNumber\":{},\"severityText\":\"{}\",\"body\":",
-        sev.0, sev.1
-    );
-    let _ = serde_json::to_writer(&mut *out, body);
+    out.extend_from_slice(b"{\"timeUnixNano\":\"");
+    write_int(out, time_ns);
+    out.extend_from_slice(b"\",\"observedTimeUnixNano\":\"");
+    write_int(out, observed_ns);
+    out.extend_from_slice(b"\",\"severityNumber\":");
+    write_int(out, sev.0);
+    out.extend_from_slice(b",\"severityText\":");
+    write_str(out, sev.1);
+    out.extend_from_slice(b",\"body\":");
+    write_str(out, body);
     out.extend_from_slice(b",\"attributes\":{");
     for (i, (k, v)) in attrs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut *out, k);
+        write_str(out, k);
         out.push(b':');
-        let _ = match v {
-            Av::Str(s) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other),
-            Av::Int(n) => write!(out, "{n}"),
-            Av::Bool(b) => write!(out, "{b}"),
+        match v {
+            Av::Str(s) => write_str(out, s),
+            Av::Int(n) => write_int(out, *n),
+            Av::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Av::Ip(Some(IpAddr::V4(a))) => {
+                out.push(b'"');
+                for (j, o) in a.octets().iter().enumerate() {
+                    if j > 0 {
+                        out.push(b'.');
+                    }
+                    write_int(out, *o);
+                }
+                out.push(b'"');
+            }
             // An address's text form needs no JSON escaping.
-            Av::Ip(Some(a)) => write!(out, "\"{a}\""),
-            Av::Ip(None) => write!(out, "null"),
-        };
+            Av::Ip(Some(a)) => {
+                let _ = write!(out, "\"{a}\"");
+            }
+            Av::Ip(None) => out.extend_from_slice(b"null"),
+        }
     }
     out.extend_from_slice(b"}}");
+}
+
+/// A JSON string; the escaping pass runs only for strings that need it
+/// (most paths, names and command lines do not).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec<u8> cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// An integer in decimal (serde_json's itoa, not core::fmt).
+fn write_int<N: serde::Serialize>(out: &mut Vec<u8>, n: N) {
+    let _ = serde_json::to_writer(&mut *out, &n);
 }
 
 #[cfg(test)]
