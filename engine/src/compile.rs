@@ -456,6 +456,12 @@ impl CompiledPolicy {
             }
         }
 
+        // The filter does not apply the kernel section, but a bundle whose
+        // exporter half is broken is rejected here too, with its pointer.
+        if let Some(kernel) = &bundle.kernel {
+            crate::kernel_policy::KernelRules::compile(kernel)?;
+        }
+
         Ok(CompiledPolicy {
             name: Arc::from(bundle.metadata.name.as_str()),
             revision: Arc::from(bundle.metadata.revision.as_str()),

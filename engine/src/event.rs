@@ -385,7 +385,7 @@ pub struct EventContext<'a> {
 }
 
 /// OpenTelemetry severity number and text for a veil severity.
-fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
+pub fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
     use crate::bundle::Severity::*;
     match sev {
         Low => (9, "INFO"),

@@ -10,6 +10,7 @@ pub mod compile;
 pub mod detectors;
 pub mod event;
 pub mod inspect;
+pub mod kernel_policy;
 pub mod media;
 pub mod redact;
 
