@@ -13,7 +13,7 @@ use crate::codec::form::{self, Syntax};
 use crate::codec::json::{self, Leaf, LeafSink, Segment};
 use crate::codec::{multipart, Decoded};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
-use crate::detectors::{has_keyword_before, validators, Input, Span};
+use crate::detectors::{has_keyword_before, validators, Confidence, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits, Edit};
 use std::ops::Range;
@@ -77,6 +77,8 @@ pub struct Finding {
     /// The rule's action for this direction.
     pub action: Action,
     pub severity: Severity,
+    /// `veil.confidence` of the finding's rule.
+    pub confidence: Confidence,
     pub mask: MaskStyle,
     /// Monitor-mode finding: reported, never enforced.
     pub monitor: bool,
@@ -312,6 +314,7 @@ impl CompiledPolicy {
                 category: rule.category.clone(),
                 action: rule.actions[d],
                 severity: rule.severity,
+                confidence: rule.confidence,
                 mask: rule.mask,
                 monitor: rule.monitor,
                 start: hit.start,
