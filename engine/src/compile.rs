@@ -112,7 +112,8 @@ pub(crate) struct CompiledRule {
     pub mask: MaskStyle,
     pub severity: Severity,
     /// How sure a match is: the catalogue's confidence for built-ins;
-    /// user regexes are `high` with a validator, `medium` without.
+    /// user regexes are `high` with a validator, `medium` without; key-name
+    /// rules are `medium`.
     pub confidence: Confidence,
     pub monitor: bool,
     /// Lower-cased header names per direction.
@@ -330,8 +331,8 @@ impl CompiledPolicy {
                     validator: Some(_), ..
                 } => Confidence::High,
                 Detector::Regex { .. } => Confidence::Medium,
-                // The bundle names the field: the value is what it says.
-                Detector::Key { .. } => Confidence::High,
+                // The field's name says it is sensitive, not its content.
+                Detector::Key { .. } => Confidence::Medium,
             };
             rules.push((
                 CompiledRule {

@@ -594,12 +594,8 @@ pub fn finding_record(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) ->
         Some(path) => format!("{}:{path}", ctx.location),
         None => ctx.location.to_string(),
     };
-    if finding.path.is_some() {
-        for (k, v) in attrs.iter_mut() {
-            if *k == "veil.location" {
-                *v = AttrValue::Str(location.clone());
-            }
-        }
+    if let Some(slot) = attrs.iter_mut().find(|(k, _)| *k == "veil.location") {
+        slot.1 = AttrValue::text(&location);
     }
     let mut put = |k: &'static str, v: AttrValue| attrs.push((k, v));
     put("veil.rule.id", AttrValue::text(&finding.rule_id));
@@ -966,7 +962,7 @@ mod tests {
             monitor: true,
             start: 0,
             end: 12,
-            path: Some(Arc::from("$.a")),
+            path: Some(Arc::from("$.contact")),
         };
         let records = [
             finding_record(&f, b"jane@example", &ctx),

@@ -308,7 +308,6 @@ async fn events_are_exported_over_otlp_with_trace_ids_and_resource() -> anyhow::
     );
     assert_eq!(attr_str(a, "veil.category"), Some("pii.email"));
     assert_eq!(attr_str(a, "veil.action"), Some("redact"));
-    // The body location names the JSON field (`body:<JSONPath>`).
     assert_eq!(attr_str(a, "veil.location"), Some("body:$.email"));
     assert_eq!(attr_str(a, "http.request.method"), Some("POST"));
     assert_eq!(attr_str(a, "url.path"), Some("/users"));

@@ -1245,6 +1245,8 @@ time for request:      412us     12.51ms      3.20ms      1.02ms    70.10%
             "{s}"
         );
         assert!(!s.contains("1MiB mixed"));
+        let report = insert_before_reproduce("a\n## Reproduce\nb", "S\n");
+        assert_eq!(report, "a\nS\n## Reproduce\nb");
     }
 
     #[test]
