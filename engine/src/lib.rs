@@ -16,7 +16,9 @@ pub mod redact;
 
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
+pub use detectors::Confidence;
 pub use event::{
-    block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
+    block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
+    AttrValue, EventContext, Record, RequestInfo,
 };
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
