@@ -63,6 +63,7 @@ pub struct Exporter<W: Write> {
     seq: u64,
     /// Reused per record.
     event_id: String,
+    what: String,
     record: Option<Record>,
     otlp: Option<crate::otlp::Sender>,
 }
@@ -179,6 +180,7 @@ impl<W: Write> Exporter<W> {
                 .map(|h| h.trim().to_string()),
             seq: 0,
             event_id: String::with_capacity(40),
+            what: String::with_capacity(256),
             record: Some(empty_record()),
             otlp: None,
             cgroup_info: HashMap::new(),
@@ -349,11 +351,16 @@ impl<W: Write> Exporter<W> {
         if let Some(h) = &self.host {
             put!("host.name", Av::Str(h));
         }
-        let what = match ev.kind {
-            Kind::Exec => format!("exec {}", proc_.exe.as_deref().unwrap_or(&ev.path)),
+        // What happened, for the body; written into a reused buffer.
+        let mut what = std::mem::take(&mut self.what);
+        what.clear();
+        match ev.kind {
+            Kind::Exec => {
+                let _ = write!(what, "exec {}", proc_.exe.as_deref().unwrap_or(&ev.path));
+            }
             Kind::Exit => {
                 put!("process.exit.code", Av::Int(ev.ret >> 8));
-                format!("exit {}", ev.comm)
+                let _ = write!(what, "exit {}", ev.comm);
             }
             Kind::Open => {
                 put!("file.path", Av::Str(&ev.path));
@@ -367,7 +374,7 @@ impl<W: Write> Exporter<W> {
                     put!("veil.kernel.path_unresolved", Av::Bool(true));
                 }
                 put!("veil.kernel.result", Av::Int(ev.ret));
-                format!("open {} (result {})", ev.path, ev.ret)
+                let _ = write!(what, "open {} (result {})", ev.path, ev.ret);
             }
             Kind::Connect | Kind::Accept => {
                 put!("network.transport", Av::Str(ev.transport()));
@@ -388,42 +395,47 @@ impl<W: Write> Exporter<W> {
                 put!("server.address", Av::Ip(server));
                 put!("server.port", Av::Int(sport.into()));
                 put!("veil.kernel.result", Av::Int(ev.ret));
-                let ip = |a: Option<IpAddr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
-                format!(
-                    "{} {}:{} -> {}:{}",
-                    ev.kind.as_str(),
-                    ip(client),
-                    cport,
-                    ip(server),
-                    sport
-                )
+                let _ = write!(what, "{} ", ev.kind.as_str());
+                for (a, port, sep) in [(client, cport, " -> "), (server, sport, "")] {
+                    match a {
+                        Some(a) => {
+                            let _ = write!(what, "{a}:{port}{sep}");
+                        }
+                        None => {
+                            let _ = write!(what, "?:{port}{sep}");
+                        }
+                    }
+                }
             }
-        };
-        let (sev, body) = match &matched {
+        }
+        let sev = match &matched {
             Some(m) => {
                 put!("veil.rule.id", Av::Str(&m.id));
                 put!("veil.severity", Av::Str(m.severity.as_str()));
                 put!("veil.action", Av::Str("report"));
                 put!("veil.reason", Av::Str(&m.reason));
-                (
-                    veil_engine::event::otel_severity(m.severity),
-                    format!(
-                        "veil kernel {}: {} by {} (pid {})",
-                        m.id, what, ev.comm, ev.pid
-                    ),
-                )
+                veil_engine::event::otel_severity(m.severity)
             }
-            None => (
-                (9, "INFO"),
-                format!("veil kernel: {what} by {} (pid {})", ev.comm, ev.pid),
-            ),
+            None => (9, "INFO"),
         };
         filler.finish();
+        rec.body.clear();
+        let _ = match &matched {
+            Some(m) => write!(
+                rec.body,
+                "veil kernel {}: {what} by {} (pid {})",
+                m.id, ev.comm, ev.pid
+            ),
+            None => write!(
+                rec.body,
+                "veil kernel: {what} by {} (pid {})",
+                ev.comm, ev.pid
+            ),
+        };
+        self.what = what;
         rec.time_unix_nano = unix_ns;
         rec.severity_number = sev.0;
         rec.severity_text = sev.1;
-        rec.body.clear();
-        rec.body.push_str(&body);
         if let Some(otlp) = &self.otlp {
             otlp.send(rec.to_otlp_json(clock_ns(libc::CLOCK_REALTIME).max(0) as u64));
         }
