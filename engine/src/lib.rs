@@ -12,6 +12,7 @@ pub mod event;
 pub mod inspect;
 pub mod media;
 pub mod redact;
+pub mod stream;
 
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
@@ -19,3 +20,4 @@ pub use event::{
     block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
 };
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
+pub use stream::{Framing, Release, StreamFinding, StreamScanner, StreamWindow};
