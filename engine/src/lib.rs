@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod compile;
+pub mod compress;
 pub mod detectors;
 pub mod event;
 pub mod inspect;
