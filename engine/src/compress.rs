@@ -33,9 +33,6 @@ impl Encoding {
             Encoding::Deflate => "deflate",
         }
     }
-
-    /// Content-codings veil decodes, as `accept-encoding` tokens.
-    pub const SUPPORTED: &'static [&'static str] = &["gzip", "x-gzip", "deflate"];
 }
 
 /// What a `content-encoding` header asks for.
@@ -67,19 +64,22 @@ impl ContentEncoding {
     }
 }
 
-/// Restricts an `accept-encoding` value to the codings veil decodes, so a
-/// response comes back in a form veil can inspect. Returns `None` when
-/// nothing is left (the header should go: the response is then identity).
-pub fn restrict_accept_encoding(value: &str) -> Option<String> {
+/// Restricts an `accept-encoding` value to `allowed` codings (and
+/// `identity`), so a response comes back in a form veil can inspect.
+/// Returns `None` when nothing is left (the header should go: the response
+/// is then identity).
+pub fn restrict_accept_encoding(value: &str, allowed: &[&str]) -> Option<String> {
     let kept: Vec<&str> = value
         .split(',')
         .map(str::trim)
         .filter(|item| {
             let coding = item.split(';').next().unwrap_or("").trim();
-            Encoding::SUPPORTED
-                .iter()
-                .chain(&["identity"])
-                .any(|s| s.eq_ignore_ascii_case(coding))
+            let gzip_alias = coding.eq_ignore_ascii_case("x-gzip") && allowed.contains(&"gzip");
+            gzip_alias
+                || allowed
+                    .iter()
+                    .chain(&["identity"])
+                    .any(|s| s.eq_ignore_ascii_case(coding))
         })
         .collect();
     if kept.is_empty() {
@@ -670,12 +670,12 @@ mod tests {
             ContentEncoding::Unsupported(_)
         ));
         assert_eq!(
-            restrict_accept_encoding("gzip, deflate, br;q=0.9, zstd").as_deref(),
+            restrict_accept_encoding("gzip, deflate, br;q=0.9, zstd", &["gzip", "deflate"]).as_deref(),
             Some("gzip, deflate")
         );
-        assert_eq!(restrict_accept_encoding("br, zstd"), None);
+        assert_eq!(restrict_accept_encoding("br, zstd", &["gzip"]), None);
         assert_eq!(
-            restrict_accept_encoding("identity;q=1").as_deref(),
+            restrict_accept_encoding("identity;q=1", &["gzip"]).as_deref(),
             Some("identity;q=1")
         );
     }

@@ -5,6 +5,7 @@
 //! (parse) -> `compile` (`CompiledPolicy`) -> `inspect` (scan, decide) ->
 //! `redact` (rewrite) -> `event` (report).
 
+pub mod body;
 pub mod bundle;
 pub mod compile;
 pub mod compress;
@@ -15,7 +16,9 @@ pub mod media;
 pub mod redact;
 pub mod stream;
 
+pub use body::{AcceptEncoding, BodyHandling, BodyMode, UnsupportedEncoding};
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
+pub use compress::{ContentEncoding, DecodeError, Decoder, Encoder, Encoding};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
 pub use event::{
     block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
