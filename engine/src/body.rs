@@ -171,9 +171,7 @@ impl BodyPolicy {
                 }
             }
         }
-        if encodings.max_decoded_bytes == 0
-            || encodings.max_decoded_bytes > MAX_MAX_DECODED_BYTES
-        {
+        if encodings.max_decoded_bytes == 0 || encodings.max_decoded_bytes > MAX_MAX_DECODED_BYTES {
             return Err(invalid(
                 "/body/encodings/max_decoded_bytes".into(),
                 format!("must be 1 to {MAX_MAX_DECODED_BYTES} bytes"),
@@ -312,7 +310,10 @@ mod tests {
     fn default_bundle_streams_event_streams_and_buffers_the_rest() {
         let p = CompiledPolicy::embedded_default().unwrap();
         assert_eq!(
-            p.body_mode(Direction::Response, Some("text/event-stream; charset=utf-8")),
+            p.body_mode(
+                Direction::Response,
+                Some("text/event-stream; charset=utf-8")
+            ),
             BodyMode::Stream
         );
         assert_eq!(
@@ -371,7 +372,11 @@ mod tests {
             BodyHandling::Skip
         );
         assert_eq!(
-            p.body_handling(Direction::Request, Some("application/json"), Some("deflate")),
+            p.body_handling(
+                Direction::Request,
+                Some("application/json"),
+                Some("deflate")
+            ),
             BodyHandling::Unsupported {
                 encoding: "deflate".into(),
                 action: UnsupportedEncoding::Block

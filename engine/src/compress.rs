@@ -535,7 +535,9 @@ mod tests {
     fn sample() -> Vec<u8> {
         let mut v = Vec::new();
         for i in 0..5000 {
-            v.extend_from_slice(format!("{{\"i\":{i},\"email\":\"u{i}@example.com\"}}\n").as_bytes());
+            v.extend_from_slice(
+                format!("{{\"i\":{i},\"email\":\"u{i}@example.com\"}}\n").as_bytes(),
+            );
         }
         v
     }
@@ -670,7 +672,8 @@ mod tests {
             ContentEncoding::Unsupported(_)
         ));
         assert_eq!(
-            restrict_accept_encoding("gzip, deflate, br;q=0.9, zstd", &["gzip", "deflate"]).as_deref(),
+            restrict_accept_encoding("gzip, deflate, br;q=0.9, zstd", &["gzip", "deflate"])
+                .as_deref(),
             Some("gzip, deflate")
         );
         assert_eq!(restrict_accept_encoding("br, zstd", &["gzip"]), None);

@@ -18,8 +18,8 @@ pub mod stream;
 
 pub use body::{AcceptEncoding, BodyHandling, BodyMode, UnsupportedEncoding};
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
-pub use compress::{ContentEncoding, DecodeError, Decoder, Encoder, Encoding};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
+pub use compress::{ContentEncoding, DecodeError, Decoder, Encoder, Encoding};
 pub use event::{
     block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
 };

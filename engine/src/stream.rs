@@ -458,7 +458,8 @@ impl StreamScanner {
         let keep = self.window.context;
         if cut >= keep {
             self.context.clear();
-            self.context.extend_from_slice(&self.pending[cut - keep..cut]);
+            self.context
+                .extend_from_slice(&self.pending[cut - keep..cut]);
         } else {
             self.context.extend_from_slice(&self.pending[..cut]);
             let excess = self.context.len().saturating_sub(keep);
@@ -481,7 +482,10 @@ impl StreamScanner {
         let limit = len.saturating_sub(LOOKAHEAD);
         let mut cut = self.window.step.min(limit);
         loop {
-            let crossing = findings.iter().map(&span).filter(|&(s, e)| s < cut && e > cut);
+            let crossing = findings
+                .iter()
+                .map(&span)
+                .filter(|&(s, e)| s < cut && e > cut);
             let Some(max_end) = crossing.clone().map(|(_, e)| e).max() else {
                 break;
             };
@@ -535,11 +539,7 @@ fn event_end(buf: &[u8], from: usize) -> Option<usize> {
                 (Some(b'\n'), _) => return Some(at + 3),
                 _ => {}
             },
-            (b'\n', Some(b'\r')) => {
-                if buf.get(at + 2) == Some(&b'\n') {
-                    return Some(at + 3);
-                }
-            }
+            (b'\n', Some(b'\r')) if buf.get(at + 2) == Some(&b'\n') => return Some(at + 3),
             _ => {}
         }
         i = at + 1;
@@ -662,7 +662,9 @@ mod tests {
         let p = policy();
         let mut body = String::new();
         for i in 0..4000 {
-            body.push_str(&format!("line {i} reach me at a{i}@example.org, card 4111 1111 1111 1111; "));
+            body.push_str(&format!(
+                "line {i} reach me at a{i}@example.org, card 4111 1111 1111 1111; "
+            ));
         }
         let t = Target::Body {
             content_type: Some("text/plain"),
@@ -724,7 +726,10 @@ mod tests {
         );
         assert_eq!(r.findings.len(), 1);
         let r = s.feed(&p, b" bob@example.org\r\n\r\ndata: x\r\r");
-        assert_eq!(r.bytes, b"data: partial ***************\r\n\r\ndata: x\r\r".to_vec());
+        assert_eq!(
+            r.bytes,
+            b"data: partial ***************\r\n\r\ndata: x\r\r".to_vec()
+        );
         assert!(s.finish(&p).bytes.is_empty());
     }
 
@@ -768,8 +773,7 @@ mod tests {
         )
         .unwrap();
         let body = format!("{EMAIL} {AWS}");
-        let (out, f, blocked, _) =
-            run(&p, Direction::Request, None, body.as_bytes(), &[3]);
+        let (out, f, blocked, _) = run(&p, Direction::Request, None, body.as_bytes(), &[3]);
         assert_eq!(out, body.as_bytes());
         assert_eq!(f.len(), 2);
         assert!(blocked.is_none());
