@@ -1012,18 +1012,23 @@ impl VeilHttp {
             StreamOutcome::Forward(out) if out.is_empty() => Action::Continue,
             StreamOutcome::Forward(out) => {
                 let buffer = body_buffer(direction);
-                match host::replace_buffer(buffer, 0, &out) {
-                    Ok(()) => Action::Continue,
-                    Err(e) => self.fail(
-                        direction,
-                        "stream_tail",
-                        &format!(
-                            "the last {} bytes of a streamed body ended by trailers cannot be forwarded ({e})",
-                            out.len()
-                        ),
-                        502,
-                    ),
+                if host::replace_buffer(buffer, 0, &out).is_ok() {
+                    return Action::Continue;
                 }
+                // Neither fail mode can pass these bytes on: refuse.
+                let detail = format!(
+                    "the last {} bytes of a streamed body ended by trailers cannot be forwarded (proxy-wasm has no body buffer in the trailers callback); refused",
+                    out.len()
+                );
+                self.notice(direction, "stream_tail", &detail, Severity::High);
+                let event_id = self.event_id();
+                let body = serde_json::json!({
+                    "error": "veil could not forward this streamed message: it ended with trailers",
+                    "event_id": event_id,
+                })
+                .to_string()
+                .into_bytes();
+                self.refuse(direction, 502, "veil_stream_tail", body)
             }
             StreamOutcome::Blocked(rule) => self.block_body(direction, &rule),
             StreamOutcome::Failed(err) => {

@@ -981,7 +981,11 @@ impl Harness {
 
     /// Sends a request through Envoy and returns at the response headers;
     /// see [`StreamingResponse`].
-    pub async fn send_streaming(&self, proto: Proto, req: TestRequest) -> Result<StreamingResponse> {
+    pub async fn send_streaming(
+        &self,
+        proto: Proto,
+        req: TestRequest,
+    ) -> Result<StreamingResponse> {
         send_streaming(self.listener, proto, req).await
     }
 

@@ -28,10 +28,7 @@ fn gunzip(data: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut d = flate2::read::GzDecoder::new(data);
     d.read_to_end(&mut out)?;
-    anyhow::ensure!(
-        d.into_inner().is_empty(),
-        "bytes after the gzip member"
-    );
+    anyhow::ensure!(d.into_inner().is_empty(), "bytes after the gzip member");
     Ok(out)
 }
 
@@ -46,7 +43,8 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
 
     // Response: the upstream sends gzip JSON with PII.
     let id = test_id("gzip-response");
-    let doc = json!({"user": {"email": EMAIL, "card": "4111 1111 1111 1111"}, "note": "x".repeat(5000)});
+    let doc =
+        json!({"user": {"email": EMAIL, "card": "4111 1111 1111 1111"}, "note": "x".repeat(5000)});
     h.echo()
         .set_canned(
             &id,
@@ -74,7 +72,11 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
 
     // A clean gzip response passes byte for byte.
     let id = test_id("gzip-clean");
-    let clean = gzip(json!({"ok": true, "items": [1, 2, 3]}).to_string().as_bytes());
+    let clean = gzip(
+        json!({"ok": true, "items": [1, 2, 3]})
+            .to_string()
+            .as_bytes(),
+    );
     h.echo()
         .set_canned(
             &id,
@@ -86,7 +88,9 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
             },
         )
         .await?;
-    let resp = h.send(Proto::Http2, TestRequest::get("/clean", &id)).await?;
+    let resp = h
+        .send(Proto::Http2, TestRequest::get("/clean", &id))
+        .await?;
     assert!(resp.body == clean, "clean gzip must pass unchanged");
 
     // Request: a gzip body with PII reaches the upstream masked, still gzip.
@@ -213,7 +217,11 @@ async fn gzip_bomb_is_refused_within_the_cap() -> anyhow::Result<()> {
 /// `decode_error` event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_gzip_follows_fail_mode() -> anyhow::Result<()> {
-    let full = gzip(json!({"email": EMAIL, "pad": "y".repeat(3000)}).to_string().as_bytes());
+    let full = gzip(
+        json!({"email": EMAIL, "pad": "y".repeat(3000)})
+            .to_string()
+            .as_bytes(),
+    );
     let truncated = full[..full.len() - 20].to_vec();
     for (mode, expect) in [("closed", 400), ("open", 200)] {
         let h = common::builder()

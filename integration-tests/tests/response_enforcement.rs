@@ -66,7 +66,10 @@ async fn blocked_responses_are_reset_or_refused_with_a_status() -> anyhow::Resul
             "{proto:?}: a blocked response must end in a reset, got a complete body {:?}",
             String::from_utf8_lossy(&resp.received)
         );
-        assert!(!leaked(&resp.received), "{proto:?}: the secret reached the client");
+        assert!(
+            !leaked(&resp.received),
+            "{proto:?}: the secret reached the client"
+        );
     }
     let evs = h
         .wait_for_events(EVENT_WAIT, |evs| {
@@ -95,6 +98,8 @@ async fn blocked_responses_are_reset_or_refused_with_a_status() -> anyhow::Resul
     let resp = h.send(Proto::Http1, TestRequest::get("/br", &id)).await?;
     assert_eq!(resp.status, 502, "{}", resp.text());
     assert!(resp.header("x-veil-event-id").is_some());
-    assert!(resp.json()?["error"].as_str().is_some_and(|e| e.contains("br")));
+    assert!(resp.json()?["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("br")));
     Ok(())
 }
