@@ -165,9 +165,16 @@ impl Decoder {
         }
     }
 
-    /// Decoded bytes so far.
+    /// Decoded bytes since the start (or the last `refill`).
     pub fn decoded(&self) -> usize {
         self.total
+    }
+
+    /// Starts a new budget of `cap` decoded bytes. A stream calls this per
+    /// chunk: its memory is bounded per step, so the cap there limits what
+    /// one chunk may expand to, not the length of the whole stream.
+    pub fn refill(&mut self) {
+        self.total = 0;
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> DecodeError {
@@ -295,6 +302,12 @@ impl Decoder {
                 }
                 let piece = &scratch[..produced];
                 self.total += produced;
+                if out.capacity() - out.len() < produced {
+                    // Grow by doubling, but never past what the cap allows,
+                    // so a bomb costs at most the cap (plus one step).
+                    let room = self.cap - self.total + produced;
+                    out.reserve_exact(out.len().max(STEP).min(room).max(produced));
+                }
                 self.member_size = self.member_size.wrapping_add(produced as u32);
                 if self.flavor == Some(Flavor::Gzip) {
                     self.crc.update(piece);
@@ -601,9 +614,33 @@ mod tests {
         let err = d.push(&bomb, &mut out).unwrap_err();
         assert_eq!(err, DecodeError::TooLarge { cap });
         assert!(out.len() <= cap);
-        assert!(out.capacity() <= 2 * cap, "grew to {}", out.capacity());
+        assert!(out.capacity() <= cap + STEP, "grew to {}", out.capacity());
         // Once failed, always failed.
         assert!(d.push(b"", &mut out).is_err() || d.finish().is_err());
+    }
+
+    #[test]
+    fn refill_caps_each_step_not_the_whole_stream() {
+        // Incompressible bytes: each small input chunk decodes to little.
+        let mut x = 0x9E37_79B9u32;
+        let data: Vec<u8> = (0..3000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let gz = gzip_reference(&data);
+        let mut d = Decoder::new(Encoding::Gzip, 1000);
+        let mut out = Vec::new();
+        for c in gz.chunks(4) {
+            d.refill();
+            d.push(c, &mut out).unwrap();
+        }
+        d.finish().unwrap();
+        assert_eq!(out, data);
+        assert!(decode(Encoding::Gzip, &gz, 1000).is_err());
     }
 
     #[test]

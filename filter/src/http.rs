@@ -1,19 +1,32 @@
 //! The per-stream HTTP context: a header/body state machine per direction
-//! that decides what to buffer, hands complete buffers to the engine, and
-//! applies its decisions through host calls. No detection logic lives here.
+//! that decides how each body is inspected (buffered whole, streamed
+//! through the engine's window, decoded first when gzip/deflate), hands
+//! bytes to the engine, and applies its decisions through host calls. No
+//! detection logic lives here.
 //!
-//! Envoy facts this code is shaped by:
+//! Envoy facts this code is shaped by (checked against Envoy 1.40):
 //! - `body_size` is cumulative once a body callback returned `Pause`, so the
-//!   whole buffered body is `[0, body_size)`.
+//!   whole buffered body is `[0, body_size)`. A callback that returns
+//!   `Continue` sees only its chunk, which streaming replaces whole.
 //! - HTTP/2 requests with trailers never see `end_of_stream` on the body:
 //!   the scan is finished in the trailers callback, or the body would skip it.
+//!   Once a chunk was continued Envoy gives the filter no body buffer in the
+//!   trailers callback, so a streamed body's held tail cannot be appended
+//!   there: such a message is refused (`stream_tail`).
 //! - A body can only be replaced whole (offset 0), never patched.
-//! - Pausing in a headers callback pauses the body callbacks too (the host
-//!   turns `StopIteration` into `StopAllIterationAndWatermark`), so headers
-//!   always continue and the body is held instead: a blocked request body
-//!   never reaches the upstream, only its headers do, followed by a reset.
-//! - A response whose headers already left cannot get a local reply: a
-//!   blocked response body is replaced by the block message instead.
+//! - Pausing in a headers callback pauses the body callbacks too: the host
+//!   turns `StopIteration` into `StopAllIterationAndWatermark`; a filter
+//!   that paused response headers got no body callback (the client waited)
+//!   and, resumed from a timer, Envoy sent the headers before delivering
+//!   the buffered body (tested with a probe module, December 2026). So
+//!   headers always continue: a blocked request body never reaches the
+//!   upstream, only its headers do, followed by a reset; response headers
+//!   cannot be held for the body's verdict.
+//! - A local reply after response headers went out becomes a stream reset:
+//!   a response that must be blocked (or refused) from its body has its
+//!   buffer replaced and is reset, so the client sees an aborted response.
+//!   Decisions taken from response headers (a content-coding the bundle
+//!   refuses) still get a real local reply.
 
 use crate::config::{FailMode, OverLimit, Settings};
 use crate::host::{self, HostError, Level};
@@ -897,6 +910,7 @@ impl VeilHttp {
         let mut decoded = Vec::new();
         let input: &[u8] = match stream.decoder.as_mut() {
             Some(decoder) => {
+                decoder.refill();
                 let result = decoder.push(chunk, &mut decoded).and_then(|()| {
                     if end_of_stream {
                         decoder.finish()
