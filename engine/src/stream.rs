@@ -25,7 +25,7 @@ use crate::bundle::{Action, MaskStyle};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind};
 use crate::inspect::{Finding, Target};
 use crate::media::ContentKind;
-use crate::redact::{apply_edits, plan_edits, Edit};
+use crate::redact::{apply_edits, merge_edits, plan_edits, Edit};
 use std::sync::Arc;
 
 /// Bytes released per window at least; larger steps cost more memory,
@@ -413,17 +413,7 @@ impl StreamScanner {
                 category: e.category,
             });
         }
-        edits.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
-        let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
-        for e in edits {
-            match merged.last_mut() {
-                Some(last) if e.start < last.end => {
-                    last.end = last.end.max(e.end);
-                    last.mask = MaskStyle::Full;
-                }
-                _ => merged.push(e),
-            }
-        }
+        let merged = merge_edits(edits);
 
         let released = if merged.is_empty() {
             region.to_vec()
@@ -618,9 +608,18 @@ pub fn fuzz_stream_window(input: &[u8]) {
     };
     let whole = run(false);
     let chunked = run(true);
-    assert_eq!(whole.blocked, chunked.blocked, "block decision depends on chunking");
-    assert!(whole.bytes == chunked.bytes, "released bytes depend on chunking");
-    assert_eq!(whole.findings, chunked.findings, "findings depend on chunking");
+    assert_eq!(
+        whole.blocked, chunked.blocked,
+        "block decision depends on chunking"
+    );
+    assert!(
+        whole.bytes == chunked.bytes,
+        "released bytes depend on chunking"
+    );
+    assert_eq!(
+        whole.findings, chunked.findings,
+        "findings depend on chunking"
+    );
     if whole.blocked.is_none() {
         assert_eq!(whole.bytes.len(), data.len(), "full masks keep the length");
         if ContentKind::for_body(content_type) == ContentKind::Text {

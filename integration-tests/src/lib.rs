@@ -285,19 +285,16 @@ impl EchoServer {
         content_type: Option<&str>,
         body: impl Into<Bytes>,
     ) -> Result<()> {
-        let mut req = TestRequest::new(Method::PUT, &format!("/__veil_echo/response/{test_id}"))
-            .header("x-echo-status", &status.to_string())
-            .body(body);
-        if let Some(ct) = content_type {
-            req = req.header("x-echo-content-type", ct);
-        }
-        let resp = send(self.addr, Proto::Http1, req)
-            .await
-            .context("registering a canned response with veil-echo")?;
-        if resp.status != StatusCode::OK {
-            bail!("veil-echo answered {} to the canned response", resp.status);
-        }
-        Ok(())
+        self.set_canned(
+            test_id,
+            &CannedResponse {
+                status: Some(status),
+                content_type: content_type.map(str::to_string),
+                body: body.into(),
+                ..Default::default()
+            },
+        )
+        .await
     }
 }
 

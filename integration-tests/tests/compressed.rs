@@ -32,6 +32,15 @@ fn gunzip(data: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The `veil.detail` of the first event with `reason`.
+fn detail_of(evs: &[Value], reason: &str) -> String {
+    evs.iter()
+        .filter(|e| event_attr(e, "veil.reason") == Some(reason))
+        .find_map(|e| event_attr(e, "veil.detail"))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// 1 GiB of zeros as 1024 concatenated gzip members: about 1 MB.
 fn gzip_bomb() -> Vec<u8> {
     gzip(&vec![0u8; 1 << 20]).repeat(1024)
@@ -180,11 +189,7 @@ async fn gzip_bomb_is_refused_within_the_cap() -> anyhow::Result<()> {
                 .any(|e| event_attr(e, "veil.reason") == Some("decode_error"))
         })
         .await?;
-    let detail = evs
-        .iter()
-        .filter(|e| event_attr(e, "veil.reason") == Some("decode_error"))
-        .find_map(|e| event_attr(e, "veil.detail"))
-        .unwrap_or_default();
+    let detail = detail_of(&evs, "decode_error");
     assert!(detail.contains("8388608"), "{detail}");
 
     // The same bomb as a response: its headers are out, so the stream is
@@ -252,11 +257,7 @@ async fn truncated_gzip_follows_fail_mode() -> anyhow::Result<()> {
                     .any(|e| event_attr(e, "veil.reason") == Some("decode_error"))
             })
             .await?;
-        let detail = evs
-            .iter()
-            .filter(|e| event_attr(e, "veil.reason") == Some("decode_error"))
-            .find_map(|e| event_attr(e, "veil.detail"))
-            .unwrap_or_default();
+        let detail = detail_of(&evs, "decode_error");
         assert!(detail.contains("truncated"), "{detail}");
         assert!(detail.contains(&format!("fail_mode {mode}")), "{detail}");
     }
