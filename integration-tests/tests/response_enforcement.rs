@@ -101,5 +101,19 @@ async fn blocked_responses_are_reset_or_refused_with_a_status() -> anyhow::Resul
     assert!(resp.json()?["error"]
         .as_str()
         .is_some_and(|e| e.contains("br")));
+
+    // The same coding on a request: 415, and the upstream is not reached.
+    let id = test_id("request-br");
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/upload", &id)
+                .content_type("application/json")
+                .header("content-encoding", "br")
+                .body(Bytes::from_static(b"\x0b\x02\x80{}\x03")),
+        )
+        .await?;
+    assert_eq!(resp.status, 415, "{}", resp.text());
+    assert!(h.recorded(&id).await?.is_empty());
     Ok(())
 }

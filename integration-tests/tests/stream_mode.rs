@@ -190,6 +190,23 @@ async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
             .any(|e| event_attr(e, "veil.reason") == Some("stream_tail"))
     })
     .await?;
+
+    // Trailers only (no body at all): nothing is held, the request passes
+    // with its trailers.
+    let id = test_id("stream-trailers-only");
+    let resp = h
+        .send(
+            Proto::Http2,
+            TestRequest::post("/ping", &id)
+                .content_type("application/json")
+                .trailers(&[("x-checksum", "none")]),
+        )
+        .await?;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0].body.is_empty());
+    assert_eq!(rec[0].trailer("x-checksum"), Some("none"));
     Ok(())
 }
 
