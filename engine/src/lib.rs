@@ -12,6 +12,7 @@ pub mod compress;
 pub mod detectors;
 pub mod event;
 pub mod inspect;
+pub mod kernel_policy;
 pub mod media;
 pub mod redact;
 pub mod stream;
@@ -20,8 +21,10 @@ pub use body::{AcceptEncoding, BodyHandling, BodyMode, UnsupportedEncoding};
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
 pub use compress::{ContentEncoding, DecodeError, Decoder, Encoder, Encoding};
+pub use detectors::Confidence;
 pub use event::{
-    block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
+    block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
+    AttrValue, EventContext, Record, RequestInfo,
 };
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
 pub use stream::{Framing, Release, StreamFinding, StreamScanner, StreamWindow};

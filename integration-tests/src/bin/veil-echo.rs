@@ -36,6 +36,9 @@
 //!   canned response go (a release before the wait is remembered). Tests
 //!   use it to prove a client got earlier frames before the upstream sent
 //!   the last one.
+//! - `POST /__veil_echo/sink/NAME`: reads the body and answers 200 `{}`
+//!   (`application/json`), as an OTLP/HTTP collector does: the bench points
+//!   veil's event export here.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -428,9 +431,21 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
             state.gate(&id).notify_one();
             text(StatusCode::OK, "released\n")
         }
+        (Method::POST, "sink") => {
+            // What an OTLP/HTTP collector answers to an accepted export:
+            // the bench's collector, without echoing the batch back.
+            if let Err(e) = req.into_body().collect().await {
+                return text(StatusCode::BAD_REQUEST, format!("body read error: {e}\n"));
+            }
+            let mut resp = Response::new(full(Bytes::from_static(b"{}")));
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "control endpoints: GET /__veil_echo/requests/ID, PUT /__veil_echo/response/ID, POST /__veil_echo/release/ID\n",
+            "control endpoints: GET /__veil_echo/requests/ID, PUT /__veil_echo/response/ID, \
+             POST /__veil_echo/release/ID, POST /__veil_echo/sink/NAME\n",
         ),
     }
 }
