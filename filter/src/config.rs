@@ -34,9 +34,10 @@ pub enum OverLimit {
 }
 
 /// A setting given once for both directions or per direction
-/// (`{"request": .., "response": ..}`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(untagged)]
+/// (`{"request": .., "response": ..}`). Parsed by hand so an invalid value
+/// keeps its own error (`unknown variant ...`) instead of serde's untagged
+/// "did not match any variant".
+#[derive(Debug, Clone, Copy)]
 enum PerDirection<T> {
     Both(T),
     Each(EachDirection<T>),
@@ -53,6 +54,22 @@ struct EachDirection<T> {
 
 fn none<T>() -> Option<T> {
     None
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for PerDirection<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.is_object() {
+            serde_json::from_value(value)
+                .map(PerDirection::Each)
+                .map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(value)
+                .map(PerDirection::Both)
+                .map_err(D::Error::custom)
+        }
+    }
 }
 
 impl<T: Copy> PerDirection<T> {
@@ -392,8 +409,17 @@ mod tests {
             err.contains("/max_body_bytes") && err.contains("request"),
             "{err}"
         );
-        assert!(Settings::parse(br#"{"over_limit": "drop"}"#).is_err());
-        assert!(Settings::parse(br#"{"over_limit": {"requests": "pass"}}"#).is_err());
+        let err = Settings::parse(br#"{"over_limit": "drop"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/over_limit") && err.contains("stream"),
+            "{err}"
+        );
+        let err = Settings::parse(br#"{"over_limit": {"requests": "pass"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("requests"), "{err}");
     }
 
     #[test]
