@@ -118,6 +118,31 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
     let up: Value = serde_json::from_slice(&gunzip(&rec[0].body)?)?;
     assert_eq!(up["email"], "*".repeat(EMAIL.len()));
 
+    // A gzip event stream (stream mode in the default bundle): decoded,
+    // redacted event by event, re-encoded as valid gzip.
+    let id = test_id("gzip-sse");
+    let events = format!("data: {{\"t\":\"mail {EMAIL}\"}}\n\ndata: {{\"t\":\"ok\"}}\n\n");
+    let gz = gzip(events.as_bytes());
+    h.echo()
+        .set_canned(
+            &id,
+            &CannedResponse {
+                content_type: Some("text/event-stream".into()),
+                content_encoding: Some("gzip".into()),
+                split_at: vec![gz.len() / 3, 2 * gz.len() / 3],
+                body: Bytes::from(gz),
+                chunk_delay: Duration::from_millis(20),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let resp = h.send(Proto::Http1, TestRequest::get("/sse", &id)).await?;
+    assert_eq!(resp.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        String::from_utf8(gunzip(&resp.body)?)?,
+        events.replace(EMAIL, &"*".repeat(EMAIL.len()))
+    );
+
     // accept-encoding is narrowed to what veil decodes.
     let id = test_id("accept-encoding");
     h.send(
