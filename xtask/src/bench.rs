@@ -562,6 +562,9 @@ const EXPORT_VARIANTS: [(&str, &str, &str, bool); 4] = [
     ),
 ];
 
+/// One h2load run: (url, workload, requests, clients, latency log).
+type H2load<'a> = dyn Fn(&str, &Workload, u64, u32, &Path) -> Result<Run> + 'a;
+
 struct ExportSetup<'a> {
     envoy_bin: &'a Path,
     wasm: &'a Path,
@@ -595,7 +598,7 @@ fn export_cost(
     setup: &ExportSetup<'_>,
     sides: &[Side],
     w: &Workload,
-    h2load: &dyn Fn(&str, &Workload, u64, u32, &Path) -> Result<Run>,
+    h2load: &H2load<'_>,
 ) -> Result<ExportCost> {
     // A port nobody listens on: bound, then released.
     let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
