@@ -127,6 +127,9 @@ pub(crate) struct BodyPolicy {
     unsupported: UnsupportedEncoding,
     accept_encoding: AcceptEncoding,
     max_decoded_bytes: usize,
+    /// Stream windows per direction, derived on first use (user regexes
+    /// are parsed once per policy, not per stream).
+    pub(crate) stream_windows: std::sync::OnceLock<[crate::stream::StreamWindow; 2]>,
 }
 
 impl BodyPolicy {
@@ -183,6 +186,7 @@ impl BodyPolicy {
             unsupported: encodings.unsupported,
             accept_encoding: encodings.accept_encoding,
             max_decoded_bytes: encodings.max_decoded_bytes,
+            stream_windows: std::sync::OnceLock::new(),
         })
     }
 }

@@ -89,6 +89,19 @@ impl CompiledPolicy {
     /// The window a stream in `direction` needs so that every match of
     /// every enabled body rule is seen whole.
     pub fn stream_window(&self, direction: Direction) -> StreamWindow {
+        let windows = self.body.stream_windows.get_or_init(|| {
+            [
+                self.derive_stream_window(Direction::Request),
+                self.derive_stream_window(Direction::Response),
+            ]
+        });
+        match direction {
+            Direction::Request => windows[0],
+            Direction::Response => windows[1],
+        }
+    }
+
+    fn derive_stream_window(&self, direction: Direction) -> StreamWindow {
         let program = self.program(direction, LocationKind::Body);
         let mut span = 0usize;
         let mut context = BUILTIN_CONTEXT;
