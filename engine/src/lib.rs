@@ -7,10 +7,13 @@
 
 pub mod body;
 pub mod bundle;
+pub mod codec;
 pub mod compile;
 pub mod compress;
 pub mod detectors;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod kernel_policy;
 pub mod media;
@@ -26,5 +29,6 @@ pub use event::{
     block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
     AttrValue, EventContext, Record, RequestInfo,
 };
-pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
+pub use inspect::{BodyPlan, Decision, Finding, Inspection, Notice, Target};
+pub use media::ContentKind;
 pub use stream::{Framing, Release, StreamFinding, StreamScanner, StreamWindow};

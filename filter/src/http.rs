@@ -315,6 +315,7 @@ impl VeilHttp {
             "internal_error" | "decode_error" | "stream_tail" => {
                 self.shared.metrics.internal_error(direction)
             }
+            "parse_error" => self.shared.metrics.parse_error(direction),
             _ => {}
         }
         let summary = self.summary.get_or_insert_with(Summary::default);
@@ -819,6 +820,9 @@ impl VeilHttp {
         self.shared.metrics.scan(direction, data.len(), micros);
         self.shadow(direction, target, data, &inspection);
         self.report(direction, "body", &inspection, data);
+        for n in &inspection.notices {
+            self.notice(direction, n.reason, &n.detail, Severity::Low);
+        }
         match inspection.decision {
             Decision::Block => {
                 let rule = inspection.blocking_rule.as_deref().unwrap_or("unknown");
@@ -975,6 +979,7 @@ impl VeilHttp {
             would_decide: decision,
             blocking_rule: release.blocked.clone(),
             rewritten: None,
+            notices: Vec::new(),
         };
         // A stream has no buffer to read values from: each finding carries
         // its matched bytes.
@@ -1103,20 +1108,32 @@ impl HttpContext for VeilHttp {
             local_address: None,
             response_status: None,
         };
-        if let Some(query) = query {
+        let mut new_path = None;
+        if self.settings.policy.scans_path(Direction::Request) {
+            match self.inspect_value(Direction::Request, Target::Path, path.as_bytes()) {
+                ValueOutcome::Blocked => return Action::Pause,
+                ValueOutcome::Rewrite(new) => new_path = Some(new),
+                ValueOutcome::Unchanged => {}
+            }
+        }
+        let mut new_query = None;
+        if let Some(query) = &query {
             if self.settings.policy.scans_query(Direction::Request) {
                 match self.inspect_value(Direction::Request, Target::Query, query.as_bytes()) {
                     ValueOutcome::Blocked => return Action::Pause,
-                    ValueOutcome::Rewrite(new) => {
-                        let mut rewritten = path.into_bytes();
-                        rewritten.push(b'?');
-                        rewritten.extend_from_slice(&new);
-                        if let Err(e) = host::set_header(map, ":path", &rewritten) {
-                            return self.internal_error(Direction::Request, e);
-                        }
-                    }
+                    ValueOutcome::Rewrite(new) => new_query = Some(new),
                     ValueOutcome::Unchanged => {}
                 }
+            }
+        }
+        if new_path.is_some() || new_query.is_some() {
+            let mut rewritten = new_path.unwrap_or_else(|| path.clone().into_bytes());
+            if let Some(q) = new_query.or_else(|| query.map(String::into_bytes)) {
+                rewritten.push(b'?');
+                rewritten.extend_from_slice(&q);
+            }
+            if let Err(e) = host::set_header(map, ":path", &rewritten) {
+                return self.internal_error(Direction::Request, e);
             }
         }
         if !self.scan_headers(Direction::Request, map) {

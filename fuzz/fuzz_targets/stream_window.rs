@@ -2,4 +2,4 @@
 //! whole feed does, and masked findings are never released unmasked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| veil_engine::stream::fuzz_stream_window(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| veil_engine::fuzzing::stream_window(data));
