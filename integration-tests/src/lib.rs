@@ -64,26 +64,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 // Locating binaries
 // ---------------------------------------------------------------------------
 
-/// The workspace root (the parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
-
-/// Cargo's target directory (honours `CARGO_TARGET_DIR`).
-pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace_root().join(dir)
-            }
-        }
-        None => workspace_root().join("target"),
-    }
-}
+use veil_envoy_bootstrap::{router_filter, socket_address, static_cluster};
+pub use veil_envoy_bootstrap::{target_dir, wasm_filter, workspace_root};
 
 /// The Envoy binary: `VEIL_ENVOY`, else `<workspace>/.venv/bin/envoy`.
 pub fn envoy_binary() -> Result<PathBuf> {
@@ -480,33 +462,6 @@ pub struct EnvoyConfigSpec {
     pub admin: SocketAddr,
 }
 
-/// The wasm HTTP filter entry for veil.
-pub fn wasm_filter(wasm: &Path, plugin_config: &str) -> Value {
-    json!({
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "veil",
-                "root_id": "veil",
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": plugin_config,
-                },
-                "vm_config": {
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "vm_id": "veil",
-                    "code": { "local": { "filename": wasm.to_string_lossy() } },
-                },
-            },
-        },
-    })
-}
-
-fn socket_address(addr: SocketAddr) -> Value {
-    json!({ "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() } })
-}
-
 /// A complete Envoy bootstrap (JSON, which Envoy loads from a `.json` file):
 /// one listener with an HTTP connection manager (codec AUTO: HTTP/1.1 and h2c
 /// prior knowledge), optionally veil's wasm filter, the router, and the
@@ -516,14 +471,18 @@ pub fn envoy_config(spec: &EnvoyConfigSpec) -> Value {
     if let Some(wasm) = &spec.wasm {
         http_filters.push(wasm_filter(wasm, &spec.plugin_config));
     }
-    http_filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-    }));
+    http_filters.push(router_filter());
     let protocol = match spec.upstream_proto {
         Proto::Http1 => json!({ "http_protocol_options": {} }),
         Proto::Http2 => json!({ "http2_protocol_options": {} }),
     };
+    let mut echo_cluster = static_cluster("echo", spec.upstream);
+    echo_cluster["typed_extension_protocol_options"] = json!({
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": protocol,
+        },
+    });
     json!({
         "admin": { "address": socket_address(spec.admin) },
         "static_resources": {
@@ -553,21 +512,7 @@ pub fn envoy_config(spec: &EnvoyConfigSpec) -> Value {
                     }],
                 }],
             }],
-            "clusters": [{
-                "name": "echo",
-                "type": "STATIC",
-                "connect_timeout": "2s",
-                "load_assignment": {
-                    "cluster_name": "echo",
-                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(spec.upstream) } }] }],
-                },
-                "typed_extension_protocol_options": {
-                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                        "explicit_http_config": protocol,
-                    },
-                },
-            }],
+            "clusters": [echo_cluster],
         },
     })
 }
@@ -591,15 +536,9 @@ pub fn veil_stats_config() -> Result<Value> {
 
 /// A STATIC cluster `name` towards `addr` over HTTP/1.1 (e.g. an OTLP collector).
 pub fn http1_cluster(name: &str, addr: SocketAddr) -> Value {
-    json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(addr) } }] }],
-        },
-    })
+    let mut cluster = static_cluster(name, addr);
+    cluster["connect_timeout"] = json!("1s");
+    cluster
 }
 
 /// Additions to the generated bootstrap, applied before `customize`.

@@ -16,35 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+pub use veil_envoy_bootstrap::wasm_filter;
+use veil_envoy_bootstrap::{router_filter, socket_address, static_cluster};
 
 pub const LISTENER_NAME: &str = "veil_ingress";
-
-/// The wasm HTTP filter entry for veil, as in envoy-config/demo.yaml.
-pub fn wasm_filter(wasm: &Path, plugin_config: &str) -> Value {
-    json!({
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "veil",
-                "root_id": "veil",
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": plugin_config,
-                },
-                "vm_config": {
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "vm_id": "veil",
-                    "code": { "local": { "filename": wasm.to_string_lossy() } },
-                },
-            },
-        },
-    })
-}
-
-fn socket_address(addr: SocketAddr) -> Value {
-    json!({ "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() } })
-}
 
 /// A bootstrap with one HTTP listener (codec AUTO: HTTP/1.1 and h2c), the
 /// veil filter when `wasm` is given, the router, and an HTTP/1.1 cluster
@@ -57,10 +32,7 @@ pub fn bootstrap(upstream: SocketAddr, wasm: Option<&Path>, plugin_config: &str)
     if let Some(wasm) = wasm {
         filters.push(wasm_filter(wasm, plugin_config));
     }
-    filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-    }));
+    filters.push(router_filter());
     json!({
         "admin": { "address": socket_address(any) },
         "static_resources": {
@@ -101,18 +73,6 @@ pub fn add_cluster(doc: &mut Value, name: &str, addr: SocketAddr) {
     if let Some(clusters) = doc["static_resources"]["clusters"].as_array_mut() {
         clusters.push(static_cluster(name, addr));
     }
-}
-
-fn static_cluster(name: &str, addr: SocketAddr) -> Value {
-    json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "2s",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(addr) } }] }],
-        },
-    })
 }
 
 /// A running Envoy.
