@@ -245,16 +245,16 @@ impl CompiledPolicy {
             _ => None,
         };
         if program.literals {
-            if let Some(ac) = &self.literals {
-                for m in ac.find_overlapping_iter(data) {
-                    for &det in &self.literal_owner[m.pattern().as_usize()] {
+            if let Some(anchors) = &self.literals {
+                anchors.for_each_match(data, |pattern, start, end| {
+                    for &det in &self.literal_owner[pattern] {
                         if let Some(b) = builtin(det) {
-                            if let Some(span) = b.confirm_literal(&input, m.start(), m.end()) {
+                            if let Some(span) = b.confirm_literal(&input, start, end) {
                                 out.push((det, span));
                             }
                         }
                     }
-                }
+                });
             }
             if !field.is_empty() {
                 let name: Vec<u8> = field

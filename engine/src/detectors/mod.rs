@@ -13,6 +13,7 @@
 //! examples) is one table in `catalogue.rs`; `policy-schema/CATALOGUE.md`
 //! is generated from it by `catalogue_markdown`.
 
+pub mod anchors;
 mod catalogue;
 pub mod crypto;
 mod digits;
