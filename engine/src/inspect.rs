@@ -293,26 +293,28 @@ impl CompiledPolicy {
                 }
             }
         }
-        if program.colon {
-            for pos in memchr::memchr_iter(b':', data) {
-                for &det in &self.colon_detectors {
-                    if let Some(b) = builtin(det) {
-                        if let Some(span) = b.confirm_colon(&input, pos) {
-                            out.push((det, span));
+        if program.colon || program.digits {
+            use crate::detectors::classes::{candidates, Candidate};
+            candidates(data, program.digits, program.colon, |c| match c {
+                Candidate::DigitRun(i) => {
+                    let run = crate::detectors::measure_run(data, i);
+                    if !crate::detectors::run_may_matter(data, &run) {
+                        return;
+                    }
+                    for &det in &self.digit_detectors {
+                        if let Some(b) = builtin(det) {
+                            if let Some(span) = b.confirm_digits(&input, &run) {
+                                out.push((det, span));
+                            }
                         }
                     }
                 }
-            }
-        }
-        if program.digits {
-            crate::detectors::candidate_digit_runs(data, |run| {
-                if !crate::detectors::run_may_matter(data, run) {
-                    return;
-                }
-                for &det in &self.digit_detectors {
-                    if let Some(b) = builtin(det) {
-                        if let Some(span) = b.confirm_digits(&input, run) {
-                            out.push((det, span));
+                Candidate::Colon(pos) => {
+                    for &det in &self.colon_detectors {
+                        if let Some(b) = builtin(det) {
+                            if let Some(span) = b.confirm_colon(&input, pos) {
+                                out.push((det, span));
+                            }
                         }
                     }
                 }

@@ -216,13 +216,7 @@ impl AnchorSet {
     }
 
     #[inline]
-    fn verify_window(
-        &self,
-        hay: &[u8],
-        p: usize,
-        k: u32,
-        f: &mut impl FnMut(usize, usize, usize),
-    ) {
+    fn verify_window(&self, hay: &[u8], p: usize, k: u32, f: &mut impl FnMut(usize, usize, usize)) {
         let mut s = slot_of(k, self.slot_mask);
         loop {
             let (sk, from, count) = self.slots[s];
@@ -402,8 +396,10 @@ mod x86 {
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
         let load = |t: &[u8; 16]| _mm_loadu_si128(t.as_ptr().cast());
-        let lo: [[__m128i; 2]; WIDTH] = std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
-        let hi: [[__m128i; 2]; WIDTH] = std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
+        let lo: [[__m128i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
+        let hi: [[__m128i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
         let nib = _mm_set1_epi8(0x0f);
         let zero = _mm_setzero_si128();
         let mut i = 0;
@@ -415,7 +411,8 @@ mod x86 {
                 let l = _mm_and_si128(v, nib);
                 let h = _mm_and_si128(_mm_srli_epi16(v, 4), nib);
                 for s in 0..2 {
-                    let m = _mm_and_si128(_mm_shuffle_epi8(lo[k][s], l), _mm_shuffle_epi8(hi[k][s], h));
+                    let m =
+                        _mm_and_si128(_mm_shuffle_epi8(lo[k][s], l), _mm_shuffle_epi8(hi[k][s], h));
                     acc[s] = _mm_and_si128(acc[s], m);
                 }
             }
@@ -436,8 +433,10 @@ mod x86 {
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
         let load = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
-        let lo: [[__m256i; 2]; WIDTH] = std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
-        let hi: [[__m256i; 2]; WIDTH] = std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
+        let lo: [[__m256i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
+        let hi: [[__m256i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
         let nib = _mm256_set1_epi8(0x0f);
         let zero = _mm256_setzero_si256();
         let mut i = 0;
@@ -473,9 +472,16 @@ mod wasm {
     use core::arch::wasm32::*;
 
     pub(super) fn masks(set: &AnchorSet, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
-        let load = |t: &[u8; 16]| u8x16(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]);
-        let lo: [[v128; 2]; WIDTH] = std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
-        let hi: [[v128; 2]; WIDTH] = std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
+        let load = |t: &[u8; 16]| {
+            u8x16(
+                t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12],
+                t[13], t[14], t[15],
+            )
+        };
+        let lo: [[v128; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
+        let hi: [[v128; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
         let nib = u8x16_splat(0x0f);
         let zero = u8x16_splat(0);
         let mut i = 0;
@@ -543,8 +549,22 @@ mod tests {
     #[test]
     fn finds_exactly_what_a_naive_search_finds() {
         let anchors = [
-            "ghp_", "gho_", "AKIA", "xoxb-", "SK", "0x", "Q~", "password", "Password", "PASSWORD",
-            "pass", "sk_live_", "live_", "://", "-----BEGIN ", "dob",
+            "ghp_",
+            "gho_",
+            "AKIA",
+            "xoxb-",
+            "SK",
+            "0x",
+            "Q~",
+            "password",
+            "Password",
+            "PASSWORD",
+            "pass",
+            "sk_live_",
+            "live_",
+            "://",
+            "-----BEGIN ",
+            "dob",
         ];
         let specs: Vec<AnchorSpec> = anchors
             .iter()
@@ -556,7 +576,9 @@ mod tests {
         let set = AnchorSet::new(&specs);
         let alphabet = b"ghpoAKIxb-SK0Q~passwordPASSWORDsk_live_:/BEGIN d\"{}\xc3\xa9";
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for len in [0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000] {
+        for len in [
+            0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000,
+        ] {
             for _ in 0..40 {
                 let hay: Vec<u8> = (0..len)
                     .map(|_| {
@@ -566,7 +588,12 @@ mod tests {
                         alphabet[(state >> 11) as usize % alphabet.len()]
                     })
                     .collect();
-                assert_eq!(found(&set, &hay), naive(&anchors, &hay), "{:?}", String::from_utf8_lossy(&hay));
+                assert_eq!(
+                    found(&set, &hay),
+                    naive(&anchors, &hay),
+                    "{:?}",
+                    String::from_utf8_lossy(&hay)
+                );
                 // The vector path (where the CPU has one) marks exactly
                 // the positions the scalar path marks.
                 let vector = positions(|f| set.candidate_masks(&hay, f));
@@ -581,7 +608,10 @@ mod tests {
         let anchors = ["ab", "abc", "bcd", "cd"];
         let specs: Vec<AnchorSpec> = anchors
             .iter()
-            .map(|a| AnchorSpec { bytes: a.as_bytes(), fold_case: false })
+            .map(|a| AnchorSpec {
+                bytes: a.as_bytes(),
+                fold_case: false,
+            })
             .collect();
         let set = AnchorSet::new(&specs);
         let hay = b"abcd xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx abcd";

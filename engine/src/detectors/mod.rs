@@ -15,6 +15,7 @@
 
 pub mod anchors;
 mod catalogue;
+pub(crate) mod classes;
 pub mod crypto;
 mod digits;
 mod doc;
@@ -26,6 +27,7 @@ mod tokens;
 pub mod validators;
 
 use crate::bundle::{Action, Severity};
+pub(crate) use digits::measure_run;
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub use doc::catalogue_markdown;
 
