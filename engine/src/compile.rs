@@ -323,7 +323,6 @@ impl CompiledPolicy {
         for (idx, det) in detectors.iter().enumerate() {
             match det {
                 Detector::Builtin(b) => {
-                    b.prepare();
                     yielding.push(b.yields_to_specific());
                     match b.trigger() {
                         Trigger::Literals(lits) => {
@@ -347,6 +346,9 @@ impl CompiledPolicy {
                         Trigger::AtSign => at_sign_detectors.push(idx),
                         Trigger::DigitRun => digit_detectors.push(idx),
                         Trigger::Colon => colon_detectors.push(idx),
+                    }
+                    for lit in b.extra_anchors() {
+                        add_anchor(lit.to_string(), idx, false);
                     }
                 }
                 Detector::Regex { regex, .. } => {

@@ -172,19 +172,22 @@ impl CompiledPolicy {
                     continue;
                 }
             }
-            for (det, span) in &spans {
-                if *det == rule.detector {
-                    findings.push(Finding {
-                        rule_id: rule.id.clone(),
-                        category: rule.category.clone(),
-                        action: rule.actions[d],
-                        severity: rule.severity,
-                        mask: rule.mask,
-                        monitor: rule.monitor,
-                        start: span.start,
-                        end: span.end,
-                    });
-                }
+            // `candidates` leaves the spans sorted by detector.
+            let from = spans.partition_point(|(det, _)| *det < rule.detector);
+            for (_, span) in spans[from..]
+                .iter()
+                .take_while(|(det, _)| *det == rule.detector)
+            {
+                findings.push(Finding {
+                    rule_id: rule.id.clone(),
+                    category: rule.category.clone(),
+                    action: rule.actions[d],
+                    severity: rule.severity,
+                    mask: rule.mask,
+                    monitor: rule.monitor,
+                    start: span.start,
+                    end: span.end,
+                });
             }
         }
         findings.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));

@@ -25,6 +25,9 @@ pub(crate) struct Classes {
     pub hex_letter: u64,
 }
 
+// The portable path is what other targets run, and the reference the
+// vector paths are tested against.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "wasm32"), allow(dead_code))]
 #[inline]
 fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     let bit = 1u64 << i;
@@ -40,6 +43,7 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     set(&mut c.hex_letter, matches!(b | 0x20, b'a'..=b'f'));
 }
 
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "wasm32"), allow(dead_code))]
 fn classes_scalar(chunk: &[u8; 64]) -> Classes {
     let mut c = Classes::default();
     for (i, &b) in chunk.iter().enumerate() {
