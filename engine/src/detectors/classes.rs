@@ -13,6 +13,8 @@ pub(crate) struct Classes {
     /// Lower-case letters except `c` (a digit after `bc` may start bech32).
     pub lower_not_c: u64,
     pub upper: u64,
+    /// ASCII letters, either case.
+    pub letter: u64,
     /// ` ` or `-`: the separators inside a digit run.
     pub sep: u64,
     /// `(` or `+`: before a phone number.
@@ -35,6 +37,7 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     set(&mut c.digit, b.is_ascii_digit());
     set(&mut c.lower_not_c, b.is_ascii_lowercase() && b != b'c');
     set(&mut c.upper, b.is_ascii_uppercase());
+    set(&mut c.letter, b.is_ascii_alphabetic());
     set(&mut c.sep, b == b' ' || b == b'-');
     set(&mut c.paren_plus, b == b'(' || b == b'+');
     set(&mut c.dot, b == b'.');
@@ -74,6 +77,7 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
             c.digit |= bits(range(v, b'0', 10));
             c.lower_not_c |= bits(_mm_andnot_si128(eq(b'c'), range(v, b'a', 26)));
             c.upper |= bits(range(v, b'A', 26));
+            c.letter |= bits(range(_mm_or_si128(v, splat(0x20)), b'a', 26));
             c.sep |= bits(_mm_or_si128(eq(b' '), eq(b'-')));
             c.paren_plus |= bits(_mm_or_si128(eq(b'('), eq(b'+')));
             c.dot |= bits(eq(b'.'));
@@ -100,6 +104,7 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
         c.digit |= bits(range(v, b'0', 10));
         c.lower_not_c |= bits(v128_andnot(range(v, b'a', 26), eq(b'c')));
         c.upper |= bits(range(v, b'A', 26));
+        c.letter |= bits(range(v128_or(v, u8x16_splat(0x20)), b'a', 26));
         c.sep |= bits(v128_or(eq(b' '), eq(b'-')));
         c.paren_plus |= bits(v128_or(eq(b'('), eq(b'+')));
         c.dot |= bits(eq(b'.'));
@@ -183,16 +188,30 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
                 let pu = p(cur.upper, prev.upper, 1);
                 let pu2 = p(cur.upper, prev.upper, 2);
                 let pu3 = p(cur.upper, prev.upper, 3);
+                let alnum = d | cur.letter;
+                let prev_alnum = prev.digit | prev.letter;
+                let pa = |j: u32| p(alnum, prev_alnum, j);
                 let dot_digit = cur.dot & n(d, next.digit, 1);
                 let next_dot_digit = next.dot & (next.digit >> 1 | 1 << 63);
                 let ip = n(dot_digit, next_dot_digit, 1)
                     | n(dot_digit, next_dot_digit, 2)
                     | n(dot_digit, next_dot_digit, 3);
+                // Base58 "1…"/"3…" at a word start, bech32 "bc1…" (the `c`
+                // is the only lower-case letter not already excluded):
+                // letters follow within the first six bytes.
+                let c_only = cur.letter & !cur.lower_not_c & !cur.upper;
+                let prev_c_only = prev.letter & !prev.lower_not_c & !prev.upper;
+                let mut letter_soon = 0;
+                for j in 1..7 {
+                    letter_soon |= n(cur.letter, next.letter, j);
+                }
+                let btc = cur.one_three & letter_soon & (!pa(1) | p(c_only, prev_c_only, 1));
                 let gate = long
                     | p(cur.paren_plus, prev.paren_plus, 1)
-                    | (pu & pu2)
-                    | (psep & pu2 & pu3)
-                    | cur.one_three
+                    // IBAN / NINO: two capitals at a word start.
+                    | (pu & pu2 & !pa(3))
+                    | (psep & pu2 & pu3 & !pa(4))
+                    | btc
                     | ip;
                 let mut m = starts & gate;
                 while m != 0 {

@@ -267,12 +267,21 @@ pub fn run_may_matter(hay: &[u8], run: &DigitRun) -> bool {
                 || matches!(next, b'.' | b'(' | b')')))
         // Phone "(415) …" or E.164 "+1 …".
         || (prev == b'(' || prev == b'+')
-        // IBAN "DE89…": two capitals right before the check digits.
-        || (prev.is_ascii_uppercase() && prev2.is_ascii_uppercase())
-        // Bitcoin base58 "1A1z…"/"3J98…" and bech32 "bc1q…": letters follow.
+        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start
+        // right before the digits.
+        || (prev.is_ascii_uppercase()
+            && prev2.is_ascii_uppercase()
+            && !(run.start > 2 && at(run.start - 3).is_ascii_alphanumeric()))
+        // Bitcoin bech32 "bc1q…", and base58 "1A1z…"/"3J98…": a word of at
+        // least 26 base58 characters.
+        || (first == b'1' && prev == b'c' && prev2 == b'b')
         || (matches!(first, b'1' | b'3')
             && next.is_ascii_alphabetic()
-            && (!prev.is_ascii_alphanumeric() || (prev == b'c' && prev2 == b'b')))
+            && !prev.is_ascii_alphanumeric()
+            && hay.get(run.start..run.start + 26).is_some_and(|w| {
+                w.iter()
+                    .all(|&b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l'))
+            }))
         // IPv4 dotted quad.
         || (run.digits <= 3 && next == b'.' && at(run.end + 1).is_ascii_digit())
 }
@@ -642,10 +651,10 @@ mod tests {
                 .collect()
         };
         // "9", "0", "12" follow hex letters and "4111-1111" follows "a";
-        // "4", "41-11" and the last "12" are too short for any detector;
-        // "3" before a letter may start a base58 address, "1" after "bc"
-        // a bech32 one.
-        assert_eq!(text(&kept), ["3", "1"]);
+        // "3", "4", "41-11" and the last "12" are too short for any
+        // detector ("3f9a0b12c4" is too short for base58); "1" after "bc"
+        // may start bech32.
+        assert_eq!(text(&kept), ["1"]);
         assert!(all.len() > kept.len());
     }
 
