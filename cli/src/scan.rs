@@ -296,6 +296,7 @@ mod tests {
             category: "pii.email".into(),
             action: veil_engine::Action::Redact,
             severity: veil_engine::Severity::Low,
+            confidence: veil_engine::Confidence::High,
             mask: veil_engine::MaskStyle::Full,
             monitor: false,
             start: 1,

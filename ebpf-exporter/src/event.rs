@@ -17,6 +17,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Exec,
+        Kind::Exit,
+        Kind::Open,
+        Kind::Connect,
+        Kind::Accept,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Exec => "exec",
@@ -49,7 +61,17 @@ pub struct RawEvent {
     pub comm: String,
     pub path: String,
     pub args: Vec<u8>,
+    /// `PATH_*` bits of an open's path.
+    pub path_flags: u32,
 }
+
+/// The path was relative in the syscall and was made absolute in the
+/// kernel against the task's cwd or the directory fd.
+pub const PATH_RESOLVED: u32 = 1;
+/// The path has an empty, `.` or `..` component: normalize before matching.
+pub const PATH_UNCLEAN: u32 = 2;
+/// The path is relative and its directory could not be read.
+pub const PATH_UNRESOLVED: u32 = 4;
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_ne_bytes([b[o], b[o + 1]])
@@ -99,6 +121,7 @@ impl RawEvent {
             comm: cstr(&b[96..112]),
             path: cstr(&b[112..368]),
             args: b[368..368 + args_len].to_vec(),
+            path_flags: u32_at(b, 628),
         })
     }
 
@@ -143,6 +166,31 @@ impl RawEvent {
     }
 }
 
+/// `path` with empty and `.` components removed and `..` applied, as the
+/// kernel would walk it without symlinks (`/tmp/../etc//shadow` is
+/// `/etc/shadow`); `..` at the root stays at the root.
+pub fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 pub fn command_line(raw: &[u8]) -> Option<String> {
     let s: Vec<String> = raw
         .split(|&c| c == 0)
@@ -179,6 +227,15 @@ mod tests {
         assert_eq!(e.comm, "curl");
         assert_eq!(e.transport(), "tcp");
         assert!(RawEvent::parse(&b[..100]).is_none());
+    }
+
+    #[test]
+    fn paths_normalize_like_the_kernel_walks_them() {
+        assert_eq!(normalize_path("/tmp/../etc//shadow"), "/etc/shadow");
+        assert_eq!(normalize_path("/etc/./shadow"), "/etc/shadow");
+        assert_eq!(normalize_path("/../../etc/shadow"), "/etc/shadow");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path("/a/b/.."), "/a");
     }
 
     #[test]

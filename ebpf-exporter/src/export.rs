@@ -5,29 +5,56 @@
 //! attributes.
 
 use crate::cgroup::{self, Resolver};
-use crate::event::{command_line, Kind, RawEvent};
+use crate::event::{
+    command_line, normalize_path, Kind, RawEvent, PATH_RESOLVED, PATH_UNCLEAN, PATH_UNRESOLVED,
+};
 use crate::metrics::Metrics;
 use crate::rules::{Match, Report, Rules, Subject};
-use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Write;
+use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// What user space knows about a process, cached from its exec event
-/// (which outlives the process) or read from /proc.
+/// (which outlives the process) or read from /proc. Shared, not copied,
+/// per event.
 #[derive(Debug, Clone, Default)]
 struct Proc {
     exe: Option<String>,
     cmdline: Option<String>,
 }
 
+/// What a cgroup path says about its workload, parsed once per cgroup.
+#[derive(Debug)]
+struct CgroupInfo {
+    path: String,
+    container_id: Option<String>,
+    pod_uid: Option<String>,
+}
+
 const MAX_PROCS: usize = 65_536;
+/// More than any record has (about 40 for a connect that matched a rule).
+const MAX_ATTRS: usize = 48;
+const MAX_CGROUPS: usize = 65_536;
+
+/// One attribute value, borrowed from the event and the caches: the
+/// record is serialized without allocating per attribute.
+#[derive(Debug, Clone, Copy)]
+enum Av<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Ip(Option<IpAddr>),
+}
 
 pub struct Exporter<W: Write> {
     rules: Rules,
     cgroups: Resolver,
-    procs: HashMap<u32, Proc>,
+    cgroup_info: HashMap<u64, Rc<CgroupInfo>>,
+    procs: HashMap<u32, Rc<Proc>>,
     out: W,
     metrics: Arc<Metrics>,
     /// Add to a CLOCK_BOOTTIME timestamp to get Unix time.
@@ -35,6 +62,9 @@ pub struct Exporter<W: Write> {
     host: Option<String>,
     seq: u64,
     line: Vec<u8>,
+    /// Reused per record.
+    event_id: String,
+    otlp: Option<crate::otlp::Sender>,
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
@@ -90,6 +120,29 @@ impl<W: Write> Exporter<W> {
                 .map(|h| h.trim().to_string()),
             seq: 0,
             line: Vec::with_capacity(2048),
+            event_id: String::with_capacity(40),
+            otlp: None,
+            cgroup_info: HashMap::new(),
+        }
+    }
+
+    /// Also export every record over OTLP/HTTP.
+    pub fn with_otlp(mut self, sender: crate::otlp::Sender) -> Self {
+        self.otlp = Some(sender);
+        self
+    }
+
+    /// The host name records carry (`host.name`).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// Flushes the output and hands what is queued for OTLP to the
+    /// collector, waiting at most `within`.
+    pub fn finish(&mut self, within: std::time::Duration) {
+        self.flush();
+        if let Some(s) = self.otlp.take() {
+            s.shutdown(within);
         }
     }
 
@@ -99,7 +152,16 @@ impl<W: Write> Exporter<W> {
         }
     }
 
-    fn proc_info(&mut self, ev: &RawEvent) -> Proc {
+    fn remember(&mut self, pid: u32, p: Proc) -> Rc<Proc> {
+        if self.procs.len() >= MAX_PROCS {
+            self.procs.clear();
+        }
+        let p = Rc::new(p);
+        self.procs.insert(pid, p.clone());
+        p
+    }
+
+    fn proc_info(&mut self, ev: &RawEvent) -> Rc<Proc> {
         if ev.kind == Kind::Exec {
             // The exec event is the truth for the new image: by the time
             // it is handled the process may be gone or may have exec'd
@@ -110,48 +172,58 @@ impl<W: Write> Exporter<W> {
                 exe: Some(exec_path(ev.pid, &ev.path)),
                 cmdline: ev.command_line().or_else(|| read_proc(ev.pid).cmdline),
             };
-            if self.procs.len() >= MAX_PROCS {
-                self.procs.clear();
-            }
-            self.procs.insert(ev.pid, p.clone());
-            return p;
+            return self.remember(ev.pid, p);
         }
         if let Some(p) = self.procs.get(&ev.pid) {
             return p.clone();
         }
         let p = read_proc(ev.pid);
         if p.exe.is_some() {
-            if self.procs.len() >= MAX_PROCS {
-                self.procs.clear();
-            }
-            self.procs.insert(ev.pid, p.clone());
+            return self.remember(ev.pid, p);
         }
-        p
+        Rc::new(p)
+    }
+
+    fn cgroup(&mut self, id: u64) -> Option<Rc<CgroupInfo>> {
+        if let Some(c) = self.cgroup_info.get(&id) {
+            return Some(c.clone());
+        }
+        let path = self.cgroups.path(id)?;
+        let (container_id, pod_uid) = cgroup::parse_ids(&path);
+        if self.cgroup_info.len() >= MAX_CGROUPS {
+            self.cgroup_info.clear();
+        }
+        let info = Rc::new(CgroupInfo {
+            path,
+            container_id,
+            pod_uid,
+        });
+        self.cgroup_info.insert(id, info.clone());
+        Some(info)
     }
 
     /// Handles one ring-buffer sample; `Some` when a record was written.
     pub fn handle(&mut self, data: &[u8]) -> Option<()> {
-        let ev = RawEvent::parse(data)?;
-        self.metrics.saw(ev.kind.as_str());
+        let mut ev = RawEvent::parse(data)?;
+        if ev.kind == Kind::Open && ev.path_flags & PATH_UNCLEAN != 0 {
+            ev.path = normalize_path(&ev.path);
+        }
+        self.metrics.saw(ev.kind);
         let proc_ = self.proc_info(&ev);
         if ev.kind == Kind::Exit {
             self.procs.remove(&ev.pid);
         }
-        let cgroup_path = self.cgroups.path(ev.cgroup_id);
-        let (container_id, pod_uid) = cgroup_path
-            .as_deref()
-            .map(cgroup::parse_ids)
-            .unwrap_or_default();
+        let cg = self.cgroup(ev.cgroup_id);
         let subject = Subject {
-            cgroup_path: cgroup_path.as_deref(),
-            container_id: container_id.as_deref(),
-            pod_uid: pod_uid.as_deref(),
+            cgroup_path: cg.as_deref().map(|c| c.path.as_str()),
+            container_id: cg.as_deref().and_then(|c| c.container_id.as_deref()),
+            pod_uid: cg.as_deref().and_then(|c| c.pod_uid.as_deref()),
             comm: &ev.comm,
         };
-        let exe = proc_.exe.clone().unwrap_or_default();
+        let exe = proc_.exe.as_deref().unwrap_or_default();
         let matched: Option<Match> = match ev.kind {
             Kind::Open => self.rules.check_open(&ev.path),
-            Kind::Exec => self.rules.check_exec(&exe, &subject),
+            Kind::Exec => self.rules.check_exec(exe, &subject),
             Kind::Connect => ev
                 .peer()
                 .and_then(|ip| self.rules.check_egress(ip, ev.rport, &subject)),
@@ -170,95 +242,113 @@ impl<W: Write> Exporter<W> {
             self.metrics.matched(&m.id);
         }
 
-        // Attributes in insertion order, serialized straight into a reused
-        // buffer: a serde_json Map (a BTreeMap of owned keys) and a whole
-        // record Value per event cost more than the rest of the handling.
-        let mut attrs: Vec<(&'static str, Value)> = Vec::with_capacity(32);
-        let mut put = |k: &'static str, v: Value| attrs.push((k, v));
+        // Attributes in insertion order, borrowed, serialized straight
+        // into a reused buffer: owned serde_json values per attribute cost
+        // more than the rest of the handling.
         self.seq += 1;
         let unix_ns = (ev.ts_ns as i128 + self.boot_to_unix_ns).max(0) as u64;
-        put(
-            "veil.event_id",
-            json!(format!("k{unix_ns:x}-{:x}", self.seq)),
-        );
-        put("veil.source", json!("kernel"));
-        put("veil.kernel.event", json!(ev.kind.as_str()));
-        put("process.pid", json!(ev.pid));
-        put("process.parent_pid", json!(ev.ppid));
-        put("thread.id", json!(ev.tid));
-        put("process.user.id", json!(ev.uid));
-        put("process.group.id", json!(ev.gid));
-        put("process.executable.name", json!(ev.comm));
+        let mut event_id = std::mem::take(&mut self.event_id);
+        event_id.clear();
+        let _ = write!(event_id, "k{unix_ns:x}-{:x}", self.seq);
+        let (local, peer) = (ev.local(), ev.peer());
+        // On the stack: a heap Vec per record showed up in the profile.
+        let mut attrs: [(&'static str, Av<'_>); MAX_ATTRS] = [("", Av::Int(0)); MAX_ATTRS];
+        let mut n_attrs = 0;
+        macro_rules! put {
+            ($k:expr, $v:expr) => {
+                if let Some(slot) = attrs.get_mut(n_attrs) {
+                    *slot = ($k, $v);
+                    n_attrs += 1;
+                }
+            };
+        }
+        put!("veil.event_id", Av::Str(&event_id));
+        put!("veil.source", Av::Str("kernel"));
+        put!("veil.kernel.event", Av::Str(ev.kind.as_str()));
+        put!("process.pid", Av::Int(ev.pid.into()));
+        put!("process.parent_pid", Av::Int(ev.ppid.into()));
+        put!("thread.id", Av::Int(ev.tid.into()));
+        put!("process.user.id", Av::Int(ev.uid.into()));
+        put!("process.group.id", Av::Int(ev.gid.into()));
+        put!("process.executable.name", Av::Str(&ev.comm));
         if let Some(exe) = &proc_.exe {
-            put("process.executable.path", json!(exe));
+            put!("process.executable.path", Av::Str(exe));
         }
         if let Some(cmd) = &proc_.cmdline {
-            put("process.command_line", json!(cmd));
+            put!("process.command_line", Av::Str(cmd));
         }
-        put("veil.cgroup.id", json!(ev.cgroup_id));
-        if let Some(p) = &cgroup_path {
-            put("veil.cgroup.path", json!(p));
-        }
-        if let Some(c) = &container_id {
-            put("container.id", json!(c));
-        }
-        if let Some(p) = &pod_uid {
-            put("k8s.pod.uid", json!(p));
+        // Cgroup ids are inode numbers, below 2^63 in practice.
+        put!("veil.cgroup.id", Av::Int(ev.cgroup_id as i64));
+        if let Some(c) = cg.as_deref() {
+            put!("veil.cgroup.path", Av::Str(&c.path));
+            if let Some(id) = &c.container_id {
+                put!("container.id", Av::Str(id));
+            }
+            if let Some(uid) = &c.pod_uid {
+                put!("k8s.pod.uid", Av::Str(uid));
+            }
         }
         if let Some(h) = &self.host {
-            put("host.name", json!(h));
+            put!("host.name", Av::Str(h));
         }
         let what = match ev.kind {
             Kind::Exec => format!("exec {}", proc_.exe.as_deref().unwrap_or(&ev.path)),
             Kind::Exit => {
-                put("process.exit.code", json!(ev.ret >> 8));
+                put!("process.exit.code", Av::Int(ev.ret >> 8));
                 format!("exit {}", ev.comm)
             }
             Kind::Open => {
-                put("file.path", json!(ev.path));
-                put("veil.kernel.open_flags", json!(ev.flags));
-                put("veil.kernel.result", json!(ev.ret));
+                put!("file.path", Av::Str(&ev.path));
+                put!("veil.kernel.open_flags", Av::Int(ev.flags.into()));
+                if ev.path_flags & PATH_RESOLVED != 0 {
+                    // Relative in the syscall (`cd /etc && cat shadow`).
+                    put!("veil.kernel.path_relative", Av::Bool(true));
+                }
+                if ev.path_flags & PATH_UNRESOLVED != 0 {
+                    // Relative, and its directory could not be read.
+                    put!("veil.kernel.path_unresolved", Av::Bool(true));
+                }
+                put!("veil.kernel.result", Av::Int(ev.ret));
                 format!("open {} (result {})", ev.path, ev.ret)
             }
             Kind::Connect | Kind::Accept => {
-                let local = ev.local().map(|a| a.to_string());
-                let peer = ev.peer().map(|a| a.to_string());
-                put("network.transport", json!(ev.transport()));
-                put("network.type", json!(ev.network_type()));
-                put("network.local.address", json!(local));
-                put("network.local.port", json!(ev.lport));
-                put("network.peer.address", json!(peer));
-                put("network.peer.port", json!(ev.rport));
+                put!("network.transport", Av::Str(ev.transport()));
+                put!("network.type", Av::Str(ev.network_type()));
+                put!("network.local.address", Av::Ip(local));
+                put!("network.local.port", Av::Int(ev.lport.into()));
+                put!("network.peer.address", Av::Ip(peer));
+                put!("network.peer.port", Av::Int(ev.rport.into()));
                 // client/server, as the filter's events name the two ends,
                 // so a backend can join on the 5-tuple.
                 let (client, cport, server, sport) = if ev.kind == Kind::Connect {
-                    (&local, ev.lport, &peer, ev.rport)
+                    (local, ev.lport, peer, ev.rport)
                 } else {
-                    (&peer, ev.rport, &local, ev.lport)
+                    (peer, ev.rport, local, ev.lport)
                 };
-                put("client.address", json!(client));
-                put("client.port", json!(cport));
-                put("server.address", json!(server));
-                put("server.port", json!(sport));
-                put("veil.kernel.result", json!(ev.ret));
+                put!("client.address", Av::Ip(client));
+                put!("client.port", Av::Int(cport.into()));
+                put!("server.address", Av::Ip(server));
+                put!("server.port", Av::Int(sport.into()));
+                put!("veil.kernel.result", Av::Int(ev.ret));
+                let ip = |a: Option<IpAddr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
                 format!(
                     "{} {}:{} -> {}:{}",
                     ev.kind.as_str(),
-                    client.as_deref().unwrap_or("?"),
+                    ip(client),
                     cport,
-                    server.as_deref().unwrap_or("?"),
+                    ip(server),
                     sport
                 )
             }
         };
         let (sev, body) = match &matched {
             Some(m) => {
-                put("veil.rule.id", json!(m.id));
-                put("veil.severity", json!(m.severity.as_str()));
-                put("veil.action", json!("report"));
-                put("veil.reason", json!(m.reason));
+                put!("veil.rule.id", Av::Str(&m.id));
+                put!("veil.severity", Av::Str(m.severity.as_str()));
+                put!("veil.action", Av::Str("report"));
+                put!("veil.reason", Av::Str(&m.reason));
                 (
-                    m.severity.otel(),
+                    veil_engine::event::otel_severity(m.severity),
                     format!(
                         "veil kernel {}: {} by {} (pid {})",
                         m.id, what, ev.comm, ev.pid
@@ -278,8 +368,11 @@ impl<W: Write> Exporter<W> {
             clock_ns(libc::CLOCK_REALTIME).max(0) as u64,
             sev,
             &body,
-            &attrs,
+            attrs.get(..n_attrs).unwrap_or_default(),
         );
+        if let Some(otlp) = &self.otlp {
+            otlp.send(&line);
+        }
         line.push(b'\n');
         if self.out.write_all(&line).is_err() {
             self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -287,6 +380,7 @@ impl<W: Write> Exporter<W> {
             self.metrics.exported.fetch_add(1, Ordering::Relaxed);
         }
         self.line = line;
+        self.event_id = event_id;
         Some(())
     }
 }
@@ -298,26 +392,65 @@ fn write_record(
     observed_ns: u64,
     sev: (u8, &str),
     body: &str,
-    attrs: &[(&'static str, Value)],
+    attrs: &[(&'static str, Av<'_>)],
 ) {
-    // Writing into a Vec<u8> cannot fail.
-    let _ = write!(
-        out,
-        "{{\"timeUnixNano\":\"{time_ns}\",\"observedTimeUnixNano\":\"{observed_ns}\",\
-         \"severityNumber\":{},\"severityText\":\"{}\",\"body\":",
-        sev.0, sev.1
-    );
-    let _ = serde_json::to_writer(&mut *out, body);
+    out.extend_from_slice(b"{\"timeUnixNano\":\"");
+    write_int(out, time_ns);
+    out.extend_from_slice(b"\",\"observedTimeUnixNano\":\"");
+    write_int(out, observed_ns);
+    out.extend_from_slice(b"\",\"severityNumber\":");
+    write_int(out, sev.0);
+    out.extend_from_slice(b",\"severityText\":");
+    write_str(out, sev.1);
+    out.extend_from_slice(b",\"body\":");
+    write_str(out, body);
     out.extend_from_slice(b",\"attributes\":{");
     for (i, (k, v)) in attrs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut *out, k);
+        write_str(out, k);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, v);
+        match v {
+            Av::Str(s) => write_str(out, s),
+            Av::Int(n) => write_int(out, *n),
+            Av::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Av::Ip(Some(IpAddr::V4(a))) => {
+                out.push(b'"');
+                for (j, o) in a.octets().iter().enumerate() {
+                    if j > 0 {
+                        out.push(b'.');
+                    }
+                    write_int(out, *o);
+                }
+                out.push(b'"');
+            }
+            // An address's text form needs no JSON escaping.
+            Av::Ip(Some(a)) => {
+                let _ = write!(out, "\"{a}\"");
+            }
+            Av::Ip(None) => out.extend_from_slice(b"null"),
+        }
     }
     out.extend_from_slice(b"}}");
+}
+
+/// A JSON string; the escaping pass runs only for strings that need it
+/// (most paths, names and command lines do not).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec<u8> cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// An integer in decimal (serde_json's itoa, not core::fmt).
+fn write_int<N: serde::Serialize>(out: &mut Vec<u8>, n: N) {
+    let _ = serde_json::to_writer(&mut *out, &n);
 }
 
 #[cfg(test)]
@@ -328,12 +461,17 @@ mod tests {
     fn records_are_one_valid_json_object_in_the_filter_shape() {
         let mut out = Vec::new();
         let attrs = vec![
-            ("file.path", json!("/tmp/a \"quoted\"\n\u{1}name")),
-            ("process.pid", json!(42)),
-            ("network.peer.address", Value::Null),
+            ("file.path", Av::Str("/tmp/a \"quoted\"\n\u{1}name")),
+            ("process.pid", Av::Int(42)),
+            ("network.peer.address", Av::Ip(None)),
+            (
+                "network.local.address",
+                Av::Ip(Some("::1".parse().unwrap())),
+            ),
+            ("veil.kernel.path_relative", Av::Bool(true)),
         ];
         write_record(&mut out, 5, 6, (17, "ERROR"), "body \"x\"", &attrs);
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["timeUnixNano"], "5");
         assert_eq!(v["observedTimeUnixNano"], "6");
         assert_eq!(v["severityNumber"], 17);
@@ -342,6 +480,8 @@ mod tests {
         assert_eq!(v["attributes"]["file.path"], "/tmp/a \"quoted\"\n\u{1}name");
         assert_eq!(v["attributes"]["process.pid"], 42);
         assert!(v["attributes"]["network.peer.address"].is_null());
+        assert_eq!(v["attributes"]["network.local.address"], "::1");
+        assert_eq!(v["attributes"]["veil.kernel.path_relative"], true);
         assert!(!out.contains(&b'\n'), "one line");
     }
 }

@@ -6,8 +6,8 @@
 mod cgroup;
 mod event;
 mod export;
-mod glob;
 mod metrics;
+mod otlp;
 mod preflight;
 mod rules;
 
@@ -16,6 +16,7 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
 use std::io::Write;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,8 +41,17 @@ connections as OpenTelemetry log records (JSON lines). Needs root (BPF),
 kernel BTF (/sys/kernel/btf/vmlinux) and tracefs (mounted if missing).
 
 options:
-  --rules FILE          kernel rules (JSON, a bundle's `kernel` section); default rules otherwise
-  --output FILE         append records to FILE (default: stdout)
+  --bundle FILE         a veil policy bundle: its `kernel` section is the rules
+  --rules FILE          a rules file, {\"kernel\": ...} (the section without a bundle)
+                        neither: the embedded default bundle's kernel section
+  --output FILE         append JSON lines to FILE; `-`: stdout; `none`: no lines
+                        (default: stdout, or none when --otlp-endpoint is given)
+  --otlp-endpoint URL   also export records over OTLP/HTTP (JSON) to URL,
+                        e.g. http://127.0.0.1:4318 (path /v1/logs is added)
+  --otlp-header K=V     an HTTP header for the collector (repeatable)
+  --otlp-queue N        records queued for export before new ones are dropped (default 16384)
+  --otlp-batch N        records per export request (default 512)
+  --otlp-retries N      retries of a failed export, with exponential backoff (default 5)
   --metrics-addr ADDR   Prometheus endpoint (default 127.0.0.1:9464; `off` disables)
   --watch-pid PID       only report this process and its descendants (repeatable)
   --watch-comm NAME     only report tasks named NAME and their descendants (repeatable)
@@ -50,11 +60,12 @@ options:
   --ringbuf-bytes N     ring buffer size, a power of two (default 4194304)
   --duration SECS       exit after SECS seconds (default: run until SIGINT/SIGTERM)
   --cgroup-root PATH     the cgroup v2 mount to resolve cgroup ids (default: found in mountinfo)
-  --check-rules         validate --rules and exit
+  --check-rules         validate the rules (--bundle / --rules) and exit
 ";
 
 #[derive(Debug, Default)]
 struct Args {
+    bundle: Option<String>,
     rules: Option<String>,
     output: Option<String>,
     metrics_addr: Option<String>,
@@ -65,6 +76,11 @@ struct Args {
     ringbuf_bytes: Option<u32>,
     duration: Option<f64>,
     check_rules: bool,
+    otlp_endpoint: Option<String>,
+    otlp_headers: Vec<(String, String)>,
+    otlp_queue: Option<usize>,
+    otlp_batch: Option<usize>,
+    otlp_retries: Option<u32>,
     cgroup_root: Option<String>,
 }
 
@@ -74,6 +90,7 @@ fn parse_args() -> Result<Args> {
     while let Some(flag) = it.next() {
         let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--bundle" => a.bundle = Some(val()?),
             "--rules" => a.rules = Some(val()?),
             "--output" => a.output = Some(val()?),
             "--metrics-addr" => a.metrics_addr = Some(val()?),
@@ -84,6 +101,18 @@ fn parse_args() -> Result<Args> {
             "--ringbuf-bytes" => a.ringbuf_bytes = Some(val()?.parse().context("--ringbuf-bytes")?),
             "--duration" => a.duration = Some(val()?.parse().context("--duration")?),
             "--check-rules" => a.check_rules = true,
+            "--otlp-endpoint" => a.otlp_endpoint = Some(val()?),
+            "--otlp-header" => {
+                let v = val()?;
+                let (k, v) = v
+                    .split_once('=')
+                    .with_context(|| format!("--otlp-header {v}: expected KEY=VALUE"))?;
+                a.otlp_headers
+                    .push((k.trim().to_string(), v.trim().to_string()));
+            }
+            "--otlp-queue" => a.otlp_queue = Some(val()?.parse().context("--otlp-queue")?),
+            "--otlp-batch" => a.otlp_batch = Some(val()?.parse().context("--otlp-batch")?),
+            "--otlp-retries" => a.otlp_retries = Some(val()?.parse().context("--otlp-retries")?),
             "--cgroup-root" => a.cgroup_root = Some(val()?),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -94,6 +123,13 @@ fn parse_args() -> Result<Args> {
     }
     Ok(a)
 }
+
+const DEFAULT_RINGBUF_BYTES: u32 = 4 << 20;
+/// Pending ring-buffer bytes that wake the exporter (about 100 events).
+const WAKEUP_BYTES: u32 = 64 << 10;
+/// The longest a record waits in the ring buffer when fewer than
+/// WAKEUP_BYTES are pending.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -113,16 +149,9 @@ fn main() {
 
 fn run() -> Result<()> {
     let args = parse_args()?;
-    let mut rules = match &args.rules {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading rules {path}"))?;
-            rules::Rules::from_json(&text).with_context(|| format!("rules {path}"))?
-        }
-        None => rules::Rules::default(),
-    };
+    let mut rules = rules::load(args.bundle.as_deref(), args.rules.as_deref())?;
     if let Some(r) = &args.report {
-        rules.report = serde_json::from_value(serde_json::Value::String(r.clone()))
+        rules.report = rules::Report::parse(r)
             .with_context(|| format!("--report {r}: expected matches, connections or all"))?;
     }
     rules.watch.pids.extend(&args.pids);
@@ -132,7 +161,7 @@ fn run() -> Result<()> {
         println!(
             "rules ok: {} sensitive path patterns, kernel prefixes {:?}",
             rules.sensitive_paths.len(),
-            rules.kernel_prefixes()
+            rules::kernel_prefixes(&rules)
         );
         return Ok(());
     }
@@ -149,7 +178,7 @@ fn run() -> Result<()> {
     let mut open = VeilSkelBuilder::default()
         .open(&mut storage)
         .context("opening the BPF object")?;
-    let prefixes = rules.kernel_prefixes();
+    let prefixes = rules::kernel_prefixes(&rules);
     {
         let ro = open
             .maps
@@ -158,14 +187,19 @@ fn run() -> Result<()> {
             .context("the BPF object has no .rodata")?;
         ro.self_tgid = std::process::id();
         ro.filter_targets = u32::from(!rules.watch.is_empty());
+        ro.filter_cgroups = u32::from(!rules.watch.cgroups.is_empty());
+        ro.filter_comms = u32::from(!rules.watch.comms.is_empty());
+        // Batch wakeups: a few dozen events per wakeup instead of one, and
+        // the poll timer bounds the delay (POLL_INTERVAL).
+        let ring = args.ringbuf_bytes.unwrap_or(DEFAULT_RINGBUF_BYTES);
+        ro.wakeup_bytes = (ring / 8).min(WAKEUP_BYTES);
         if let Some(prefixes) = &prefixes {
             ro.filter_paths = 1;
             ro.n_prefixes = prefixes.len() as u32;
             for (slot, p) in ro.prefixes.iter_mut().zip(prefixes) {
-                slot.len = p.len() as u32;
-                for (d, s) in slot.s.iter_mut().zip(p.bytes()) {
-                    *d = s as i8;
-                }
+                let (words, masks) = rules::prefix_words(p);
+                slot.w = words;
+                slot.m = masks;
             }
         }
     }
@@ -231,16 +265,22 @@ fn run() -> Result<()> {
         ("sys_exit_accept", &progs.veil_accept_exit),
     ];
     let mut links = Vec::new();
+    // (tracepoint, program fd) of what is attached, for the run-time stats.
+    let mut attached: Vec<(&'static str, i32)> = Vec::new();
     for (name, prog) in required {
         links.push(
             prog.attach()
                 .with_context(|| format!("attaching tracepoint {name}"))?,
         );
+        attached.push((name, prog.as_fd().as_raw_fd()));
     }
     let mut skipped = Vec::new();
     for (name, prog) in optional {
         match prog.attach() {
-            Ok(l) => links.push(l),
+            Ok(l) => {
+                links.push(l);
+                attached.push((name, prog.as_fd().as_raw_fd()));
+            }
             Err(_) => skipped.push(name),
         }
     }
@@ -253,7 +293,26 @@ fn run() -> Result<()> {
         eprintln!("veil-ebpf-exporter: metrics on http://{bound}/metrics");
     }
 
-    let out: Box<dyn Write> = match &args.output {
+    let otlp_cfg = match &args.otlp_endpoint {
+        Some(url) => {
+            let mut c = otlp::Config::new(url)?;
+            c.headers = args.otlp_headers.clone();
+            if let Some(n) = args.otlp_queue {
+                c.queue = n.max(1);
+            }
+            if let Some(n) = args.otlp_batch {
+                c.batch = n.max(1);
+            }
+            if let Some(n) = args.otlp_retries {
+                c.retries = n;
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let out: Box<dyn Write> = match args.output.as_deref() {
+        Some("-") => Box::new(std::io::stdout()),
+        Some("none") => Box::new(std::io::sink()),
         Some(path) => Box::new(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -261,14 +320,24 @@ fn run() -> Result<()> {
                 .open(path)
                 .with_context(|| format!("opening output {path}"))?,
         ),
+        None if otlp_cfg.is_some() => Box::new(std::io::sink()),
         None => Box::new(std::io::stdout()),
     };
-    let exporter = std::rc::Rc::new(std::cell::RefCell::new(export::Exporter::new(
+    let mut exporter = export::Exporter::new(
         rules.clone(),
         std::io::BufWriter::new(out),
         metrics.clone(),
         resolver,
-    )));
+    );
+    if let Some(cfg) = otlp_cfg {
+        eprintln!(
+            "veil-ebpf-exporter: exporting OTLP/HTTP to {}",
+            cfg.endpoint
+        );
+        let resource = otlp::resource(exporter.host());
+        exporter = exporter.with_otlp(otlp::Sender::start(cfg, resource, metrics.clone())?);
+    }
+    let exporter = std::rc::Rc::new(std::cell::RefCell::new(exporter));
     let cb_exporter = exporter.clone();
     let mut rb = RingBufferBuilder::new();
     rb.add(&skel.maps.events, move |data: &[u8]| {
@@ -306,10 +375,14 @@ fn run() -> Result<()> {
         if stop {
             // Drain what is already in the ring buffer before leaving.
             let _ = rb.consume();
-        } else if let Err(e) = rb.poll(Duration::from_millis(100)) {
-            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                return Err(e).context("polling the ring buffer");
+        } else {
+            if let Err(e) = rb.poll(POLL_INTERVAL) {
+                if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                    return Err(e).context("polling the ring buffer");
+                }
             }
+            // Events submitted without a wakeup are read here.
+            let _ = rb.consume();
         }
         exporter.borrow_mut().flush();
         if stop || last_counters.elapsed() >= Duration::from_millis(500) {
@@ -328,11 +401,18 @@ fn run() -> Result<()> {
             {
                 metrics.submitted.store(sum(&per_cpu), Ordering::Relaxed);
             }
+            metrics.set_bpf_stats(
+                attached
+                    .iter()
+                    .filter_map(|&(name, fd)| Some((name, bpf_run_stats(fd)?)))
+                    .collect(),
+            );
         }
         if stop {
             break;
         }
     }
+    exporter.borrow_mut().finish(Duration::from_secs(5));
     eprintln!(
         "veil-ebpf-exporter: stopping: {} records exported, {} events dropped by the kernel",
         metrics.exported.load(Ordering::Relaxed),
@@ -340,6 +420,17 @@ fn run() -> Result<()> {
     );
     drop(links);
     Ok(())
+}
+
+/// (run time ns, runs) of a BPF program from its fd's fdinfo; the kernel
+/// counts them only while `sysctl kernel.bpf_stats_enabled=1`.
+fn bpf_run_stats(fd: i32) -> Option<(u64, u64)> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let field = |k: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse::<u64>().ok())
+    };
+    Some((field("run_time_ns:")?, field("run_cnt:")?))
 }
 
 fn sum(per_cpu: &[Vec<u8>]) -> u64 {

@@ -1,6 +1,8 @@
 //! Prometheus metrics on a real HTTP endpoint: a std TcpListener thread
 //! answering `GET /metrics` (text format 0.0.4) and `GET /healthz`.
 
+use crate::event::Kind;
+use crate::otlp::{DROP_EXPORT_FAILED, DROP_QUEUE_FULL, DROP_REJECTED};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,8 +12,8 @@ use std::time::Duration;
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Events received from the ring buffer, by kind.
-    pub seen: Mutex<BTreeMap<&'static str, u64>>,
+    /// Events received from the ring buffer, by kind (index: Kind::index).
+    pub seen: [AtomicU64; Kind::ALL.len()],
     /// Events that matched a rule, by rule id.
     pub matched: Mutex<BTreeMap<String, u64>>,
     /// Records written.
@@ -22,17 +24,33 @@ pub struct Metrics {
     pub submitted: AtomicU64,
     /// Records that could not be written (output error).
     pub write_errors: AtomicU64,
+    /// Records the OTLP collector accepted.
+    pub otlp_exported: AtomicU64,
+    /// Records that did not reach the collector, by reason.
+    pub otlp_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    /// Failed OTLP requests (each retry counts).
+    pub otlp_failures: AtomicU64,
+    /// Per attached program: (tracepoint, run time ns, runs), as the
+    /// kernel counts them with kernel.bpf_stats_enabled=1.
+    pub bpf_stats: Mutex<Vec<(&'static str, (u64, u64))>>,
 }
 
 impl Metrics {
-    pub fn saw(&self, kind: &'static str) {
+    pub fn saw(&self, kind: Kind) {
+        self.seen[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_otlp_drop(&self, reason: &'static str, n: u64) {
         *self
-            .seen
+            .otlp_dropped
             .lock()
             .expect("metrics lock")
-            .entry(kind)
-            .or_default() += 1;
+            .entry(reason)
+            .or_default() += n;
     }
+    pub fn set_bpf_stats(&self, stats: Vec<(&'static str, (u64, u64))>) {
+        *self.bpf_stats.lock().expect("metrics lock") = stats;
+    }
+
     pub fn matched(&self, rule: &str) {
         let mut m = self.matched.lock().expect("metrics lock");
         match m.get_mut(rule) {
@@ -49,8 +67,12 @@ impl Metrics {
             "# HELP veil_exporter_events_total Kernel events received from the ring buffer.\n",
         );
         out.push_str("# TYPE veil_exporter_events_total counter\n");
-        for (k, v) in self.seen.lock().expect("metrics lock").iter() {
-            out.push_str(&format!("veil_exporter_events_total{{kind=\"{k}\"}} {v}\n"));
+        for k in Kind::ALL {
+            let v = self.seen[k.index()].load(Ordering::Relaxed);
+            out.push_str(&format!(
+                "veil_exporter_events_total{{kind=\"{}\"}} {v}\n",
+                k.as_str()
+            ));
         }
         out.push_str(
             "# HELP veil_exporter_events_matched_total Kernel events that matched a rule.\n",
@@ -83,11 +105,54 @@ impl Metrics {
                 "Records that could not be written to the output.",
                 &self.write_errors,
             ),
+            (
+                "veil_exporter_otlp_records_exported_total",
+                "Records the OTLP collector accepted.",
+                &self.otlp_exported,
+            ),
+            (
+                "veil_exporter_otlp_request_failures_total",
+                "OTLP export requests that failed (each retry counts).",
+                &self.otlp_failures,
+            ),
         ];
         for (name, help, v) in simple {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
                 v.load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP veil_exporter_otlp_records_dropped_total Records that did not reach the OTLP collector (queue_full: the export queue was full; export_failed: retries exhausted; rejected: the collector refused them).\n",
+        );
+        out.push_str("# TYPE veil_exporter_otlp_records_dropped_total counter\n");
+        let stats = self.bpf_stats.lock().expect("metrics lock");
+        out.push_str(
+            "# HELP veil_exporter_bpf_run_time_seconds_total Time the kernel spent in each BPF program (counted while sysctl kernel.bpf_stats_enabled=1).\n\
+             # TYPE veil_exporter_bpf_run_time_seconds_total counter\n",
+        );
+        for (name, (ns, _)) in stats.iter() {
+            out.push_str(&format!(
+                "veil_exporter_bpf_run_time_seconds_total{{tracepoint=\"{name}\"}} {:.9}\n",
+                *ns as f64 / 1e9
+            ));
+        }
+        out.push_str(
+            "# HELP veil_exporter_bpf_runs_total Runs of each BPF program (counted while sysctl kernel.bpf_stats_enabled=1).\n\
+             # TYPE veil_exporter_bpf_runs_total counter\n",
+        );
+        for (name, (_, runs)) in stats.iter() {
+            out.push_str(&format!(
+                "veil_exporter_bpf_runs_total{{tracepoint=\"{name}\"}} {runs}\n"
+            ));
+        }
+        drop(stats);
+        let dropped = self.otlp_dropped.lock().expect("metrics lock");
+        // Every reason, zeros included, so rate() and alerts see the series.
+        for k in [DROP_QUEUE_FULL, DROP_EXPORT_FAILED, DROP_REJECTED] {
+            out.push_str(&format!(
+                "veil_exporter_otlp_records_dropped_total{{reason=\"{k}\"}} {}\n",
+                dropped.get(k).copied().unwrap_or(0)
             ));
         }
         out
@@ -152,7 +217,7 @@ mod tests {
     #[test]
     fn serves_metrics_over_http() {
         let m = Arc::new(Metrics::default());
-        m.saw("open");
+        m.saw(Kind::Open);
         m.matched("kernel-sensitive-file");
         m.dropped.store(3, Ordering::Relaxed);
         let addr = serve("127.0.0.1:0", m).unwrap();

@@ -2,185 +2,75 @@
 //! binary (BPF programs loaded and attached), triggers one kind of event
 //! from this test process or its children, and asserts the exported
 //! OpenTelemetry records and metrics. Needs root (CI runs as root); as
-//! another user every test prints why it is skipped and passes, except
-//! `without_root_it_names_what_is_missing`, which needs root to drop it.
+//! another user every test prints why it is skipped and passes.
+//! The process harness is shared with the join tests in
+//! integration-tests (`veil_integration_tests::kernel`).
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use veil_integration_tests::kernel::{
+    rec_attr as attr, rec_has as has, skip_without_root, KernelExporter,
+};
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_veil-ebpf-exporter");
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+const WAIT: Duration = Duration::from_secs(10);
 
 macro_rules! require_root {
     () => {
-        if !is_root() {
-            eprintln!("skipped: loading BPF programs needs root");
+        if skip_without_root() {
             return;
         }
     };
 }
 
-struct Exporter {
-    child: Child,
-    dir: PathBuf,
-    out: PathBuf,
-    metrics: String,
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("veil-ebpf-t-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
-impl Exporter {
-    /// Starts the exporter watching this test process (and its children)
-    /// with `rules` and waits until its programs are attached.
-    fn start(name: &str, rules: &str) -> Exporter {
-        let dir = std::env::temp_dir().join(format!("veil-ebpf-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let rules_path = dir.join("rules.json");
-        std::fs::write(&rules_path, rules).unwrap();
-        let out = dir.join("events.jsonl");
-        let mut child = Command::new(EXPORTER)
-            .arg("--rules")
-            .arg(&rules_path)
-            .arg("--output")
-            .arg(&out)
-            .args(["--metrics-addr", "127.0.0.1:0"])
-            .args(["--watch-pid", &std::process::id().to_string()])
-            .args(["--duration", "120"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the exporter");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[exporter] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut metrics = None;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.split("metrics on http://").nth(1) {
-                        metrics = Some(rest.trim_end_matches("/metrics").to_string());
-                    }
-                    if line.contains("attached") {
-                        break;
-                    }
-                    if line.contains("error") {
-                        panic!("exporter failed to start: {line}");
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("exporter did not attach within 30 s");
-                }
-            }
-        }
-        Exporter {
-            child,
-            dir,
-            out,
-            metrics: metrics.expect("metrics address line"),
-        }
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("every line is one JSON record"))
-            .collect()
-    }
-
-    /// The first record for which `pred` holds, waiting up to 10 s.
-    fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(r) = self.records().into_iter().find(|r| pred(r)) {
-                return r;
-            }
-            if Instant::now() > deadline {
-                let all: Vec<String> = self.records().iter().map(|r| r.to_string()).collect();
-                panic!("no record {what} within 10 s; got:\n{}", all.join("\n"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn scrape(&self) -> String {
-        let mut c = TcpStream::connect(&self.metrics).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
-            .unwrap();
-        let mut s = String::new();
-        c.read_to_string(&mut s).unwrap();
-        assert!(s.starts_with("HTTP/1.1 200 OK"), "{s}");
-        s
-    }
+/// Starts the exporter watching this test process and its children.
+fn start(name: &str, flag: &str, file: &Path, extra: &[&str]) -> KernelExporter {
+    let pid = std::process::id().to_string();
+    let mut args = vec![flag, file.to_str().unwrap(), "--watch-pid", &pid];
+    args.extend_from_slice(extra);
+    KernelExporter::start(Path::new(EXPORTER), name, &args).unwrap()
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        // SIGTERM, then a bounded wait, then SIGKILL.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn attr<'a>(r: &'a Value, k: &str) -> &'a Value {
-    &r["attributes"][k]
-}
-
-fn has(r: &Value, k: &str, v: &str) -> bool {
-    match attr(r, k) {
-        Value::String(s) => s == v,
-        Value::Number(n) => n.to_string() == v,
-        _ => false,
-    }
+fn start_rules(name: &str, rules: &str) -> (KernelExporter, PathBuf) {
+    let dir = scratch(name);
+    let p = dir.join("rules.json");
+    std::fs::write(&p, rules).unwrap();
+    (start(name, "--rules", &p, &[]), dir)
 }
 
 #[test]
-fn sensitive_file_opens_are_reported_with_process_and_result() {
+fn sensitive_file_opens_from_a_bundle_are_reported_with_process_and_result() {
     require_root!();
-    let secrets = std::env::temp_dir().join(format!("veil-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&secrets).unwrap();
+    let secrets = scratch("secrets");
     let key = secrets.join("tls.key");
     std::fs::write(&key, "not really a key").unwrap();
-    let plain = secrets.join("../veil-plain.txt");
-    let rules = format!(
-        r#"{{"kernel": {{"report": "matches", "sensitive_paths": ["/etc/shadow", {{"pattern": "{}/*.key", "id": "test-keys", "severity": "critical"}}]}}}}"#,
+    let plain = secrets.join("plain.txt");
+    // A whole bundle, as the filter reads it, with its kernel section.
+    let bundle = format!(
+        r#"{{"version": 1, "metadata": {{"name": "t", "revision": "1"}},
+            "rules": [{{"id": "pii-email", "category": "pii.email", "detector": {{"builtin": "email"}}, "action": "redact"}}],
+            "kernel": {{"report": "matches", "sensitive_paths": ["/etc/shadow", {{"pattern": "{}/*.key", "id": "test-keys", "severity": "critical"}}]}}}}"#,
         secrets.display()
     );
-    let ex = Exporter::start("open", &rules);
+    let bundle_path = secrets.join("bundle.json");
+    std::fs::write(&bundle_path, bundle).unwrap();
+    let ex = start("open", "--bundle", &bundle_path, &[]);
 
     // From this process: opens of the key, of a missing key, of a plain file.
     std::fs::read(&key).unwrap();
     let missing = secrets.join("missing.key");
     assert!(std::fs::File::open(&missing).is_err());
-    let _ = std::fs::write(&plain, "x");
+    std::fs::write(&plain, "x").unwrap();
     // From a short-lived child: its exe and argv must still be known.
     let st = Command::new("/usr/bin/cat")
         .arg("/etc/shadow")
@@ -190,7 +80,9 @@ fn sensitive_file_opens_are_reported_with_process_and_result() {
     assert!(st.success());
 
     let key_s = key.to_str().unwrap();
-    let r = ex.wait_for("for the key", |r| has(r, "file.path", key_s));
+    let r = ex
+        .wait_for("for the key", WAIT, |r| has(r, "file.path", key_s))
+        .unwrap();
     assert_eq!(r["severityNumber"], 20);
     assert_eq!(r["severityText"], "CRITICAL");
     assert!(has(&r, "veil.rule.id", "test-keys"), "{r}");
@@ -207,18 +99,22 @@ fn sensitive_file_opens_are_reported_with_process_and_result() {
         "{r}"
     );
 
-    let r = ex.wait_for("for the missing key", |r| {
-        has(r, "file.path", missing.to_str().unwrap())
-    });
+    let r = ex
+        .wait_for("for the missing key", WAIT, |r| {
+            has(r, "file.path", missing.to_str().unwrap())
+        })
+        .unwrap();
     assert_eq!(
         attr(&r, "veil.kernel.result").as_i64(),
         Some(-2),
         "ENOENT: {r}"
     );
 
-    let r = ex.wait_for("for cat /etc/shadow", |r| {
-        has(r, "file.path", "/etc/shadow")
-    });
+    let r = ex
+        .wait_for("for cat /etc/shadow", WAIT, |r| {
+            has(r, "file.path", "/etc/shadow")
+        })
+        .unwrap();
     assert!(has(&r, "veil.rule.id", "kernel-sensitive-file"), "{r}");
     assert!(has(&r, "process.executable.path", "/usr/bin/cat"), "{r}");
     assert!(
@@ -238,25 +134,186 @@ fn sensitive_file_opens_are_reported_with_process_and_result() {
         recs.iter().all(|r| !attr(r, "veil.rule.id").is_null()),
         "only rule matches are reported: {recs:?}"
     );
-    let m = ex.scrape();
+    let m = ex.scrape().unwrap();
     assert!(
         m.contains("veil_exporter_events_matched_total{rule=\"test-keys\"} 2"),
         "{m}"
     );
     assert!(m.contains("veil_exporter_ringbuf_dropped_total 0"), "{m}");
     let _ = std::fs::remove_dir_all(&secrets);
-    let _ = std::fs::remove_file(&plain);
+}
+
+/// `cd /etc && cat shadow`, `openat(dirfd("/etc"), "shadow")` and
+/// `/tmp/../etc//shadow` are all the file /etc/shadow: the kernel side
+/// resolves relative paths against the cwd or the directory fd, and
+/// paths with `.`, `..` or empty components reach user space to be
+/// normalized, so none of them slips past the prefix filter.
+#[test]
+fn relative_and_dotted_paths_cannot_bypass_path_rules() {
+    require_root!();
+    let (ex, dir) = start_rules(
+        "relpath",
+        r#"{"kernel": {"report": "matches", "sensitive_paths": ["/etc/shadow"]}}"#,
+    );
+    let st = Command::new("/usr/bin/cat")
+        .arg("shadow")
+        .arg("veil-cwd-marker")
+        .current_dir("/etc")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "the marker argument does not exist");
+    let st = Command::new("/usr/bin/cat")
+        .arg("/tmp/../etc//shadow")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // openat with a directory fd, from this process.
+    let etc = std::fs::File::open("/etc").unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid directory fd and a NUL-terminated path.
+    let fd = unsafe { libc::openat(etc.as_raw_fd(), c"shadow".as_ptr(), libc::O_RDONLY) };
+    assert!(fd >= 0);
+    // SAFETY: fd was just opened by us.
+    unsafe { libc::close(fd) };
+
+    let by_cwd = ex
+        .wait_for("for cat shadow in /etc", WAIT, |r| {
+            has(r, "file.path", "/etc/shadow")
+                && attr(r, "process.command_line")
+                    .as_str()
+                    .is_some_and(|c| c.contains("veil-cwd-marker"))
+        })
+        .unwrap();
+    assert!(
+        has(&by_cwd, "veil.kernel.path_relative", "true"),
+        "{by_cwd}"
+    );
+    assert!(has(&by_cwd, "veil.rule.id", "kernel-sensitive-file"));
+    let dotted = ex
+        .wait_for("for /tmp/../etc//shadow", WAIT, |r| {
+            has(r, "file.path", "/etc/shadow")
+                && has(
+                    r,
+                    "process.command_line",
+                    "/usr/bin/cat /tmp/../etc//shadow",
+                )
+        })
+        .unwrap();
+    assert!(attr(&dotted, "veil.kernel.path_relative").is_null());
+    let by_dirfd = ex
+        .wait_for("for openat(dirfd, shadow)", WAIT, |r| {
+            has(r, "file.path", "/etc/shadow")
+                && has(r, "process.pid", &std::process::id().to_string())
+        })
+        .unwrap();
+    assert!(
+        has(&by_dirfd, "veil.kernel.path_relative", "true"),
+        "{by_dirfd}"
+    );
+    drop(ex);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The cgroup v2 mount (unified or hybrid layout), if any.
+fn cgroup2_root() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split_whitespace().next() != Some("cgroup2") {
+            return None;
+        }
+        left.split_whitespace().nth(4).map(PathBuf::from)
+    })
+}
+
+/// Watching a cgroup covers its descendants: a process moved into a child
+/// cgroup (as a pod's containers sit below the pod's cgroup) is reported,
+/// while this test process, outside the watched cgroup, is not.
+#[test]
+fn a_watched_cgroup_includes_its_child_cgroups() {
+    require_root!();
+    let Some(root) = cgroup2_root() else {
+        eprintln!("skipped: no cgroup v2 mount");
+        return;
+    };
+    let name = format!("veil-test-{}", std::process::id());
+    let parent = root.join(&name);
+    let child = parent.join("workload");
+    if let Err(e) = std::fs::create_dir_all(&child) {
+        eprintln!(
+            "skipped: cannot create a cgroup under {}: {e}",
+            root.display()
+        );
+        return;
+    }
+    let dir = scratch("cgroup");
+    let rules = dir.join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"kernel": {"report": "matches", "sensitive_paths": ["/etc/gshadow"]}}"#,
+    )
+    .unwrap();
+    let watched = format!("/{name}");
+    let ex = KernelExporter::start(
+        Path::new(EXPORTER),
+        "cgroup",
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--watch-cgroup",
+            &watched,
+        ],
+    )
+    .unwrap();
+    // Not watched: this process is in another cgroup.
+    std::fs::read("/etc/gshadow").unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec /usr/bin/cat /etc/gshadow",
+        child.display()
+    );
+    let st = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = ex
+        .wait_for("for the child cgroup's open", WAIT, |r| {
+            has(r, "file.path", "/etc/gshadow")
+        })
+        .unwrap();
+    assert!(
+        has(&r, "veil.cgroup.path", &format!("/{name}/workload")),
+        "{r}"
+    );
+    assert!(has(&r, "process.executable.path", "/usr/bin/cat"), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    let mine: Vec<Value> = ex
+        .records()
+        .into_iter()
+        .filter(|r| has(r, "process.pid", &std::process::id().to_string()))
+        .collect();
+    assert!(mine.is_empty(), "this process is not watched: {mine:?}");
+    drop(ex);
+    let _ = std::fs::remove_dir(&child);
+    let _ = std::fs::remove_dir(&parent);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn unexpected_executables_are_reported_and_allowed_ones_are_not() {
     require_root!();
     let me = std::env::current_exe().unwrap();
-    let rules = format!(
-        r#"{{"kernel": {{"report": "matches", "allowed_executables": [{{"executables": ["/usr/bin/cat", "{}", "{EXPORTER}"]}}]}}}}"#,
-        me.display()
+    let (ex, dir) = start_rules(
+        "exec",
+        &format!(
+            r#"{{"kernel": {{"report": "matches", "allowed_executables": [{{"executables": ["/usr/bin/cat", "{}", "{EXPORTER}"]}}]}}}}"#,
+            me.display()
+        ),
     );
-    let ex = Exporter::start("exec", &rules);
     let st = Command::new("/usr/bin/cat")
         .arg("/dev/null")
         .status()
@@ -268,9 +325,11 @@ fn unexpected_executables_are_reported_and_allowed_ones_are_not() {
         .unwrap();
     assert!(st.success());
 
-    let r = ex.wait_for("for env", |r| {
-        has(r, "veil.kernel.event", "exec") && has(r, "process.executable.path", "/usr/bin/env")
-    });
+    let r = ex
+        .wait_for("for env", WAIT, |r| {
+            has(r, "veil.kernel.event", "exec") && has(r, "process.executable.path", "/usr/bin/env")
+        })
+        .unwrap();
     assert!(has(&r, "veil.rule.id", "kernel-unexpected-exec"), "{r}");
     assert!(
         has(
@@ -286,18 +345,21 @@ fn unexpected_executables_are_reported_and_allowed_ones_are_not() {
     );
     assert_eq!(r["severityText"], "ERROR");
     // env then execs true: a descendant of a watched process is watched too.
-    ex.wait_for("for true, exec'd by env", |r| {
+    ex.wait_for("for true, exec'd by env", WAIT, |r| {
         has(r, "veil.kernel.event", "exec")
             && attr(r, "process.command_line")
                 .as_str()
                 .is_some_and(|c| c.starts_with("true veil-marker-arg"))
-    });
+    })
+    .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let cat = ex
         .records()
         .into_iter()
         .find(|r| has(r, "process.executable.path", "/usr/bin/cat"));
     assert!(cat.is_none(), "cat is allowed: {cat:?}");
+    drop(ex);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -307,10 +369,12 @@ fn disallowed_egress_and_accepted_connections_carry_the_5_tuple() {
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
     let allowed_port = allowed.local_addr().unwrap().port();
     let other_port = other.local_addr().unwrap().port();
-    let rules = format!(
-        r#"{{"kernel": {{"allowed_egress": [{{"destinations": [{{"cidr": "127.0.0.1/32", "ports": [{allowed_port}]}}]}}]}}}}"#
+    let (ex, dir) = start_rules(
+        "net",
+        &format!(
+            r#"{{"kernel": {{"allowed_egress": [{{"destinations": [{{"cidr": "127.0.0.1/32", "ports": [{allowed_port}]}}]}}]}}}}"#
+        ),
     );
-    let ex = Exporter::start("net", &rules);
 
     let ok = TcpStream::connect(("127.0.0.1", allowed_port)).unwrap();
     let bad = TcpStream::connect(("127.0.0.1", other_port)).unwrap();
@@ -318,10 +382,12 @@ fn disallowed_egress_and_accepted_connections_carry_the_5_tuple() {
     let bad_local = bad.local_addr().unwrap().port();
     assert_eq!(peer.port(), bad_local);
 
-    let r = ex.wait_for("for the disallowed connect", |r| {
-        has(r, "veil.kernel.event", "connect")
-            && has(r, "network.peer.port", &other_port.to_string())
-    });
+    let r = ex
+        .wait_for("for the disallowed connect", WAIT, |r| {
+            has(r, "veil.kernel.event", "connect")
+                && has(r, "network.peer.port", &other_port.to_string())
+        })
+        .unwrap();
     assert!(has(&r, "veil.rule.id", "kernel-unexpected-egress"), "{r}");
     assert!(has(&r, "veil.severity", "medium"));
     assert_eq!(r["severityText"], "WARN");
@@ -336,18 +402,23 @@ fn disallowed_egress_and_accepted_connections_carry_the_5_tuple() {
     // The allowed connect is exported too (report "connections", the
     // default) but as plain INFO, without a rule.
     let ok_local = ok.local_addr().unwrap().port();
-    let r = ex.wait_for("for the allowed connect", |r| {
-        has(r, "veil.kernel.event", "connect")
-            && has(r, "network.local.port", &ok_local.to_string())
-    });
+    let r = ex
+        .wait_for("for the allowed connect", WAIT, |r| {
+            has(r, "veil.kernel.event", "connect")
+                && has(r, "network.local.port", &ok_local.to_string())
+        })
+        .unwrap();
     assert!(attr(&r, "veil.rule.id").is_null(), "{r}");
     assert_eq!(r["severityText"], "INFO");
 
     // The accept, on the server side of the same connection: same 5-tuple
     // seen from the other end.
-    let r = ex.wait_for("for the accept", |r| {
-        has(r, "veil.kernel.event", "accept") && has(r, "network.peer.port", &bad_local.to_string())
-    });
+    let r = ex
+        .wait_for("for the accept", WAIT, |r| {
+            has(r, "veil.kernel.event", "accept")
+                && has(r, "network.peer.port", &bad_local.to_string())
+        })
+        .unwrap();
     assert!(
         has(&r, "network.local.port", &other_port.to_string()),
         "{r}"
@@ -362,20 +433,23 @@ fn disallowed_egress_and_accepted_connections_carry_the_5_tuple() {
         l.local_addr().unwrap().port()
     };
     assert!(TcpStream::connect(("127.0.0.1", closed)).is_err());
-    let r = ex.wait_for("for the refused connect", |r| {
-        has(r, "network.peer.port", &closed.to_string())
-    });
+    let r = ex
+        .wait_for("for the refused connect", WAIT, |r| {
+            has(r, "network.peer.port", &closed.to_string())
+        })
+        .unwrap();
     assert_eq!(
         attr(&r, "veil.kernel.result").as_i64(),
         Some(-111),
         "ECONNREFUSED: {r}"
     );
-    let m = ex.scrape();
+    let m = ex.scrape().unwrap();
     assert!(
         m.contains("veil_exporter_events_total{kind=\"accept\"}"),
         "{m}"
     );
-    drop((ok, bad, srv));
+    drop((ok, bad, srv, ex));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -393,49 +467,83 @@ fn without_root_it_names_what_is_missing() {
     assert!(err.contains("root is required"), "{err}");
 }
 
+/// A pod without the host's /sys/kernel mounted: the exporter names the
+/// missing kernel BTF instead of failing inside libbpf.
 #[test]
-fn bad_rules_are_rejected_with_the_field() {
-    let dir = std::env::temp_dir().join(format!("veil-ebpf-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p: &Path = &dir.join("bad.json");
-    std::fs::write(
-        p,
-        r#"{"kernel": {"allowed_egress": [{"destinations": [{"cidr": "300.0.0.1"}]}]}}"#,
-    )
-    .unwrap();
-    let out = Command::new(EXPORTER)
-        .arg("--rules")
-        .arg(p)
-        .arg("--check-rules")
+fn without_kernel_btf_it_names_the_missing_mount() {
+    require_root!();
+    if Command::new("unshare").arg("--help").output().is_err() {
+        eprintln!("skipped: unshare (util-linux) is not installed");
+        return;
+    }
+    // A private mount namespace where /sys/kernel is an empty tmpfs.
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs veil-empty /sys/kernel && exec {EXPORTER} --metrics-addr off --duration 1"
+        ))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("allowed_egress[0]") && err.contains("300.0.0.1"),
+        err.contains("kernel BTF is missing") && err.contains("/sys/kernel/btf/vmlinux"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_rules_are_rejected_with_the_field() {
+    let dir = scratch("bad");
+    let check = |flag: &str, text: &str| {
+        let p = dir.join("file.json");
+        std::fs::write(&p, text).unwrap();
+        let out = Command::new(EXPORTER)
+            .arg(flag)
+            .arg(&p)
+            .arg("--check-rules")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check(
+        "--rules",
+        r#"{"kernel": {"allowed_egress": [{"destinations": [{"cidr": "300.0.0.1"}]}]}}"#,
+    );
+    assert!(
+        err.contains("/kernel/allowed_egress/0/destinations/0/cidr") && err.contains("300.0.0.1"),
+        "{err}"
+    );
+    let err = check(
+        "--bundle",
+        r#"{"version": 1, "metadata": {"name": "t", "revision": "1"}, "rules": [],
+            "kernel": {"allowed_executables": [{"executabls": []}]}}"#,
+    );
+    assert!(
+        err.contains("/kernel/allowed_executables/0/executabls"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
-fn the_daemonset_rules_are_valid() {
+fn the_daemonset_bundle_is_valid() {
     let manifest = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../istio-manifests/exporter-daemonset.yaml"
     );
     let text = std::fs::read_to_string(manifest).unwrap();
     let json = text
-        .split("rules.json: |")
+        .split("bundle.json: |")
         .nth(1)
         .and_then(|rest| rest.split("\n---").next())
-        .expect("the ConfigMap carries rules.json");
-    let dir = std::env::temp_dir().join(format!("veil-ebpf-ds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("rules.json");
+        .expect("the ConfigMap carries bundle.json");
+    let dir = scratch("ds");
+    let p = dir.join("bundle.json");
     std::fs::write(&p, json).unwrap();
     let out = Command::new(EXPORTER)
-        .arg("--rules")
+        .arg("--bundle")
         .arg(&p)
         .arg("--check-rules")
         .output()

@@ -27,6 +27,10 @@ pub struct Bundle {
     #[serde(default)]
     pub body: BodySettings,
     pub rules: Vec<Rule>,
+    /// Rules for veil-ebpf-exporter (`kernel_policy`); the filter ignores
+    /// them, the compiler validates them.
+    #[serde(default)]
+    pub kernel: Option<crate::kernel_policy::KernelPolicy>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -312,8 +316,27 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
             ),
         });
     }
+    let bundle: Bundle = from_json_with_pointer(bytes)?;
+    if bundle.version != FORMAT_VERSION {
+        return Err(BundleError {
+            pointer: "/version".into(),
+            message: format!(
+                "unsupported bundle format version {}, this engine reads version {}",
+                bundle.version, FORMAT_VERSION
+            ),
+        });
+    }
+    Ok(bundle)
+}
+
+/// Deserializes one JSON document into `T`; errors carry the JSON pointer
+/// of the field at fault. Shared by the bundle and the exporter's
+/// standalone kernel rules file.
+pub(crate) fn from_json_with_pointer<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, BundleError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let bundle: Bundle = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let mut pointer = path_to_pointer(err.path());
         let inner = err.into_inner();
         let message = strip_position(&inner.to_string());
@@ -332,16 +355,7 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
         pointer: String::new(),
         message: strip_position(&e.to_string()),
     })?;
-    if bundle.version != FORMAT_VERSION {
-        return Err(BundleError {
-            pointer: "/version".into(),
-            message: format!(
-                "unsupported bundle format version {}, this engine reads version {}",
-                bundle.version, FORMAT_VERSION
-            ),
-        });
-    }
-    Ok(bundle)
+    Ok(value)
 }
 
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {

@@ -7,7 +7,7 @@ use crate::bundle::{
     parse_bundle, Action, Bundle, BundleError, DetectorSpec, Locations, MaskStyle, Mode, Scope,
     Severity,
 };
-use crate::detectors::{Builtin, Trigger};
+use crate::detectors::{Builtin, Confidence, Trigger};
 use crate::media::MediaPattern;
 use std::sync::Arc;
 
@@ -100,6 +100,9 @@ pub(crate) struct CompiledRule {
     pub actions: [Action; 2],
     pub mask: MaskStyle,
     pub severity: Severity,
+    /// How sure a match is: the catalogue's confidence for built-ins;
+    /// user regexes are `high` with a validator, `medium` without.
+    pub confidence: Confidence,
     pub monitor: bool,
     /// Lower-cased header names per direction.
     pub headers: [Vec<String>; 2],
@@ -281,6 +284,13 @@ impl CompiledPolicy {
                 }
             }
             let monitor = rule.mode.unwrap_or(bundle.mode) == Mode::Monitor;
+            let confidence = match &detectors[detector] {
+                Detector::Builtin(b) => b.info().confidence,
+                Detector::Regex {
+                    validator: Some(_), ..
+                } => Confidence::High,
+                Detector::Regex { .. } => Confidence::Medium,
+            };
             rules.push((
                 CompiledRule {
                     id: Arc::from(rule.id.as_str()),
@@ -289,6 +299,7 @@ impl CompiledPolicy {
                     actions: [rule.action.request, rule.action.response],
                     mask: rule.mask,
                     severity: rule.severity,
+                    confidence,
                     monitor,
                     headers: [lower(&scope.request), lower(&scope.response)],
                 },
@@ -444,6 +455,12 @@ impl CompiledPolicy {
                 }
                 programs[d][kind as usize] = p;
             }
+        }
+
+        // The filter does not apply the kernel section, but a bundle whose
+        // exporter half is broken is rejected here too, with its pointer.
+        if let Some(kernel) = &bundle.kernel {
+            crate::kernel_policy::KernelRules::compile(kernel)?;
         }
 
         Ok(CompiledPolicy {

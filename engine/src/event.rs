@@ -21,6 +21,8 @@ pub struct RequestInfo {
     /// The local address that accepted the connection as `ip:port`
     /// (Envoy's `destination.address`).
     pub local_address: Option<String>,
+    /// The upstream's response status, once response headers were seen.
+    pub response_status: Option<u16>,
 }
 
 /// Attributes of the emitting entity (OpenTelemetry `resource`): the same
@@ -114,6 +116,259 @@ pub fn split_host_port(value: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// One attribute value of an event record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl AttrValue {
+    pub fn text(s: &str) -> AttrValue {
+        AttrValue::Str(s.to_string())
+    }
+
+    fn int(n: usize) -> AttrValue {
+        AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+/// One event (a finding or a notice) in the OpenTelemetry log data model.
+///
+/// Built as a flat list with static keys and written straight to JSON
+/// text: on a request with many findings, building `serde_json` maps per
+/// event cost more than the scan itself (about 9 µs an event natively,
+/// measured with the default bundle), and events are written on the
+/// traffic path. [`Record::to_value`] gives the same record as a JSON
+/// value for callers that want one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub time_unix_nano: u64,
+    pub severity_number: u8,
+    pub severity_text: &'static str,
+    pub body: String,
+    /// `(traceId, spanId)` as lower-case hex, from `traceparent`.
+    pub trace: Option<(String, String)>,
+    /// In the order they were added; keys are unique.
+    pub attributes: Vec<(&'static str, AttrValue)>,
+}
+
+impl Record {
+    /// Sets `key`, replacing an earlier value.
+    pub fn set(&mut self, key: &'static str, value: AttrValue) {
+        match self.attributes.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.attributes.push((key, value)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&AttrValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The record as one line of JSON (the proxy-log form), with the
+    /// resource attributes as a flat object when given.
+    pub fn to_json_line(&self, resource: Option<&Resource>) -> String {
+        let mut out = String::with_capacity(640);
+        out.push_str("{\"timeUnixNano\":\"");
+        push_u64(&mut out, self.time_unix_nano);
+        out.push_str("\",\"severityNumber\":");
+        push_u64(&mut out, self.severity_number.into());
+        out.push_str(",\"severityText\":");
+        push_json_str(&mut out, self.severity_text);
+        out.push_str(",\"body\":");
+        push_json_str(&mut out, &self.body);
+        if let Some((trace_id, span_id)) = &self.trace {
+            out.push_str(",\"traceId\":");
+            push_json_str(&mut out, trace_id);
+            out.push_str(",\"spanId\":");
+            push_json_str(&mut out, span_id);
+        }
+        out.push_str(",\"attributes\":{");
+        for (i, (k, v)) in self.attributes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_str(&mut out, k);
+            out.push(':');
+            match v {
+                AttrValue::Str(s) => push_json_str(&mut out, s),
+                AttrValue::Int(n) => push_i64(&mut out, *n),
+                AttrValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            }
+        }
+        out.push('}');
+        if let Some(resource) = resource {
+            out.push_str(",\"resource\":{");
+            for (i, (k, v)) in resource.attributes.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(&mut out, k);
+                out.push(':');
+                push_json_str(&mut out, v);
+            }
+            out.push('}');
+        }
+        out.push('}');
+        out
+    }
+
+    /// The record as a JSON value (the same document as [`Record::to_json_line`]).
+    pub fn to_value(&self, resource: Option<&Resource>) -> Value {
+        let mut attrs = Map::new();
+        for (k, v) in &self.attributes {
+            let v = match v {
+                AttrValue::Str(s) => json!(s),
+                AttrValue::Int(n) => json!(n),
+                AttrValue::Bool(b) => json!(b),
+            };
+            attrs.insert((*k).to_string(), v);
+        }
+        let mut record = json!({
+            "timeUnixNano": self.time_unix_nano.to_string(),
+            "severityNumber": self.severity_number,
+            "severityText": self.severity_text,
+            "body": self.body,
+            "attributes": Value::Object(attrs),
+        });
+        if let Some((trace_id, span_id)) = &self.trace {
+            record["traceId"] = json!(trace_id);
+            record["spanId"] = json!(span_id);
+        }
+        if let Some(resource) = resource {
+            record["resource"] = resource.to_json();
+        }
+        record
+    }
+
+    /// The record as an OTLP/JSON `LogRecord` (what [`otlp_log_record`]
+    /// makes of [`Record::to_value`]), ready to join a batch made by
+    /// [`otlp_logs_body`].
+    pub fn to_otlp_json(&self, observed_time_unix_nano: u64) -> String {
+        let mut out = String::with_capacity(1280);
+        out.push_str("{\"timeUnixNano\":\"");
+        push_u64(&mut out, self.time_unix_nano);
+        out.push_str("\",\"observedTimeUnixNano\":\"");
+        push_u64(&mut out, observed_time_unix_nano);
+        out.push_str("\",\"severityNumber\":");
+        push_u64(&mut out, self.severity_number.into());
+        out.push_str(",\"severityText\":");
+        push_json_str(&mut out, self.severity_text);
+        out.push_str(",\"body\":{\"stringValue\":");
+        push_json_str(&mut out, &self.body);
+        out.push_str("},\"attributes\":[");
+        for (i, (k, v)) in self.attributes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_otlp_key_value(&mut out, k, v);
+        }
+        out.push(']');
+        if let Some((trace_id, span_id)) = &self.trace {
+            out.push_str(",\"traceId\":");
+            push_json_str(&mut out, trace_id);
+            out.push_str(",\"spanId\":");
+            push_json_str(&mut out, span_id);
+        }
+        out.push('}');
+        out
+    }
+}
+
+fn push_otlp_key_value(out: &mut String, key: &str, value: &AttrValue) {
+    out.push_str("{\"key\":");
+    push_json_str(out, key);
+    out.push_str(",\"value\":{");
+    match value {
+        AttrValue::Str(s) => {
+            out.push_str("\"stringValue\":");
+            push_json_str(out, s);
+        }
+        AttrValue::Int(n) => {
+            out.push_str("\"intValue\":\"");
+            push_i64(out, *n);
+            out.push('"');
+        }
+        AttrValue::Bool(b) => {
+            out.push_str("\"boolValue\":");
+            out.push_str(if *b { "true" } else { "false" });
+        }
+    }
+    out.push_str("}}");
+}
+
+/// An OTLP/HTTP JSON `ExportLogsServiceRequest` body from records already
+/// rendered by [`Record::to_otlp_json`] (the same document as
+/// [`otlp_logs_request`]).
+pub fn otlp_logs_body(resource: &Resource, scope_version: &str, records: &[String]) -> String {
+    let mut out = String::with_capacity(256 + records.iter().map(|r| r.len() + 1).sum::<usize>());
+    out.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
+    for (i, (k, v)) in resource.attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_otlp_key_value(&mut out, k, &AttrValue::text(v));
+    }
+    out.push_str("]},\"scopeLogs\":[{\"scope\":{\"name\":");
+    push_json_str(&mut out, OTLP_SCOPE_NAME);
+    out.push_str(",\"version\":");
+    push_json_str(&mut out, scope_version);
+    out.push_str("},\"logRecords\":[");
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r);
+    }
+    out.push_str("]}]}]}");
+    out
+}
+
+fn push_u64(out: &mut String, n: u64) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{n}");
+}
+
+fn push_i64(out: &mut String, n: i64) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{n}");
+}
+
+/// `s` as a JSON string literal: quotes, backslashes and control
+/// characters escaped, everything else (UTF-8 included) as is.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain_from..i]);
+        if esc.is_empty() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
+        }
+        plain_from = i + 1;
+    }
+    out.push_str(&s[plain_from..]);
+    out.push('"');
+}
+
 /// Facts about the decision a finding belongs to.
 #[derive(Debug, Clone)]
 pub struct EventContext<'a> {
@@ -130,7 +385,7 @@ pub struct EventContext<'a> {
 }
 
 /// OpenTelemetry severity number and text for a veil severity.
-fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
+pub fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
     use crate::bundle::Severity::*;
     match sev {
         Low => (9, "INFO"),
@@ -185,80 +440,75 @@ pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
 }
 
 /// Attributes every event of a request carries.
-fn request_attributes(attrs: &mut Map<String, Value>, ctx: &EventContext<'_>) {
-    let mut put = |k: &str, v: Value| {
-        attrs.insert(k.to_string(), v);
-    };
-    put("veil.event_id", json!(ctx.event_id));
-    put("veil.direction", json!(ctx.direction.as_str()));
-    put("veil.location", json!(ctx.location));
-    put("veil.decision", json!(ctx.decision.as_str()));
-    put("veil.bundle.name", json!(ctx.bundle_name));
-    put("veil.bundle.revision", json!(ctx.bundle_revision));
+fn request_attributes(attrs: &mut Vec<(&'static str, AttrValue)>, ctx: &EventContext<'_>) {
+    let mut put = |k: &'static str, v: AttrValue| attrs.push((k, v));
+    put("veil.event_id", AttrValue::text(ctx.event_id));
+    put("veil.direction", AttrValue::text(ctx.direction.as_str()));
+    put("veil.location", AttrValue::text(ctx.location));
+    put("veil.decision", AttrValue::text(ctx.decision.as_str()));
+    put("veil.bundle.name", AttrValue::text(ctx.bundle_name));
+    put("veil.bundle.revision", AttrValue::text(ctx.bundle_revision));
     let r = ctx.request;
     if let Some(m) = &r.method {
-        put("http.request.method", json!(m));
+        put("http.request.method", AttrValue::text(m));
     }
     if let Some(p) = &r.path {
-        put("url.path", json!(p));
+        put("url.path", AttrValue::text(p));
     }
     if let Some(a) = &r.authority {
         let (host, port) = split_host_port(a);
-        put("server.address", json!(host));
+        put("server.address", AttrValue::text(host));
         if let Some(port) = port {
-            put("server.port", json!(port));
+            put("server.port", AttrValue::Int(port.into()));
         }
     }
     if let Some(peer) = &r.peer_address {
         let (ip, port) = split_host_port(peer);
-        put("client.address", json!(ip));
-        put("network.peer.address", json!(ip));
+        put("client.address", AttrValue::text(ip));
+        put("network.peer.address", AttrValue::text(ip));
         if let Some(port) = port {
-            put("client.port", json!(port));
-            put("network.peer.port", json!(port));
+            put("client.port", AttrValue::Int(port.into()));
+            put("network.peer.port", AttrValue::Int(port.into()));
         }
     }
     if let Some(local) = &r.local_address {
         let (ip, port) = split_host_port(local);
-        put("network.local.address", json!(ip));
+        put("network.local.address", AttrValue::text(ip));
         if let Some(port) = port {
-            put("network.local.port", json!(port));
+            put("network.local.port", AttrValue::Int(port.into()));
         }
     }
     if let Some(id) = &r.request_id {
-        put("http.request.header.x-request-id", json!(id));
+        put("http.request.header.x-request-id", AttrValue::text(id));
     }
     if let Some(ua) = &r.user_agent {
-        put("user_agent.original", json!(ua));
+        put("user_agent.original", AttrValue::text(ua));
+    }
+    if let Some(status) = r.response_status {
+        put("http.response.status_code", AttrValue::Int(status.into()));
     }
 }
 
 fn record(
     ctx: &EventContext<'_>,
-    sev: (u8, &str),
+    sev: (u8, &'static str),
     body: String,
-    attrs: Map<String, Value>,
-) -> Value {
-    let mut record = json!({
-        "timeUnixNano": ctx.time_unix_nano.to_string(),
-        "severityNumber": sev.0,
-        "severityText": sev.1,
-        "body": body,
-        "attributes": Value::Object(attrs),
-    });
-    if let Some((trace_id, span_id)) = ctx
+    attributes: Vec<(&'static str, AttrValue)>,
+) -> Record {
+    let trace = ctx
         .request
         .traceparent
         .as_deref()
         .and_then(parse_traceparent)
-    {
-        record["traceId"] = json!(trace_id);
-        record["spanId"] = json!(span_id);
+        .map(|(t, s)| (t.to_string(), s.to_string()));
+    Record {
+        time_unix_nano: ctx.time_unix_nano,
+        severity_number: sev.0,
+        severity_text: sev.1,
+        body,
+        trace,
+        attributes,
     }
-    if let Some(resource) = ctx.resource {
-        record["resource"] = resource.to_json();
-    }
-    record
 }
 
 /// One attribute value in OTLP/JSON (`AnyValue`): 64-bit integers are
@@ -334,24 +584,26 @@ pub fn otlp_logs_request(
     })
 }
 
-/// One finding as an OpenTelemetry log record (JSON object).
-pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> Value {
+/// One finding as an event record.
+pub fn finding_record(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> Record {
     let value = data.get(finding.start..finding.end).unwrap_or_default();
-    let mut attrs = Map::new();
+    let mut attrs = Vec::with_capacity(32);
     request_attributes(&mut attrs, ctx);
-    let mut put = |k: &str, v: Value| {
-        attrs.insert(k.to_string(), v);
-    };
-    put("veil.rule.id", json!(&*finding.rule_id));
-    put("veil.category", json!(&*finding.category));
-    put("veil.action", json!(finding.action.as_str()));
-    put("veil.enforced", json!(!finding.monitor));
-    put("veil.severity", json!(finding.severity.as_str()));
-    put("veil.match.start", json!(finding.start));
-    put("veil.match.end", json!(finding.end));
+    let mut put = |k: &'static str, v: AttrValue| attrs.push((k, v));
+    put("veil.rule.id", AttrValue::text(&finding.rule_id));
+    put("veil.category", AttrValue::text(&finding.category));
+    put("veil.action", AttrValue::text(finding.action.as_str()));
+    put("veil.enforced", AttrValue::Bool(!finding.monitor));
+    put("veil.severity", AttrValue::text(finding.severity.as_str()));
+    put(
+        "veil.confidence",
+        AttrValue::text(finding.confidence.as_str()),
+    );
+    put("veil.match.start", AttrValue::int(finding.start));
+    put("veil.match.end", AttrValue::int(finding.end));
     put(
         "veil.match.preview",
-        json!(masked_preview(&finding.category, value)),
+        AttrValue::Str(masked_preview(&finding.category, value)),
     );
     let body = format!(
         "veil {} {} {} in {} {}",
@@ -364,25 +616,40 @@ pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> 
     record(ctx, otel_severity(finding.severity), body, attrs)
 }
 
+/// One finding as an OpenTelemetry log record (JSON object).
+pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> Value {
+    finding_record(finding, data, ctx).to_value(ctx.resource)
+}
+
 /// An event that is not a finding: a body passed unscanned over the size
 /// limit, a parse or host failure handled by the fail mode. `reason` is a
 /// stable token (`body_limit`, `internal_error`, ...) for alerting.
-pub fn notice_event(
+pub fn notice_record(
     ctx: &EventContext<'_>,
     reason: &str,
     detail: &str,
     severity: crate::bundle::Severity,
-) -> Value {
-    let mut attrs = Map::new();
+) -> Record {
+    let mut attrs = Vec::with_capacity(24);
     request_attributes(&mut attrs, ctx);
-    attrs.insert("veil.reason".into(), json!(reason));
-    attrs.insert("veil.detail".into(), json!(detail));
+    attrs.push(("veil.reason", AttrValue::text(reason)));
+    attrs.push(("veil.detail", AttrValue::text(detail)));
     let body = format!(
         "veil {reason} in {} {}: {detail}",
         ctx.direction.as_str(),
         ctx.location
     );
     record(ctx, otel_severity(severity), body, attrs)
+}
+
+/// [`notice_record`] as a JSON object.
+pub fn notice_event(
+    ctx: &EventContext<'_>,
+    reason: &str,
+    detail: &str,
+    severity: crate::bundle::Severity,
+) -> Value {
+    notice_record(ctx, reason, detail, severity).to_value(ctx.resource)
 }
 
 /// The body of a block response: small, JSON, with the event id a
@@ -433,6 +700,7 @@ mod tests {
             category: Arc::from("pii.email"),
             action: Action::Redact,
             severity: Severity::Medium,
+            confidence: crate::detectors::Confidence::High,
             mask: MaskStyle::Full,
             monitor: false,
             start: 10,
@@ -462,6 +730,11 @@ mod tests {
         assert_eq!(ev["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(ev["attributes"]["veil.rule.id"], "pii-email");
         assert_eq!(ev["attributes"]["http.request.method"], "POST");
+        assert_eq!(ev["attributes"]["veil.confidence"], "high");
+        assert!(
+            ev["attributes"].get("http.response.status_code").is_none(),
+            "no status before response headers"
+        );
     }
 
     /// Every key an event can carry is documented in the JSON Schema.
@@ -478,6 +751,7 @@ mod tests {
             user_agent: Some("ua".into()),
             peer_address: Some("10.0.0.1:2".into()),
             local_address: Some("10.0.0.2:3".into()),
+            response_status: Some(200),
         };
         let resource = Resource::from_node(&NodeFacts {
             node_id: Some("n".into()),
@@ -503,6 +777,7 @@ mod tests {
             category: Arc::from("secret.x"),
             action: Action::Block,
             severity: Severity::Critical,
+            confidence: crate::detectors::Confidence::High,
             mask: MaskStyle::Full,
             monitor: false,
             start: 0,
@@ -627,5 +902,119 @@ mod tests {
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["rule"], "secret-aws");
         assert_eq!(v["event_id"], "e1");
+    }
+
+    #[test]
+    fn fast_json_forms_equal_the_json_value_forms() {
+        let req = RequestInfo {
+            method: Some("POST".into()),
+            path: Some("/a\"b\\c\u{1}d\n\u{e9}\u{2028}".into()),
+            authority: Some("h:8443".into()),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            user_agent: Some("tab\there".into()),
+            peer_address: Some("[::1]:5000".into()),
+            response_status: Some(503),
+            ..Default::default()
+        };
+        let resource = Resource::from_node(&NodeFacts {
+            pod_name: Some("p\"od".into()),
+            ..Default::default()
+        });
+        let ctx = EventContext {
+            event_id: "e1",
+            time_unix_nano: 1_795_320_000_000_000_000,
+            direction: Direction::Response,
+            location: "body",
+            decision: Decision::Redact,
+            bundle_name: "b",
+            bundle_revision: "1",
+            request: &req,
+            resource: Some(&resource),
+        };
+        let f = Finding {
+            rule_id: Arc::from("r"),
+            category: Arc::from("pii.email"),
+            action: Action::Redact,
+            severity: Severity::High,
+            confidence: crate::detectors::Confidence::Medium,
+            mask: MaskStyle::Full,
+            monitor: true,
+            start: 0,
+            end: 12,
+        };
+        let records = [
+            finding_record(&f, b"jane@example", &ctx),
+            notice_record(&ctx, "body_limit", "over \"limit\"", Severity::Low),
+        ];
+        for r in &records {
+            for res in [None, Some(&resource)] {
+                let line: Value = serde_json::from_str(&r.to_json_line(res)).expect("valid JSON");
+                assert_eq!(line, r.to_value(res));
+            }
+            let otlp: Value = serde_json::from_str(&r.to_otlp_json(7)).expect("valid JSON");
+            assert_eq!(by_key(otlp), by_key(otlp_log_record(&r.to_value(None), 7)));
+        }
+        let values: Vec<Value> = records.iter().map(|r| r.to_value(None)).collect();
+        let rendered: Vec<String> = records.iter().map(|r| r.to_otlp_json(7)).collect();
+        let body: Value =
+            serde_json::from_str(&otlp_logs_body(&resource, "0.1.0", &rendered)).unwrap();
+        assert_eq!(
+            by_key(body),
+            by_key(otlp_logs_request(&resource, "0.1.0", &values, 7))
+        );
+    }
+
+    /// `v` with every OTLP key/value list sorted by key: the fast form keeps
+    /// insertion order, the `serde_json::Map` form sorts keys.
+    fn by_key(mut v: Value) -> Value {
+        match &mut v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    *x = by_key(x.take());
+                    if k == "attributes" {
+                        if let Value::Array(a) = x {
+                            a.sort_by(|p, q| p["key"].as_str().cmp(&q["key"].as_str()));
+                        }
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for x in a.iter_mut() {
+                    *x = by_key(x.take());
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
+    #[test]
+    fn record_attributes_are_set_once() {
+        let req = RequestInfo::default();
+        let ctx = EventContext {
+            event_id: "e",
+            time_unix_nano: 1,
+            direction: Direction::Request,
+            location: "body",
+            decision: Decision::Allow,
+            bundle_name: "b",
+            bundle_revision: "1",
+            request: &req,
+            resource: None,
+        };
+        let mut r = notice_record(&ctx, "x", "y", Severity::Low);
+        r.set("veil.decision", AttrValue::text("block"));
+        r.set("veil.shadow.diff", AttrValue::text("added"));
+        let v = r.to_value(None);
+        assert_eq!(v["attributes"]["veil.decision"], "block");
+        assert_eq!(v["attributes"]["veil.shadow.diff"], "added");
+        assert_eq!(
+            r.attributes
+                .iter()
+                .filter(|(k, _)| *k == "veil.decision")
+                .count(),
+            1
+        );
+        assert_eq!(r.get("veil.reason"), Some(&AttrValue::text("x")));
     }
 }

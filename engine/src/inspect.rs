@@ -4,7 +4,7 @@
 
 use crate::bundle::{Action, MaskStyle, Severity};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
-use crate::detectors::{has_keyword_before, validators, Input, Span};
+use crate::detectors::{has_keyword_before, validators, Confidence, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits};
 use std::sync::Arc;
@@ -52,6 +52,8 @@ pub struct Finding {
     /// The rule's action for this direction.
     pub action: Action,
     pub severity: Severity,
+    /// `veil.confidence` of the finding's rule.
+    pub confidence: Confidence,
     pub mask: MaskStyle,
     /// Monitor-mode finding: reported, never enforced.
     pub monitor: bool,
@@ -183,6 +185,7 @@ impl CompiledPolicy {
                     category: rule.category.clone(),
                     action: rule.actions[d],
                     severity: rule.severity,
+                    confidence: rule.confidence,
                     mask: rule.mask,
                     monitor: rule.monitor,
                     start: span.start,

@@ -10,12 +10,15 @@ pub mod compile;
 pub mod detectors;
 pub mod event;
 pub mod inspect;
+pub mod kernel_policy;
 pub mod media;
 pub mod redact;
 
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
+pub use detectors::Confidence;
 pub use event::{
-    block_body, finding_event, masked_preview, notice_event, EventContext, RequestInfo,
+    block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
+    AttrValue, EventContext, Record, RequestInfo,
 };
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};

@@ -310,6 +310,7 @@ mod tests {
             category: Arc::from("pii.test"),
             action: Action::Redact,
             severity: Severity::Medium,
+            confidence: crate::detectors::Confidence::High,
             mask,
             monitor: false,
             start,

@@ -11,16 +11,16 @@
 use crate::config::OtlpSettings;
 use crate::host::{self, Level};
 use crate::metrics::ExportIds;
-use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use veil_engine::event::{otlp_logs_request, Resource};
+use veil_engine::event::{otlp_logs_body, Record, Resource};
 
 /// Records waiting for export.
 #[derive(Debug)]
 pub struct ExportQueue {
-    records: VecDeque<Value>,
+    /// OTLP/JSON `LogRecord`s, rendered when queued.
+    records: VecDeque<String>,
     max: usize,
 }
 
@@ -35,12 +35,16 @@ impl ExportQueue {
     }
 
     /// Adds a record; false (and the record is dropped) when full.
-    pub fn push(&mut self, record: Value) -> bool {
+    pub fn push(&mut self, record: String) -> bool {
         if self.records.len() >= self.max {
             return false;
         }
         self.records.push_back(record);
         true
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.records.len() >= self.max
     }
 
     pub fn len(&self) -> usize {
@@ -51,17 +55,18 @@ impl ExportQueue {
         self.records.is_empty()
     }
 
-    fn take(&mut self, n: usize) -> Vec<Value> {
+    fn take(&mut self, n: usize) -> Vec<String> {
         let n = n.min(self.records.len());
         self.records.drain(..n).collect()
     }
 }
 
 /// Hands one event to the exporter (from an HTTP context); counts a drop.
-pub fn enqueue(queue: &SharedQueue, record: Value, ids: &ExportIds) {
+pub fn enqueue(queue: &SharedQueue, record: &Record, ids: &ExportIds) {
+    // A full queue drops the record before it is rendered.
     let accepted = match queue.try_borrow_mut() {
-        Ok(mut q) => q.push(record),
-        Err(_) => false,
+        Ok(mut q) if !q.is_full() => q.push(record.to_otlp_json(host::now_nanos())),
+        _ => false,
     };
     if !accepted {
         if let Some(id) = ids.dropped_queue_full {
@@ -72,7 +77,7 @@ pub fn enqueue(queue: &SharedQueue, record: Value, ids: &ExportIds) {
 
 #[derive(Debug)]
 struct Batch {
-    records: Vec<Value>,
+    records: Vec<String>,
     /// Failed attempts so far.
     failures: u32,
 }
@@ -177,13 +182,7 @@ impl Exporter {
     }
 
     fn send(&mut self, batch: Batch) {
-        let body = otlp_logs_request(
-            &self.resource,
-            env!("CARGO_PKG_VERSION"),
-            &batch.records,
-            host::now_nanos(),
-        )
-        .to_string();
+        let body = otlp_logs_body(&self.resource, env!("CARGO_PKG_VERSION"), &batch.records);
         let s = &self.settings;
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", "POST"),
@@ -282,15 +281,16 @@ impl Exporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn queue_is_bounded() {
         let mut q = ExportQueue::new(2);
-        assert!(q.push(json!(1)));
-        assert!(q.push(json!(2)));
-        assert!(!q.push(json!(3)));
-        assert_eq!(q.take(5), vec![json!(1), json!(2)]);
+        assert!(q.push("1".into()));
+        assert!(!q.is_full());
+        assert!(q.push("2".into()));
+        assert!(q.is_full());
+        assert!(!q.push("3".into()));
+        assert_eq!(q.take(5), vec!["1".to_string(), "2".to_string()]);
         assert!(q.is_empty());
     }
 

@@ -24,8 +24,8 @@ use serde_json::Value;
 use std::rc::Rc;
 use std::sync::Arc;
 use veil_engine::{
-    block_body, finding_event, notice_event, Decision, Direction, EventContext, Inspection,
-    RequestInfo, Severity, Target,
+    block_body, finding_record, notice_record, AttrValue, Decision, Direction, EventContext,
+    Inspection, Record, RequestInfo, Severity, Target,
 };
 
 /// The filter-state key (`set_property` path) of the per-request summary:
@@ -155,12 +155,12 @@ impl VeilHttp {
     }
 
     /// Logs and/or exports one event record.
-    fn emit(&self, level: Level, event: Value, log: bool) {
+    fn emit(&self, level: Level, record: &Record, log: bool) {
         if log {
-            host::log(level, &event.to_string());
+            host::log(level, &record.to_json_line(Some(&self.shared.resource)));
         }
         if let Some(queue) = &self.shared.export {
-            crate::export::enqueue(queue, event, &self.shared.metrics.export);
+            crate::export::enqueue(queue, record, &self.shared.metrics.export);
         }
     }
 
@@ -232,7 +232,7 @@ impl VeilHttp {
             resource: Some(&self.shared.resource),
         };
         for finding in &inspection.findings {
-            self.emit(Level::Info, finding_event(finding, data, &ctx), log);
+            self.emit(Level::Info, &finding_record(finding, data, &ctx), log);
         }
     }
 
@@ -271,7 +271,7 @@ impl VeilHttp {
             Severity::Low | Severity::Medium => Level::Warn,
             Severity::High | Severity::Critical => Level::Error,
         };
-        self.emit(level, notice_event(&ctx, reason, detail, severity), true);
+        self.emit(level, &notice_record(&ctx, reason, detail, severity), true);
     }
 
     /// Evaluates the shadow bundle on the same bytes and reports only where
@@ -338,8 +338,8 @@ impl VeilHttp {
             .map(|f| ("added", *f))
             .chain(removed.iter().map(|f| ("removed", *f)));
         for (change, f) in changes {
-            let mut event = finding_event(f, data, &ctx);
-            event["body"] = format!(
+            let mut record = finding_record(f, data, &ctx);
+            record.body = format!(
                 "veil shadow bundle {} {} {} {} ({}) in {} {}",
                 shadow.revision(),
                 if change == "added" {
@@ -352,21 +352,18 @@ impl VeilHttp {
                 f.action.as_str(),
                 direction.as_str(),
                 location
-            )
-            .into();
-            if let Some(attrs) = event["attributes"].as_object_mut() {
-                attrs.insert("veil.shadow.diff".into(), change.into());
-                attrs.insert(
-                    "veil.shadow.decision".into(),
-                    candidate.decision.as_str().into(),
-                );
-                attrs.insert("veil.shadow.bundle.name".into(), shadow.name().into());
-                attrs.insert(
-                    "veil.shadow.bundle.revision".into(),
-                    shadow.revision().into(),
-                );
-            }
-            self.emit(Level::Info, event, log);
+            );
+            record.set("veil.shadow.diff", AttrValue::text(change));
+            record.set(
+                "veil.shadow.decision",
+                AttrValue::text(candidate.decision.as_str()),
+            );
+            record.set("veil.shadow.bundle.name", AttrValue::text(shadow.name()));
+            record.set(
+                "veil.shadow.bundle.revision",
+                AttrValue::text(shadow.revision()),
+            );
+            self.emit(Level::Info, &record, log);
         }
     }
 
@@ -653,6 +650,7 @@ impl HttpContext for VeilHttp {
             user_agent: host::get_header_text(map, "user-agent"),
             peer_address: None,
             local_address: None,
+            response_status: None,
         };
         if let Some(query) = query {
             if self.settings.policy.scans_query(Direction::Request) {
@@ -687,6 +685,8 @@ impl HttpContext for VeilHttp {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let map = MapType::HttpResponseHeaders;
+        self.request.response_status =
+            host::get_header_text(map, ":status").and_then(|s| s.trim().parse().ok());
         if !self.scan_headers(Direction::Response, map) {
             return Action::Pause;
         }

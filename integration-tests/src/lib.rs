@@ -50,6 +50,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
+pub mod kernel;
 pub mod otlp;
 
 /// How long Envoy may take to become ready. V8 compiles the module at start;

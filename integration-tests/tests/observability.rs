@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::common::v1::any_value;
 use serde_json::{json, Value};
 use veil_integration_tests::otlp::{attr, attr_str, hex, OtlpReceiver};
 use veil_integration_tests::{test_id, Harness, Proto, TestRequest};
@@ -287,6 +288,15 @@ async fn events_are_exported_over_otlp_with_trace_ids_and_resource() -> anyhow::
         .start()
         .await?;
     let id = test_id("otlp");
+    // The upstream answers with PII of its own (an echo would return the
+    // already redacted request): one record per direction.
+    h.set_upstream_response(
+        &id,
+        200,
+        Some("application/json"),
+        json!({"contact": EMAIL}).to_string(),
+    )
+    .await?;
     let resp = h
         .send(
             Proto::Http2,
@@ -301,8 +311,10 @@ async fn events_are_exported_over_otlp_with_trace_ids_and_resource() -> anyhow::
 
     let records = receiver
         .wait_for_records(WAIT, |rs| {
-            rs.iter()
-                .any(|r| attr_str(&r.attributes, "veil.direction") == Some("request"))
+            ["request", "response"].iter().all(|d| {
+                rs.iter()
+                    .any(|r| attr_str(&r.attributes, "veil.direction") == Some(d))
+            })
         })
         .await?;
     assert!(receiver.errors().is_empty(), "{:?}", receiver.errors());
@@ -337,6 +349,21 @@ async fn events_are_exported_over_otlp_with_trace_ids_and_resource() -> anyhow::
     assert!(attr(a, "veil.enforced").is_some());
     let preview = attr_str(a, "veil.match.preview").unwrap_or_default();
     assert!(!preview.is_empty() && !preview.contains(EMAIL), "{preview}");
+    assert_eq!(attr_str(a, "veil.confidence"), Some("high"));
+    assert!(
+        attr(a, "http.response.status_code").is_none(),
+        "a request finding is made before any response"
+    );
+    let response = records
+        .iter()
+        .find(|r| attr_str(&r.attributes, "veil.direction") == Some("response"))
+        .expect("a response-side record");
+    let status =
+        attr(&response.attributes, "http.response.status_code").and_then(|v| v.value.as_ref());
+    assert!(
+        matches!(status, Some(any_value::Value::IntValue(200))),
+        "response status attribute: {status:?}"
+    );
 
     let exports = receiver.exports();
     let first = &exports[0];

@@ -157,17 +157,19 @@ pub fn bench() -> Result<()> {
         println!(
             "throughput: {CLIENTS} clients, {n} requests per run (calibrated at {slowest:.0} rps)"
         );
-        let [base, veil] = rounds(&sides, ROUNDS, |i, round| {
+        let names: Vec<&str> = sides.iter().map(|s| s.envoy.proc.name.as_str()).collect();
+        let (base, veil) = pair(rounds(&names, &[0, 1], ROUNDS, |i, round| {
             let log = dir.join(format!("{}-{i}-{round}.log", w.name));
             h2load(&sides[i].url, w, n, CLIENTS, &log)
-        })?;
+        })?)?;
         // One client is a few times slower than sixteen; aim at ~1 s.
         let n_latency = (n / 4).clamp(MIN_REQUESTS, 4_000);
         println!("latency: 1 client, {n_latency} requests per run");
-        let [base_latency, veil_latency] = rounds(&sides, LATENCY_ROUNDS, |i, round| {
-            let log = dir.join(format!("{}-{i}-{round}-c1.log", w.name));
-            h2load(&sides[i].url, w, n_latency, 1, &log)
-        })?;
+        let (base_latency, veil_latency) =
+            pair(rounds(&names, &[0, 1], LATENCY_ROUNDS, |i, round| {
+                let log = dir.join(format!("{}-{i}-{round}-c1.log", w.name));
+                h2load(&sides[i].url, w, n_latency, 1, &log)
+            })?)?;
         results.push(Summary {
             name: w.name,
             size: w.size,
@@ -180,6 +182,22 @@ pub fn bench() -> Result<()> {
             veil_latency,
         });
     }
+    let export = match workloads.iter().find(|w| w.name == EXPORT_WORKLOAD) {
+        Some(w) => {
+            step(&format!(
+                "export cost: veil with and without OTLP export ({EXPORT_WORKLOAD})"
+            ));
+            let setup = ExportSetup {
+                envoy_bin: &tools.envoy,
+                wasm: &wasm_path,
+                echo: echo.addr,
+                dir: &dir,
+                cpus: pin.as_ref().map(|p| p.envoy.as_str()),
+            };
+            Some(export_cost(&setup, &sides, w, &h2load)?)
+        }
+        None => None,
+    };
     let rss_loaded: Vec<Option<u64>> = sides.iter().map(|s| s.envoy.rss_kib()).collect();
     let log_bytes = fs::metadata(&sides[1].envoy.log_path)
         .map(|m| m.len())
@@ -214,7 +232,11 @@ pub fn bench() -> Result<()> {
     // hundreds of MB of log behind.
     let _ = fs::remove_file(dir.join("veil.log"));
 
-    let report = render(&results, &engine, &facts)?;
+    let mut report = render(&results, &engine, &facts)?;
+    if let Some(export) = &export {
+        report = insert_before_reproduce(&report, &render_export(export)?);
+    }
+    report = insert_before_reproduce(&report, &crate::bench_kernel::section());
     let path = util::root().join("benches/RESULTS.md");
     fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
     step("results");
@@ -303,22 +325,25 @@ fn sanity(echo: &Echo, sides: &[Side], workloads: &[Workload]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `measure(side, round)` for both sides, `rounds` times, alternating
-/// which side goes first to cancel drift; returns the per-side medians.
+/// Runs `measure(side, round)` for each of `sides` (indices into `names`),
+/// `rounds` times, rotating which side goes first to cancel drift; returns
+/// the per-side medians in the order of `sides`.
 fn rounds(
-    sides: &[Side],
+    names: &[&str],
+    sides: &[usize],
     rounds: usize,
     mut measure: impl FnMut(usize, usize) -> Result<Run>,
-) -> Result<[Run; 2]> {
-    let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+) -> Result<Vec<Run>> {
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); sides.len()];
     for round in 0..rounds {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
+        for k in 0..sides.len() {
+            let slot = (k + round) % sides.len();
+            let i = sides[slot];
             let r = measure(i, round)?;
             println!(
-                "  round {} {:<9} {:>8.0} rps  p50 {:>7.0} µs  p99 {:>7.0} µs  max {:>7.0} µs{}",
+                "  round {} {:<16} {:>8.0} rps  p50 {:>7.0} µs  p99 {:>7.0} µs  max {:>7.0} µs{}",
                 round + 1,
-                sides[i].envoy.proc.name,
+                names.get(i).copied().unwrap_or("?"),
                 r.rps,
                 r.p50_us,
                 r.p99_us,
@@ -329,10 +354,19 @@ fn rounds(
                     String::new()
                 }
             );
-            runs[i].push(r);
+            runs[slot].push(r);
         }
     }
-    Ok([median_run(&runs[0]), median_run(&runs[1])])
+    Ok(runs.iter().map(|r| median_run(r)).collect())
+}
+
+/// The two medians of a no-filter / veil pair of `rounds`.
+fn pair(runs: Vec<Run>) -> Result<(Run, Run)> {
+    let mut it = runs.into_iter();
+    match (it.next(), it.next()) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => bail!("expected two sides"),
+    }
 }
 
 fn h2load_run(
@@ -492,6 +526,238 @@ fn cpu_plan() -> Option<CpuPlan> {
             format!("0-{}", n - 2)
         },
     })
+}
+
+/// The workload of the export-cost runs: it has findings, so every
+/// request produces events for the sinks.
+const EXPORT_WORKLOAD: &str = "pii-4KiB";
+
+/// The plugin configurations compared in the export-cost runs, next to
+/// the default veil Envoy (events logged to a file): name, what it does,
+/// configuration, and whether its collector is up.
+const EXPORT_VARIANTS: [(&str, &str, &str, bool); 4] = [
+    (
+        "veil-quiet",
+        "no event sink (`log_findings: false`, no export)",
+        r#"{"log_findings": false}"#,
+        true,
+    ),
+    (
+        "veil-otlp",
+        "proxy log + OTLP/HTTP export to a collector",
+        r#"{"otlp": {"cluster": "otlp_collector", "authority": "collector", "path": "/__veil_echo/sink/v1-logs"}}"#,
+        true,
+    ),
+    (
+        "veil-otlp-only",
+        "OTLP/HTTP export only (`log_findings: false`)",
+        r#"{"log_findings": false, "otlp": {"cluster": "otlp_collector", "authority": "collector", "path": "/__veil_echo/sink/v1-logs"}}"#,
+        true,
+    ),
+    (
+        "veil-otlp-down",
+        "proxy log + OTLP/HTTP export, collector down (connection refused)",
+        r#"{"otlp": {"cluster": "otlp_collector", "authority": "collector", "path": "/__veil_echo/sink/v1-logs"}}"#,
+        false,
+    ),
+];
+
+/// One h2load run: (url, workload, requests, clients, latency log).
+type H2load<'a> = dyn Fn(&str, &Workload, u64, u32, &Path) -> Result<Run> + 'a;
+
+struct ExportSetup<'a> {
+    envoy_bin: &'a Path,
+    wasm: &'a Path,
+    /// The upstream of every side, and the collector: veil-echo's sink
+    /// endpoint answers 200 `{}` to every export request, as a collector does.
+    echo: std::net::SocketAddr,
+    dir: &'a Path,
+    cpus: Option<&'a str>,
+}
+
+/// One side of the export-cost runs.
+struct ExportRow {
+    name: String,
+    what: String,
+    run: Run,
+    /// `wasmcustom.veil.export.*` counters after the runs.
+    sent: u64,
+    dropped: u64,
+    failed_attempts: u64,
+}
+
+struct ExportCost {
+    requests: u64,
+    base: Run,
+    rows: Vec<ExportRow>,
+}
+
+/// Runs the export workload on the no-filter Envoy, the default veil
+/// Envoy and one Envoy per `EXPORT_VARIANTS` entry, rotated per round.
+fn export_cost(
+    setup: &ExportSetup<'_>,
+    sides: &[Side],
+    w: &Workload,
+    h2load: &H2load<'_>,
+) -> Result<ExportCost> {
+    // A port nobody listens on: bound, then released.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut variants = Vec::new();
+    for (name, _, plugin_config, up) in EXPORT_VARIANTS {
+        let config = setup.dir.join(format!("{name}.json"));
+        let mut doc = envoy::bootstrap(setup.echo, Some(setup.wasm), plugin_config);
+        envoy::add_cluster(
+            &mut doc,
+            "otlp_collector",
+            if up { setup.echo } else { down },
+        );
+        fs::write(&config, serde_json::to_string_pretty(&doc)?)?;
+        let envoy = Envoy::start(&EnvoyOptions {
+            bin: setup.envoy_bin,
+            config: &config,
+            cwd: &util::root(),
+            dir: setup.dir,
+            name,
+            cpus: setup.cpus,
+        })?;
+        variants.push(Side {
+            url: format!("http://{}/ingest", envoy.listener),
+            envoy,
+        });
+    }
+    let all: Vec<&Side> = sides.iter().take(2).chain(variants.iter()).collect();
+    let names: Vec<&str> = all.iter().map(|s| s.envoy.proc.name.as_str()).collect();
+    let mut slowest = f64::INFINITY;
+    for s in &all {
+        let r = h2load(
+            &s.url,
+            w,
+            CALIBRATION_REQUESTS,
+            CLIENTS,
+            &setup.dir.join("calibrate.log"),
+        )?;
+        slowest = slowest.min(r.rps);
+    }
+    let n = ((slowest * RUN_SECS) as u64).clamp(MIN_REQUESTS, MAX_REQUESTS);
+    println!("throughput: {CLIENTS} clients, {n} requests per run");
+    let indices: Vec<usize> = (0..all.len()).collect();
+    let medians = rounds(&names, &indices, ROUNDS, |i, round| {
+        let log = setup.dir.join(format!("export-{i}-{round}.log"));
+        h2load(&all[i].url, w, n, CLIENTS, &log)
+    })?;
+    // Queued events are flushed on a 1 s timer: give the last batch time
+    // to leave before reading the counters.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut rows = Vec::new();
+    for (i, run) in medians.iter().enumerate().skip(1) {
+        let side = all[i];
+        let what = match i {
+            1 => "proxy log (the default: one JSON line per finding)".to_string(),
+            _ => EXPORT_VARIANTS[i - 2].1.to_string(),
+        };
+        let stats = http::get(side.envoy.admin, "/stats?filter=veil%5C.export")
+            .map(|r| r.text())
+            .unwrap_or_default();
+        let counter = |name: &str| export_counter(&stats, name);
+        rows.push(ExportRow {
+            name: names[i].to_string(),
+            what,
+            run: run.clone(),
+            sent: counter("veil.export.sent"),
+            dropped: counter("veil.export.dropped.reason.queue_full")
+                + counter("veil.export.dropped.reason.export_failed"),
+            failed_attempts: counter("veil.export.failed_attempts"),
+        });
+    }
+    Ok(ExportCost {
+        requests: n,
+        base: medians.first().cloned().context("no baseline run")?,
+        rows,
+    })
+}
+
+/// A counter from Envoy's `/stats` text (`wasmcustom.NAME: VALUE`); 0 when
+/// absent (Envoy lists a counter only once it was defined).
+fn export_counter(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .find(|(k, _)| k.trim() == format!("wasmcustom.{name}"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Puts `section` before the report's closing "## Reproduce" section.
+fn insert_before_reproduce(report: &str, section: &str) -> String {
+    match report.find("## Reproduce") {
+        Some(at) => format!("{}{section}{}", &report[..at], &report[at..]),
+        None => format!("{report}\n{section}"),
+    }
+}
+
+fn render_export(e: &ExportCost) -> Result<String> {
+    let mut s = String::new();
+    writeln!(s, "## Cost of exporting events\n")?;
+    writeln!(
+        s,
+        "Workload `{EXPORT_WORKLOAD}` (every request has findings, so every request makes \
+         events), {CLIENTS} clients, {} requests per run, {ROUNDS} rounds rotating which Envoy \
+         goes first, medians. Each veil Envoy runs the default bundle; they differ only in \
+         where events go. The collector is veil-echo's sink endpoint, which answers 200 `{{}}` \
+         to each OTLP/HTTP JSON request as a collector does; \"down\" points the collector \
+         cluster at a closed loopback port. Export counters are read from each Envoy's \
+         `/stats` after the runs.\n",
+        e.requests
+    )?;
+    writeln!(
+        s,
+        "| Envoy | event sinks | rps | vs. no filter | vs. proxy log only | p50 | p99 | exported | dropped | failed export attempts |"
+    )?;
+    writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        s,
+        "| no filter | – | {:.0} | 1.00 | – | {:.0} µs | {:.0} µs | – | – | – |",
+        e.base.rps, e.base.p50_us, e.base.p99_us
+    )?;
+    let log_only = e.rows.first().map_or(f64::NAN, |r| r.run.rps);
+    for r in &e.rows {
+        writeln!(
+            s,
+            "| {} | {} | {:.0} | {:.2} | **{:.2}** | {:.0} µs | {:.0} µs | {} | {} | {} |",
+            r.name,
+            r.what,
+            r.run.rps,
+            r.run.rps / e.base.rps,
+            r.run.rps / log_only,
+            r.run.p50_us,
+            r.run.p99_us,
+            r.sent,
+            r.dropped,
+            r.failed_attempts,
+        )?;
+    }
+    let failures: Vec<String> = e
+        .rows
+        .iter()
+        .filter(|r| r.run.failed > 0 || r.run.non_2xx > 0)
+        .map(|r| {
+            format!(
+                "{}: {} failed, {} non-2xx",
+                r.name, r.run.failed, r.run.non_2xx
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        writeln!(
+            s,
+            "\nEvery request succeeded with a 2xx on every Envoy, the collector being down \
+             included: export never blocks traffic; what the queue cannot hold is dropped and \
+             counted.\n"
+        )?;
+    } else {
+        writeln!(s, "\n**Failed requests:** {}.\n", failures.join("; "))?;
+    }
+    Ok(s)
 }
 
 struct Summary {
@@ -968,6 +1234,45 @@ time for request:      412us     12.51ms      3.20ms      1.02ms    70.10%
         summary.veil.failed = 3;
         let report = render(&[summary], &engine, &facts).unwrap();
         assert!(report.contains("**Failed requests:** clean-4KiB / veil: 3 failed, 0 non-2xx."));
+    }
+
+    #[test]
+    fn export_counters_are_read_from_admin_stats() {
+        let stats = "wasmcustom.veil.export.sent: 120\nwasmcustom.veil.export.dropped.reason.queue_full: 3\n";
+        assert_eq!(export_counter(stats, "veil.export.sent"), 120);
+        assert_eq!(
+            export_counter(stats, "veil.export.dropped.reason.queue_full"),
+            3
+        );
+        assert_eq!(export_counter(stats, "veil.export.failed_attempts"), 0);
+    }
+
+    #[test]
+    fn export_table_compares_each_sink_with_log_only_and_no_filter() {
+        let row = |name: &str, rps: f64, sent: u64, dropped: u64| ExportRow {
+            name: name.into(),
+            what: "sinks".into(),
+            run: run(rps, 800.0, 1500.0),
+            sent,
+            dropped,
+            failed_attempts: 0,
+        };
+        let cost = ExportCost {
+            requests: 1000,
+            base: run(10_000.0, 700.0, 1200.0),
+            rows: vec![
+                row("veil", 5_000.0, 0, 0),
+                row("veil-otlp", 4_500.0, 9000, 0),
+            ],
+        };
+        let table = render_export(&cost).unwrap();
+        assert!(
+            table.contains("| veil-otlp | sinks | 4500 | 0.45 | **0.90** |"),
+            "{table}"
+        );
+        assert!(table.contains("| 9000 | 0 | 0 |"), "{table}");
+        let report = insert_before_reproduce("# r\n\n## Reproduce\n\nx", &table);
+        assert!(report.find("## Cost of exporting events") < report.find("## Reproduce"));
     }
 
     #[test]

@@ -90,15 +90,27 @@ pub fn bootstrap(upstream: SocketAddr, wasm: Option<&Path>, plugin_config: &str)
                     }],
                 }],
             }],
-            "clusters": [{
-                "name": "upstream",
-                "type": "STATIC",
-                "connect_timeout": "2s",
-                "load_assignment": {
-                    "cluster_name": "upstream",
-                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(upstream) } }] }],
-                },
-            }],
+            "clusters": [static_cluster("upstream", upstream)],
+        },
+    })
+}
+
+/// Adds a STATIC HTTP/1.1 cluster `name` towards `addr` to a bootstrap
+/// made by `bootstrap` (e.g. the OTLP collector of veil's export).
+pub fn add_cluster(doc: &mut Value, name: &str, addr: SocketAddr) {
+    if let Some(clusters) = doc["static_resources"]["clusters"].as_array_mut() {
+        clusters.push(static_cluster(name, addr));
+    }
+}
+
+fn static_cluster(name: &str, addr: SocketAddr) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(addr) } }] }],
         },
     })
 }

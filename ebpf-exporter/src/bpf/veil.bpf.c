@@ -18,6 +18,18 @@
 #define PREFIX_LEN 64
 #define AF_INET 2
 #define AF_INET6 10
+#define AT_FDCWD -100
+/* Path building: components are written backwards into the first half of
+ * a 2*HALF scratch buffer, so every masked offset plus masked length
+ * stays inside it (what the verifier needs to see). */
+#define HALF 256
+#define MAX_DEPTH 24
+#define MAX_CGROUP_LEVELS 16
+
+/* event.path_flags */
+#define PATH_RESOLVED 1   /* relative in the syscall, made absolute here */
+#define PATH_UNCLEAN 2    /* has //, /./ or /../: user space normalizes and matches */
+#define PATH_UNRESOLVED 4 /* relative and its directory could not be read */
 
 enum kind { EV_EXEC = 1, EV_EXIT = 2, EV_OPEN = 3, EV_CONNECT = 4, EV_ACCEPT = 5 };
 enum counter { COUNTER_DROPPED = 0, COUNTER_SUBMITTED = 1, COUNTER_MAX = 2 };
@@ -45,14 +57,17 @@ struct event {
 	char path[PATH_LEN];
 	char args[ARGS_LEN];
 	u32 args_len;
-	u32 _pad;
+	u32 path_flags;
 };
 
 _Static_assert(sizeof(struct event) == 632, "struct event is decoded at fixed offsets by src/event.rs");
 
+/* A prefix as 8-byte little-endian words and masks (mask 0 past its
+ * end), so a path is compared a word at a time. */
+#define PREFIX_WORDS (PREFIX_LEN / 8)
 struct prefix {
-	u32 len;
-	char s[PREFIX_LEN];
+	u64 w[PREFIX_WORDS];
+	u64 m[PREFIX_WORDS];
 };
 
 /* Set by user space before load (read-only for the programs). */
@@ -60,6 +75,15 @@ const volatile u32 self_tgid = 0;
 /* 1: only tasks in watched_pids / watched_cgroups / watched_comms (and
  * their descendants) are reported; 0: every task except the exporter. */
 const volatile u32 filter_targets = 0;
+/* Wake the consumer only once this many bytes wait in the ring buffer;
+ * below it user space drains on its poll timer. A wakeup per event costs
+ * the exporter a context switch per event (most of its CPU at connect
+ * rates); 0 wakes on every event. */
+const volatile u32 wakeup_bytes = 0;
+/* 1: some watched_comms entry exists (else the comm is not looked up). */
+const volatile u32 filter_comms = 0;
+/* 1: some watched_cgroups entry exists (descendants are looked up). */
+const volatile u32 filter_cgroups = 0;
 /* 1: only absolute paths starting with one of prefixes[..n_prefixes]. */
 const volatile u32 filter_paths = 0;
 const volatile u32 n_prefixes = 0;
@@ -98,11 +122,41 @@ struct {
 	__type(value, u8);
 } watched_comms SEC(".maps");
 
+/* Per cgroup id: 1 if it or an ancestor is in watched_cgroups, else 0;
+ * computed on first sight so each syscall pays one lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u8);
+} cgroup_verdicts SEC(".maps");
+
 struct open_args {
 	u32 flags;
 	u32 len;
+	u32 path_flags;
+	u32 _pad; /* path is 8-byte aligned: compared a word at a time */
 	char path[PATH_LEN];
 };
+
+struct scratch {
+	char buf[2 * HALF];
+};
+
+/* Per-CPU working memory: too big for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct open_args);
+} open_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct scratch);
+} path_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -110,6 +164,15 @@ struct {
 	__type(key, u32);
 	__type(value, struct open_args);
 } inflight_opens SEC(".maps");
+
+/* Entries in inflight_opens / inflight_connects, approximately: every
+ * syscall exit of every task checks these first, so while nothing is in
+ * flight (the common case) an exit costs a load, not a hash lookup. Only
+ * ever too high (an entry evicted or left by a killed task), never too
+ * low, so no event is missed. */
+u64 inflight_n[2] = {};
+#define INFLIGHT_OPENS 0
+#define INFLIGHT_CONNECTS 1
 
 struct connect_args {
 	u32 fd;
@@ -140,9 +203,34 @@ static __always_inline bool watched(u32 tgid)
 		return true;
 	if (bpf_map_lookup_elem(&watched_pids, &tgid))
 		return true;
-	u64 cg = bpf_get_current_cgroup_id();
-	if (bpf_map_lookup_elem(&watched_cgroups, &cg))
-		return true;
+	if (filter_cgroups) {
+		u64 cg = bpf_get_current_cgroup_id();
+		u8 *v = bpf_map_lookup_elem(&cgroup_verdicts, &cg);
+		if (v) {
+			if (*v)
+				return true;
+		} else {
+			/* A watched cgroup covers its descendants: walk the
+			 * ancestors from the root once per cgroup. */
+			u8 verdict = 0;
+			for (int level = 0; level < MAX_CGROUP_LEVELS; level++) {
+				u64 anc = bpf_get_current_ancestor_cgroup_id(level);
+				if (!anc)
+					break;
+				if (bpf_map_lookup_elem(&watched_cgroups, &anc)) {
+					verdict = 1;
+					break;
+				}
+				if (anc == cg)
+					break;
+			}
+			bpf_map_update_elem(&cgroup_verdicts, &cg, &verdict, BPF_ANY);
+			if (verdict)
+				return true;
+		}
+	}
+	if (!filter_comms)
+		return false;
 	char comm[TASK_COMM_LEN] = {};
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (bpf_map_lookup_elem(&watched_comms, comm))
@@ -150,21 +238,25 @@ static __always_inline bool watched(u32 tgid)
 	return false;
 }
 
+/* `path` is 8-byte aligned and PATH_LEN long; bytes past its NUL are
+ * stale, but a prefix longer than the path differs at the NUL. */
 static __always_inline bool path_watched(const char *path)
 {
 	if (!filter_paths)
 		return true;
-	if (path[0] != '/')
-		return false;
+	const u64 *pw = (const u64 *)path;
+	u64 first = pw[0];
 	for (u32 i = 0; i < MAX_PREFIXES; i++) {
 		if (i >= n_prefixes)
 			break;
-		u32 len = prefixes[i].len;
+		if ((first & prefixes[i].m[0]) != prefixes[i].w[0])
+			continue;
 		bool ok = true;
-		for (u32 j = 0; j < PREFIX_LEN; j++) {
-			if (j >= len)
+		for (u32 k = 1; k < PREFIX_WORDS; k++) {
+			u64 m = prefixes[i].m[k];
+			if (!m)
 				break;
-			if (path[j] != prefixes[i].s[j]) {
+			if ((pw[k] & m) != prefixes[i].w[k]) {
 				ok = false;
 				break;
 			}
@@ -201,7 +293,7 @@ static __always_inline struct event *reserve(u32 kind)
 	e->rport = 0;
 	e->path_len = 0;
 	e->args_len = 0;
-	e->_pad = 0;
+	e->path_flags = 0;
 	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
 	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
 	e->path[0] = 0;
@@ -212,7 +304,12 @@ static __always_inline struct event *reserve(u32 kind)
 
 static __always_inline void submit(struct event *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 	count(COUNTER_SUBMITTED);
 }
 
@@ -278,26 +375,202 @@ int veil_exit(struct trace_event_raw_sched_process_template *ctx)
 
 /* ---- file opens --------------------------------------------------- */
 
-static __always_inline int open_enter(const char *filename, u32 flags)
+/* The file behind `fd` of the current task, or 0. */
+static __always_inline struct file *fd_file(u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return 0;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+struct walk {
+	struct scratch *s;
+	struct dentry *d;
+	struct vfsmount *vm;
+	int off;
+	int failed;
+};
+
+/* One step of the walk up from a directory: prepend "/name", or cross
+ * from a mount's root to its mountpoint. 1 stops bpf_loop. */
+static long walk_step(u32 i, struct walk *w)
+{
+	struct dentry *d = w->d;
+	struct vfsmount *vm = w->vm;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
+	if (d == mnt_root || d == parent) {
+		if (d != mnt_root)
+			return 1; /* a detached dentry: stop here */
+		struct mount *m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
+		struct mount *up = BPF_CORE_READ(m, mnt_parent);
+		if (!up || up == m)
+			return 1; /* the root of the namespace */
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->vm = (void *)up + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	u32 len = BPF_CORE_READ(d, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	int off = w->off;
+	if (len == 0 || len >= HALF || off <= (int)len || off > HALF) {
+		w->failed = 1;
+		return 1;
+	}
+	off -= len;
+	bpf_probe_read_kernel(&w->s->buf[off & (HALF - 1)], len & (HALF - 1), name);
+	off -= 1;
+	w->s->buf[off & (HALF - 1)] = '/';
+	w->off = off;
+	w->d = parent;
+	if (i == MAX_DEPTH - 1)
+		w->failed = 1;
+	return 0;
+}
+
+/*
+ * Makes a->path (relative, a->len bytes) absolute against the directory
+ * (d, vm): walks the dentries up to the root, crossing mounts, writing
+ * the components backwards into the scratch buffer, then copies the
+ * result back. Paths are as the task's mount namespace names them (a
+ * container's /etc/shadow is /etc/shadow). bpf_loop keeps the verifier's
+ * work to one pass over the step. Returns 0 or -1 (too deep or too long:
+ * the caller sends the relative path, flagged).
+ */
+static __always_inline int make_absolute(struct open_args *a, struct dentry *d,
+					 struct vfsmount *vm)
+{
+	u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!s || !d || !vm)
+		return -1;
+	u32 tail = a->len;
+	if (tail == 0 || tail >= HALF - 1)
+		return -1;
+	int off = HALF - tail;
+	bpf_probe_read_kernel(&s->buf[off & (HALF - 1)], tail & (HALF - 1), a->path);
+	off -= 1;
+	s->buf[off & (HALF - 1)] = '/';
+	struct walk w = { .s = s, .d = d, .vm = vm, .off = off, .failed = 0 };
+	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
+	off = w.off;
+	if (w.failed || off < 1 || off >= HALF)
+		return -1;
+	u32 n = HALF - off;
+	bpf_probe_read_kernel(a->path, n & (HALF - 1), &s->buf[off & (HALF - 1)]);
+	a->path[n & (PATH_LEN - 1)] = 0;
+	a->len = n;
+	return 0;
+}
+
+/* High bit set in each byte of v that is zero (and, rarely, in a 0x01
+ * byte just above one: a false alarm, never a miss). */
+static __always_inline u64 zero_bytes(u64 v)
+{
+	return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+}
+
+/* Whether a path has an empty, `.` or `..` component, which the prefix
+ * filter cannot judge (`/tmp/../etc/shadow`, `/etc//shadow`); hidden
+ * names (`/root/.ssh`) are clean. A word-at-a-time scan for `/` followed
+ * by `/` or `.` finds candidates; only those pay the exact byte check. */
+static __always_inline bool unclean(const char *path, u32 len)
+{
+	const u64 *pw = (const u64 *)path;
+	u64 carry = 0;
+	bool candidate = false;
+	for (u32 k = 0; k < PATH_LEN / 8; k++) {
+		if (k * 8 > len)
+			break;
+		u64 x = pw[k];
+		u64 slash = zero_bytes(x ^ 0x2f2f2f2f2f2f2f2fULL);
+		u64 next = slash | zero_bytes(x ^ 0x2e2e2e2e2e2e2e2eULL);
+		if (((slash << 8) | carry) & next) {
+			candidate = true;
+			break;
+		}
+		carry = slash >> 56;
+	}
+	if (!candidate)
+		return false;
+	for (u32 i = 0; i + 3 < PATH_LEN; i++) {
+		if (i + 1 >= len)
+			break;
+		if (path[i] != '/')
+			continue;
+		char c1 = path[i + 1];
+		if (c1 == '/')
+			return true;
+		if (c1 != '.')
+			continue;
+		char c2 = i + 2 < len ? path[i + 2] : '/';
+		if (c2 == '/')
+			return true;
+		char c3 = i + 3 < len ? path[i + 3] : '/';
+		if (c2 == '.' && c3 == '/')
+			return true;
+	}
+	return false;
+}
+
+static __always_inline int open_enter(int dirfd, const char *filename, u32 flags)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!watched(pid_tgid >> 32))
 		return 0;
-	struct open_args a = {};
-	long n = bpf_probe_read_user_str(a.path, sizeof(a.path), filename);
-	if (n <= 0)
+	u32 zero = 0;
+	struct open_args *a = bpf_map_lookup_elem(&open_scratch, &zero);
+	if (!a)
 		return 0;
-	if (!path_watched(a.path))
+	long n = bpf_probe_read_user_str(a->path, sizeof(a->path), filename);
+	if (n <= 1)
 		return 0;
-	a.flags = flags;
-	a.len = n - 1;
+	a->flags = flags;
+	a->len = n - 1;
+	a->path_flags = 0;
+	if (a->path[0] != '/') {
+		/* `cd /etc && cat shadow`, openat(dirfd, "shadow"): resolve
+		 * against the cwd or the directory fd before filtering. */
+		struct dentry *d = 0;
+		struct vfsmount *vm = 0;
+		if (dirfd == AT_FDCWD) {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+			d = BPF_CORE_READ(task, fs, pwd.dentry);
+			vm = BPF_CORE_READ(task, fs, pwd.mnt);
+		} else if (dirfd >= 0) {
+			struct file *f = fd_file((u32)dirfd);
+			if (f) {
+				d = BPF_CORE_READ(f, f_path.dentry);
+				vm = BPF_CORE_READ(f, f_path.mnt);
+			}
+		}
+		if (make_absolute(a, d, vm) == 0)
+			a->path_flags = PATH_RESOLVED;
+		else
+			a->path_flags = PATH_UNRESOLVED;
+	}
+	if (!(a->path_flags & PATH_UNRESOLVED) && !path_watched(a->path)) {
+		if (!unclean(a->path, a->len))
+			return 0;
+		a->path_flags |= PATH_UNCLEAN;
+	}
 	u32 tid = (u32)pid_tgid;
-	bpf_map_update_elem(&inflight_opens, &tid, &a, BPF_ANY);
+	if (bpf_map_update_elem(&inflight_opens, &tid, a, BPF_ANY) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], 1);
 	return 0;
 }
 
 static __always_inline int open_exit(long ret)
 {
+	if (!inflight_n[INFLIGHT_OPENS])
+		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct open_args *a = bpf_map_lookup_elem(&inflight_opens, &tid);
 	if (!a)
@@ -307,17 +580,19 @@ static __always_inline int open_exit(long ret)
 		e->ret = ret;
 		e->flags = a->flags;
 		e->path_len = a->len;
+		e->path_flags = a->path_flags;
 		bpf_probe_read_kernel(e->path, sizeof(e->path), a->path);
 		submit(e);
 	}
-	bpf_map_delete_elem(&inflight_opens, &tid);
+	if (bpf_map_delete_elem(&inflight_opens, &tid) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], -1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
 int veil_openat(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_enter((const char *)ctx->args[1], (u32)ctx->args[2]);
+	return open_enter((int)ctx->args[0], (const char *)ctx->args[1], (u32)ctx->args[2]);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
@@ -331,7 +606,7 @@ int veil_openat2(struct trace_event_raw_sys_enter *ctx)
 {
 	u64 flags = 0;
 	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
-	return open_enter((const char *)ctx->args[1], (u32)flags);
+	return open_enter((int)ctx->args[0], (const char *)ctx->args[1], (u32)flags);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
@@ -344,7 +619,7 @@ int veil_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_open")
 int veil_open(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_enter((const char *)ctx->args[0], (u32)ctx->args[1]);
+	return open_enter(AT_FDCWD, (const char *)ctx->args[0], (u32)ctx->args[1]);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
@@ -358,15 +633,7 @@ int veil_open_exit(struct trace_event_raw_sys_exit *ctx)
 /* The socket behind `fd` of the current task, or 0. */
 static __always_inline struct sock *fd_sock(u32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt)
-		return 0;
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
@@ -416,13 +683,16 @@ int veil_connect(struct trace_event_raw_sys_enter *ctx)
 	a.rport = __builtin_bswap16(a.rport);
 	a.fd = (u32)ctx->args[0];
 	u32 tid = (u32)pid_tgid;
-	bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY);
+	if (bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], 1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 {
+	if (!inflight_n[INFLIGHT_CONNECTS])
+		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct connect_args *a = bpf_map_lookup_elem(&inflight_connects, &tid);
 	if (!a)
@@ -439,7 +709,8 @@ int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 		__builtin_memcpy(e->raddr, a->raddr, 16);
 		submit(e);
 	}
-	bpf_map_delete_elem(&inflight_connects, &tid);
+	if (bpf_map_delete_elem(&inflight_connects, &tid) == 0)
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], -1);
 	return 0;
 }
 

@@ -42,6 +42,15 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
+/* bpf_ringbuf_submit / bpf_ringbuf_query flags */
+enum {
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+};
+enum {
+	BPF_RB_AVAIL_DATA = 0,
+};
+
 enum {
 	BPF_ANY = 0,
 	BPF_NOEXIST = 1,
@@ -113,7 +122,40 @@ struct socket {
 	struct sock *sk;
 };
 
+/* hash and len sit in an anonymous struct in an anonymous union; CO-RE
+ * finds `len` through anonymous members by name. */
+struct qstr {
+	__u32 len;
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct fs_struct {
+	struct path root;
+	struct path pwd;
+};
+
 struct file {
+	struct path f_path;
 	void *private_data;
 };
 
@@ -137,6 +179,7 @@ struct task_struct {
 	int exit_code;
 	struct task_struct *real_parent;
 	struct files_struct *files;
+	struct fs_struct *fs;
 	struct mm_struct *mm;
 };
 

@@ -26,6 +26,9 @@
 //!   body is this request's body, its content-type the value of
 //!   `x-echo-content-type` (none if absent), its status `x-echo-status`
 //!   (default 200).
+//! - `POST /__veil_echo/sink/NAME`: reads the body and answers 200 `{}`
+//!   (`application/json`), as an OTLP/HTTP collector does: the bench points
+//!   veil's event export here.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -299,9 +302,21 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
             );
             text(StatusCode::OK, "ok\n")
         }
+        (Method::POST, "sink") => {
+            // What an OTLP/HTTP collector answers to an accepted export:
+            // the bench's collector, without echoing the batch back.
+            if let Err(e) = req.into_body().collect().await {
+                return text(StatusCode::BAD_REQUEST, format!("body read error: {e}\n"));
+            }
+            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "control endpoints: GET /__veil_echo/requests/ID, PUT /__veil_echo/response/ID\n",
+            "control endpoints: GET /__veil_echo/requests/ID, PUT /__veil_echo/response/ID, \
+             POST /__veil_echo/sink/NAME\n",
         ),
     }
 }

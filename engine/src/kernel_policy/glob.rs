@@ -99,12 +99,13 @@ mod tests {
     }
 
     #[test]
-    fn hostile_pattern_is_fast() {
+    fn hostile_pattern_terminates_with_the_right_answer() {
+        // Exponential backtracking would not finish; the linear matcher
+        // answers at once.
         let p = "*a*a*a*a*a*a*a*a*a*a*a*a*b";
         let s = "a".repeat(4000);
-        let t = std::time::Instant::now();
         assert!(!matches(p, &s));
-        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(matches(p, &format!("{s}b")));
     }
 
     #[test]
