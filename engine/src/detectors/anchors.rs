@@ -245,22 +245,36 @@ impl AnchorSet {
     /// `base + i` as a possible window start; every real window start is
     /// marked.
     fn candidate_masks(&self, hay: &[u8], mut f: impl FnMut(usize, u64)) {
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                done = unsafe { x86::masks_avx2(self, hay, &mut f) };
-            } else if std::is_x86_feature_detected!("ssse3") {
-                // SAFETY: the CPU supports SSSE3 (checked just above).
-                done = unsafe { x86::masks_ssse3(self, hay, &mut f) };
-            }
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        {
-            done = wasm::masks(self, hay, &mut f);
-        }
+        let done = self.vector_masks(hay, &mut f);
         self.masks_scalar(hay, done, &mut f);
+    }
+
+    /// The vector path where the CPU has one: marks positions up to the
+    /// returned offset; the scalar path does the rest.
+    #[cfg(target_arch = "x86_64")]
+    fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { x86::masks_avx2(self, hay, f) }
+        } else if std::is_x86_feature_detected!("ssse3") {
+            // SAFETY: the CPU supports SSSE3 (checked just above).
+            unsafe { x86::masks_ssse3(self, hay, f) }
+        } else {
+            0
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
+        wasm::masks(self, hay, f)
+    }
+
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
+    fn vector_masks(&self, _hay: &[u8], _f: &mut impl FnMut(usize, u64)) -> usize {
+        0
     }
 
     #[inline]
@@ -304,62 +318,86 @@ type Tables = ([[[u8; 16]; 2]; WIDTH], [[[u8; 16]; 2]; WIDTH]);
 /// tables let through.
 fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
     const BUCKETS: usize = 16;
-    let freq: Vec<f64> = (0..=255u8).map(typical_frequency).collect();
-    let set_cost = |s: &[u64; 4]| -> f64 {
-        (0..256)
-            .filter(|&b| s[b / 64] >> (b % 64) & 1 == 1)
-            .map(|b| freq[b])
-            .sum()
-    };
-    let rect_cost = |lo: u16, hi: u16| -> f64 {
-        let mut sum = 0.0;
-        for h in 0..16 {
-            if hi >> h & 1 == 1 {
-                for l in 0..16 {
-                    if lo >> l & 1 == 1 {
-                        sum += freq[h << 4 | l];
-                    }
-                }
+    let freq: Vec<f64> = (0..=255u8).map(|b| typical_frequency(b) / 100.0).collect();
+    // row_sums[h][half][bits]: the frequency of bytes with high nibble `h`
+    // and a low nibble among `bits` (low or high half of the 16 nibbles),
+    // so a nibble rectangle costs at most 32 lookups.
+    let mut row_sums = vec![[[0f64; 256]; 2]; 16];
+    for (h, row) in row_sums.iter_mut().enumerate() {
+        for (half, sums) in row.iter_mut().enumerate() {
+            for (bits, sum) in sums.iter_mut().enumerate() {
+                *sum = (0..8)
+                    .filter(|l| bits >> l & 1 == 1)
+                    .map(|l| freq[h << 4 | (half * 8 + l)])
+                    .sum();
             }
         }
-        sum / 100.0
+    }
+    let rect_cost = |lo: u16, hi: u16| -> f64 {
+        (0..16)
+            .filter(|h| hi >> h & 1 == 1)
+            .map(|h| row_sums[h][0][usize::from(lo & 0xff)] + row_sums[h][1][usize::from(lo >> 8)])
+            .sum()
     };
     let nibbles = |s: &[u64; 4]| -> (u16, u16) {
         let (mut lo, mut hi) = (0u16, 0u16);
-        for b in 0..256usize {
-            if s[b / 64] >> (b % 64) & 1 == 1 {
+        for (w, &word) in s.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
                 lo |= 1 << (b & 15);
                 hi |= 1 << (b >> 4);
             }
         }
         (lo, hi)
     };
-    let mut order: Vec<&[[u64; 4]; WIDTH]> = fingerprints.iter().collect();
-    let single = |fp: &[[u64; 4]; WIDTH]| fp.iter().map(set_cost).product::<f64>();
-    order.sort_by(|a, b| single(b).total_cmp(&single(a)));
+    let set_cost = |s: &[u64; 4]| -> f64 {
+        let mut sum = 0.0;
+        for (w, &word) in s.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                sum += freq[w * 64 + bits.trailing_zeros() as usize];
+                bits &= bits - 1;
+            }
+        }
+        sum
+    };
+    // Commonest fingerprints first, so they spread over the buckets.
+    let mut order: Vec<(f64, [(u16, u16); WIDTH])> = fingerprints
+        .iter()
+        .map(|fp| {
+            (
+                fp.iter().map(set_cost).product::<f64>(),
+                [nibbles(&fp[0]), nibbles(&fp[1]), nibbles(&fp[2])],
+            )
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut buckets = [[(0u16, 0u16); WIDTH]; BUCKETS];
+    let mut costs = [0f64; BUCKETS];
     let mut used = [false; BUCKETS];
     let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
-    for fp in order {
-        let parts: Vec<(u16, u16)> = fp.iter().map(nibbles).collect();
-        let mut best = (f64::MAX, 0);
+    for (_, parts) in order {
+        let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
         for (i, b) in buckets.iter().enumerate() {
-            let before = if used[i] { cost(b) } else { 0.0 };
             let mut grown = *b;
             for (g, p) in grown.iter_mut().zip(&parts) {
                 g.0 |= p.0;
                 g.1 |= p.1;
             }
-            let increase = cost(&grown) - before;
+            let grown_cost = if grown == *b && used[i] {
+                costs[i]
+            } else {
+                cost(&grown)
+            };
+            let increase = grown_cost - if used[i] { costs[i] } else { 0.0 };
             if increase < best.0 {
-                best = (increase, i);
+                best = (increase, i, grown, grown_cost);
             }
         }
-        let b = &mut buckets[best.1];
-        for (g, p) in b.iter_mut().zip(&parts) {
-            g.0 |= p.0;
-            g.1 |= p.1;
-        }
+        buckets[best.1] = best.2;
+        costs[best.1] = best.3;
         used[best.1] = true;
     }
     let mut lo = [[[0u8; 16]; 2]; WIDTH];
