@@ -71,8 +71,13 @@ fn load_policy(bundle: Option<&std::path::Path>) -> Result<CompiledPolicy> {
 
 /// One finding, keys in the documented order.
 pub fn finding_json(f: &Finding) -> String {
+    // The field path, when the finding is in one (`$.user.email`).
+    let path = match &f.path {
+        Some(p) => format!(r#","path":{}"#, Value::from(&**p)),
+        None => String::new(),
+    };
     format!(
-        r#"{{"start":{},"end":{},"rule":{},"category":{},"action":{}}}"#,
+        r#"{{"start":{},"end":{},"rule":{},"category":{},"action":{}{path}}}"#,
         f.start,
         f.end,
         Value::from(&*f.rule_id),
@@ -301,10 +306,16 @@ mod tests {
             monitor: false,
             start: 1,
             end: 2,
+            path: None,
         };
         assert_eq!(
             finding_json(&f),
             r#"{"start":1,"end":2,"rule":"r\"1","category":"pii.email","action":"redact"}"#
         );
+        let with_path = Finding {
+            path: Some("$.a".into()),
+            ..f
+        };
+        assert!(finding_json(&with_path).ends_with(r#""action":"redact","path":"$.a"}"#));
     }
 }

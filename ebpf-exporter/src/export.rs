@@ -1,8 +1,9 @@
 //! From a raw kernel event to an OpenTelemetry log record: enrichment
 //! (executable, command line, cgroup, container and pod), rule evaluation,
-//! and the record itself, in the shape of veil's filter events
-//! (engine/src/event.rs): timeUnixNano, severityNumber/Text, body,
-//! attributes.
+//! and the record itself: an engine `Record` (engine/src/event.rs), so the
+//! JSON line and the OTLP/JSON form are written by the same code as the
+//! filter's events. The record and its attribute strings are reused from
+//! one event to the next.
 
 use crate::cgroup::{self, Resolver};
 use crate::event::{
@@ -17,6 +18,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use veil_engine::event::{AttrValue, Record};
 
 /// What user space knows about a process, cached from its exec event
 /// (which outlives the process) or read from /proc. Shared, not copied,
@@ -36,12 +38,10 @@ struct CgroupInfo {
 }
 
 const MAX_PROCS: usize = 65_536;
-/// More than any record has (about 40 for a connect that matched a rule).
-const MAX_ATTRS: usize = 48;
 const MAX_CGROUPS: usize = 65_536;
 
-/// One attribute value, borrowed from the event and the caches: the
-/// record is serialized without allocating per attribute.
+/// One attribute value, borrowed from the event and the caches; copied
+/// into the reused record's buffers.
 #[derive(Debug, Clone, Copy)]
 enum Av<'a> {
     Str(&'a str),
@@ -61,10 +61,70 @@ pub struct Exporter<W: Write> {
     boot_to_unix_ns: i128,
     host: Option<String>,
     seq: u64,
-    line: Vec<u8>,
     /// Reused per record.
     event_id: String,
+    what: String,
+    record: Option<Record>,
     otlp: Option<crate::otlp::Sender>,
+}
+
+/// Fills a record in place, reusing the strings of its earlier attributes.
+struct Filler<'r> {
+    rec: &'r mut Record,
+    n: usize,
+}
+
+impl Filler<'_> {
+    fn slot(&mut self, k: &'static str) -> &mut AttrValue {
+        let n = self.n;
+        self.n += 1;
+        if n >= self.rec.attributes.len() {
+            self.rec.attributes.push((k, AttrValue::Int(0)));
+        }
+        let last = self.rec.attributes.len() - 1;
+        let i = n.min(last);
+        let entry = &mut self.rec.attributes[i];
+        entry.0 = k;
+        &mut entry.1
+    }
+
+    fn put(&mut self, k: &'static str, v: Av<'_>) {
+        match v {
+            Av::Str(s) => match self.slot(k) {
+                AttrValue::Str(buf) => {
+                    buf.clear();
+                    buf.push_str(s);
+                }
+                other => *other = AttrValue::Str(s.to_string()),
+            },
+            Av::Int(n) => *self.slot(k) = AttrValue::Int(n),
+            Av::Bool(b) => *self.slot(k) = AttrValue::Bool(b),
+            Av::Ip(Some(a)) => match self.slot(k) {
+                AttrValue::Str(buf) => {
+                    buf.clear();
+                    let _ = write!(buf, "{a}");
+                }
+                other => *other = AttrValue::Str(a.to_string()),
+            },
+            // Unknown (a socket without an address): left out.
+            Av::Ip(None) => {}
+        }
+    }
+
+    fn finish(self) {
+        self.rec.attributes.truncate(self.n);
+    }
+}
+
+fn empty_record() -> Record {
+    Record {
+        time_unix_nano: 0,
+        severity_number: 9,
+        severity_text: "INFO",
+        body: String::new(),
+        trace: None,
+        attributes: Vec::with_capacity(48),
+    }
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
@@ -119,8 +179,9 @@ impl<W: Write> Exporter<W> {
                 .ok()
                 .map(|h| h.trim().to_string()),
             seq: 0,
-            line: Vec::with_capacity(2048),
             event_id: String::with_capacity(40),
+            what: String::with_capacity(256),
+            record: Some(empty_record()),
             otlp: None,
             cgroup_info: HashMap::new(),
         }
@@ -251,15 +312,14 @@ impl<W: Write> Exporter<W> {
         event_id.clear();
         let _ = write!(event_id, "k{unix_ns:x}-{:x}", self.seq);
         let (local, peer) = (ev.local(), ev.peer());
-        // On the stack: a heap Vec per record showed up in the profile.
-        let mut attrs: [(&'static str, Av<'_>); MAX_ATTRS] = [("", Av::Int(0)); MAX_ATTRS];
-        let mut n_attrs = 0;
+        let mut rec = self.record.take().unwrap_or_else(empty_record);
+        let mut filler = Filler {
+            rec: &mut rec,
+            n: 0,
+        };
         macro_rules! put {
             ($k:expr, $v:expr) => {
-                if let Some(slot) = attrs.get_mut(n_attrs) {
-                    *slot = ($k, $v);
-                    n_attrs += 1;
-                }
+                filler.put($k, $v)
             };
         }
         put!("veil.event_id", Av::Str(&event_id));
@@ -291,11 +351,16 @@ impl<W: Write> Exporter<W> {
         if let Some(h) = &self.host {
             put!("host.name", Av::Str(h));
         }
-        let what = match ev.kind {
-            Kind::Exec => format!("exec {}", proc_.exe.as_deref().unwrap_or(&ev.path)),
+        // What happened, for the body; written into a reused buffer.
+        let mut what = std::mem::take(&mut self.what);
+        what.clear();
+        match ev.kind {
+            Kind::Exec => {
+                let _ = write!(what, "exec {}", proc_.exe.as_deref().unwrap_or(&ev.path));
+            }
             Kind::Exit => {
                 put!("process.exit.code", Av::Int(ev.ret >> 8));
-                format!("exit {}", ev.comm)
+                let _ = write!(what, "exit {}", ev.comm);
             }
             Kind::Open => {
                 put!("file.path", Av::Str(&ev.path));
@@ -309,7 +374,7 @@ impl<W: Write> Exporter<W> {
                     put!("veil.kernel.path_unresolved", Av::Bool(true));
                 }
                 put!("veil.kernel.result", Av::Int(ev.ret));
-                format!("open {} (result {})", ev.path, ev.ret)
+                let _ = write!(what, "open {} (result {})", ev.path, ev.ret);
             }
             Kind::Connect | Kind::Accept => {
                 put!("network.transport", Av::Str(ev.transport()));
@@ -330,127 +395,61 @@ impl<W: Write> Exporter<W> {
                 put!("server.address", Av::Ip(server));
                 put!("server.port", Av::Int(sport.into()));
                 put!("veil.kernel.result", Av::Int(ev.ret));
-                let ip = |a: Option<IpAddr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
-                format!(
-                    "{} {}:{} -> {}:{}",
-                    ev.kind.as_str(),
-                    ip(client),
-                    cport,
-                    ip(server),
-                    sport
-                )
+                let _ = write!(what, "{} ", ev.kind.as_str());
+                for (a, port, sep) in [(client, cport, " -> "), (server, sport, "")] {
+                    match a {
+                        Some(a) => {
+                            let _ = write!(what, "{a}:{port}{sep}");
+                        }
+                        None => {
+                            let _ = write!(what, "?:{port}{sep}");
+                        }
+                    }
+                }
             }
-        };
-        let (sev, body) = match &matched {
+        }
+        let sev = match &matched {
             Some(m) => {
                 put!("veil.rule.id", Av::Str(&m.id));
                 put!("veil.severity", Av::Str(m.severity.as_str()));
                 put!("veil.action", Av::Str("report"));
                 put!("veil.reason", Av::Str(&m.reason));
-                (
-                    veil_engine::event::otel_severity(m.severity),
-                    format!(
-                        "veil kernel {}: {} by {} (pid {})",
-                        m.id, what, ev.comm, ev.pid
-                    ),
-                )
+                veil_engine::event::otel_severity(m.severity)
             }
-            None => (
-                (9, "INFO"),
-                format!("veil kernel: {what} by {} (pid {})", ev.comm, ev.pid),
+            None => (9, "INFO"),
+        };
+        filler.finish();
+        rec.body.clear();
+        let _ = match &matched {
+            Some(m) => write!(
+                rec.body,
+                "veil kernel {}: {what} by {} (pid {})",
+                m.id, ev.comm, ev.pid
+            ),
+            None => write!(
+                rec.body,
+                "veil kernel: {what} by {} (pid {})",
+                ev.comm, ev.pid
             ),
         };
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        write_record(
-            &mut line,
-            unix_ns,
-            clock_ns(libc::CLOCK_REALTIME).max(0) as u64,
-            sev,
-            &body,
-            attrs.get(..n_attrs).unwrap_or_default(),
-        );
+        self.what = what;
+        rec.time_unix_nano = unix_ns;
+        rec.severity_number = sev.0;
+        rec.severity_text = sev.1;
         if let Some(otlp) = &self.otlp {
-            otlp.send(&line);
+            otlp.send(rec.to_otlp_json(clock_ns(libc::CLOCK_REALTIME).max(0) as u64));
         }
-        line.push(b'\n');
-        if self.out.write_all(&line).is_err() {
+        let mut line = rec.to_json_line(None);
+        line.push('\n');
+        if self.out.write_all(line.as_bytes()).is_err() {
             self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.metrics.exported.fetch_add(1, Ordering::Relaxed);
         }
-        self.line = line;
+        self.record = Some(rec);
         self.event_id = event_id;
         Some(())
     }
-}
-
-/// One OpenTelemetry log record as a JSON line (without the newline).
-fn write_record(
-    out: &mut Vec<u8>,
-    time_ns: u64,
-    observed_ns: u64,
-    sev: (u8, &str),
-    body: &str,
-    attrs: &[(&'static str, Av<'_>)],
-) {
-    out.extend_from_slice(b"{\"timeUnixNano\":\"");
-    write_int(out, time_ns);
-    out.extend_from_slice(b"\",\"observedTimeUnixNano\":\"");
-    write_int(out, observed_ns);
-    out.extend_from_slice(b"\",\"severityNumber\":");
-    write_int(out, sev.0);
-    out.extend_from_slice(b",\"severityText\":");
-    write_str(out, sev.1);
-    out.extend_from_slice(b",\"body\":");
-    write_str(out, body);
-    out.extend_from_slice(b",\"attributes\":{");
-    for (i, (k, v)) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, k);
-        out.push(b':');
-        match v {
-            Av::Str(s) => write_str(out, s),
-            Av::Int(n) => write_int(out, *n),
-            Av::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Av::Ip(Some(IpAddr::V4(a))) => {
-                out.push(b'"');
-                for (j, o) in a.octets().iter().enumerate() {
-                    if j > 0 {
-                        out.push(b'.');
-                    }
-                    write_int(out, *o);
-                }
-                out.push(b'"');
-            }
-            // An address's text form needs no JSON escaping.
-            Av::Ip(Some(a)) => {
-                let _ = write!(out, "\"{a}\"");
-            }
-            Av::Ip(None) => out.extend_from_slice(b"null"),
-        }
-    }
-    out.extend_from_slice(b"}}");
-}
-
-/// A JSON string; the escaping pass runs only for strings that need it
-/// (most paths, names and command lines do not).
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing into a Vec<u8> cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
-/// An integer in decimal (serde_json's itoa, not core::fmt).
-fn write_int<N: serde::Serialize>(out: &mut Vec<u8>, n: N) {
-    let _ = serde_json::to_writer(&mut *out, &n);
 }
 
 #[cfg(test)]
@@ -458,30 +457,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_are_one_valid_json_object_in_the_filter_shape() {
-        let mut out = Vec::new();
-        let attrs = vec![
-            ("file.path", Av::Str("/tmp/a \"quoted\"\n\u{1}name")),
-            ("process.pid", Av::Int(42)),
-            ("network.peer.address", Av::Ip(None)),
-            (
-                "network.local.address",
-                Av::Ip(Some("::1".parse().unwrap())),
-            ),
-            ("veil.kernel.path_relative", Av::Bool(true)),
-        ];
-        write_record(&mut out, 5, 6, (17, "ERROR"), "body \"x\"", &attrs);
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["timeUnixNano"], "5");
-        assert_eq!(v["observedTimeUnixNano"], "6");
-        assert_eq!(v["severityNumber"], 17);
-        assert_eq!(v["severityText"], "ERROR");
-        assert_eq!(v["body"], "body \"x\"");
+    fn reused_records_carry_only_this_events_attributes() {
+        let mut rec = empty_record();
+        let mut f = Filler {
+            rec: &mut rec,
+            n: 0,
+        };
+        f.put("file.path", Av::Str("/tmp/a \"quoted\"\n\u{1}name"));
+        f.put("process.pid", Av::Int(42));
+        f.put(
+            "network.local.address",
+            Av::Ip(Some("::1".parse().unwrap())),
+        );
+        f.put("veil.kernel.path_relative", Av::Bool(true));
+        f.finish();
+        let v: serde_json::Value = serde_json::from_str(&rec.to_json_line(None)).unwrap();
         assert_eq!(v["attributes"]["file.path"], "/tmp/a \"quoted\"\n\u{1}name");
         assert_eq!(v["attributes"]["process.pid"], 42);
-        assert!(v["attributes"]["network.peer.address"].is_null());
         assert_eq!(v["attributes"]["network.local.address"], "::1");
         assert_eq!(v["attributes"]["veil.kernel.path_relative"], true);
-        assert!(!out.contains(&b'\n'), "one line");
+        // The next event reuses the buffers; nothing of the first is left.
+        let mut f = Filler {
+            rec: &mut rec,
+            n: 0,
+        };
+        f.put("process.pid", Av::Int(7));
+        f.put("network.peer.address", Av::Ip(None));
+        f.put("file.path", Av::Str("/etc/shadow"));
+        f.finish();
+        let v: serde_json::Value = serde_json::from_str(&rec.to_json_line(None)).unwrap();
+        let attrs = v["attributes"].as_object().unwrap();
+        assert_eq!(attrs.len(), 2, "{v}");
+        assert_eq!(attrs["process.pid"], 7);
+        assert_eq!(attrs["file.path"], "/etc/shadow");
     }
 }

@@ -1,5 +1,6 @@
 //! OTLP/HTTP export of the records (JSON encoding, `POST /v1/logs`), in
-//! the mapping the filter uses (`veil_engine::event::otlp_logs_request`).
+//! the mapping the filter uses (`Record::to_otlp_json` and
+//! `otlp_logs_body` in veil_engine::event).
 //! The event loop hands each record to a bounded queue and never waits:
 //! when the queue is full the record is dropped and counted. One export
 //! thread batches records, posts them, and retries transient failures
@@ -9,13 +10,12 @@
 
 use crate::metrics::Metrics;
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use veil_engine::event::{otlp_logs_request, Resource};
+use veil_engine::event::{otlp_logs_body, Resource};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -72,7 +72,7 @@ pub const DROP_REJECTED: &str = "rejected";
 
 /// The event loop's handle on the export thread.
 pub struct Sender {
-    tx: Option<SyncSender<Vec<u8>>>,
+    tx: Option<SyncSender<String>>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -80,7 +80,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn start(cfg: Config, resource: Resource, metrics: Arc<Metrics>) -> Result<Sender> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(cfg.queue.max(1));
+        let (tx, rx) = mpsc::sync_channel::<String>(cfg.queue.max(1));
         let stopping = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             agent: ureq::Agent::config_builder()
@@ -105,11 +105,11 @@ impl Sender {
         })
     }
 
-    /// Queues one record (a JSON line as the exporter writes it); drops
-    /// and counts it when the queue is full.
-    pub fn send(&self, record: &[u8]) {
+    /// Queues one record (an OTLP/JSON `LogRecord`); drops and counts it
+    /// when the queue is full.
+    pub fn send(&self, record: String) {
         let Some(tx) = &self.tx else { return };
-        match tx.try_send(record.to_vec()) {
+        match tx.try_send(record) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.metrics.count_otlp_drop(DROP_QUEUE_FULL, 1);
@@ -149,8 +149,8 @@ enum Outcome {
 }
 
 impl Worker {
-    fn run(self, rx: mpsc::Receiver<Vec<u8>>) {
-        let mut batch: Vec<Value> = Vec::with_capacity(self.cfg.batch);
+    fn run(self, rx: mpsc::Receiver<String>) {
+        let mut batch: Vec<String> = Vec::with_capacity(self.cfg.batch);
         let mut oldest: Option<Instant> = None;
         loop {
             let wait = match oldest {
@@ -158,13 +158,8 @@ impl Worker {
                 None => Duration::from_secs(3600),
             };
             match rx.recv_timeout(wait) {
-                Ok(line) => {
-                    // The line is the exporter's own serialization; a
-                    // record that does not parse back is a bug, counted.
-                    match serde_json::from_slice::<Value>(&line) {
-                        Ok(v) => batch.push(v),
-                        Err(_) => self.metrics.count_otlp_drop(DROP_REJECTED, 1),
-                    }
+                Ok(record) => {
+                    batch.push(record);
                     oldest.get_or_insert_with(Instant::now);
                     if batch.len() >= self.cfg.batch {
                         self.export(&mut batch);
@@ -187,15 +182,9 @@ impl Worker {
         }
     }
 
-    fn export(&self, batch: &mut Vec<Value>) {
+    fn export(&self, batch: &mut Vec<String>) {
         let n = batch.len() as u64;
-        let body = otlp_logs_request(
-            &self.resource,
-            env!("CARGO_PKG_VERSION"),
-            batch,
-            now_unix_ns(),
-        )
-        .to_string();
+        let body = otlp_logs_body(&self.resource, env!("CARGO_PKG_VERSION"), batch);
         batch.clear();
         let mut backoff = self.cfg.backoff_initial;
         let mut attempt = 0;
@@ -267,13 +256,6 @@ fn sleep_unless_stopping(d: Duration, stopping: &AtomicBool) {
     while Instant::now() < until && !stopping.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20).min(d));
     }
-}
-
-fn now_unix_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// The exporter's OpenTelemetry resource: who emitted the records.

@@ -84,7 +84,9 @@ fn default_content_types() -> Vec<String> {
         "application/json",
         "application/*+json",
         "application/x-ndjson",
+        "application/jsonl",
         "application/x-www-form-urlencoded",
+        "multipart/form-data",
         "application/xml",
         "application/*+xml",
         "application/graphql",
@@ -105,6 +107,10 @@ pub struct Rule {
     pub detector: DetectorSpec,
     #[serde(default)]
     pub scope: Option<Scope>,
+    /// Field selectors for structured bodies and values (JSON, NDJSON,
+    /// forms, multipart parts, query parameters, cookies).
+    #[serde(default)]
+    pub fields: Option<Fields>,
     pub action: ActionSpec,
     #[serde(default)]
     pub mask: MaskStyle,
@@ -117,13 +123,18 @@ pub struct Rule {
     pub description: Option<String>,
 }
 
-/// Exactly one of `builtin` or `regex` must be set; the compiler checks it so
-/// the error can name the rule.
+/// Exactly one of `builtin`, `regex` or `key` must be set; the compiler
+/// checks it so the error can name the rule.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorSpec {
     pub builtin: Option<String>,
     pub regex: Option<String>,
+    /// A key-name rule: a regex that must match a whole field name (JSON
+    /// key, form field, multipart part, query parameter, cookie name),
+    /// case-insensitively; every string or number value under a matching
+    /// field is a finding, whatever its content.
+    pub key: Option<String>,
     /// Post-match validator for user regexes: `luhn`, `ssn`, ...
     pub validator: Option<String>,
     /// When non-empty, a match counts only if one of these words occurs
@@ -152,9 +163,26 @@ pub struct Locations {
     pub body: bool,
     #[serde(default)]
     pub query: bool,
+    /// URL path segments (percent-decoded). Off by default: rewriting a
+    /// path changes which resource is asked for.
+    #[serde(default)]
+    pub path: bool,
     /// Header names (case-insensitive) whose values are scanned.
     #[serde(default)]
     pub headers: Vec<String>,
+}
+
+/// JSONPath-subset selectors (`$.user.ssn`, `$..password`,
+/// `$.items[*].card`). With `include`, the rule reports only findings at
+/// or under a selected field; `exclude` drops findings at or under a
+/// selected field. Exclude wins.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fields {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 impl Scope {
@@ -165,11 +193,13 @@ impl Scope {
             request: Some(Locations {
                 body: true,
                 query: true,
+                path: false,
                 headers: Vec::new(),
             }),
             response: Some(Locations {
                 body: true,
                 query: false,
+                path: false,
                 headers: Vec::new(),
             }),
         }

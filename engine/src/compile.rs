@@ -7,6 +7,7 @@ use crate::bundle::{
     parse_bundle, Action, Bundle, BundleError, DetectorSpec, Locations, MaskStyle, Mode, Scope,
     Severity,
 };
+use crate::codec::selector::Selector;
 use crate::detectors::{Builtin, Confidence, Trigger};
 use crate::media::MediaPattern;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub const MAX_REGEX_LEN: usize = 4_096;
 /// Compiled size limit of one user regex (bytes of program).
 pub const MAX_REGEX_PROGRAM: usize = 2 * 1024 * 1024;
 pub const MAX_KEYWORD_WINDOW: usize = 4_096;
+/// Field selectors per rule (`fields.include` + `fields.exclude`).
+pub const MAX_SELECTORS: usize = 64;
 const DEFAULT_KEYWORD_WINDOW: usize = 64;
 
 /// Traffic direction.
@@ -33,7 +36,7 @@ impl Direction {
             Direction::Response => "response",
         }
     }
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Direction::Request => 0,
             Direction::Response => 1,
@@ -47,7 +50,10 @@ pub(crate) enum LocationKind {
     Body = 0,
     Query = 1,
     Header = 2,
+    Path = 3,
 }
+
+const LOCATION_KINDS: usize = 4;
 
 /// An error that makes a bundle unusable, naming the rule and field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +96,10 @@ pub(crate) enum Detector {
         keywords: Vec<Vec<u8>>,
         keyword_window: usize,
     },
+    /// A key-name rule: matches whole field names, case-insensitively.
+    Key {
+        regex: regex::bytes::Regex,
+    },
 }
 
 #[derive(Debug)]
@@ -101,11 +111,31 @@ pub(crate) struct CompiledRule {
     pub mask: MaskStyle,
     pub severity: Severity,
     /// How sure a match is: the catalogue's confidence for built-ins;
-    /// user regexes are `high` with a validator, `medium` without.
+    /// user regexes are `high` with a validator, `medium` without; key-name
+    /// rules are `medium`.
     pub confidence: Confidence,
     pub monitor: bool,
     /// Lower-cased header names per direction.
     pub headers: [Vec<String>; 2],
+    /// Field selectors (`fields.include` / `fields.exclude`).
+    pub include: Vec<Selector>,
+    pub exclude: Vec<Selector>,
+}
+
+impl CompiledRule {
+    /// Whether a finding at `path` (`None`: not in a structured field)
+    /// counts for this rule. `fallback`: the body was meant to be
+    /// structured but did not parse, so include-selectors cannot be
+    /// evaluated and the rule applies everywhere (fail toward detection).
+    pub fn selects(&self, path: Option<&[crate::codec::json::Segment]>, fallback: bool) -> bool {
+        match path {
+            Some(p) => {
+                (self.include.is_empty() || self.include.iter().any(|s| s.matches(p)))
+                    && !self.exclude.iter().any(|s| s.matches(p))
+            }
+            None => self.include.is_empty() || fallback,
+        }
+    }
 }
 
 /// The rules that apply to one (direction, location kind), and which
@@ -121,6 +151,11 @@ pub(crate) struct Program {
     pub regex: bool,
     pub may_rewrite: bool,
     pub may_block: bool,
+    /// Rules with a key-name detector.
+    pub key_rules: Vec<usize>,
+    /// Some rule has field selectors or is a key rule: structured bodies
+    /// need a path walk even without findings.
+    pub fields: bool,
 }
 
 /// A compiled, immutable policy. Cheap to share (`Arc`/`Rc`).
@@ -149,7 +184,7 @@ pub struct CompiledPolicy {
     pub(crate) regex_detectors: Vec<usize>,
     pub(crate) regex_set: Option<regex::bytes::RegexSet>,
     /// programs[direction][location kind]
-    pub(crate) programs: [[Program; 3]; 2],
+    pub(crate) programs: [[Program; LOCATION_KINDS]; 2],
     pub(crate) header_names: [Vec<String>; 2],
     pub(crate) content_types: Vec<MediaPattern>,
     pub(crate) scan_missing_content_type: bool,
@@ -199,6 +234,11 @@ impl CompiledPolicy {
             .program(direction, LocationKind::Query)
             .rules
             .is_empty()
+    }
+
+    /// Whether any rule looks at URL path segments in `direction`.
+    pub fn scans_path(&self, direction: Direction) -> bool {
+        !self.program(direction, LocationKind::Path).rules.is_empty()
     }
 
     pub(crate) fn program(&self, direction: Direction, kind: LocationKind) -> &Program {
@@ -283,6 +323,7 @@ impl CompiledPolicy {
                     }
                 }
             }
+            let (include, exclude) = compile_fields(rule, |f, m| rule_err(f, m))?;
             let monitor = rule.mode.unwrap_or(bundle.mode) == Mode::Monitor;
             let confidence = match &detectors[detector] {
                 Detector::Builtin(b) => b.info().confidence,
@@ -290,6 +331,8 @@ impl CompiledPolicy {
                     validator: Some(_), ..
                 } => Confidence::High,
                 Detector::Regex { .. } => Confidence::Medium,
+                // The field's name says it is sensitive, not its content.
+                Detector::Key { .. } => Confidence::Medium,
             };
             rules.push((
                 CompiledRule {
@@ -302,6 +345,8 @@ impl CompiledPolicy {
                     confidence,
                     monitor,
                     headers: [lower(&scope.request), lower(&scope.response)],
+                    include,
+                    exclude,
                 },
                 scope,
             ));
@@ -367,6 +412,7 @@ impl CompiledPolicy {
                     regex_detectors.push(idx);
                     regex_sources.push(regex.as_str().to_string());
                 }
+                Detector::Key { .. } => yielding.push(false),
             }
         }
         let literals = if anchors.is_empty() {
@@ -400,7 +446,7 @@ impl CompiledPolicy {
             )
         };
 
-        let mut programs: [[Program; 3]; 2] = Default::default();
+        let mut programs: [[Program; LOCATION_KINDS]; 2] = Default::default();
         let mut header_names: [Vec<String>; 2] = Default::default();
         for (d, direction) in [Direction::Request, Direction::Response]
             .into_iter()
@@ -410,6 +456,7 @@ impl CompiledPolicy {
                 LocationKind::Body,
                 LocationKind::Query,
                 LocationKind::Header,
+                LocationKind::Path,
             ] {
                 let mut p = Program {
                     detector_enabled: vec![false; detectors.len()],
@@ -425,6 +472,7 @@ impl CompiledPolicy {
                         LocationKind::Body => loc.body,
                         LocationKind::Query => loc.query,
                         LocationKind::Header => !loc.headers.is_empty(),
+                        LocationKind::Path => loc.path,
                     };
                     if !applies {
                         continue;
@@ -444,7 +492,9 @@ impl CompiledPolicy {
                             Trigger::Colon => p.colon = true,
                         },
                         Detector::Regex { .. } => p.regex = true,
+                        Detector::Key { .. } => p.key_rules.push(r),
                     }
+                    p.fields |= !rule.include.is_empty() || !rule.exclude.is_empty();
                     if kind == LocationKind::Header {
                         for h in &rule.headers[d] {
                             if !header_names[d].contains(h) {
@@ -509,33 +559,110 @@ fn is_header_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// A user regex over bytes with ASCII classes, size-limited; the error is
+/// one line.
+fn build_regex(source: &str, case_insensitive: bool) -> Result<regex::bytes::Regex, String> {
+    regex::bytes::RegexBuilder::new(source)
+        .case_insensitive(case_insensitive)
+        .unicode(false)
+        .size_limit(MAX_REGEX_PROGRAM)
+        .build()
+        .map_err(|e| one_line_regex_error(&e))
+}
+
+/// Refuses the `regex`-only detector fields on other detector kinds.
+fn regex_only_fields(
+    spec: &DetectorSpec,
+    err: &impl Fn(&str, String) -> PolicyError,
+    why: &str,
+) -> Result<(), PolicyError> {
+    for (field, set) in [
+        ("validator", spec.validator.is_some()),
+        ("keywords", !spec.keywords.is_empty()),
+        ("keyword_window", spec.keyword_window.is_some()),
+        ("group", spec.group.is_some()),
+    ] {
+        if set {
+            return Err(err(
+                &format!("/detector/{field}"),
+                format!("`{field}` applies to `regex` detectors only; {why}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn compile_fields(
+    rule: &crate::bundle::Rule,
+    err: impl Fn(&str, String) -> PolicyError,
+) -> Result<(Vec<Selector>, Vec<Selector>), PolicyError> {
+    let Some(fields) = &rule.fields else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    if fields.include.len() + fields.exclude.len() > MAX_SELECTORS {
+        return Err(err(
+            "/fields",
+            format!("at most {MAX_SELECTORS} selectors per rule"),
+        ));
+    }
+    let compile = |list: &[String], name: &str| -> Result<Vec<Selector>, PolicyError> {
+        list.iter()
+            .enumerate()
+            .map(|(j, src)| {
+                Selector::parse(src).map_err(|m| {
+                    err(
+                        &format!("/fields/{name}/{j}"),
+                        format!("invalid field selector {src:?}: {m}"),
+                    )
+                })
+            })
+            .collect()
+    };
+    Ok((
+        compile(&fields.include, "include")?,
+        compile(&fields.exclude, "exclude")?,
+    ))
+}
+
 fn compile_detector(
     spec: &DetectorSpec,
     err: impl Fn(&str, String) -> PolicyError,
 ) -> Result<Detector, PolicyError> {
+    if let Some(key) = &spec.key {
+        if spec.builtin.is_some() || spec.regex.is_some() {
+            return Err(err(
+                "/detector",
+                "set exactly one of `builtin`, `regex` or `key`".into(),
+            ));
+        }
+        regex_only_fields(spec, &err, "a `key` rule masks the whole value")?;
+        if key.is_empty() || key.len() > MAX_REGEX_LEN {
+            return Err(err(
+                "/detector/key",
+                format!("a key pattern must be 1 to {MAX_REGEX_LEN} characters"),
+            ));
+        }
+        let regex = build_regex(&format!("^(?:{key})$"), true)
+            .map_err(|m| err("/detector/key", format!("invalid key pattern: {m}")))?;
+        if regex.is_match(b"") {
+            return Err(err(
+                "/detector/key",
+                "the key pattern matches the empty name".into(),
+            ));
+        }
+        return Ok(Detector::Key { regex });
+    }
     match (&spec.builtin, &spec.regex) {
         (Some(_), Some(_)) => Err(err(
             "/detector",
-            "set either `builtin` or `regex`, not both".into(),
+            "set exactly one of `builtin`, `regex` or `key`".into(),
         )),
         (None, None) => Err(err(
             "/detector",
-            "a detector needs `builtin` (a catalogue id) or `regex`".into(),
+            "a detector needs `builtin` (a catalogue id), `regex` or `key`".into(),
         )),
         (Some(id), None) => {
-            for field in [
-                ("validator", spec.validator.is_some()),
-                ("keywords", !spec.keywords.is_empty()),
-                ("keyword_window", spec.keyword_window.is_some()),
-                ("group", spec.group.is_some()),
-            ] {
-                if field.1 {
-                    return Err(err(
-                        &format!("/detector/{}", field.0),
-                        format!("`{}` applies to `regex` detectors only; built-in detectors carry their own", field.0),
-                    ));
-                }
-            }
+            regex_only_fields(spec, &err, "built-in detectors carry their own")?;
             let b = Builtin::from_id(id).ok_or_else(|| {
                 let known: Vec<&str> = crate::detectors::ALL_BUILTINS
                     .iter()
@@ -558,16 +685,8 @@ fn compile_detector(
                     format!("a regex must be 1 to {MAX_REGEX_LEN} characters"),
                 ));
             }
-            let regex = regex::bytes::RegexBuilder::new(source)
-                .unicode(false)
-                .size_limit(MAX_REGEX_PROGRAM)
-                .build()
-                .map_err(|e| {
-                    err(
-                        "/detector/regex",
-                        format!("invalid regex: {}", one_line_regex_error(&e)),
-                    )
-                })?;
+            let regex = build_regex(source, false)
+                .map_err(|m| err("/detector/regex", format!("invalid regex: {m}")))?;
             if regex.is_match(b"") {
                 return Err(err(
                     "/detector/regex",

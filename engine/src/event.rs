@@ -589,6 +589,14 @@ pub fn finding_record(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) ->
     let value = data.get(finding.start..finding.end).unwrap_or_default();
     let mut attrs = Vec::with_capacity(32);
     request_attributes(&mut attrs, ctx);
+    // A finding in a structured field says which: `body:$.user.email`.
+    let location = match &finding.path {
+        Some(path) => format!("{}:{path}", ctx.location),
+        None => ctx.location.to_string(),
+    };
+    if let Some(slot) = attrs.iter_mut().find(|(k, _)| *k == "veil.location") {
+        slot.1 = AttrValue::text(&location);
+    }
     let mut put = |k: &'static str, v: AttrValue| attrs.push((k, v));
     put("veil.rule.id", AttrValue::text(&finding.rule_id));
     put("veil.category", AttrValue::text(&finding.category));
@@ -611,7 +619,7 @@ pub fn finding_record(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) ->
         finding.action.as_str(),
         finding.category,
         ctx.direction.as_str(),
-        ctx.location
+        location
     );
     record(ctx, otel_severity(finding.severity), body, attrs)
 }
@@ -705,6 +713,7 @@ mod tests {
             monitor: false,
             start: 10,
             end: 30,
+            path: None,
         };
         let req = RequestInfo {
             method: Some("POST".into()),
@@ -735,6 +744,17 @@ mod tests {
             ev["attributes"].get("http.response.status_code").is_none(),
             "no status before response headers"
         );
+        assert_eq!(ev["attributes"]["veil.location"], "body");
+        let with_path = Finding {
+            path: Some(Arc::from("$.email")),
+            ..f
+        };
+        let ev = finding_event(&with_path, data, &ctx);
+        assert_eq!(ev["attributes"]["veil.location"], "body:$.email");
+        assert!(ev["body"]
+            .as_str()
+            .unwrap()
+            .ends_with("in request body:$.email"));
     }
 
     /// Every key an event can carry is documented in the JSON Schema.
@@ -782,6 +802,7 @@ mod tests {
             monitor: false,
             start: 0,
             end: 20,
+            path: None,
         };
         let events = [
             finding_event(&f, b"AKIAZ3MSJ5TVQ4GQDKWY", &ctx),
@@ -941,6 +962,7 @@ mod tests {
             monitor: true,
             start: 0,
             end: 12,
+            path: Some(Arc::from("$.contact")),
         };
         let records = [
             finding_record(&f, b"jane@example", &ctx),

@@ -1,20 +1,36 @@
-//! Applying a `CompiledPolicy` to one buffer: candidate generation (literal
-//! automaton, `@`, digit runs, user regexes), confirmation by detectors,
-//! mapping to rules, the decision, and the rewritten bytes.
+//! Applying a `CompiledPolicy` to one buffer: decoding by content kind
+//! (`codec`), candidate generation (literal automaton, `@`, digit runs,
+//! user regexes), confirmation by detectors, mapping to rules and field
+//! selectors, the decision, and the rewritten bytes.
+//!
+//! Structured bodies cost little more than raw ones: a JSON body is
+//! validated in one pass and scanned in place unless it holds a backslash
+//! (then the scanner reads one decoded copy); paths are computed in a second
+//! pass only when there are findings or the policy has field rules.
 
 use crate::bundle::{Action, MaskStyle, Severity};
+use crate::codec::form::{self, Syntax};
+use crate::codec::json::{self, Leaf, LeafSink, Segment};
+use crate::codec::{multipart, Decoded};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind, Program, Validator};
 use crate::detectors::{has_keyword_before, validators, Confidence, Input, Span};
 use crate::media::{essence, ContentKind};
-use crate::redact::{apply_edits, plan_edits};
+use crate::redact::{apply_edits, plan_edits, Edit};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// What is being inspected.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    Body { content_type: Option<&'a str> },
+    Body {
+        content_type: Option<&'a str>,
+    },
     Query,
-    Header { name: &'a str },
+    Header {
+        name: &'a str,
+    },
+    /// The URL path (without the query string).
+    Path,
 }
 
 impl Target<'_> {
@@ -23,6 +39,7 @@ impl Target<'_> {
             Target::Body { .. } => LocationKind::Body,
             Target::Query => LocationKind::Query,
             Target::Header { .. } => LocationKind::Header,
+            Target::Path => LocationKind::Path,
         }
     }
 
@@ -30,18 +47,26 @@ impl Target<'_> {
         match self {
             Target::Body { content_type } => ContentKind::for_body(*content_type),
             Target::Query => ContentKind::Query,
+            Target::Path => ContentKind::Path,
+            Target::Header { name } if is_cookie_header(name) => ContentKind::Cookie,
             Target::Header { .. } => ContentKind::Header,
         }
     }
 
-    /// The `veil.location` of findings in this target.
+    /// The `veil.location` of findings in this target; a finding in a
+    /// structured field adds its path (`body:$.user.email`).
     pub fn location(&self) -> String {
         match self {
             Target::Body { .. } => "body".into(),
             Target::Query => "query".into(),
+            Target::Path => "path".into(),
             Target::Header { name } => format!("header:{}", name.to_ascii_lowercase()),
         }
     }
+}
+
+fn is_cookie_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("set-cookie")
 }
 
 /// One rule matching one span of the inspected buffer.
@@ -57,10 +82,25 @@ pub struct Finding {
     pub mask: MaskStyle,
     /// Monitor-mode finding: reported, never enforced.
     pub monitor: bool,
-    /// Byte offsets into the inspected buffer.
+    /// Byte offsets into the inspected (raw) buffer.
     pub start: usize,
     pub end: usize,
+    /// The field the finding is in, as a JSONPath (`$.user.email`), for
+    /// structured bodies and values.
+    pub path: Option<Arc<str>>,
 }
+
+/// Something about the buffer itself that is worth an event: it did not
+/// parse as its content type says, or its label was wrong. `reason` is a
+/// stable token (`parse_error`, `content_mismatch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// At most this many notices per buffer (NDJSON can have a bad line each).
+const MAX_NOTICES: usize = 8;
 
 /// What the policy decides for a buffer. Ordered: block beats redact beats
 /// alert beats allow.
@@ -104,6 +144,9 @@ pub struct Inspection {
     pub blocking_rule: Option<Arc<str>>,
     /// The rewritten buffer, present iff `decision == Redact`.
     pub rewritten: Option<Vec<u8>>,
+    /// Parse errors and label mismatches (the buffer was still scanned,
+    /// as text when it did not parse).
+    pub notices: Vec<Notice>,
 }
 
 impl Inspection {
@@ -114,6 +157,7 @@ impl Inspection {
             would_decide: Decision::Allow,
             blocking_rule: None,
             rewritten: None,
+            notices: Vec::new(),
         }
     }
 }
@@ -127,6 +171,44 @@ pub struct BodyPlan {
     pub may_rewrite: bool,
     /// Some enforced rule may block it.
     pub may_block: bool,
+}
+
+/// A rule matching a raw span, before selectors and reporting.
+#[derive(Debug, Clone)]
+struct Hit {
+    rule: usize,
+    start: usize,
+    end: usize,
+    path: Option<Vec<Segment>>,
+    /// Found in a buffer that should have been structured but did not
+    /// parse: include-selectors cannot be checked and do not filter.
+    fallback: bool,
+}
+
+/// Findings and notices of one buffer, and how to rewrite it.
+struct Analysis {
+    hits: Vec<Hit>,
+    notices: Vec<Notice>,
+    kind: ContentKind,
+    /// Parts that did not parse as `kind` (bad JSON documents): rewritten
+    /// as text, so a stray quote there cannot confuse the JSON masker.
+    text_regions: Vec<Range<usize>>,
+}
+
+/// `analyze`'s answer: findings in raw offsets, and how to rewrite.
+struct Scanned {
+    findings: Vec<Finding>,
+    notices: Vec<Notice>,
+    kind: ContentKind,
+    text_regions: Vec<Range<usize>>,
+}
+
+impl Analysis {
+    fn notice(&mut self, reason: &'static str, detail: String) {
+        if self.notices.len() < MAX_NOTICES {
+            self.notices.push(Notice { reason, detail });
+        }
+    }
 }
 
 impl CompiledPolicy {
@@ -151,57 +233,122 @@ impl CompiledPolicy {
 
     /// Scans `data` and returns every finding, in order of start offset.
     pub fn scan(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Vec<Finding> {
-        let d = match direction {
-            Direction::Request => 0,
-            Direction::Response => 1,
-        };
+        self.analyze(direction, target, data).findings
+    }
+
+    fn analyze(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Scanned {
+        let d = direction.index();
         let program = self.program(direction, target.kind());
+        let mut a = Analysis {
+            hits: Vec::new(),
+            notices: Vec::new(),
+            kind: target.content_kind(),
+            text_regions: Vec::new(),
+        };
         if program.rules.is_empty() || data.is_empty() {
-            return Vec::new();
+            return Scanned {
+                findings: Vec::new(),
+                notices: a.notices,
+                kind: a.kind,
+                text_regions: a.text_regions,
+            };
+        }
+        match a.kind {
+            ContentKind::Json => self.json_hits(
+                program,
+                data,
+                std::slice::from_ref(&(0..data.len())),
+                &mut a,
+            ),
+            ContentKind::Ndjson => {
+                let lines = ndjson_lines(data);
+                self.json_hits(program, data, &lines, &mut a)
+            }
+            ContentKind::Form | ContentKind::Query => {
+                self.url_hits(program, data, Syntax::Form, &mut a)
+            }
+            ContentKind::Path => self.url_hits(program, data, Syntax::Path, &mut a),
+            ContentKind::Cookie => {
+                let set = matches!(target, Target::Header { name } if name.eq_ignore_ascii_case("set-cookie"));
+                self.url_hits(program, data, Syntax::Cookie { set }, &mut a)
+            }
+            ContentKind::Multipart => {
+                let ct = match target {
+                    Target::Body { content_type } => content_type,
+                    _ => None,
+                };
+                self.multipart_hits(program, data, ct.unwrap_or(""), &mut a)
+            }
+            ContentKind::Text => {
+                let ct = match target {
+                    Target::Body { content_type } => content_type,
+                    _ => None,
+                };
+                self.text_hits(program, data, ct, &mut a)
+            }
+            ContentKind::Header => {
+                let field = match target {
+                    Target::Header { name } => name.to_ascii_lowercase(),
+                    _ => String::new(),
+                };
+                self.raw_hits(program, data, field.as_bytes(), 0, None, false, &mut a.hits);
+            }
         }
         let header = match target {
             Target::Header { name } => Some(name.to_ascii_lowercase()),
             _ => None,
         };
-        let mut spans: Vec<(usize, Span)> = Vec::new();
-        let field = header.as_deref().unwrap_or("").as_bytes();
-        self.candidates(program, data, field, &mut spans);
-        let mut findings = Vec::with_capacity(spans.len());
-        for &r in &program.rules {
-            let rule = &self.rules[r];
+        let mut findings = Vec::with_capacity(a.hits.len());
+        for hit in a.hits {
+            let rule = &self.rules[hit.rule];
             if let Some(h) = &header {
                 if !rule.headers[d].iter().any(|x| x == h) {
                     continue;
                 }
             }
-            // `candidates` leaves the spans sorted by detector.
-            let from = spans.partition_point(|(det, _)| *det < rule.detector);
-            for (_, span) in spans[from..]
-                .iter()
-                .take_while(|(det, _)| *det == rule.detector)
-            {
-                findings.push(Finding {
-                    rule_id: rule.id.clone(),
-                    category: rule.category.clone(),
-                    action: rule.actions[d],
-                    severity: rule.severity,
-                    confidence: rule.confidence,
-                    mask: rule.mask,
-                    monitor: rule.monitor,
-                    start: span.start,
-                    end: span.end,
-                });
+            if !rule.selects(hit.path.as_deref(), hit.fallback) {
+                continue;
             }
+            findings.push(Finding {
+                rule_id: rule.id.clone(),
+                category: rule.category.clone(),
+                action: rule.actions[d],
+                severity: rule.severity,
+                confidence: rule.confidence,
+                mask: rule.mask,
+                monitor: rule.monitor,
+                start: hit.start,
+                end: hit.end,
+                path: hit.path.map(|p| Arc::from(json::render_path(&p))),
+            });
         }
-        findings.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        findings
+        findings.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(a.rule_id.cmp(&b.rule_id))
+        });
+        findings.dedup_by(|a, b| a.rule_id == b.rule_id && a.start == b.start && a.end == b.end);
+        Scanned {
+            findings,
+            notices: a.notices,
+            kind: a.kind,
+            text_regions: a.text_regions,
+        }
     }
 
     /// Scans `data`, decides, and rewrites it when the decision is redact.
     pub fn inspect(&self, direction: Direction, target: Target<'_>, data: &[u8]) -> Inspection {
-        let findings = self.scan(direction, target, data);
+        let Scanned {
+            findings,
+            notices,
+            kind,
+            text_regions,
+        } = self.analyze(direction, target, data);
         if findings.is_empty() {
-            return Inspection::empty();
+            let mut ins = Inspection::empty();
+            ins.notices = notices;
+            return ins;
         }
         let mut decision = Decision::Allow;
         let mut would_decide = Decision::Allow;
@@ -222,7 +369,7 @@ impl CompiledPolicy {
                     .iter()
                     .filter(|f| !f.monitor && f.action == Action::Redact),
             );
-            Some(apply_edits(data, &edits, target.content_kind()))
+            Some(apply_piecewise(data, &edits, kind, &text_regions))
         } else {
             None
         };
@@ -232,7 +379,326 @@ impl CompiledPolicy {
             would_decide,
             blocking_rule,
             rewritten,
+            notices,
         }
+    }
+
+    /// Detector hits on `hay` (raw bytes, or a decoded copy mapped back by
+    /// `map`), shifted by `base`, for every rule of `program`.
+    #[allow(clippy::too_many_arguments)]
+    fn raw_hits(
+        &self,
+        program: &Program,
+        hay: &[u8],
+        field: &[u8],
+        base: usize,
+        map: Option<&Decoded>,
+        fallback: bool,
+        out: &mut Vec<Hit>,
+    ) {
+        if !(program.literals
+            || program.at_sign
+            || program.colon
+            || program.digits
+            || program.regex)
+        {
+            return;
+        }
+        let mut spans: Vec<(usize, Span)> = Vec::new();
+        self.candidates(program, hay, field, &mut spans);
+        for &r in &program.rules {
+            let det = self.rules[r].detector;
+            // `candidates` leaves the spans sorted by detector.
+            let from = spans.partition_point(|(d, _)| *d < det);
+            for (_, span) in spans[from..].iter().take_while(|(d, _)| *d == det) {
+                let (start, end) = match map {
+                    Some(m) => m.raw_span(span.start, span.end),
+                    None => (span.start, span.end),
+                };
+                out.push(Hit {
+                    rule: r,
+                    start: base + start,
+                    end: base + end,
+                    path: None,
+                    fallback,
+                });
+            }
+        }
+    }
+
+    /// Text bodies: scanned raw. A `text/*` (or unlabelled) body that is
+    /// really JSON is scanned as JSON (with a `content_mismatch` notice when
+    /// it was labelled); invalid UTF-8 in a UTF-8 text is reported.
+    fn text_hits(
+        &self,
+        program: &Program,
+        data: &[u8],
+        content_type: Option<&str>,
+        a: &mut Analysis,
+    ) {
+        let essence = content_type.map(essence);
+        let sniff = essence.as_deref().is_none_or(|e| e.starts_with("text/"));
+        let first = data.iter().find(|b| !b.is_ascii_whitespace());
+        if sniff
+            && matches!(first, Some(b'{' | b'['))
+            && json::decode(data, 0..data.len(), None).is_ok()
+        {
+            if let Some(e) = &essence {
+                a.notice(
+                    "content_mismatch",
+                    format!("body labelled {e} is JSON; scanned as JSON"),
+                );
+            }
+            a.kind = ContentKind::Json;
+            return self.json_hits(program, data, std::slice::from_ref(&(0..data.len())), a);
+        }
+        let utf8 = content_type
+            .and_then(|ct| {
+                ct.split(';')
+                    .skip(1)
+                    .find_map(|p| p.trim().strip_prefix("charset="))
+            })
+            .is_none_or(|c| c.trim_matches('"').eq_ignore_ascii_case("utf-8"));
+        if utf8 {
+            if let Err(e) = std::str::from_utf8(data) {
+                a.notice(
+                    "parse_error",
+                    format!(
+                        "text: invalid UTF-8 at byte {}; scanned as bytes",
+                        e.valid_up_to()
+                    ),
+                );
+            }
+        }
+        self.raw_hits(program, data, b"", 0, None, false, &mut a.hits);
+    }
+
+    /// JSON documents `docs` of `data` (one, or one per NDJSON line).
+    /// A body with a backslash is validated and decoded first (pass 1), the
+    /// decoded copy scanned, and walked for paths only if needed (pass 2).
+    /// Without one (the common case) the raw bytes are scanned in place and
+    /// one walk validates and gives paths at once; without findings or field
+    /// rules that walk does not track paths at all.
+    fn json_hits(&self, program: &Program, data: &[u8], docs: &[Range<usize>], a: &mut Analysis) {
+        let escaped = memchr::memchr(b'\\', data).is_some();
+        let first = a.hits.len();
+        let mut failed: Vec<Range<usize>> = Vec::new();
+        let mut walk_docs: Vec<(usize, Range<usize>)> = Vec::with_capacity(docs.len());
+        if escaped {
+            let mut decoded = Decoded::with_capacity(data.len());
+            for (n, doc) in docs.iter().enumerate() {
+                match json::decode(data, doc.clone(), Some(&mut decoded)) {
+                    Ok(()) => walk_docs.push((n, doc.clone())),
+                    Err(e) => {
+                        json_parse_error(a, n, doc, &e);
+                        failed.push(doc.clone());
+                    }
+                }
+            }
+            decoded.finish(data);
+            let map = decoded.changed().then_some(&decoded);
+            let hay = map.map_or(data, |d| &d.bytes[..]);
+            self.raw_hits(program, hay, b"", 0, map, false, &mut a.hits);
+            if !failed.is_empty() {
+                // `failed` is sorted and disjoint: the last range starting
+                // at or before the hit is the only candidate.
+                for h in a.hits[first..].iter_mut() {
+                    let i = failed.partition_point(|r| r.start <= h.start);
+                    h.fallback = i > 0 && failed[i - 1].contains(&h.start);
+                }
+            }
+        } else {
+            self.raw_hits(program, data, b"", 0, None, false, &mut a.hits);
+            walk_docs.extend(docs.iter().cloned().enumerate());
+        }
+        let need_paths = a.hits.len() > first || program.fields || !program.key_rules.is_empty();
+        if !need_paths {
+            if !escaped {
+                for (n, doc) in walk_docs {
+                    if let Err(e) = json::decode(data, doc.clone(), None) {
+                        json_parse_error(a, n, &doc, &e);
+                    }
+                }
+            } else {
+                self.lenient_key_hits(program, data, &failed, a);
+            }
+            return;
+        }
+        let hits = &mut a.hits[first..];
+        hits.sort_by_key(|h| h.start);
+        let mut key_hits = Vec::new();
+        let mut errors = Vec::new();
+        for (n, doc) in walk_docs {
+            let lo = hits.partition_point(|h| h.start < doc.start);
+            let hi = hits.partition_point(|h| h.start < doc.end);
+            let before = key_hits.len();
+            let mut sink = PathSink {
+                policy: self,
+                program,
+                hits: &mut hits[lo..hi],
+                next: 0,
+                active: Vec::new(),
+                out: &mut key_hits,
+            };
+            // Only a body never validated (no backslash) can fail here:
+            // its paths and key hits so far are dropped, scanned as text.
+            if let Err(e) = json::walk(data, doc.clone(), &mut sink) {
+                for h in hits[lo..hi].iter_mut() {
+                    h.path = None;
+                    h.fallback = true;
+                }
+                key_hits.truncate(before);
+                errors.push((n, doc, e));
+            }
+        }
+        a.hits.extend(key_hits);
+        for (n, doc, e) in errors {
+            json_parse_error(a, n, &doc, &e);
+            failed.push(doc);
+        }
+        self.lenient_key_hits(program, data, &failed, a);
+    }
+
+    /// Key rules over documents that did not parse: a forgiving scan for
+    /// `"key": value` pairs, so malformed JSON cannot hide a named field.
+    fn lenient_key_hits(
+        &self,
+        program: &Program,
+        data: &[u8],
+        failed: &[Range<usize>],
+        a: &mut Analysis,
+    ) {
+        if program.key_rules.is_empty() {
+            return;
+        }
+        for doc in failed {
+            for (key, value) in json::lenient_pairs(data, doc.clone()) {
+                for r in self.matching_key_rules(program, Some(&key)) {
+                    a.hits.push(Hit {
+                        rule: r,
+                        start: value.start,
+                        end: value.end,
+                        path: None,
+                        fallback: true,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Forms, query strings, paths and cookies: percent-decoded, then
+    /// pairs give paths (`$.email`) and key-rule values.
+    fn url_hits(&self, program: &Program, data: &[u8], syntax: Syntax, a: &mut Analysis) {
+        let decoded = form::decode(data, syntax);
+        let first = a.hits.len();
+        let hay = decoded.as_ref().map_or(data, |d| &d.bytes[..]);
+        self.raw_hits(program, hay, b"", 0, decoded.as_ref(), false, &mut a.hits);
+        let has_hits = a.hits.len() > first;
+        if syntax == Syntax::Path || (!has_hits && !program.fields && program.key_rules.is_empty())
+        {
+            return;
+        }
+        a.hits[first..].sort_by_key(|h| h.start);
+        let mut next = first;
+        let mut key_hits = Vec::new();
+        for pair in form::pairs(data, syntax) {
+            let name = form::decoded_text(&data[pair.name.clone()], syntax);
+            let path = vec![Segment::Key(name)];
+            // Pairs and hits are both in offset order: one merge walk.
+            let pair_end = pair.value.end.max(pair.name.end);
+            while let Some(h) = a.hits.get_mut(next) {
+                if h.start >= pair_end {
+                    break;
+                }
+                if h.start >= pair.name.start {
+                    h.path = Some(path.clone());
+                }
+                next += 1;
+            }
+            if !pair.value.is_empty() {
+                for r in self.matching_key_rules(program, last_key(&path)) {
+                    key_hits.push(Hit {
+                        rule: r,
+                        start: pair.value.start,
+                        end: pair.value.end,
+                        path: Some(path.clone()),
+                        fallback: false,
+                    });
+                }
+            }
+        }
+        a.hits.extend(key_hits);
+    }
+
+    /// `multipart/form-data`: text parts are scanned with their name as
+    /// context and path; binary parts are skipped. A body that cannot be
+    /// split is scanned as text from where splitting failed.
+    fn multipart_hits(&self, program: &Program, data: &[u8], content_type: &str, a: &mut Analysis) {
+        let Some(boundary) = multipart::boundary(content_type) else {
+            a.notice(
+                "parse_error",
+                "multipart: no boundary parameter; scanned as text".into(),
+            );
+            self.raw_hits(program, data, b"", 0, None, true, &mut a.hits);
+            return;
+        };
+        let (parts, rest) = match multipart::parts(data, boundary) {
+            Ok(parts) => (parts, None),
+            Err(e) => {
+                a.notice(
+                    "parse_error",
+                    format!(
+                        "multipart: {} at byte {}; scanned as text from there",
+                        e.reason, e.offset
+                    ),
+                );
+                (e.parts, Some(e.offset))
+            }
+        };
+        for part in parts.iter().filter(|p| p.text && !p.body.is_empty()) {
+            let path = vec![Segment::Key(part.name.clone())];
+            let first = a.hits.len();
+            let body = &data[part.body.clone()];
+            self.raw_hits(
+                program,
+                body,
+                &part.name,
+                part.body.start,
+                None,
+                false,
+                &mut a.hits,
+            );
+            for h in a.hits[first..].iter_mut() {
+                h.path = Some(path.clone());
+            }
+            for r in self.matching_key_rules(program, last_key(&path)) {
+                a.hits.push(Hit {
+                    rule: r,
+                    start: part.body.start,
+                    end: part.body.end,
+                    path: Some(path.clone()),
+                    fallback: false,
+                });
+            }
+        }
+        if let Some(from) = rest {
+            let from = from.min(data.len());
+            self.raw_hits(program, &data[from..], b"", from, None, true, &mut a.hits);
+        }
+    }
+
+    /// Key rules of `program` whose pattern matches `key`.
+    fn matching_key_rules<'p>(
+        &'p self,
+        program: &'p Program,
+        key: Option<&'p [u8]>,
+    ) -> impl Iterator<Item = usize> + 'p {
+        program.key_rules.iter().copied().filter(move |&r| {
+            match (key, &self.detectors[self.rules[r].detector]) {
+                (Some(k), Detector::Key { regex }) => regex.is_match(k),
+                _ => false,
+            }
+        })
     }
 
     /// Every confirmed span of every enabled detector in `data`. `field` is
@@ -338,6 +804,139 @@ impl CompiledPolicy {
         }
         settle(out, &self.yielding);
     }
+}
+
+/// Pass 2 over one JSON document: gives hits their path and adds key-rule
+/// hits for values under matching keys.
+struct PathSink<'a> {
+    policy: &'a CompiledPolicy,
+    program: &'a Program,
+    /// The document's hits, sorted by start.
+    hits: &'a mut [Hit],
+    next: usize,
+    /// Key rules in force: (depth of the matching key, rule).
+    active: Vec<(usize, usize)>,
+    out: &'a mut Vec<Hit>,
+}
+
+impl LeafSink for PathSink<'_> {
+    fn leaf(&mut self, leaf: Leaf<'_>) {
+        // A hit belongs to the first token that ends after its start.
+        while let Some(h) = self.hits.get_mut(self.next) {
+            if h.start > leaf.raw.end {
+                break;
+            }
+            h.path = Some(leaf.path());
+            self.next += 1;
+        }
+        if leaf.is_key {
+            if !self.program.key_rules.is_empty() {
+                let key = leaf.key();
+                let rules: Vec<usize> = self
+                    .policy
+                    .matching_key_rules(self.program, key.as_deref())
+                    .collect();
+                for r in rules {
+                    self.active.push((leaf.depth, r));
+                }
+            }
+            return;
+        }
+        if leaf.maskable && !leaf.raw.is_empty() && !self.active.is_empty() {
+            for &(_, r) in &self.active {
+                self.out.push(Hit {
+                    rule: r,
+                    start: leaf.raw.start,
+                    end: leaf.raw.end,
+                    path: Some(leaf.path()),
+                    fallback: false,
+                });
+            }
+        }
+    }
+
+    fn value_end(&mut self, depth: usize) {
+        self.active.retain(|&(d, _)| d != depth);
+    }
+}
+
+fn last_key(path: &[Segment]) -> Option<&[u8]> {
+    match path.last() {
+        Some(Segment::Key(k)) => Some(k),
+        _ => None,
+    }
+}
+
+/// Reports JSON document `n` (a line, for NDJSON) as unparsable; it is
+/// rewritten as text.
+fn json_parse_error(a: &mut Analysis, n: usize, doc: &Range<usize>, e: &json::ParseError) {
+    let what = if a.kind == ContentKind::Ndjson {
+        format!("json line {}", n + 1)
+    } else {
+        "json".to_string()
+    };
+    a.notice("parse_error", format!("{what}: {e}; scanned as text"));
+    let at = a.text_regions.partition_point(|r| r.start < doc.start);
+    a.text_regions.insert(at, doc.clone());
+}
+
+/// Applies `edits` with `kind`'s masks, except inside `text_regions`
+/// (sorted, disjoint), which are masked as text. Edits are clipped to the
+/// piece they fall in.
+fn apply_piecewise(
+    data: &[u8],
+    edits: &[Edit],
+    kind: ContentKind,
+    text_regions: &[Range<usize>],
+) -> Vec<u8> {
+    if text_regions.is_empty() {
+        return apply_edits(data, edits, kind);
+    }
+    let mut pieces: Vec<(Range<usize>, ContentKind)> = Vec::new();
+    let mut pos = 0;
+    for r in text_regions {
+        if r.start > pos {
+            pieces.push((pos..r.start, kind));
+        }
+        pieces.push((r.clone(), ContentKind::Text));
+        pos = r.end;
+    }
+    if pos < data.len() {
+        pieces.push((pos..data.len(), kind));
+    }
+    let mut out = Vec::with_capacity(data.len());
+    for (range, k) in pieces {
+        let Some(piece) = data.get(range.clone()) else {
+            continue;
+        };
+        let local: Vec<Edit> = edits
+            .iter()
+            .filter(|e| e.start < range.end && e.end > range.start)
+            .map(|e| Edit {
+                start: e.start.max(range.start) - range.start,
+                end: e.end.min(range.end) - range.start,
+                mask: e.mask,
+                category: e.category.clone(),
+            })
+            .collect();
+        out.extend(apply_edits(piece, &local, k));
+    }
+    out
+}
+
+/// The non-blank lines of an NDJSON body (a trailing `\r` is whitespace
+/// to the tokenizer).
+fn ndjson_lines(data: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+        if data[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
+            out.push(start..end);
+        }
+        start = end + 1;
+    }
+    out
 }
 
 /// One detector reports non-overlapping spans (the first wins), and a
@@ -592,5 +1191,425 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert_eq!(&body[f[0].start..f[0].end], b"jane@example.com");
+    }
+
+    fn policy_with(rules: &str) -> CompiledPolicy {
+        let bundle = format!(
+            r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rules}]}}"#
+        );
+        CompiledPolicy::from_json(bundle.as_bytes()).unwrap()
+    }
+
+    fn body(ct: &str) -> Target<'_> {
+        Target::Body {
+            content_type: Some(ct),
+        }
+    }
+
+    const EMAIL_RULE: &str =
+        r#"{"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact"}"#;
+    const KEY_RULE: &str = r#"{"id":"secret-field","category":"secret.field","detector":{"key":"pass(word)?|secret|token|api[_-]?key"},"action":"redact","mask":"placeholder"}"#;
+
+    fn json_ok(out: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(out)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+    }
+
+    #[test]
+    fn json_escapes_are_decoded_found_and_masked_whole() {
+        let p = default_policy();
+        let doc = br#"{"email":"jane.doe\u0040example.com","q":"say \"hi\" to \u006Aohn\u0040example.org","dsn":"x","n":1}"#;
+        let ins = p.inspect(Direction::Request, body("application/json"), doc);
+        assert_eq!(ins.decision, Decision::Redact);
+        assert_eq!(ins.findings.len(), 2, "{:?}", ins.findings);
+        assert_eq!(ins.findings[0].path.as_deref(), Some("$.email"));
+        assert_eq!(
+            &doc[ins.findings[0].start..ins.findings[0].end],
+            br"jane.doe\u0040example.com"
+        );
+        assert_eq!(
+            &doc[ins.findings[1].start..ins.findings[1].end],
+            br"\u006Aohn\u0040example.org",
+            "a finding starting in an escape covers the whole escape"
+        );
+        let out = ins.rewritten.unwrap();
+        let v = json_ok(&out);
+        assert!(v["email"].as_str().unwrap().chars().all(|c| c == '*'));
+        assert_eq!(
+            v["q"].as_str().unwrap(),
+            r#"say "hi" to **************************"#
+        );
+        assert!(ins.notices.is_empty());
+    }
+
+    #[test]
+    fn findings_carry_their_json_path() {
+        let p = default_policy();
+        let doc =
+            br#"{"user":{"email":"a.b@example.com"},"items":[{"card":"4111 1111 1111 1111"}]}"#;
+        let f = p.scan(Direction::Request, body("application/json"), doc);
+        let paths: Vec<_> = f.iter().map(|f| f.path.as_deref().unwrap()).collect();
+        assert_eq!(paths, ["$.user.email", "$.items[0].card"]);
+    }
+
+    #[test]
+    fn field_selectors_include_and_exclude() {
+        let p = policy_with(
+            r#"{"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact",
+                "fields":{"include":["$.user","$.items[*].contact"],"exclude":["$..public_email"]}}"#,
+        );
+        let doc = br#"{"user":{"email":"a@example.com","public_email":"b@example.com"},"note":"c@example.com","items":[{"contact":"d@example.com"},{"other":"e@example.com"}]}"#;
+        let f = p.scan(Direction::Request, body("application/json"), doc);
+        let got: Vec<_> = f.iter().map(|f| &doc[f.start..f.end]).collect();
+        assert_eq!(got, [b"a@example.com".as_slice(), b"d@example.com"]);
+        // Unstructured bodies have no fields: an include rule finds nothing.
+        assert!(p
+            .scan(
+                Direction::Request,
+                body("text/plain"),
+                b"mail a@example.com"
+            )
+            .is_empty());
+        // ...unless a JSON body did not parse: then it applies everywhere.
+        let broken = br#"{"note":"c@example.com""#;
+        let ins = p.inspect(Direction::Request, body("application/json"), broken);
+        assert_eq!(ins.findings.len(), 1);
+        assert_eq!(ins.notices[0].reason, "parse_error");
+    }
+
+    #[test]
+    fn key_name_rules_mask_values_whatever_their_content() {
+        let p = policy_with(KEY_RULE);
+        let doc = br#"{"password":"hunter2","token_type":"Bearer","tokens":123,"api_key":"k-1","Api-Key":"\u006b2","nested":{"secret":{"a":"b","n":5,"ok":true}},"after":"plain","list":[{"token":"t"}],"empty":{"password":""}}"#;
+        let ins = p.inspect(Direction::Request, body("application/json"), doc);
+        let paths: Vec<_> = ins
+            .findings
+            .iter()
+            .map(|f| f.path.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "$.password",
+                "$.api_key",
+                "$.Api-Key",
+                "$.nested.secret.a",
+                "$.nested.secret.n",
+                "$.list[0].token"
+            ]
+        );
+        let v = json_ok(&ins.rewritten.unwrap());
+        assert_eq!(v["password"], "[REDACTED:secret.field]");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["tokens"], 123);
+        assert_eq!(v["nested"]["secret"]["n"], "[REDACTED:secret.field]");
+        assert_eq!(v["nested"]["secret"]["ok"], true);
+        assert_eq!(v["after"], "plain");
+        // A document that breaks after the key: a parse error, and the
+        // named field is still found by a forgiving scan.
+        for doc in [
+            &br#"{"password":"hunter2", oops}"#[..],
+            br#"{"password":"hunter2\u0041", oops}"#,
+        ] {
+            let ins = p.inspect(Direction::Request, body("application/json"), doc);
+            assert_eq!(ins.notices[0].reason, "parse_error");
+            assert_eq!(ins.findings.len(), 1, "{:?}", ins.findings);
+            assert!(!String::from_utf8_lossy(&ins.rewritten.unwrap()).contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_scanned_as_text_with_a_parse_error() {
+        let p = default_policy();
+        for doc in [
+            &br#"{"email":"jane@example.com", oops}"#[..],
+            br#"{"email":"jane@example.com","#,
+            br#"{"email":"jane@example.com"} trailing"#,
+        ] {
+            let ins = p.inspect(Direction::Request, body("application/json"), doc);
+            assert_eq!(ins.decision, Decision::Redact, "{doc:?}");
+            assert_eq!(ins.notices.len(), 1);
+            assert_eq!(ins.notices[0].reason, "parse_error");
+            assert!(
+                ins.notices[0].detail.starts_with("json: "),
+                "{:?}",
+                ins.notices
+            );
+            assert!(!String::from_utf8_lossy(&ins.rewritten.unwrap()).contains("jane@"));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded_and_still_scanned() {
+        let p = default_policy();
+        let mut doc = "[".repeat(100_000);
+        doc.push_str(r#""jane@example.com""#);
+        doc.push_str(&"]".repeat(100_000));
+        let ins = p.inspect(Direction::Request, body("application/json"), doc.as_bytes());
+        assert_eq!(ins.notices.len(), 1);
+        assert!(ins.notices[0]
+            .detail
+            .contains("nesting deeper than the limit"));
+        assert_eq!(ins.findings.len(), 1);
+        let out = ins.rewritten.unwrap();
+        assert_eq!(out.len(), doc.len());
+        assert!(!String::from_utf8_lossy(&out).contains("jane@"));
+    }
+
+    #[test]
+    fn ndjson_lines_are_documents_and_a_bad_line_is_reported() {
+        let p = policy_with(&format!("{EMAIL_RULE},{KEY_RULE}"));
+        let doc = b"{\"a\":\"x@example.com\"}\n\n{\"password\":\"p\" broken\n{\"b\":{\"token\":\"t\"}}\r\n";
+        let ins = p.inspect(Direction::Request, body("application/x-ndjson"), doc);
+        assert_eq!(ins.notices.len(), 1);
+        assert!(
+            ins.notices[0].detail.starts_with("json line 2:"),
+            "{:?}",
+            ins.notices
+        );
+        let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
+        // The bad line's key is still found, without a path.
+        assert_eq!(paths, [Some("$.a"), None, Some("$.b.token")]);
+        let out = String::from_utf8(ins.rewritten.unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        json_ok(lines[0].as_bytes());
+        json_ok(lines[3].as_bytes());
+        assert!(!out.contains("x@example.com"));
+    }
+
+    #[test]
+    fn forms_are_decoded_and_masked_with_escapes_kept_whole() {
+        let p = policy_with(&format!(
+            r#"{EMAIL_RULE},{KEY_RULE},{{"id":"card","category":"pii.payment_card","detector":{{"builtin":"payment_card"}},"action":"redact","mask":"keep_last4"}}"#
+        ));
+        let doc =
+            b"user=jane&email=jane.doe%40example.com&card=4111+1111%201111+1111&pass=hunter%32&x=1";
+        let ins = p.inspect(
+            Direction::Request,
+            body("application/x-www-form-urlencoded"),
+            doc,
+        );
+        let out = String::from_utf8(ins.rewritten.unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "user=jane&email=********************&card=****+****%20****+1111&pass=REDACTED&x=1"
+        );
+        let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
+        assert_eq!(paths, [Some("$.email"), Some("$.card"), Some("$.pass")]);
+    }
+
+    #[test]
+    fn huge_form_fields_are_scanned_whole() {
+        let p = default_policy();
+        let mut doc = b"a=".to_vec();
+        doc.extend(std::iter::repeat_n(b'x', 600_000));
+        doc.extend_from_slice(b"+jane%40example.com&b=2");
+        let ins = p.inspect(
+            Direction::Request,
+            body("application/x-www-form-urlencoded"),
+            &doc,
+        );
+        assert_eq!(ins.findings.len(), 1);
+        assert!(ins.rewritten.unwrap().ends_with(b"+****************&b=2"));
+    }
+
+    #[test]
+    fn query_strings_are_percent_decoded() {
+        let p = default_policy();
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Query,
+            b"k=%41KIAZ3MSJ5TVQ4GQDKWY",
+        );
+        assert_eq!(ins.decision, Decision::Block);
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Query,
+            b"email=jane.doe%40example.com&card=4111+1111+1111+1111",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"email=********************&card=****+****+****+1111".to_vec()
+        );
+        assert_eq!(ins.findings[0].path.as_deref(), Some("$.email"));
+    }
+
+    #[test]
+    fn path_segments_are_scanned_when_a_rule_asks() {
+        let p = policy_with(
+            r#"{"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact","scope":{"request":{"path":true}}}"#,
+        );
+        assert!(p.scans_path(Direction::Request));
+        assert!(!default_policy().scans_path(Direction::Request));
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Path,
+            b"/users/jane.doe%40example.com/orders",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"/users/********************/orders".to_vec()
+        );
+    }
+
+    #[test]
+    fn cookies_are_split_into_pairs() {
+        let p = policy_with(
+            r#"{"id":"sess","category":"secret.session","detector":{"key":"sid|session"},"action":"redact","scope":{"request":{"headers":["cookie"]},"response":{"headers":["set-cookie"]}}},
+               {"id":"email","category":"pii.email","detector":{"builtin":"email"},"action":"redact","scope":{"request":{"headers":["cookie"]}}}"#,
+        );
+        let ins = p.inspect(
+            Direction::Request,
+            Target::Header { name: "Cookie" },
+            b"theme=dark; sid=abc123; who=jane%40example.com",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"theme=dark; sid=******; who=****************".to_vec()
+        );
+        assert_eq!(ins.findings[0].path.as_deref(), Some("$.sid"));
+        let ins = p.inspect(
+            Direction::Response,
+            Target::Header { name: "set-cookie" },
+            b"session=xyz; Path=/; HttpOnly",
+        );
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"session=***; Path=/; HttpOnly".to_vec()
+        );
+    }
+
+    const MULTIPART: &[u8] = b"--b1\r\n\
+Content-Disposition: form-data; name=\"note\"\r\n\r\n\
+call jane@example.com\r\n\
+--b1\r\n\
+Content-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n\
+Content-Type: image/png\r\n\r\n\
+\x89PNG bob@example.com\r\n\
+--b1\r\n\
+Content-Disposition: form-data; name=\"password\"\r\n\r\n\
+hunter2\r\n\
+--b1--\r\n";
+
+    #[test]
+    fn multipart_text_parts_are_scanned_and_binary_parts_skipped() {
+        let p = policy_with(&format!("{EMAIL_RULE},{KEY_RULE}"));
+        let ins = p.inspect(
+            Direction::Request,
+            body("multipart/form-data; boundary=b1"),
+            MULTIPART,
+        );
+        let paths: Vec<_> = ins.findings.iter().map(|f| f.path.as_deref()).collect();
+        assert_eq!(paths, [Some("$.note"), Some("$.password")]);
+        let out = ins.rewritten.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("call ****************\r\n"));
+        assert!(text.contains("bob@example.com"), "binary part untouched");
+        assert!(text.contains("[REDACTED:secret.field]"));
+        assert!(ins.notices.is_empty());
+    }
+
+    #[test]
+    fn multipart_without_boundary_is_scanned_as_text_with_a_parse_error() {
+        let p = policy_with(EMAIL_RULE);
+        let ins = p.inspect(Direction::Request, body("multipart/form-data"), MULTIPART);
+        assert_eq!(ins.notices[0].reason, "parse_error");
+        assert!(ins.notices[0].detail.contains("no boundary"));
+        assert_eq!(ins.findings.len(), 2, "binary part too: nothing is skipped");
+        let cut_at = MULTIPART
+            .windows(11)
+            .position(|w| w == b"example.com")
+            .unwrap()
+            + 11;
+        let cut = &MULTIPART[..cut_at];
+        let ins = p.inspect(
+            Direction::Request,
+            body("multipart/form-data; boundary=b1"),
+            cut,
+        );
+        assert_eq!(ins.notices[0].reason, "parse_error");
+        assert_eq!(ins.findings.len(), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_gets_a_notice_and_is_scanned_as_bytes() {
+        let p = default_policy();
+        let doc = b"{\"email\":\"jane@example.com\",\"x\":\"\xff\"}";
+        let ins = p.inspect(Direction::Request, body("application/json"), doc);
+        assert!(ins.notices[0].detail.contains("invalid UTF-8"));
+        assert_eq!(ins.findings.len(), 1);
+        let ins = p.inspect(
+            Direction::Request,
+            body("text/plain"),
+            b"jane@example.com \xff\xfe",
+        );
+        assert!(ins.notices[0].detail.starts_with("text: invalid UTF-8"));
+        assert_eq!(
+            ins.rewritten.unwrap(),
+            b"**************** \xff\xfe".to_vec()
+        );
+        let ins = p.inspect(
+            Direction::Request,
+            body("text/plain; charset=iso-8859-1"),
+            b"caf\xe9 jane@example.com",
+        );
+        assert!(ins.notices.is_empty());
+    }
+
+    #[test]
+    fn wrong_content_type_labels_get_a_defined_answer() {
+        let p = default_policy();
+        // JSON labelled text/plain: scanned and masked as JSON.
+        let doc = br#"{"email":"jane\u0040example.com","n":4111111111111111}"#;
+        let ins = p.inspect(Direction::Request, body("text/plain"), doc);
+        assert_eq!(ins.notices[0].reason, "content_mismatch");
+        assert_eq!(ins.findings.len(), 2);
+        let v = json_ok(&ins.rewritten.unwrap());
+        assert!(v["n"].is_string());
+        // Text labelled JSON: a parse error, scanned as text.
+        let ins = p.inspect(
+            Direction::Request,
+            body("application/json"),
+            b"hello jane@example.com",
+        );
+        assert_eq!(ins.notices[0].reason, "parse_error");
+        assert_eq!(ins.rewritten.unwrap(), b"hello ****************".to_vec());
+        // Unlabelled JSON is sniffed without a notice.
+        let ins = p.inspect(Direction::Request, Target::Body { content_type: None }, doc);
+        assert!(ins.notices.is_empty());
+        assert_eq!(ins.findings.len(), 2);
+    }
+
+    #[test]
+    fn bundle_errors_for_fields_and_key_rules_name_the_pointer() {
+        let err = |rule: &str| {
+            CompiledPolicy::from_json(
+                format!(
+                    r#"{{"version":1,"metadata":{{"name":"t","revision":"1"}},"rules":[{rule}]}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap_err()
+        };
+        let e = err(
+            r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"include":["user.ssn"]}}"#,
+        );
+        assert_eq!(e.pointer(), "/rules/0/fields/include/0");
+        assert!(e.to_string().contains("rule \"r\""));
+        let e = err(
+            r#"{"id":"r","category":"c","detector":{"builtin":"email"},"action":"alert","fields":{"includ":[]}}"#,
+        );
+        assert_eq!(e.pointer(), "/rules/0/fields/includ");
+        let e = err(
+            r#"{"id":"r","category":"c","detector":{"key":"a","keywords":["x"]},"action":"alert"}"#,
+        );
+        assert_eq!(e.pointer(), "/rules/0/detector/keywords");
+        let e = err(r#"{"id":"r","category":"c","detector":{"key":"(a"},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector/key");
+        let e = err(r#"{"id":"r","category":"c","detector":{"key":"a*"},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector/key");
+        let e =
+            err(r#"{"id":"r","category":"c","detector":{"key":"a","regex":"b"},"action":"alert"}"#);
+        assert_eq!(e.pointer(), "/rules/0/detector");
     }
 }

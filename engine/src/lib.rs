@@ -6,9 +6,12 @@
 //! `redact` (rewrite) -> `event` (report).
 
 pub mod bundle;
+pub mod codec;
 pub mod compile;
 pub mod detectors;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod kernel_policy;
 pub mod media;
@@ -21,4 +24,5 @@ pub use event::{
     block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
     AttrValue, EventContext, Record, RequestInfo,
 };
-pub use inspect::{BodyPlan, Decision, Finding, Inspection, Target};
+pub use inspect::{BodyPlan, Decision, Finding, Inspection, Notice, Target};
+pub use media::ContentKind;

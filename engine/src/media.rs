@@ -56,32 +56,59 @@ pub fn essence(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// How bytes of a scanned buffer must be rewritten.
+/// How a scanned buffer is decoded, and how its bytes must be rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentKind {
-    /// JSON or NDJSON: masks stay inside strings, numbers become strings.
+    /// One JSON document: masks stay inside strings, numbers become strings.
     Json,
+    /// JSON lines (`application/x-ndjson`, `application/jsonl`): one
+    /// document per line, masked like JSON.
+    Ndjson,
+    /// `application/x-www-form-urlencoded`: percent-decoded, masks stay
+    /// URL-safe.
+    Form,
+    /// `multipart/form-data`: text parts scanned, binary parts skipped.
+    Multipart,
     /// Anything else: bytes are masked in place.
     Text,
-    /// A URL query string: masks stay URL-safe.
+    /// A URL query string: decoded and masked like a form.
     Query,
+    /// A URL path: percent-decoded, masks stay URL-safe.
+    Path,
     /// A header value.
     Header,
+    /// A `cookie` / `set-cookie` value: name=value pairs.
+    Cookie,
 }
 
 impl ContentKind {
     pub fn for_body(content_type: Option<&str>) -> ContentKind {
-        match content_type.map(essence) {
-            Some(e)
-                if e == "application/json"
-                    || e == "application/x-ndjson"
-                    || e == "application/jsonl"
-                    || e.ends_with("+json") =>
-            {
-                ContentKind::Json
+        let Some(e) = content_type.map(essence) else {
+            return ContentKind::Text;
+        };
+        match e.as_str() {
+            "application/json" => ContentKind::Json,
+            "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+                ContentKind::Ndjson
             }
+            "application/x-www-form-urlencoded" => ContentKind::Form,
+            "multipart/form-data" => ContentKind::Multipart,
+            _ if e.ends_with("+json") => ContentKind::Json,
             _ => ContentKind::Text,
         }
+    }
+
+    /// Whether masks must keep JSON valid.
+    pub fn is_json(self) -> bool {
+        matches!(self, ContentKind::Json | ContentKind::Ndjson)
+    }
+
+    /// Whether masks must keep percent-escapes whole and stay URL-safe.
+    pub fn is_url(self) -> bool {
+        matches!(
+            self,
+            ContentKind::Form | ContentKind::Query | ContentKind::Path | ContentKind::Cookie
+        )
     }
 }
 
@@ -115,6 +142,18 @@ mod tests {
             ContentKind::Json
         );
         assert_eq!(ContentKind::for_body(Some("text/plain")), ContentKind::Text);
+        assert_eq!(
+            ContentKind::for_body(Some("application/jsonl")),
+            ContentKind::Ndjson
+        );
+        assert_eq!(
+            ContentKind::for_body(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")),
+            ContentKind::Form
+        );
+        assert_eq!(
+            ContentKind::for_body(Some("multipart/form-data; boundary=x")),
+            ContentKind::Multipart
+        );
         assert_eq!(ContentKind::for_body(None), ContentKind::Text);
     }
 }

@@ -67,7 +67,8 @@ struct Replacement {
 /// Applies disjoint, sorted `edits` to `data`.
 pub fn apply_edits(data: &[u8], edits: &[Edit], kind: ContentKind) -> Vec<u8> {
     let replacements = match kind {
-        ContentKind::Json => json_replacements(data, edits),
+        k if k.is_json() => json_replacements(data, edits),
+        k if k.is_url() => url_replacements(data, edits),
         _ => edits
             .iter()
             .map(|e| {
@@ -99,13 +100,44 @@ fn is_continuation(b: u8) -> bool {
     (0x80..0xC0).contains(&b)
 }
 
-/// Widens `[start, end)` so it does not cut a UTF-8 character.
-fn char_boundaries(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
-    while start > 0 && start < data.len() && is_continuation(data[start]) {
-        start -= 1;
+/// Length of the UTF-8 sequence a lead byte starts (1 for ASCII and for
+/// bytes that start nothing).
+#[inline]
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
     }
-    while end < data.len() && is_continuation(data[end]) {
-        end += 1;
+}
+
+/// Where the character holding `data[pos]` starts and ends, if `pos` is
+/// inside a multi-byte sequence; stray continuation bytes belong to none.
+fn enclosing_char(data: &[u8], pos: usize) -> Option<(usize, usize)> {
+    if !data.get(pos).is_some_and(|&b| is_continuation(b)) {
+        return None;
+    }
+    let lead = (pos.saturating_sub(3)..pos)
+        .rev()
+        .find(|&i| !is_continuation(data[i]))?;
+    let end = lead + utf8_len(data[lead]);
+    (end > pos).then_some((lead, end.min(data.len())))
+}
+
+/// Widens `[start, end)` so it does not cut a UTF-8 character. Invalid
+/// bytes next to the span are left alone: masking must not repair (or
+/// break) what it does not own.
+fn char_boundaries(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    if let Some((s, _)) = enclosing_char(data, start) {
+        start = s;
+    }
+    if end > 0 && end < data.len() {
+        if let Some((s, e)) = enclosing_char(data, end) {
+            if s < end {
+                end = e;
+            }
+        }
     }
     (start, end.min(data.len()))
 }
@@ -114,52 +146,119 @@ fn placeholder(e: &Edit) -> Vec<u8> {
     format!("[REDACTED:{}]", e.category).into_bytes()
 }
 
-fn keep_last4(units: &[&[u8]]) -> Vec<u8> {
-    let alnum_total: usize = units
-        .iter()
-        .filter(|u| u.len() == 1 && u[0].is_ascii_alphanumeric())
-        .count();
-    let keep_from = alnum_total.saturating_sub(4);
+/// One written unit of a value: a byte, a JSON escape (`\u0034`) or a
+/// percent-escape (`%20`), with the ASCII byte it stands for.
+struct Unit<'a> {
+    raw: &'a [u8],
+    ascii: Option<u8>,
+}
+
+/// Masks all but the last four letters and digits; separators stay as they
+/// are written (`4111%201111` -> `****%201111`), and an escaped digit is
+/// a digit (`\u0034` is masked like `4`).
+fn keep_last4(units: &[Unit<'_>]) -> Vec<u8> {
+    let alnum = |u: &Unit<'_>| u.ascii.is_some_and(|b| b.is_ascii_alphanumeric());
+    let keep_from = units.iter().filter(|u| alnum(u)).count().saturating_sub(4);
     let mut seen = 0;
     let mut out = Vec::new();
     for u in units {
-        if u.len() == 1 && u[0].is_ascii_alphanumeric() {
-            out.push(if seen >= keep_from { u[0] } else { b'*' });
+        if alnum(u) {
+            if seen >= keep_from {
+                out.extend_from_slice(u.raw);
+            } else {
+                out.push(b'*');
+            }
             seen += 1;
-        } else if u.len() == 1 && u[0].is_ascii() {
-            out.push(u[0]); // separators stay
-        } else if u.first() == Some(&b'\\') {
-            out.extend_from_slice(u); // JSON escape: whole unit kept
+        } else if u.ascii.is_some() {
+            out.extend_from_slice(u.raw); // separators stay
         } else {
-            out.extend(std::iter::repeat_n(b'*', u.len()));
+            out.extend(std::iter::repeat_n(b'*', u.raw.len()));
         }
     }
     out
 }
 
-fn mask_plain(value: &[u8], e: &Edit, kind: ContentKind) -> Vec<u8> {
+fn byte_units(value: &[u8]) -> Vec<Unit<'_>> {
+    value
+        .chunks(1)
+        .map(|raw| Unit {
+            raw,
+            ascii: raw.first().copied().filter(u8::is_ascii),
+        })
+        .collect()
+}
+
+fn mask_plain(value: &[u8], e: &Edit, _kind: ContentKind) -> Vec<u8> {
     match e.mask {
         MaskStyle::Full => vec![b'*'; value.len()],
-        MaskStyle::KeepLast4 => {
-            let units: Vec<&[u8]> = value.chunks(1).collect();
-            keep_last4(&units)
-        }
-        MaskStyle::Placeholder if kind == ContentKind::Query => b"REDACTED".to_vec(),
+        MaskStyle::KeepLast4 => keep_last4(&byte_units(value)),
         MaskStyle::Placeholder => placeholder(e),
     }
 }
 
 /// Splits JSON string content into units: an escape sequence (`\n`,
 /// `\u0040`) or a single byte.
-fn json_units(content: &[u8]) -> Vec<&[u8]> {
+fn json_units(content: &[u8]) -> Vec<Unit<'_>> {
     let mut units = Vec::with_capacity(content.len());
     let mut i = 0;
     while i < content.len() {
         let len = escape_len(content, i);
-        units.push(&content[i..(i + len).min(content.len())]);
+        let raw = &content[i..(i + len).min(content.len())];
+        let ascii = if len == 1 {
+            raw.first().copied().filter(u8::is_ascii)
+        } else {
+            crate::codec::json::escape_ascii(raw)
+        };
+        units.push(Unit { raw, ascii });
         i += len;
     }
     units
+}
+
+/// URL-style values (query strings, form bodies, paths, cookies): an edit
+/// is widened to whole `%XX` escapes, every decoded character becomes one
+/// `*`, and placeholders are the URL-safe `REDACTED`.
+fn url_replacements(data: &[u8], edits: &[Edit]) -> Vec<Replacement> {
+    use crate::codec::form::{percent_at, unit_len};
+    let inside_escape = |pos: usize| {
+        (1..=2).find_map(|back| {
+            let at = pos.checked_sub(back)?;
+            percent_at(data, at).map(|_| at)
+        })
+    };
+    edits
+        .iter()
+        .map(|e| {
+            let mut start = e.start.min(data.len());
+            let mut end = e.end.min(data.len()).max(start);
+            if let Some(at) = inside_escape(start) {
+                start = at;
+            }
+            if let Some(at) = inside_escape(end) {
+                end = (at + 3).max(end);
+            }
+            let mut units = Vec::new();
+            let mut i = start;
+            while i < end {
+                let len = unit_len(data, i).min(data.len() - i);
+                let raw = &data[i..i + len];
+                let ascii = match percent_at(data, i) {
+                    Some(v) => Some(v).filter(u8::is_ascii),
+                    None if raw == b"+" => Some(b' '),
+                    None => raw.first().copied().filter(u8::is_ascii),
+                };
+                units.push(Unit { raw, ascii });
+                i += len;
+            }
+            let end = i.max(end);
+            let bytes = match e.mask {
+                MaskStyle::Full => vec![b'*'; units.len()],
+                MaskStyle::KeepLast4 => keep_last4(&units),
+                MaskStyle::Placeholder => b"REDACTED".to_vec(),
+            };
+            Replacement { start, end, bytes }
+        })
+        .collect()
 }
 
 /// Length of the unit starting at `i` inside a JSON string.
@@ -315,6 +414,7 @@ mod tests {
             monitor: false,
             start,
             end,
+            path: None,
         }
     }
 
@@ -387,6 +487,20 @@ mod tests {
         );
         assert_eq!(out, r#"{"email":"****************","n":"**************"}"#);
         assert_eq!(out.len(), doc.len());
+    }
+
+    #[test]
+    fn masks_widen_over_real_characters_only() {
+        // A stray continuation byte after the span is not part of it.
+        let doc = b"x jane@ex.me\x9e y";
+        let f = [finding(2, 12, MaskStyle::Full)];
+        let out = apply_edits(doc, &plan_edits(f.iter()), ContentKind::Text);
+        assert_eq!(out, b"x **********\x9e y".to_vec());
+        // A span cutting a real character takes all of it.
+        let doc = "ab\u{e9}cd".as_bytes();
+        let f = [finding(1, 3, MaskStyle::Full)];
+        let out = apply_edits(doc, &plan_edits(f.iter()), ContentKind::Text);
+        assert_eq!(out, b"a***cd".to_vec());
     }
 
     #[test]

@@ -246,6 +246,7 @@ impl VeilHttp {
         match reason {
             "body_limit" => self.shared.metrics.body_limit(direction),
             "internal_error" => self.shared.metrics.internal_error(direction),
+            "parse_error" => self.shared.metrics.parse_error(direction),
             _ => {}
         }
         let summary = self.summary.get_or_insert_with(Summary::default);
@@ -600,6 +601,9 @@ impl VeilHttp {
             &inspection,
         );
         self.report(direction, "body", &inspection, &body);
+        for n in &inspection.notices {
+            self.notice(direction, n.reason, &n.detail, Severity::Low);
+        }
         match inspection.decision {
             Decision::Block => {
                 let rule = inspection.blocking_rule.as_deref().unwrap_or("unknown");
@@ -652,20 +656,32 @@ impl HttpContext for VeilHttp {
             local_address: None,
             response_status: None,
         };
-        if let Some(query) = query {
+        let mut new_path = None;
+        if self.settings.policy.scans_path(Direction::Request) {
+            match self.inspect_value(Direction::Request, Target::Path, path.as_bytes()) {
+                ValueOutcome::Blocked => return Action::Pause,
+                ValueOutcome::Rewrite(new) => new_path = Some(new),
+                ValueOutcome::Unchanged => {}
+            }
+        }
+        let mut new_query = None;
+        if let Some(query) = &query {
             if self.settings.policy.scans_query(Direction::Request) {
                 match self.inspect_value(Direction::Request, Target::Query, query.as_bytes()) {
                     ValueOutcome::Blocked => return Action::Pause,
-                    ValueOutcome::Rewrite(new) => {
-                        let mut rewritten = path.into_bytes();
-                        rewritten.push(b'?');
-                        rewritten.extend_from_slice(&new);
-                        if let Err(e) = host::set_header(map, ":path", &rewritten) {
-                            return self.internal_error(Direction::Request, e);
-                        }
-                    }
+                    ValueOutcome::Rewrite(new) => new_query = Some(new),
                     ValueOutcome::Unchanged => {}
                 }
+            }
+        }
+        if new_path.is_some() || new_query.is_some() {
+            let mut rewritten = new_path.unwrap_or_else(|| path.clone().into_bytes());
+            if let Some(q) = new_query.or_else(|| query.map(String::into_bytes)) {
+                rewritten.push(b'?');
+                rewritten.extend_from_slice(&q);
+            }
+            if let Err(e) = host::set_header(map, ":path", &rewritten) {
+                return self.internal_error(Direction::Request, e);
             }
         }
         if !self.scan_headers(Direction::Request, map) {

@@ -62,6 +62,8 @@ struct PerDirection {
     scan_time_us: Option<u32>,
     body_limit: Option<u32>,
     internal_errors: Option<u32>,
+    /// Bodies that did not parse as their content type (scanned as text).
+    parse_errors: Option<u32>,
     shadow_added: Option<u32>,
     shadow_removed: Option<u32>,
 }
@@ -119,6 +121,7 @@ impl Metrics {
                 .ok(),
                 body_limit: counter(&format!("veil.body_limit.direction.{dir}")),
                 internal_errors: counter(&format!("veil.internal_errors.direction.{dir}")),
+                parse_errors: counter(&format!("veil.parse_errors.direction.{dir}")),
                 shadow_added: counter(&format!("veil.shadow_diffs.diff.added.direction.{dir}")),
                 shadow_removed: counter(&format!("veil.shadow_diffs.diff.removed.direction.{dir}")),
             };
@@ -228,6 +231,12 @@ impl Metrics {
 
     pub fn body_limit(&self, direction: Direction) {
         if let Some(id) = self.dirs[dir_index(direction)].body_limit {
+            host::increment_metric(id, 1);
+        }
+    }
+
+    pub fn parse_error(&self, direction: Direction) {
+        if let Some(id) = self.dirs[dir_index(direction)].parse_errors {
             host::increment_metric(id, 1);
         }
     }

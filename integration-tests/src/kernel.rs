@@ -105,12 +105,14 @@ impl KernelExporter {
                     if line.contains("error") {
                         let _ = child.kill();
                         let _ = child.wait();
+                        let _ = std::fs::remove_dir_all(&dir);
                         bail!("the exporter failed to start: {line}");
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
+                    let _ = std::fs::remove_dir_all(&dir);
                     bail!("the exporter did not attach within {ATTACH_TIMEOUT:?}");
                 }
             }

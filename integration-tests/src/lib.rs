@@ -1006,6 +1006,33 @@ impl Drop for Harness {
     }
 }
 
+/// The value of the Prometheus sample `name` whose labels include all of
+/// `want` (from `Harness::prometheus`), if there is one.
+pub fn prometheus_sample(prom: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    for line in prom.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (metric, labels) = match series.split_once('{') {
+            Some((m, l)) => (m, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let all = want
+            .iter()
+            .all(|(k, v)| labels.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+        if all {
+            return value.parse().ok();
+        }
+    }
+    None
+}
+
 /// A string attribute of an event record.
 pub fn event_attr<'a>(event: &'a Value, key: &str) -> Option<&'a str> {
     event.get("attributes")?.get(key)?.as_str()

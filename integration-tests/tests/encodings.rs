@@ -3,11 +3,8 @@
 //! Clients (a browser submitting a GET form, any URL builder) produce these
 //! routinely, so they must not slip past the default bundle.
 //!
-//! Known gap of the current filter, found with these tests: query strings and
-//! bodies are scanned as raw bytes, without percent- or JSON-decoding. The
-//! tests are ignored (with that reason) until the decoding lands, so the rest
-//! of the suite stays green and meaningful; run them with
-//! `cargo test -p veil-integration-tests --test encodings -- --include-ignored`.
+//! The engine decodes them before scanning (`engine/src/codec/`) and masks
+//! whole escapes, so what the upstream receives stays well-formed.
 
 mod common;
 
@@ -54,7 +51,6 @@ async fn upstream_query(h: &Harness, path: &str) -> anyhow::Result<(u16, Option<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: query values are not percent-decoded before scanning"]
 async fn percent_encoded_pii_in_query_is_masked() -> anyhow::Result<()> {
     let h = default_envoy().await?;
     for path in [
@@ -74,7 +70,6 @@ async fn percent_encoded_pii_in_query_is_masked() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: query values are not percent-decoded before scanning"]
 async fn percent_encoded_secret_in_query_is_blocked() -> anyhow::Result<()> {
     let h = default_envoy().await?;
     // %41 is `A`: the same AWS key id as the plain-text block test.
@@ -85,7 +80,6 @@ async fn percent_encoded_secret_in_query_is_blocked() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: form and JSON bodies are not decoded before scanning"]
 async fn encoded_email_in_form_and_json_bodies_is_masked() -> anyhow::Result<()> {
     let h = default_envoy().await?;
     // Form body: what a browser sends for an email field.

@@ -15,8 +15,17 @@ use veil_integration_tests::otlp::{attr, attr_str, OtlpReceiver};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A scratch directory removed when the test ends, passed or not.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A file the rules call sensitive, and rules that report only its opens.
-fn sensitive_file(name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+fn sensitive_file(name: &str) -> anyhow::Result<(PathBuf, PathBuf, Scratch)> {
     let dir = std::env::temp_dir().join(format!("veil-kotlp-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -30,7 +39,7 @@ fn sensitive_file(name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
             dir.display()
         ),
     )?;
-    Ok((key, rules))
+    Ok((key, rules, Scratch(dir)))
 }
 
 fn start(
@@ -62,7 +71,7 @@ async fn kernel_records_reach_a_real_otlp_receiver() -> anyhow::Result<()> {
         return Ok(());
     }
     let receiver = OtlpReceiver::start().await?;
-    let (key, rules) = sensitive_file("ok")?;
+    let (key, rules, _scratch) = sensitive_file("ok")?;
     let ex = start(
         "otlp-ok",
         &rules,
@@ -126,7 +135,7 @@ async fn a_collector_answering_503_gets_the_batch_again_after_backoff() -> anyho
     }
     let receiver = OtlpReceiver::start().await?;
     receiver.set_status(503);
-    let (key, rules) = sensitive_file("retry")?;
+    let (key, rules, _scratch) = sensitive_file("retry")?;
     let ex = start(
         "otlp-retry",
         &rules,
@@ -163,7 +172,7 @@ async fn with_no_collector_every_record_is_written_and_every_loss_counted() -> a
     }
     // Nothing listens on this port: every export attempt fails to connect.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let (key, rules) = sensitive_file("down")?;
+    let (key, rules, _scratch) = sensitive_file("down")?;
     // A queue of 2 records, one record per request and one retry: most
     // records are dropped at the queue while the export thread backs off,
     // the rest when it gives up.

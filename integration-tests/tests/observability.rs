@@ -17,33 +17,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN_ID: &str = "00f067aa0ba902b7";
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The value of the Prometheus sample `name{labels}` whose labels include
-/// every pair of `want` (order-free), if present.
-fn sample(prom: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    for line in prom.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = match line.rsplit_once(' ') {
-            Some(p) => p,
-            None => continue,
-        };
-        let (metric, labels) = match series.split_once('{') {
-            Some((m, l)) => (m, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric != name {
-            continue;
-        }
-        let all = want
-            .iter()
-            .all(|(k, v)| labels.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
-        if all {
-            return value.parse().ok();
-        }
-    }
-    None
-}
+use veil_integration_tests::prometheus_sample as sample;
 
 async fn wait_prometheus(
     h: &Harness,
@@ -334,7 +308,7 @@ async fn events_are_exported_over_otlp_with_trace_ids_and_resource() -> anyhow::
     );
     assert_eq!(attr_str(a, "veil.category"), Some("pii.email"));
     assert_eq!(attr_str(a, "veil.action"), Some("redact"));
-    assert_eq!(attr_str(a, "veil.location"), Some("body"));
+    assert_eq!(attr_str(a, "veil.location"), Some("body:$.email"));
     assert_eq!(attr_str(a, "http.request.method"), Some("POST"));
     assert_eq!(attr_str(a, "url.path"), Some("/users"));
     assert_eq!(

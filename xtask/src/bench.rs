@@ -80,7 +80,8 @@ pub fn bench() -> Result<()> {
     step("engine bench (criterion, native)");
     let criterion_started = SystemTime::now();
     run(cargo().args(["bench", "-p", "veil-benches", "--bench", "engine"]))?;
-    let engine = read_criterion(criterion_started)?;
+    let engine = read_criterion("engine", criterion_started)?;
+    let structure = read_criterion("structure", criterion_started)?;
 
     let wasm_path = wasm::build_filter()?;
     let echo_bin = wasm::build_echo(true)?;
@@ -233,6 +234,7 @@ pub fn bench() -> Result<()> {
     let _ = fs::remove_file(dir.join("veil.log"));
 
     let mut report = render(&results, &engine, &facts)?;
+    report = insert_before_reproduce(&report, &render_structure(&structure)?);
     if let Some(export) = &export {
         report = insert_before_reproduce(&report, &render_export(export)?);
     }
@@ -790,10 +792,10 @@ impl EngineResult {
     }
 }
 
-/// Reads target/criterion/engine/*/*/new/{benchmark,estimates}.json
+/// Reads target/criterion/<group>/*/*/new/{benchmark,estimates}.json
 /// written after `since` (older ones are stale results of another run).
-fn read_criterion(since: SystemTime) -> Result<Vec<EngineResult>> {
-    let base = util::target_dir().join("criterion/engine");
+fn read_criterion(group: &str, since: SystemTime) -> Result<Vec<EngineResult>> {
+    let base = util::target_dir().join("criterion").join(group);
     let mut out = Vec::new();
     for function in fs::read_dir(&base).with_context(|| format!("reading {}", base.display()))? {
         let function = function?.path();
@@ -838,6 +840,49 @@ fn read_criterion(since: SystemTime) -> Result<Vec<EngineResult>> {
     Ok(out)
 }
 
+/// The JSON-aware vs raw table (criterion group `structure`).
+fn render_structure(results: &[EngineResult]) -> Result<String> {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "## JSON-aware vs raw scanning (criterion, native, default bundle)\n"
+    )?;
+    let find = |f: &str, size: &str| {
+        results
+            .iter()
+            .find(|r| r.function == f && r.size_label == size)
+    };
+    writeln!(
+        s,
+        "| body | raw bytes | JSON-aware | JSON-aware / raw | JSON-aware, non-ASCII `\\u`-escaped |"
+    )?;
+    writeln!(s, "|---|---:|---:|---:|---:|")?;
+    for size in ["64KiB", "1MiB"] {
+        let (Some(raw), Some(json)) = (find("raw", size), find("json_aware", size)) else {
+            continue;
+        };
+        let escaped = find("json_aware_escaped", size)
+            .map_or("–".to_string(), |e| format!("{:.0} MB/s", e.mb_per_s()));
+        writeln!(
+            s,
+            "| {size} mixed JSON | {:.0} MB/s | {:.0} MB/s | {:.2} | {escaped} |",
+            raw.mb_per_s(),
+            json.mb_per_s(),
+            json.mb_per_s() / raw.mb_per_s()
+        )?;
+    }
+    writeln!(
+        s,
+        "\n`scan` of the same bodies labelled `application/octet-stream` (raw: bytes as they are) \
+         and `application/json` (validated by the iterative tokenizer, escapes decoded, findings \
+         mapped back, paths computed for findings). The escaped column scans the same records \
+         written as `json.dumps` does by default (every non-ASCII character as `\\uXXXX`, so \
+         the body is larger and must be decoded). From `target/criterion/structure/`.\n"
+    )?;
+    Ok(s)
+}
+
+/// Puts `section` before the report's `## Reproduce` heading (or at the end).
 struct Facts {
     wasm_kib: f64,
     envoy_version: String,
@@ -1181,6 +1226,29 @@ time for request:      412us     12.51ms      3.20ms      1.02ms    70.10%
             succeeded: 100,
             ..Run::default()
         }
+    }
+
+    #[test]
+    fn structure_section_compares_json_aware_with_raw() {
+        let r = |function: &str, size: &str, ns: f64| EngineResult {
+            function: function.into(),
+            size_label: size.into(),
+            bytes: 1_000_000,
+            ns,
+        };
+        let s = render_structure(&[
+            r("raw", "64KiB", 1e6),
+            r("json_aware", "64KiB", 2e6),
+            r("json_aware_escaped", "64KiB", 4e6),
+        ])
+        .unwrap();
+        assert!(
+            s.contains("| 64KiB mixed JSON | 1000 MB/s | 500 MB/s | 0.50 | 250 MB/s |"),
+            "{s}"
+        );
+        assert!(!s.contains("1MiB mixed"));
+        let report = insert_before_reproduce("a\n## Reproduce\nb", "S\n");
+        assert_eq!(report, "a\nS\n## Reproduce\nb");
     }
 
     #[test]

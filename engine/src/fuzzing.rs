@@ -1,0 +1,168 @@
+//! Property checks shared by the cargo-fuzz targets (`fuzz/`, nightly) and
+//! the corpus replay test (`engine/tests/fuzz_corpus.rs`, stable), so CI
+//! runs the same assertions over the kept corpus without nightly. These
+//! functions panic on a violated property; they are never on a traffic
+//! path.
+
+use crate::codec::json::{self, MAX_DEPTH};
+use crate::compile::{CompiledPolicy, Direction};
+use crate::inspect::Target;
+use crate::redact::{apply_edits, Edit};
+use crate::{ContentKind, MaskStyle};
+use std::sync::{Arc, OnceLock};
+
+/// serde_json stops at 128 levels; deeper documents are compared only
+/// against our own limit.
+const SERDE_DEPTH: usize = 127;
+
+fn serde_verdict(data: &[u8]) -> Option<bool> {
+    match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(_) => Some(true),
+        // Valid JSON that serde_json refuses for its own limits.
+        Err(e) if e.to_string().contains("number out of range") => None,
+        Err(e) if e.to_string().contains("recursion limit") => None,
+        Err(_) => Some(false),
+    }
+}
+
+/// Nesting depth, counted without parsing (brackets outside strings).
+fn depth(data: &[u8]) -> usize {
+    let (mut d, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+    for &b in data {
+        if in_str {
+            match (esc, b) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                d += 1;
+                max = max.max(d);
+            }
+            b'}' | b']' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn valid(data: &[u8]) -> bool {
+    json::decode(data, 0..data.len(), None).is_ok()
+}
+
+/// A policy with a key rule on every key (so every string and number of a
+/// valid document is masked) and the email and card detectors, in both
+/// directions, one mask style each.
+fn policy() -> &'static CompiledPolicy {
+    static POLICY: OnceLock<CompiledPolicy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let bundle = br#"{"version":1,"metadata":{"name":"fuzz","revision":"1"},"rules":[
+            {"id":"k","category":"secret.field","detector":{"key":"[a-m].*"},"action":"redact","mask":"placeholder"},
+            {"id":"e","category":"pii.email","detector":{"builtin":"email"},"action":"redact","mask":"full"},
+            {"id":"c","category":"pii.payment_card","detector":{"builtin":"payment_card"},"action":"redact","mask":"keep_last4"}]}"#;
+        match CompiledPolicy::from_json(bundle) {
+            Ok(p) => p,
+            Err(e) => panic!("fuzz bundle: {e}"),
+        }
+    })
+}
+
+/// The JSON tokenizer agrees with serde_json on validity, and redaction
+/// keeps validity: the output of `inspect` is valid JSON iff the input
+/// was, and arbitrary masks over a valid document keep it valid.
+pub fn json(data: &[u8]) {
+    let ours = valid(data);
+    let deep = depth(data);
+    if deep <= SERDE_DEPTH {
+        if let Some(theirs) = serde_verdict(data) {
+            assert_eq!(
+                ours,
+                theirs,
+                "tokenizer says {ours}, serde_json says {theirs} for {:?}",
+                String::from_utf8_lossy(data)
+            );
+        }
+    } else if deep > MAX_DEPTH {
+        assert!(!ours, "deeper than MAX_DEPTH accepted");
+    }
+
+    let target = Target::Body {
+        content_type: Some("application/json"),
+    };
+    let ins = policy().inspect(Direction::Response, target, data);
+    if let Some(out) = &ins.rewritten {
+        assert_eq!(
+            valid(out),
+            ours,
+            "redaction changed validity: {:?} -> {:?}",
+            String::from_utf8_lossy(data),
+            String::from_utf8_lossy(out)
+        );
+        if ours && deep <= SERDE_DEPTH {
+            assert!(
+                serde_verdict(out) != Some(false),
+                "serde_json rejects output"
+            );
+        }
+    }
+
+    if ours && !data.is_empty() {
+        // Masks at spans derived from the input itself.
+        let n = data.len();
+        let at = |i: usize| data[i % n] as usize * n / 256;
+        let mut edits: Vec<Edit> = [
+            MaskStyle::Full,
+            MaskStyle::KeepLast4,
+            MaskStyle::Placeholder,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(k, &mask)| {
+            let start = at(k * 2);
+            let end = (start + at(k * 2 + 1) / 4 + 1).min(n);
+            Edit {
+                start,
+                end,
+                mask,
+                category: Arc::from("pii.fuzz"),
+            }
+        })
+        .collect();
+        edits.sort_by_key(|e| e.start);
+        let mut disjoint: Vec<Edit> = Vec::new();
+        for e in edits {
+            if disjoint.last().is_none_or(|l| l.end <= e.start) {
+                disjoint.push(e);
+            }
+        }
+        let out = apply_edits(data, &disjoint, ContentKind::Json);
+        assert!(
+            valid(&out),
+            "masks broke JSON: {:?} -> {:?}",
+            String::from_utf8_lossy(data),
+            String::from_utf8_lossy(&out)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn properties_hold_on_handwritten_cases() {
+        for doc in [
+            &br#"{"a":"jane@example.com","n":4111111111111111,"m":[1,{"k":"\u0040"}]}"#[..],
+            br#"{"card":"4111\u00201111 1111 1111"}"#,
+            b"[1,2",
+            b"{\"a\":\"\xff\"}",
+            br#""\ud83d\ude00""#,
+            b"1e400",
+        ] {
+            super::json(doc);
+        }
+    }
+}
