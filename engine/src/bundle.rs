@@ -64,6 +64,13 @@ pub struct BodySettings {
     /// Whether a body without a `content-type` header is scanned.
     #[serde(default = "default_true")]
     pub scan_missing_content_type: bool,
+    /// Per direction and content type: `buffer` (default), `stream` or
+    /// `skip`; the first matching entry decides.
+    #[serde(default)]
+    pub modes: Vec<crate::body::BodyModeRule>,
+    /// Which content-codings are decoded, and what happens to others.
+    #[serde(default)]
+    pub encodings: crate::body::EncodingSettings,
 }
 
 impl Default for BodySettings {
@@ -71,6 +78,8 @@ impl Default for BodySettings {
         BodySettings {
             content_types: default_content_types(),
             scan_missing_content_type: true,
+            modes: Vec::new(),
+            encodings: crate::body::EncodingSettings::default(),
         }
     }
 }

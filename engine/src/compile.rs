@@ -188,6 +188,8 @@ pub struct CompiledPolicy {
     pub(crate) header_names: [Vec<String>; 2],
     pub(crate) content_types: Vec<MediaPattern>,
     pub(crate) scan_missing_content_type: bool,
+    /// Body modes and content-coding handling (`body.modes`, `body.encodings`).
+    pub(crate) body: crate::body::BodyPolicy,
 }
 
 /// The bundle compiled into the filter and used when it gets no
@@ -532,6 +534,7 @@ impl CompiledPolicy {
             header_names,
             content_types,
             scan_missing_content_type: bundle.body.scan_missing_content_type,
+            body: crate::body::BodyPolicy::compile(&bundle.body.modes, &bundle.body.encodings)?,
         })
     }
 }

@@ -4,10 +4,12 @@
 //! functions panic on a violated property; they are never on a traffic
 //! path.
 
+use crate::bundle::Action;
 use crate::codec::json::{self, MAX_DEPTH};
 use crate::compile::{CompiledPolicy, Direction};
 use crate::inspect::Target;
 use crate::redact::{apply_edits, Edit};
+use crate::stream::{Framing, Release, StreamScanner, StreamWindow};
 use crate::{ContentKind, MaskStyle};
 use std::sync::{Arc, OnceLock};
 
@@ -147,6 +149,110 @@ pub fn json(data: &[u8]) {
             String::from_utf8_lossy(data),
             String::from_utf8_lossy(&out)
         );
+    }
+}
+
+/// The stream window (target `stream_window`): the first input byte picks
+/// the direction, the content type and a small or the policy's own
+/// window, the next eight give chunk sizes, the rest is the body. Feeding
+/// the body in those chunks must release exactly what feeding it at once
+/// does (bytes, findings, block), and every fully masked finding must come
+/// out masked. Panics on a violation.
+pub fn stream_window(input: &[u8]) {
+    static DEFAULT: OnceLock<Option<CompiledPolicy>> = OnceLock::new();
+    let Some(policy) = DEFAULT
+        .get_or_init(|| CompiledPolicy::embedded_default().ok())
+        .as_ref()
+    else {
+        return;
+    };
+    let Some((&selector, rest)) = input.split_first() else {
+        return;
+    };
+    let (sizes, data) = rest.split_at(rest.len().min(8));
+    let direction = if selector & 1 == 0 {
+        Direction::Request
+    } else {
+        Direction::Response
+    };
+    let content_type = match (selector >> 1) & 3 {
+        0 => Some("text/plain"),
+        1 => Some("application/json"),
+        2 => Some("text/event-stream"),
+        _ => None,
+    };
+    let window = if selector & 8 == 0 {
+        // Small enough that short inputs cross many release points.
+        StreamWindow {
+            span: 80,
+            step: 40,
+            context: 48,
+            max_event: 200,
+        }
+    } else {
+        policy.stream_window(direction)
+    };
+    let framing = Framing::for_content_type(content_type);
+    let run = |chunked: bool| {
+        let mut s = StreamScanner::with_window(window, direction, content_type, framing);
+        let mut out = Release::default();
+        let mut pos = 0;
+        let mut k = 0;
+        while pos < data.len() && out.blocked.is_none() {
+            let n = if chunked {
+                usize::from(sizes.get(k % sizes.len().max(1)).copied().unwrap_or(0) % 64) + 1
+            } else {
+                data.len()
+            };
+            k += 1;
+            let end = (pos + n).min(data.len());
+            let r = s.feed(policy, &data[pos..end]);
+            pos = end;
+            out.bytes.extend(r.bytes);
+            out.findings.extend(r.findings);
+            out.blocked = r.blocked;
+        }
+        if out.blocked.is_none() {
+            let r = s.finish(policy);
+            out.bytes.extend(r.bytes);
+            out.findings.extend(r.findings);
+            out.blocked = r.blocked;
+        }
+        out
+    };
+    let whole = run(false);
+    let chunked = run(true);
+    assert_eq!(
+        whole.blocked, chunked.blocked,
+        "block decision depends on chunking"
+    );
+    assert!(
+        whole.bytes == chunked.bytes,
+        "released bytes depend on chunking"
+    );
+    assert_eq!(
+        whole.findings, chunked.findings,
+        "findings depend on chunking"
+    );
+    // In text, full and keep-last-4 masks keep the length (in JSON a short
+    // bare number becomes a longer string), and a full mask covers its
+    // finding's bytes.
+    if whole.blocked.is_none() && ContentKind::for_body(content_type) == ContentKind::Text {
+        assert_eq!(whole.bytes.len(), data.len(), "text masks keep the length");
+        {
+            for f in &whole.findings {
+                let f = &f.finding;
+                if !f.monitor && f.action == Action::Redact && f.mask == MaskStyle::Full {
+                    let out = whole.bytes.get(f.start..f.end).unwrap_or_default();
+                    assert!(
+                        out.iter().all(|&b| b == b'*'),
+                        "finding {}..{} released unmasked",
+                        f.start,
+                        f.end
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -5,9 +5,11 @@
 //! (parse) -> `compile` (`CompiledPolicy`) -> `inspect` (scan, decide) ->
 //! `redact` (rewrite) -> `event` (report).
 
+pub mod body;
 pub mod bundle;
 pub mod codec;
 pub mod compile;
+pub mod compress;
 pub mod detectors;
 pub mod event;
 #[doc(hidden)]
@@ -16,9 +18,12 @@ pub mod inspect;
 pub mod kernel_policy;
 pub mod media;
 pub mod redact;
+pub mod stream;
 
+pub use body::{AcceptEncoding, BodyHandling, BodyMode, UnsupportedEncoding};
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};
 pub use compile::{CompiledPolicy, Direction, PolicyError, DEFAULT_BUNDLE_JSON};
+pub use compress::{ContentEncoding, DecodeError, Decoder, Encoder, Encoding};
 pub use detectors::Confidence;
 pub use event::{
     block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
@@ -26,3 +31,4 @@ pub use event::{
 };
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Notice, Target};
 pub use media::ContentKind;
+pub use stream::{Framing, Release, StreamFinding, StreamScanner, StreamWindow};

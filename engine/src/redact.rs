@@ -21,7 +21,7 @@ pub struct Edit {
 /// Merges overlapping findings into sorted, disjoint edits. When findings
 /// overlap, the edit covers their union with the mask that hides most.
 pub fn plan_edits<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<Edit> {
-    let mut edits: Vec<Edit> = findings
+    let edits: Vec<Edit> = findings
         .filter(|f| f.end > f.start)
         .map(|f| Edit {
             start: f.start,
@@ -30,6 +30,12 @@ pub fn plan_edits<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<Edit> 
             category: f.category.clone(),
         })
         .collect();
+    merge_edits(edits)
+}
+
+/// Sorts edits and merges overlapping ones into their union, with the
+/// mask that hides most.
+pub fn merge_edits(mut edits: Vec<Edit>) -> Vec<Edit> {
     edits.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
     let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
     for e in edits {

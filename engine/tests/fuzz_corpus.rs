@@ -21,3 +21,8 @@ fn replay(target: &str, check: fn(&[u8])) {
 fn json_corpus_keeps_its_properties() {
     replay("json", veil_engine::fuzzing::json);
 }
+
+#[test]
+fn stream_window_corpus_keeps_its_properties() {
+    replay("stream_window", veil_engine::fuzzing::stream_window);
+}

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 use std::rc::Rc;
-use veil_engine::CompiledPolicy;
+use veil_engine::{CompiledPolicy, Direction};
 
 /// Envoy adds each chunk to the buffered body before the filter sees it and
 /// answers its own plain 413/500 once the buffer passes the connection
@@ -17,14 +17,71 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 960 * 1024;
 /// larger setting would only move the failure into Envoy.
 pub const MAX_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// What happens to a body larger than `max_body_bytes`.
+/// What happens to a buffered body larger than `max_body_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverLimit {
-    /// Forward it unscanned and report a `body_limit` event.
+    /// Scan (and redact or block on) the first `max_body_bytes`, forward
+    /// the rest unscanned, and report a `body_limit` event. An encoded
+    /// (gzip) body is streamed instead: a compressed prefix cannot be
+    /// rewritten on its own.
     Pass,
-    /// Answer 413 (requests) or 502 (responses).
+    /// Answer 413 (requests); responses are reset.
     Reject,
+    /// Switch to streaming inspection for the rest of the body (what was
+    /// buffered so far goes through the stream window first).
+    Stream,
+}
+
+/// A setting given once for both directions or per direction
+/// (`{"request": .., "response": ..}`). Parsed by hand so an invalid value
+/// keeps its own error (`unknown variant ...`) instead of serde's untagged
+/// "did not match any variant".
+#[derive(Debug, Clone, Copy)]
+enum PerDirection<T> {
+    Both(T),
+    Each(EachDirection<T>),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EachDirection<T> {
+    #[serde(default = "none")]
+    request: Option<T>,
+    #[serde(default = "none")]
+    response: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for PerDirection<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.is_object() {
+            serde_json::from_value(value)
+                .map(PerDirection::Each)
+                .map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(value)
+                .map(PerDirection::Both)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+impl<T: Copy> PerDirection<T> {
+    fn split(v: Option<PerDirection<T>>, default: T) -> [T; 2] {
+        match v {
+            None => [default, default],
+            Some(PerDirection::Both(t)) => [t, t],
+            Some(PerDirection::Each(EachDirection { request, response })) => {
+                [request.unwrap_or(default), response.unwrap_or(default)]
+            }
+        }
+    }
 }
 
 /// What happens when the filter itself fails (a host call error).
@@ -45,9 +102,9 @@ struct RawConfig {
     bundle: Option<serde_json::Value>,
     /// Istio passes numbers through float64, so accept `65536.0` too.
     #[serde(default)]
-    max_body_bytes: Option<f64>,
+    max_body_bytes: Option<PerDirection<f64>>,
     #[serde(default)]
-    over_limit: Option<OverLimit>,
+    over_limit: Option<PerDirection<OverLimit>>,
     #[serde(default)]
     fail_mode: Option<FailMode>,
     /// Log one JSON line per finding through the proxy log (default true).
@@ -114,8 +171,9 @@ pub struct OtlpSettings {
 #[derive(Debug)]
 pub struct Settings {
     pub policy: Rc<CompiledPolicy>,
-    pub max_body_bytes: usize,
-    pub over_limit: OverLimit,
+    /// Per direction (request, response): see `max_body` and `over_limit`.
+    pub max_body_bytes: [usize; 2],
+    pub over_limit: [OverLimit; 2],
     pub fail_mode: FailMode,
     pub log_findings: bool,
     pub otlp: Option<OtlpSettings>,
@@ -159,6 +217,15 @@ fn compile_bundle(
 }
 
 impl Settings {
+    /// The largest body of `direction` that is buffered whole.
+    pub fn max_body(&self, direction: Direction) -> usize {
+        self.max_body_bytes[direction_index(direction)]
+    }
+
+    pub fn over_limit(&self, direction: Direction) -> OverLimit {
+        self.over_limit[direction_index(direction)]
+    }
+
     /// Parses the plugin configuration; empty (or `{}`) means the embedded
     /// default bundle with default settings.
     pub fn parse(bytes: &[u8]) -> Result<Settings, ConfigError> {
@@ -188,18 +255,22 @@ impl Settings {
                 }
             })?
         };
-        let max_body_bytes = match raw.max_body_bytes {
-            None => DEFAULT_MAX_BODY_BYTES,
-            Some(v) if v.fract() == 0.0 && v >= 1.0 && v <= MAX_MAX_BODY_BYTES as f64 => v as usize,
-            Some(v) => {
+        let limits = PerDirection::split(raw.max_body_bytes, DEFAULT_MAX_BODY_BYTES as f64);
+        let mut max_body_bytes = [0usize; 2];
+        for (slot, (v, name)) in max_body_bytes
+            .iter_mut()
+            .zip(limits.into_iter().zip(["request", "response"]))
+        {
+            if v.fract() != 0.0 || v < 1.0 || v > MAX_MAX_BODY_BYTES as f64 {
                 return Err(ConfigError::Field {
                     pointer: "/max_body_bytes".into(),
                     message: format!(
-                        "{v} is not a whole number of bytes from 1 to {MAX_MAX_BODY_BYTES}"
+                        "{v} ({name}) is not a whole number of bytes from 1 to {MAX_MAX_BODY_BYTES}"
                     ),
-                })
+                });
             }
-        };
+            *slot = v as usize;
+        }
         let (policy, default_bundle) = match &raw.bundle {
             None => (
                 CompiledPolicy::embedded_default().map_err(ConfigError::Bundle)?,
@@ -225,11 +296,18 @@ impl Settings {
             service_name: raw.service_name,
             policy: Rc::new(policy),
             max_body_bytes,
-            over_limit: raw.over_limit.unwrap_or(OverLimit::Pass),
+            over_limit: PerDirection::split(raw.over_limit, OverLimit::Pass),
             fail_mode: raw.fail_mode.unwrap_or(FailMode::Closed),
             log_findings: raw.log_findings.unwrap_or(true),
             default_bundle,
         })
+    }
+}
+
+fn direction_index(direction: Direction) -> usize {
+    match direction {
+        Direction::Request => 0,
+        Direction::Response => 1,
     }
 }
 
@@ -297,19 +375,51 @@ mod tests {
             let s = Settings::parse(cfg).unwrap();
             assert!(s.default_bundle);
             assert_eq!(s.policy.name(), "veil-default");
-            assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+            assert_eq!(s.max_body(Direction::Request), DEFAULT_MAX_BODY_BYTES);
+            assert_eq!(s.max_body(Direction::Response), DEFAULT_MAX_BODY_BYTES);
             assert_eq!(s.fail_mode, FailMode::Closed);
-            assert_eq!(s.over_limit, OverLimit::Pass);
+            assert_eq!(s.over_limit(Direction::Response), OverLimit::Pass);
         }
     }
 
     #[test]
     fn istio_float_numbers_are_accepted() {
         let s = Settings::parse(br#"{"max_body_bytes": 65536.0, "over_limit": "reject"}"#).unwrap();
-        assert_eq!(s.max_body_bytes, 65536);
-        assert_eq!(s.over_limit, OverLimit::Reject);
+        assert_eq!(s.max_body_bytes, [65536, 65536]);
+        assert_eq!(s.over_limit, [OverLimit::Reject, OverLimit::Reject]);
         assert!(Settings::parse(br#"{"max_body_bytes": 1.5}"#).is_err());
         assert!(Settings::parse(br#"{"max_body_bytes": 0}"#).is_err());
+    }
+
+    #[test]
+    fn limits_can_differ_per_direction() {
+        let s = Settings::parse(
+            br#"{"max_body_bytes": {"request": 4096, "response": 1048576.0},
+                 "over_limit": {"response": "stream"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.max_body(Direction::Request), 4096);
+        assert_eq!(s.max_body(Direction::Response), 1 << 20);
+        assert_eq!(s.over_limit(Direction::Request), OverLimit::Pass);
+        assert_eq!(s.over_limit(Direction::Response), OverLimit::Stream);
+        let err = Settings::parse(br#"{"max_body_bytes": {"request": 0}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/max_body_bytes") && err.contains("request"),
+            "{err}"
+        );
+        let err = Settings::parse(br#"{"over_limit": "drop"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/over_limit") && err.contains("stream"),
+            "{err}"
+        );
+        let err = Settings::parse(br#"{"over_limit": {"requests": "pass"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("requests"), "{err}");
     }
 
     #[test]

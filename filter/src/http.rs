@@ -1,19 +1,32 @@
 //! The per-stream HTTP context: a header/body state machine per direction
-//! that decides what to buffer, hands complete buffers to the engine, and
-//! applies its decisions through host calls. No detection logic lives here.
+//! that decides how each body is inspected (buffered whole, streamed
+//! through the engine's window, decoded first when gzip/deflate), hands
+//! bytes to the engine, and applies its decisions through host calls. No
+//! detection logic lives here.
 //!
-//! Envoy facts this code is shaped by:
+//! Envoy facts this code is shaped by (checked against Envoy 1.40):
 //! - `body_size` is cumulative once a body callback returned `Pause`, so the
-//!   whole buffered body is `[0, body_size)`.
+//!   whole buffered body is `[0, body_size)`. A callback that returns
+//!   `Continue` sees only its chunk, which streaming replaces whole.
 //! - HTTP/2 requests with trailers never see `end_of_stream` on the body:
 //!   the scan is finished in the trailers callback, or the body would skip it.
+//!   Once a chunk was continued Envoy gives the filter no body buffer in the
+//!   trailers callback, so a streamed body's held tail cannot be appended
+//!   there: such a message is refused (`stream_tail`).
 //! - A body can only be replaced whole (offset 0), never patched.
-//! - Pausing in a headers callback pauses the body callbacks too (the host
-//!   turns `StopIteration` into `StopAllIterationAndWatermark`), so headers
-//!   always continue and the body is held instead: a blocked request body
-//!   never reaches the upstream, only its headers do, followed by a reset.
-//! - A response whose headers already left cannot get a local reply: a
-//!   blocked response body is replaced by the block message instead.
+//! - Pausing in a headers callback pauses the body callbacks too: the host
+//!   turns `StopIteration` into `StopAllIterationAndWatermark`; a filter
+//!   that paused response headers got no body callback (the client waited)
+//!   and, resumed from a timer, Envoy sent the headers before delivering
+//!   the buffered body (tested with a probe module, December 2026). So
+//!   headers always continue: a blocked request body never reaches the
+//!   upstream, only its headers do, followed by a reset; response headers
+//!   cannot be held for the body's verdict.
+//! - A local reply after response headers went out becomes a stream reset:
+//!   a response that must be blocked (or refused) from its body has its
+//!   buffer replaced and is reset, so the client sees an aborted response.
+//!   Decisions taken from response headers (a content-coding the bundle
+//!   refuses) still get a real local reply.
 
 use crate::config::{FailMode, OverLimit, Settings};
 use crate::host::{self, HostError, Level};
@@ -24,8 +37,9 @@ use serde_json::Value;
 use std::rc::Rc;
 use std::sync::Arc;
 use veil_engine::{
-    block_body, finding_record, notice_record, AttrValue, Decision, Direction, EventContext,
-    Inspection, Record, RequestInfo, Severity, Target,
+    block_body, finding_record, notice_record, AttrValue, BodyHandling, BodyMode, Decision,
+    DecodeError, Decoder, Direction, Encoder, Encoding, EventContext, Finding, Inspection, Record,
+    Release, RequestInfo, Severity, StreamScanner, Target, UnsupportedEncoding,
 };
 
 /// The filter-state key (`set_property` path) of the per-request summary:
@@ -83,16 +97,56 @@ impl Summary {
     }
 }
 
-/// Buffering state of one direction's body.
+/// Inspection state of one direction's body.
 #[derive(Debug, Default)]
 struct BodyState {
-    /// The body is being buffered for a scan.
+    /// The body is inspected (buffered, or streamed when `stream` is set).
     inspect: bool,
     /// The scan (or the decision to skip it) is done.
     finished: bool,
     content_type: Option<String>,
-    /// Cumulative buffered size reported by the host.
+    /// The `content-encoding` decoded before scanning.
+    decode: Option<Encoding>,
+    /// Size of the body buffer in the current callback: cumulative while
+    /// buffering (after `Pause`), the current chunk when streaming.
     size: usize,
+    stream: Option<Box<BodyStream>>,
+}
+
+/// A body inspected as a stream: decoded, windowed, re-encoded per chunk.
+#[derive(Debug)]
+struct BodyStream {
+    scanner: StreamScanner,
+    decoder: Option<Decoder>,
+    encoder: Option<Encoder>,
+    /// After a fail-open inspection failure the rest passes untouched.
+    passthrough: bool,
+}
+
+/// What one streamed chunk becomes.
+enum StreamOutcome {
+    /// These bytes replace the chunk.
+    Forward(Vec<u8>),
+    /// The chunk passes as it is.
+    Untouched,
+    Blocked(String),
+    Failed(DecodeError),
+}
+
+fn body_buffer(direction: Direction) -> BufferType {
+    match direction {
+        Direction::Request => BufferType::HttpRequestBody,
+        Direction::Response => BufferType::HttpResponseBody,
+    }
+}
+
+/// The status of a request refused because its body does not decode: a
+/// bomb is too large (413), a truncated or corrupt body is bad (400).
+fn decode_failure_status(err: &DecodeError) -> u32 {
+    match err {
+        DecodeError::TooLarge { .. } => 413,
+        DecodeError::Corrupt { .. } | DecodeError::Truncated { .. } => 400,
+    }
 }
 
 /// What applying a decision to a header-like value produced.
@@ -189,6 +243,19 @@ impl VeilHttp {
         inspection: &Inspection,
         data: &[u8],
     ) {
+        self.report_findings(direction, location, inspection, |f, ctx| {
+            finding_record(f, data, ctx)
+        });
+    }
+
+    /// Metrics, summary and one event per finding (built by `event_for`).
+    fn report_findings(
+        &mut self,
+        direction: Direction,
+        location: &str,
+        inspection: &Inspection,
+        event_for: impl Fn(&Finding, &EventContext<'_>) -> Record,
+    ) {
         if inspection.findings.is_empty() {
             return;
         }
@@ -232,7 +299,7 @@ impl VeilHttp {
             resource: Some(&self.shared.resource),
         };
         for finding in &inspection.findings {
-            self.emit(Level::Info, &finding_record(finding, data, &ctx), log);
+            self.emit(Level::Info, &event_for(finding, &ctx), log);
         }
     }
 
@@ -245,7 +312,9 @@ impl VeilHttp {
     ) {
         match reason {
             "body_limit" => self.shared.metrics.body_limit(direction),
-            "internal_error" => self.shared.metrics.internal_error(direction),
+            "internal_error" | "decode_error" | "stream_tail" => {
+                self.shared.metrics.internal_error(direction)
+            }
             "parse_error" => self.shared.metrics.parse_error(direction),
             _ => {}
         }
@@ -390,13 +459,31 @@ impl VeilHttp {
 
     /// A host call failed: follow the configured fail mode.
     fn internal_error(&mut self, direction: Direction, err: HostError) -> Action {
-        self.body_state(direction).finished = true;
+        self.fail(direction, "internal_error", &err.to_string(), 503)
+    }
+
+    /// veil cannot inspect this message (a host call failed, or a body it
+    /// must decode does not decode): pass it unscanned (`fail_mode:
+    /// open`) or refuse it with `status` (`closed`), with an event either
+    /// way.
+    fn fail(
+        &mut self,
+        direction: Direction,
+        reason: &'static str,
+        detail: &str,
+        status: u32,
+    ) -> Action {
+        let state = self.body_state(direction);
+        state.finished = true;
+        if let Some(stream) = state.stream.as_mut() {
+            stream.passthrough = true;
+        }
         match self.settings.fail_mode {
             FailMode::Open => {
                 self.notice(
                     direction,
-                    "internal_error",
-                    &format!("{err}; passed unscanned (fail_mode open)"),
+                    reason,
+                    &format!("{detail}; passed unscanned (fail_mode open)"),
                     Severity::High,
                 );
                 Action::Continue
@@ -404,8 +491,8 @@ impl VeilHttp {
             FailMode::Closed => {
                 self.notice(
                     direction,
-                    "internal_error",
-                    &format!("{err}; refused (fail_mode closed)"),
+                    reason,
+                    &format!("{detail}; refused (fail_mode closed)"),
                     Severity::High,
                 );
                 let event_id = self.event_id();
@@ -415,10 +502,39 @@ impl VeilHttp {
                 })
                 .to_string()
                 .into_bytes();
-                self.local_reply(503, "veil_internal_error", body);
-                Action::Pause
+                self.refuse(direction, status, "veil_inspection_failed", body)
             }
         }
+    }
+
+    /// Ends the stream with `status`. A request gets a local reply (its
+    /// upstream, if already reached, is reset). A response's headers are
+    /// already out, so a local reply is impossible: its body buffer is
+    /// replaced by `body` and the stream is reset (Envoy turns a local
+    /// reply after response headers into a reset), so the client sees an
+    /// aborted response and never the held bytes.
+    fn refuse(
+        &mut self,
+        direction: Direction,
+        status: u32,
+        details: &str,
+        body: Vec<u8>,
+    ) -> Action {
+        if direction == Direction::Response {
+            let state = self.body_state(direction);
+            state.finished = true;
+            let size = state.size;
+            let streaming = state.stream.is_some();
+            let replacement: &[u8] = if streaming { b"" } else { &body };
+            if let Err(e) = host::replace_buffer(BufferType::HttpResponseBody, size, replacement) {
+                host::log(
+                    Level::Warn,
+                    &format!("veil: could not replace a refused response body: {e}"),
+                );
+            }
+        }
+        self.local_reply(status, details, body);
+        Action::Pause
     }
 
     /// Inspects a query string or header value and applies the decision.
@@ -475,21 +591,53 @@ impl VeilHttp {
         true
     }
 
-    /// Decides from the headers whether the body is buffered.
-    fn plan_body(&mut self, direction: Direction, map: MapType, end_of_stream: bool) {
-        if end_of_stream {
+    /// Asks the upstream only for response codings veil can decode
+    /// (`body.encodings.accept_encoding`), so responses stay inspectable.
+    fn narrow_accept_encoding(&mut self, map: MapType) {
+        let current = host::get_header_text(map, "accept-encoding");
+        let Some(change) = self.settings.policy.accept_encoding(current.as_deref()) else {
             return;
+        };
+        let result = match change {
+            Some(value) => host::set_header(map, "accept-encoding", value.as_bytes()),
+            None => host::remove_header(map, "accept-encoding"),
+        };
+        if let Err(e) = result {
+            host::log(
+                Level::Warn,
+                &format!("veil: could not rewrite accept-encoding: {e}"),
+            );
+        }
+    }
+
+    /// Decides from the headers how the body is handled; returns false if
+    /// the message was refused (an encoding the policy blocks).
+    fn plan_body(&mut self, direction: Direction, map: MapType, end_of_stream: bool) -> bool {
+        if end_of_stream {
+            return true;
         }
         let content_type = host::get_header_text(map, "content-type");
-        let plan = self
-            .settings
-            .policy
-            .body_plan(direction, content_type.as_deref());
-        if !plan.inspect {
-            return;
-        }
-        if plan.may_rewrite || (plan.may_block && direction == Direction::Response) {
-            // The body may change length; let Envoy frame it.
+        let content_encoding = host::get_header_text(map, "content-encoding");
+        let policy = Rc::clone(&self.settings.policy);
+        let handling = policy.body_handling(
+            direction,
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+        );
+        let (mode, decode) = match handling {
+            BodyHandling::Skip => return true,
+            BodyHandling::Unsupported { encoding, action } => {
+                return self.unsupported_encoding(direction, &encoding, action)
+            }
+            BodyHandling::Inspect { mode, decode } => (mode, decode),
+        };
+        let plan = policy.body_plan(direction, content_type.as_deref());
+        let may_change = plan.may_rewrite
+            || decode.is_some()
+            || (plan.may_block && direction == Direction::Response);
+        if may_change {
+            // The body may change length (masks, re-encoding, a block
+            // message, a switch to streaming); let Envoy frame it.
             if let Err(e) = host::remove_header(map, "content-length") {
                 host::log(
                     Level::Warn,
@@ -499,53 +647,86 @@ impl VeilHttp {
         }
         let state = self.body_state(direction);
         state.inspect = true;
+        state.decode = decode;
         state.content_type = content_type;
+        if mode == BodyMode::Stream {
+            self.start_stream(direction);
+        }
+        true
+    }
+
+    /// `content-encoding` veil does not decode: pass unscanned or refuse,
+    /// as the bundle says (`body.encodings.unsupported`).
+    fn unsupported_encoding(
+        &mut self,
+        direction: Direction,
+        encoding: &str,
+        action: UnsupportedEncoding,
+    ) -> bool {
+        match action {
+            UnsupportedEncoding::Pass => {
+                self.notice(
+                    direction,
+                    "unsupported_encoding",
+                    &format!("content-encoding {encoding:?} is not decoded; body passed unscanned"),
+                    Severity::Medium,
+                );
+                true
+            }
+            UnsupportedEncoding::Block => {
+                self.notice(
+                    direction,
+                    "unsupported_encoding",
+                    &format!("content-encoding {encoding:?} is not decoded; refused"),
+                    Severity::Medium,
+                );
+                let event_id = self.event_id();
+                let body = serde_json::json!({
+                    "error": format!("content-encoding {encoding} is not accepted by veil data-protection policy"),
+                    "event_id": event_id,
+                })
+                .to_string()
+                .into_bytes();
+                // Still in a headers callback: a real local reply.
+                let status = match direction {
+                    Direction::Request => 415,
+                    Direction::Response => 502,
+                };
+                self.local_reply(status, "veil_unsupported_encoding", body);
+                false
+            }
+        }
+    }
+
+    fn start_stream(&mut self, direction: Direction) {
+        let policy = Rc::clone(&self.settings.policy);
+        let state = self.body_state(direction);
+        let decoder = state
+            .decode
+            .map(|e| Decoder::new(e, policy.max_decoded_bytes()));
+        state.stream = Some(Box::new(BodyStream {
+            scanner: StreamScanner::new(&policy, direction, state.content_type.as_deref()),
+            encoder: state.decode.map(Encoder::for_encoding),
+            decoder,
+            passthrough: false,
+        }));
     }
 
     fn on_body(&mut self, direction: Direction, body_size: usize, end_of_stream: bool) -> Action {
-        let max = self.settings.max_body_bytes;
+        let max = self.settings.max_body(direction);
         let state = self.body_state(direction);
         if !state.inspect || state.finished {
             return Action::Continue;
         }
         state.size = body_size;
+        if state.stream.is_some() {
+            return self.stream_chunk(direction, body_size, end_of_stream);
+        }
         // A body that fills the limit and is not over yet will be: decide
         // now, because Envoy's own buffer limit (1 MiB by default, like
         // ours) answers a plain 413 before a callback could see more.
         if body_size > max || (body_size == max && !end_of_stream) {
-            state.finished = true;
-            return match self.settings.over_limit {
-                OverLimit::Pass => {
-                    self.notice(
-                        direction,
-                        "body_limit",
-                        &format!("body larger than max_body_bytes ({max}); passed unscanned"),
-                        Severity::Medium,
-                    );
-                    Action::Continue
-                }
-                OverLimit::Reject => {
-                    self.notice(
-                        direction,
-                        "body_limit",
-                        &format!("body larger than max_body_bytes ({max}); rejected"),
-                        Severity::Medium,
-                    );
-                    let event_id = self.event_id();
-                    let (status, what) = match direction {
-                        Direction::Request => (413, "request"),
-                        Direction::Response => (502, "response"),
-                    };
-                    let body = serde_json::json!({
-                        "error": format!("{what} body larger than the {max} bytes veil may inspect"),
-                        "event_id": event_id,
-                    })
-                    .to_string()
-                    .into_bytes();
-                    self.local_reply(status, "veil_body_limit", body);
-                    Action::Pause
-                }
-            };
+            return self.over_limit(direction, body_size, end_of_stream);
         }
         if !end_of_stream {
             return Action::Pause;
@@ -553,26 +734,333 @@ impl VeilHttp {
         self.finish_body(direction)
     }
 
+    fn over_limit(&mut self, direction: Direction, size: usize, end_of_stream: bool) -> Action {
+        let max = self.settings.max_body(direction);
+        let encoded = self.body_state(direction).decode.is_some();
+        match self.settings.over_limit(direction) {
+            OverLimit::Reject => {
+                self.notice(
+                    direction,
+                    "body_limit",
+                    &format!("body larger than max_body_bytes ({max}); rejected"),
+                    Severity::Medium,
+                );
+                let event_id = self.event_id();
+                let body = serde_json::json!({
+                    "error": format!("{} body larger than the {max} bytes veil may inspect", direction.as_str()),
+                    "event_id": event_id,
+                })
+                .to_string()
+                .into_bytes();
+                self.refuse(direction, 413, "veil_body_limit", body)
+            }
+            over @ (OverLimit::Stream | OverLimit::Pass)
+                if over == OverLimit::Stream || encoded =>
+            {
+                self.notice(
+                    direction,
+                    "body_limit",
+                    &format!("body larger than max_body_bytes ({max}); inspected as a stream"),
+                    Severity::Low,
+                );
+                self.start_stream(direction);
+                self.stream_chunk(direction, size, end_of_stream)
+            }
+            _ => self.scan_prefix(direction, size, max),
+        }
+    }
+
+    /// `over_limit: pass`: scans the first `max` bytes, applies the
+    /// decision to them and lets the rest through unscanned.
+    fn scan_prefix(&mut self, direction: Direction, size: usize, max: usize) -> Action {
+        self.body_state(direction).finished = true;
+        self.notice(
+            direction,
+            "body_limit",
+            &format!(
+                "body larger than max_body_bytes ({max}); the first {max} bytes were scanned, the rest passed unscanned"
+            ),
+            Severity::Medium,
+        );
+        let buffer = body_buffer(direction);
+        let body = match host::get_buffer(buffer, 0, size) {
+            Ok(Some(body)) => body,
+            Ok(None) => return Action::Continue,
+            Err(e) => return self.internal_error(direction, e),
+        };
+        let cut = max.min(body.len());
+        let (head, tail) = body.split_at(cut);
+        self.decide_body(direction, &body, head, |rewritten| {
+            let mut whole = rewritten.to_vec();
+            whole.extend_from_slice(tail);
+            whole
+        })
+    }
+
+    /// Scans `data` (the whole body, its decoded form, or its first
+    /// bytes), reports, and applies the decision to the body buffer, which
+    /// holds `original`; `rebuild` turns rewritten scan bytes into the new
+    /// buffer content.
+    fn decide_body(
+        &mut self,
+        direction: Direction,
+        original: &[u8],
+        data: &[u8],
+        rebuild: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> Action {
+        let buffer = body_buffer(direction);
+        let content_type = self.body_state(direction).content_type.clone();
+        let target = Target::Body {
+            content_type: content_type.as_deref(),
+        };
+        let settings = Rc::clone(&self.settings);
+        let started = host::now_nanos();
+        let inspection = settings.policy.inspect(direction, target, data);
+        let micros = host::now_nanos().saturating_sub(started) / 1000;
+        self.shared.metrics.scan(direction, data.len(), micros);
+        self.shadow(direction, target, data, &inspection);
+        self.report(direction, "body", &inspection, data);
+        for n in &inspection.notices {
+            self.notice(direction, n.reason, &n.detail, Severity::Low);
+        }
+        match inspection.decision {
+            Decision::Block => {
+                let rule = inspection.blocking_rule.as_deref().unwrap_or("unknown");
+                self.block_body(direction, rule)
+            }
+            Decision::Redact => {
+                if let Some(new) = &inspection.rewritten {
+                    let new = rebuild(new);
+                    if let Err(e) = host::replace_buffer(buffer, original.len(), &new) {
+                        return self.internal_error(direction, e);
+                    }
+                }
+                Action::Continue
+            }
+            Decision::Allow | Decision::Alert => Action::Continue,
+        }
+    }
+
+    /// A block rule matched in a body: a request gets the 403 block reply;
+    /// a response (headers already sent) is replaced and reset.
+    fn block_body(&mut self, direction: Direction, rule: &str) -> Action {
+        let event_id = self.event_id();
+        let message = block_body(direction, rule, &event_id);
+        self.body_state(direction).finished = true;
+        match direction {
+            Direction::Request => {
+                self.local_reply(403, "veil_blocked", message);
+                Action::Pause
+            }
+            Direction::Response => self.refuse(direction, 403, "veil_blocked", message),
+        }
+    }
+
+    /// Stream mode: this chunk goes through the window now; what may be
+    /// released replaces it (whole, from offset 0), the rest stays held.
+    fn stream_chunk(&mut self, direction: Direction, size: usize, end_of_stream: bool) -> Action {
+        let buffer = body_buffer(direction);
+        let chunk = if size == 0 {
+            Vec::new()
+        } else {
+            match host::get_buffer(buffer, 0, size) {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => Vec::new(),
+                Err(e) => return self.internal_error(direction, e),
+            }
+        };
+        let Some(mut stream) = self.body_state(direction).stream.take() else {
+            return Action::Continue;
+        };
+        let outcome = self.stream_step(direction, &mut stream, &chunk, end_of_stream);
+        let state = self.body_state(direction);
+        state.stream = Some(stream);
+        if end_of_stream {
+            state.finished = true;
+        }
+        match outcome {
+            StreamOutcome::Forward(out) => {
+                if out != chunk {
+                    if let Err(e) = host::replace_buffer(buffer, size, &out) {
+                        return self.internal_error(direction, e);
+                    }
+                }
+                Action::Continue
+            }
+            StreamOutcome::Untouched => Action::Continue,
+            StreamOutcome::Blocked(rule) => self.block_body(direction, &rule),
+            StreamOutcome::Failed(err) => {
+                let status = decode_failure_status(&err);
+                self.fail(direction, "decode_error", &err.to_string(), status)
+            }
+        }
+    }
+
+    /// Decode, scan, re-encode one chunk of a streamed body.
+    fn stream_step(
+        &mut self,
+        direction: Direction,
+        stream: &mut BodyStream,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> StreamOutcome {
+        if stream.passthrough {
+            return StreamOutcome::Untouched;
+        }
+        let policy = Rc::clone(&self.settings.policy);
+        let mut decoded = Vec::new();
+        let input: &[u8] = match stream.decoder.as_mut() {
+            Some(decoder) => {
+                decoder.refill();
+                let result = decoder.push(chunk, &mut decoded).and_then(|()| {
+                    if end_of_stream {
+                        decoder.finish()
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = result {
+                    return StreamOutcome::Failed(e);
+                }
+                &decoded
+            }
+            None => chunk,
+        };
+        let started = host::now_nanos();
+        let mut release = stream.scanner.feed(&policy, input);
+        if end_of_stream && release.blocked.is_none() {
+            let rest = stream.scanner.finish(&policy);
+            release.bytes.extend_from_slice(&rest.bytes);
+            release.findings.extend(rest.findings);
+            release.blocked = rest.blocked;
+        }
+        let micros = host::now_nanos().saturating_sub(started) / 1000;
+        self.shared.metrics.scan(direction, input.len(), micros);
+        self.report_stream(direction, &release);
+        if let Some(rule) = release.blocked {
+            return StreamOutcome::Blocked(rule.to_string());
+        }
+        let out = match stream.encoder.as_mut() {
+            Some(encoder) => {
+                let mut out = encoder.push(&release.bytes);
+                if end_of_stream {
+                    out.extend(encoder.finish());
+                }
+                out
+            }
+            None => release.bytes,
+        };
+        StreamOutcome::Forward(out)
+    }
+
+    /// Metrics, summary and events for the findings of one stream release.
+    fn report_stream(&mut self, direction: Direction, release: &Release) {
+        if release.findings.is_empty() {
+            return;
+        }
+        let findings: Vec<Finding> = release.findings.iter().map(|f| f.finding.clone()).collect();
+        let decision = if release.blocked.is_some() {
+            Decision::Block
+        } else {
+            findings
+                .iter()
+                .filter(|f| !f.monitor)
+                .map(|f| match f.action {
+                    veil_engine::Action::Alert => Decision::Alert,
+                    veil_engine::Action::Redact => Decision::Redact,
+                    veil_engine::Action::Block => Decision::Block,
+                })
+                .max()
+                .unwrap_or(Decision::Allow)
+        };
+        let inspection = Inspection {
+            findings,
+            decision,
+            would_decide: decision,
+            blocking_rule: release.blocked.clone(),
+            rewritten: None,
+            notices: Vec::new(),
+        };
+        // A stream has no buffer to read values from: each finding carries
+        // its matched bytes.
+        self.report_findings(direction, "body", &inspection, |f, ctx| {
+            let value = release
+                .findings
+                .iter()
+                .find(|s| s.finding.start == f.start && s.finding.rule_id == f.rule_id)
+                .map_or(&[][..], |s| &s.value[..]);
+            let local = Finding {
+                start: 0,
+                end: value.len(),
+                ..f.clone()
+            };
+            let mut record = finding_record(&local, value, ctx);
+            let offset = |n: usize| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+            record.set("veil.match.start", offset(f.start));
+            record.set("veil.match.end", offset(f.end));
+            record.set("veil.body.mode", AttrValue::text("stream"));
+            record
+        });
+    }
+
     /// Trailers end a body that never saw `end_of_stream` (HTTP/2 with
     /// trailers): finish its scan here so trailers cannot skip it.
     fn on_trailers(&mut self, direction: Direction) -> Action {
         let state = self.body_state(direction);
-        if state.inspect && !state.finished {
+        if !state.inspect || state.finished {
+            return Action::Continue;
+        }
+        if state.stream.is_none() {
             return self.finish_body(direction);
         }
-        Action::Continue
+        // Stream mode: the held tail is scanned now. After a body callback
+        // returned Continue, Envoy gives a filter no body buffer in the
+        // trailers callback, so a non-empty tail may not be deliverable.
+        state.finished = true;
+        let Some(mut stream) = state.stream.take() else {
+            return Action::Continue;
+        };
+        let outcome = self.stream_step(direction, &mut stream, &[], true);
+        self.body_state(direction).stream = Some(stream);
+        match outcome {
+            StreamOutcome::Untouched => Action::Continue,
+            StreamOutcome::Forward(out) if out.is_empty() => Action::Continue,
+            StreamOutcome::Forward(out) => {
+                let buffer = body_buffer(direction);
+                if host::replace_buffer(buffer, 0, &out).is_ok() {
+                    return Action::Continue;
+                }
+                // Neither fail mode can pass these bytes on: refuse.
+                let detail = format!(
+                    "the last {} bytes of a streamed body ended by trailers cannot be forwarded (proxy-wasm has no body buffer in the trailers callback); refused",
+                    out.len()
+                );
+                self.notice(direction, "stream_tail", &detail, Severity::High);
+                let event_id = self.event_id();
+                let body = serde_json::json!({
+                    "error": "veil could not forward this streamed message: it ended with trailers",
+                    "event_id": event_id,
+                })
+                .to_string()
+                .into_bytes();
+                self.refuse(direction, 502, "veil_stream_tail", body)
+            }
+            StreamOutcome::Blocked(rule) => self.block_body(direction, &rule),
+            StreamOutcome::Failed(err) => {
+                let status = decode_failure_status(&err);
+                self.fail(direction, "decode_error", &err.to_string(), status)
+            }
+        }
     }
 
-    /// Scans the whole buffered body and applies the decision.
+    /// Scans the whole buffered body (decoded first if encoded) and
+    /// applies the decision.
     fn finish_body(&mut self, direction: Direction) -> Action {
-        let buffer = match direction {
-            Direction::Request => BufferType::HttpRequestBody,
-            Direction::Response => BufferType::HttpResponseBody,
-        };
+        let buffer = body_buffer(direction);
         let state = self.body_state(direction);
         state.finished = true;
         let size = state.size;
-        let content_type = state.content_type.clone();
+        let decode = state.decode;
         if size == 0 {
             return Action::Continue;
         }
@@ -581,57 +1069,21 @@ impl VeilHttp {
             Ok(None) => return Action::Continue,
             Err(e) => return self.internal_error(direction, e),
         };
-        let settings = Rc::clone(&self.settings);
-        let started = host::now_nanos();
-        let inspection = settings.policy.inspect(
-            direction,
-            Target::Body {
-                content_type: content_type.as_deref(),
-            },
-            &body,
-        );
-        let micros = host::now_nanos().saturating_sub(started) / 1000;
-        self.shared.metrics.scan(direction, body.len(), micros);
-        self.shadow(
-            direction,
-            Target::Body {
-                content_type: content_type.as_deref(),
-            },
-            &body,
-            &inspection,
-        );
-        self.report(direction, "body", &inspection, &body);
-        for n in &inspection.notices {
-            self.notice(direction, n.reason, &n.detail, Severity::Low);
+        let Some(encoding) = decode else {
+            return self.decide_body(direction, &body, &body, <[u8]>::to_vec);
+        };
+        let mut decoder = Decoder::new(encoding, self.settings.policy.max_decoded_bytes());
+        let mut decoded = Vec::new();
+        let result = decoder
+            .push(&body, &mut decoded)
+            .and_then(|()| decoder.finish());
+        if let Err(err) = result {
+            let status = decode_failure_status(&err);
+            return self.fail(direction, "decode_error", &err.to_string(), status);
         }
-        match inspection.decision {
-            Decision::Block => {
-                let rule = inspection.blocking_rule.as_deref().unwrap_or("unknown");
-                match direction {
-                    Direction::Request => {
-                        self.block(direction, rule);
-                        Action::Pause
-                    }
-                    Direction::Response => {
-                        let event_id = self.event_id();
-                        let message = block_body(direction, rule, &event_id);
-                        if let Err(e) = host::replace_buffer(buffer, body.len(), &message) {
-                            return self.internal_error(direction, e);
-                        }
-                        Action::Continue
-                    }
-                }
-            }
-            Decision::Redact => {
-                if let Some(new) = &inspection.rewritten {
-                    if let Err(e) = host::replace_buffer(buffer, body.len(), new) {
-                        return self.internal_error(direction, e);
-                    }
-                }
-                Action::Continue
-            }
-            Decision::Allow | Decision::Alert => Action::Continue,
-        }
+        self.decide_body(direction, &body, &decoded, |rewritten| {
+            veil_engine::compress::encode_like(&decoder, rewritten)
+        })
     }
 }
 
@@ -687,7 +1139,10 @@ impl HttpContext for VeilHttp {
         if !self.scan_headers(Direction::Request, map) {
             return Action::Pause;
         }
-        self.plan_body(Direction::Request, map, end_of_stream);
+        self.narrow_accept_encoding(map);
+        if !self.plan_body(Direction::Request, map, end_of_stream) {
+            return Action::Pause;
+        }
         Action::Continue
     }
 
@@ -706,7 +1161,9 @@ impl HttpContext for VeilHttp {
         if !self.scan_headers(Direction::Response, map) {
             return Action::Pause;
         }
-        self.plan_body(Direction::Response, map, end_of_stream);
+        if !self.plan_body(Direction::Response, map, end_of_stream) {
+            return Action::Pause;
+        }
         Action::Continue
     }
 

@@ -135,7 +135,7 @@ impl RootContext for VeilRoot {
                 host::log(
                     Level::Info,
                     &format!(
-                        "veil: loaded bundle {} revision {} ({} rules{}), max_body_bytes {}, over_limit {:?}, fail_mode {:?}{}",
+                        "veil: loaded bundle {} revision {} ({} rules{}), max_body_bytes {:?}, over_limit {:?}, fail_mode {:?}{}",
                         settings.policy.name(),
                         settings.policy.revision(),
                         settings.policy.rule_count(),

@@ -286,17 +286,95 @@ impl EchoServer {
         content_type: Option<&str>,
         body: impl Into<Bytes>,
     ) -> Result<()> {
+        self.set_canned(
+            test_id,
+            &CannedResponse {
+                status: Some(status),
+                content_type: content_type.map(str::to_string),
+                body: body.into(),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+}
+
+/// A canned upstream response sent in frames (see `veil-echo`'s docs).
+#[derive(Debug, Clone, Default)]
+pub struct CannedResponse {
+    /// Default 200.
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    /// Sent as `content-encoding`; `body` must already be encoded.
+    pub content_encoding: Option<String>,
+    pub body: Bytes,
+    /// One frame per piece, cut at these byte offsets.
+    pub split_at: Vec<usize>,
+    /// Frames of this many bytes (overrides `split_at`).
+    pub chunk_size: Option<usize>,
+    pub chunk_delay: Duration,
+    /// The last frame waits for [`EchoServer::release`].
+    pub gate_last: bool,
+    pub trailers: Vec<(String, String)>,
+}
+
+impl EchoServer {
+    /// Registers a canned response served in frames to requests with
+    /// `x-test-id: test_id`.
+    pub async fn set_canned(&self, test_id: &str, canned: &CannedResponse) -> Result<()> {
         let mut req = TestRequest::new(Method::PUT, &format!("/__veil_echo/response/{test_id}"))
-            .header("x-echo-status", &status.to_string())
-            .body(body);
-        if let Some(ct) = content_type {
+            .header("x-echo-status", &canned.status.unwrap_or(200).to_string())
+            .body(canned.body.clone());
+        if let Some(ct) = &canned.content_type {
             req = req.header("x-echo-content-type", ct);
+        }
+        if let Some(ce) = &canned.content_encoding {
+            req = req.header("x-echo-content-encoding", ce);
+        }
+        if !canned.split_at.is_empty() {
+            let cuts: Vec<String> = canned.split_at.iter().map(|n| n.to_string()).collect();
+            req = req.header("x-echo-split", &cuts.join(","));
+        }
+        if let Some(n) = canned.chunk_size {
+            req = req.header("x-echo-chunk-size", &n.to_string());
+        }
+        if !canned.chunk_delay.is_zero() {
+            req = req.header(
+                "x-echo-chunk-delay-ms",
+                &canned.chunk_delay.as_millis().to_string(),
+            );
+        }
+        if canned.gate_last {
+            req = req.header("x-echo-gate", "1");
+        }
+        if !canned.trailers.is_empty() {
+            let t: Vec<String> = canned
+                .trailers
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header("x-echo-trailers", &t.join(";"));
         }
         let resp = send(self.addr, Proto::Http1, req)
             .await
             .context("registering a canned response with veil-echo")?;
         if resp.status != StatusCode::OK {
             bail!("veil-echo answered {} to the canned response", resp.status);
+        }
+        Ok(())
+    }
+
+    /// Lets the gated last frame of `test_id`'s canned response go.
+    pub async fn release(&self, test_id: &str) -> Result<()> {
+        let resp = send(
+            self.addr,
+            Proto::Http1,
+            TestRequest::new(Method::POST, &format!("/__veil_echo/release/{test_id}")),
+        )
+        .await
+        .context("releasing veil-echo's gated frame")?;
+        if resp.status != StatusCode::OK {
+            bail!("veil-echo answered {} to the release", resp.status);
         }
         Ok(())
     }
@@ -899,6 +977,16 @@ impl Harness {
         self.echo.recorded(test_id).await
     }
 
+    /// Sends a request through Envoy and returns at the response headers;
+    /// see [`StreamingResponse`].
+    pub async fn send_streaming(
+        &self,
+        proto: Proto,
+        req: TestRequest,
+    ) -> Result<StreamingResponse> {
+        send_streaming(self.listener, proto, req).await
+    }
+
     /// See [`EchoServer::set_response`].
     pub async fn set_upstream_response(
         &self,
@@ -1420,6 +1508,97 @@ pub async fn send(addr: SocketAddr, proto: Proto, req: TestRequest) -> Result<Te
 }
 
 async fn send_inner(addr: SocketAddr, proto: Proto, req: TestRequest) -> Result<TestResponse> {
+    let response = open_response(addr, proto, req).await?;
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await.context("reading the response body")?;
+    let trailers = collected.trailers().cloned();
+    Ok(TestResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body: collected.to_bytes(),
+        trailers,
+    })
+}
+
+/// A response whose body is read frame by frame as it arrives.
+#[derive(Debug)]
+pub struct StreamingResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+    /// Data received so far.
+    pub received: Vec<u8>,
+}
+
+impl StreamingResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next data frame (`None` at the end of the body), within
+    /// [`REQUEST_TIMEOUT`]. Trailer frames are skipped.
+    pub async fn next_data(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            let frame = tokio::time::timeout(REQUEST_TIMEOUT, self.body.frame())
+                .await
+                .map_err(|_| anyhow!("no response frame within {REQUEST_TIMEOUT:?}"))?;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(anyhow!("reading the response body: {e}")),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.received.extend_from_slice(&data);
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads until `received` contains `needle`; false if the body ended
+    /// first.
+    pub async fn read_until(&mut self, needle: &[u8]) -> Result<bool> {
+        while !self.received.windows(needle.len()).any(|w| w == needle) {
+            if self.next_data().await?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads the rest of the body; an error if the stream was reset.
+    pub async fn read_to_end(&mut self) -> Result<Vec<u8>> {
+        while self.next_data().await?.is_some() {}
+        Ok(self.received.clone())
+    }
+}
+
+/// Sends one request and returns as soon as the response headers are in;
+/// the body is read with [`StreamingResponse::next_data`].
+pub async fn send_streaming(
+    addr: SocketAddr,
+    proto: Proto,
+    req: TestRequest,
+) -> Result<StreamingResponse> {
+    let what = format!("{} {} ({proto:?}) to {addr}", req.method, req.path);
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, open_response(addr, proto, req))
+        .await
+        .map_err(|_| anyhow!("{what}: no response headers within {REQUEST_TIMEOUT:?}"))?
+        .with_context(|| what)?;
+    let (parts, body) = response.into_parts();
+    Ok(StreamingResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        received: Vec::new(),
+    })
+}
+
+async fn open_response(
+    addr: SocketAddr,
+    proto: Proto,
+    req: TestRequest,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let stream = TcpStream::connect(addr).await.context("connecting")?;
     stream.set_nodelay(true)?;
     let io = TokioIo::new(stream);
@@ -1466,15 +1645,7 @@ async fn send_inner(addr: SocketAddr, proto: Proto, req: TestRequest) -> Result<
             sender.send_request(request).await?
         }
     };
-    let (parts, body) = response.into_parts();
-    let collected = body.collect().await.context("reading the response body")?;
-    let trailers = collected.trailers().cloned();
-    Ok(TestResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body: collected.to_bytes(),
-        trailers,
-    })
+    Ok(response)
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), for binary bodies.

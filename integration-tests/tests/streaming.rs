@@ -83,6 +83,22 @@ async fn h2_request_with_trailers_is_still_scanned() -> anyhow::Result<()> {
         "trailers forwarded"
     );
     assert_eq!(resp.header("x-echo-trailers"), Some("x-checksum=abc"));
+
+    // Trailers only, no body: nothing to scan, the request passes whole.
+    let id = test_id("h2-trailers-only");
+    let resp = h
+        .send(
+            Proto::Http2,
+            TestRequest::post("/grpcish", &id)
+                .content_type("application/json")
+                .trailers(&[("x-checksum", "none")]),
+        )
+        .await?;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0].body.is_empty());
+    assert_eq!(rec[0].trailer("x-checksum"), Some("none"));
     Ok(())
 }
 
@@ -179,11 +195,21 @@ async fn body_over_limit_rejected_with_413() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `over_limit: pass`: the first `max_body_bytes` are scanned and
+/// redacted, the rest passes unscanned, and a `body_limit` event says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn body_over_limit_passes_unscanned_with_an_event() -> anyhow::Result<()> {
+async fn body_over_limit_is_scanned_up_to_the_limit_then_passed() -> anyhow::Result<()> {
+    const LATE: &str = "late.person@example.org";
     let h = limited("pass").await?;
     let id = test_id("limit-pass");
-    let body = big_json();
+    let big = big_json();
+    // One email at the start (inside the first 64 KiB), one at the end.
+    assert!(
+        big.find(EMAIL).is_some_and(|p| p < 1024),
+        "contact comes first"
+    );
+    let body = format!("{},\"late\":\"{LATE}\"}}", &big[..big.len() - 1]);
+    let expected = body.replacen(EMAIL, &"*".repeat(EMAIL.len()), 1);
     let resp = h
         .send(
             Proto::Http1,
@@ -196,39 +222,44 @@ async fn body_over_limit_passes_unscanned_with_an_event() -> anyhow::Result<()> 
     let rec = h.recorded(&id).await?;
     assert_eq!(rec.len(), 1);
     assert!(
-        rec[0].body == body.as_bytes(),
-        "over-limit body must reach the upstream unchanged"
+        rec[0].body == expected.as_bytes(),
+        "the first 64 KiB are redacted, the rest reaches the upstream unchanged"
     );
     assert!(
-        resp.body == body.as_bytes(),
-        "over-limit echo must reach the client unchanged"
+        resp.body == expected.as_bytes(),
+        "the echo is handled the same way"
     );
     let events = h
         .wait_for_events(EVENT_WAIT, |evs| {
             evs.iter()
                 .any(|e| event_attr(e, "veil.reason") == Some("body_limit"))
+                && evs
+                    .iter()
+                    .any(|e| event_attr(e, "veil.rule.id") == Some("pii-email"))
         })
         .await?;
-    assert!(events
+    let detail = events
         .iter()
-        .all(|e| event_attr(e, "veil.rule.id") != Some("pii-email")));
-    assert!(h
-        .log()
-        .lines()
-        .any(|l| l.contains("wasm log") && l.contains("body_limit")));
+        .filter(|e| event_attr(e, "veil.reason") == Some("body_limit"))
+        .find_map(|e| event_attr(e, "veil.detail"))
+        .unwrap_or_default();
+    assert!(
+        detail.contains("first 65536 bytes were scanned"),
+        "{detail}"
+    );
     Ok(())
 }
 
 /// A body over the default limit (960 KiB) must be handled as configured
-/// (default `over_limit: pass`: forwarded unscanned, both ways), not
-/// answered by Envoy's own 413 or cut off mid-response. Envoy appends each
-/// chunk to its buffer before veil sees it, and one socket read can bring
-/// hundreds of KiB, so Envoy's connection buffer limit must leave room above
+/// (default `over_limit: pass`: the first 960 KiB are scanned and
+/// redacted, the rest is forwarded unscanned, both ways), not answered by
+/// Envoy's own 413 or cut off mid-response. Envoy appends each chunk to its
+/// buffer before veil sees it, and one socket read can bring hundreds of
+/// KiB, so Envoy's connection buffer limit must leave room above
 /// `max_body_bytes`: the README asks for 2x, and this test runs with 4 MiB.
-/// (Without that room a large chunk can still trip Envoy's limit: only the
-/// streaming mode of the roadmap removes the dependency.)
+/// (`over_limit: stream`, or stream mode, removes the dependency.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn body_over_the_default_limit_passes_unscanned_over_http1() -> anyhow::Result<()> {
+async fn body_over_the_default_limit_is_scanned_up_to_the_limit_over_http1() -> anyhow::Result<()> {
     let h = common::builder()
         .config_raw("")
         .customize(|v| {
@@ -255,14 +286,16 @@ async fn body_over_the_default_limit_passes_unscanned_over_http1() -> anyhow::Re
     assert_eq!(
         resp.status,
         200,
-        "a 2 MiB request must pass unscanned with the default config, got: {:.200}",
+        "a 2 MiB request must pass with the default config, got: {:.200}",
         resp.text()
     );
+    // The email sits in the scanned first 960 KiB; the rest is unchanged.
+    let expected = body.replace(EMAIL, &"*".repeat(EMAIL.len()));
     let rec = h.recorded(&id).await?;
     assert_eq!(rec.len(), 1);
-    assert!(rec[0].body == body.as_bytes(), "upstream bytes differ");
+    assert!(rec[0].body == expected.as_bytes(), "upstream bytes differ");
     assert!(
-        resp.body == body.as_bytes(),
+        resp.body == expected.as_bytes(),
         "client bytes differ (echo of 2 MiB)"
     );
     h.wait_for_events(EVENT_WAIT, |evs| {

@@ -882,7 +882,6 @@ fn render_structure(results: &[EngineResult]) -> Result<String> {
     Ok(s)
 }
 
-/// Puts `section` before the report's `## Reproduce` heading (or at the end).
 struct Facts {
     wasm_kib: f64,
     envoy_version: String,

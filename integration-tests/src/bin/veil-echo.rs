@@ -25,7 +25,17 @@
 //! - `PUT /__veil_echo/response/ID`: register a canned response for ID: its
 //!   body is this request's body, its content-type the value of
 //!   `x-echo-content-type` (none if absent), its status `x-echo-status`
-//!   (default 200).
+//!   (default 200). Optional, for bodies that arrive in pieces:
+//!   `x-echo-content-encoding` (sent as `content-encoding`, the body is
+//!   taken as already encoded), `x-echo-split: 10,250` (one frame per piece,
+//!   cut at these byte offsets), `x-echo-chunk-size: N` (frames of N bytes;
+//!   1 sends one byte per frame), `x-echo-chunk-delay-ms: N` (pause between
+//!   frames), `x-echo-gate: 1` (the last frame waits for a release),
+//!   `x-echo-trailers: name=value;...` (response trailers).
+//! - `POST /__veil_echo/release/ID`: lets the gated last frame of ID's
+//!   canned response go (a release before the wait is remembered). Tests
+//!   use it to prove a client got earlier frames before the upstream sent
+//!   the last one.
 //! - `POST /__veil_echo/sink/NAME`: reads the body and answers 200 `{}`
 //!   (`application/json`), as an OTLP/HTTP collector does: the bench points
 //!   veil's event export here.
@@ -38,6 +48,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -65,15 +76,28 @@ struct Canned {
     status: StatusCode,
     content_type: Option<HeaderValue>,
     body: Bytes,
+    content_encoding: Option<HeaderValue>,
+    /// Frame boundaries (byte offsets); empty: one frame.
+    cuts: Vec<usize>,
+    delay: std::time::Duration,
+    gate: bool,
+    trailers: Vec<(String, String)>,
 }
 
 #[derive(Default)]
 struct State {
     recorded: Mutex<HashMap<String, Vec<Recorded>>>,
     canned: Mutex<HashMap<String, Canned>>,
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
-type Resp = Response<Full<Bytes>>;
+impl State {
+    fn gate(&self, id: &str) -> Arc<tokio::sync::Notify> {
+        lock(&self.gates).entry(id.to_string()).or_default().clone()
+    }
+}
+
+type Resp = Response<BoxBody<Bytes, Infallible>>;
 
 fn usage() -> ! {
     eprintln!("usage: veil-echo --listen IP:PORT   (e.g. --listen 127.0.0.1:0)");
@@ -171,8 +195,12 @@ async fn main() {
     }
 }
 
+fn full(body: Bytes) -> BoxBody<Bytes, Infallible> {
+    Full::new(body).boxed()
+}
+
 fn text(status: StatusCode, msg: impl Into<String>) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(msg.into())));
+    let mut resp = Response::new(full(Bytes::from(msg.into())));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -218,6 +246,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
     let trailer_pairs = trailers.as_ref().map(pairs).unwrap_or_default();
 
     let mut canned = None;
+    let gate = test_id.as_deref().map(|id| state.gate(id));
     if let Some(id) = &test_id {
         let rec = Recorded {
             method,
@@ -234,15 +263,16 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         canned = lock(&state.canned).get(id).cloned();
     }
 
-    let (status, content_type, body) = match canned {
-        Some(c) => (c.status, c.content_type, c.body),
-        None => (StatusCode::OK, content_type, body),
+    let mut resp = match canned {
+        Some(c) => canned_response(c, gate),
+        None => {
+            let mut resp = Response::new(full(body));
+            if let Some(ct) = content_type {
+                resp.headers_mut().insert(CONTENT_TYPE, ct);
+            }
+            resp
+        }
     };
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = status;
-    if let Some(ct) = content_type {
-        resp.headers_mut().insert(CONTENT_TYPE, ct);
-    }
     if !trailer_pairs.is_empty() {
         let joined = trailer_pairs
             .iter()
@@ -256,6 +286,71 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
     resp
 }
 
+/// A canned response, in frames when asked for.
+fn canned_response(c: Canned, gate: Option<Arc<tokio::sync::Notify>>) -> Resp {
+    let streamed = !c.cuts.is_empty() || c.gate || !c.trailers.is_empty();
+    let body = if streamed {
+        let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for &cut in c.cuts.iter().chain(std::iter::once(&c.body.len())) {
+            let cut = cut.clamp(from, c.body.len());
+            if cut > from || (cut == c.body.len() && pieces.is_empty()) {
+                pieces.push(c.body.slice(from..cut));
+            }
+            from = cut;
+        }
+        let trailers = c.trailers.clone();
+        tokio::spawn(async move {
+            let last = pieces.len().saturating_sub(1);
+            for (i, piece) in pieces.into_iter().enumerate() {
+                if i > 0 && !c.delay.is_zero() {
+                    tokio::time::sleep(c.delay).await;
+                }
+                if i == last && c.gate {
+                    if let Some(g) = &gate {
+                        g.notified().await;
+                    }
+                }
+                if tx.send_data(piece).await.is_err() {
+                    return;
+                }
+            }
+            if !trailers.is_empty() {
+                let mut map = HeaderMap::new();
+                for (k, v) in &trailers {
+                    if let (Ok(k), Ok(v)) = (
+                        hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(v),
+                    ) {
+                        map.append(k, v);
+                    }
+                }
+                let _ = tx.send_trailers(map).await;
+            }
+        });
+        body.boxed()
+    } else {
+        full(c.body)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = c.status;
+    if let Some(ct) = c.content_type {
+        resp.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    if let Some(ce) = c.content_encoding {
+        resp.headers_mut().insert("content-encoding", ce);
+    }
+    resp
+}
+
+fn header_text(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+}
+
 async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
     let (kind, id) = match rest.split_once('/') {
         Some((k, id)) if !id.is_empty() => (k.to_string(), id.to_string()),
@@ -266,7 +361,7 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
             let recorded = lock(&state.recorded).get(&id).cloned().unwrap_or_default();
             match serde_json::to_vec(&recorded) {
                 Ok(json) => {
-                    let mut resp = Response::new(Full::new(Bytes::from(json)));
+                    let mut resp = Response::new(full(Bytes::from(json)));
                     resp.headers_mut()
                         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                     resp
@@ -288,9 +383,34 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
                 },
             };
             let content_type = req.headers().get("x-echo-content-type").cloned();
+            let content_encoding = req.headers().get("x-echo-content-encoding").cloned();
+            let split: Vec<usize> = header_text(&req, "x-echo-split")
+                .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+                .unwrap_or_default();
+            let chunk_size: Option<usize> = header_text(&req, "x-echo-chunk-size")
+                .and_then(|v| v.parse().ok())
+                .filter(|&n| n > 0);
+            let delay = std::time::Duration::from_millis(
+                header_text(&req, "x-echo-chunk-delay-ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            );
+            let gate = header_text(&req, "x-echo-gate").is_some_and(|v| v == "1");
+            let trailers: Vec<(String, String)> = header_text(&req, "x-echo-trailers")
+                .map(|v| {
+                    v.split(';')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
             let body = match req.into_body().collect().await {
                 Ok(c) => c.to_bytes(),
                 Err(e) => return text(StatusCode::BAD_REQUEST, format!("body read error: {e}\n")),
+            };
+            let cuts = match chunk_size {
+                Some(n) => (1..body.len().div_ceil(n)).map(|i| i * n).collect(),
+                None => split,
             };
             lock(&state.canned).insert(
                 id,
@@ -298,9 +418,18 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
                     status,
                     content_type,
                     body,
+                    content_encoding,
+                    cuts,
+                    delay,
+                    gate,
+                    trailers,
                 },
             );
             text(StatusCode::OK, "ok\n")
+        }
+        (Method::POST, "release") => {
+            state.gate(&id).notify_one();
+            text(StatusCode::OK, "released\n")
         }
         (Method::POST, "sink") => {
             // What an OTLP/HTTP collector answers to an accepted export:
@@ -308,7 +437,7 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
             if let Err(e) = req.into_body().collect().await {
                 return text(StatusCode::BAD_REQUEST, format!("body read error: {e}\n"));
             }
-            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
+            let mut resp = Response::new(full(Bytes::from_static(b"{}")));
             resp.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             resp
@@ -316,7 +445,7 @@ async fn control(state: &State, rest: &str, req: Request<Incoming>) -> Resp {
         _ => text(
             StatusCode::NOT_FOUND,
             "control endpoints: GET /__veil_echo/requests/ID, PUT /__veil_echo/response/ID, \
-             POST /__veil_echo/sink/NAME\n",
+             POST /__veil_echo/release/ID, POST /__veil_echo/sink/NAME\n",
         ),
     }
 }

@@ -1,0 +1,282 @@
+//! Stream mode through the real Envoy: bodies that are redacted chunk by
+//! chunk through a bounded window instead of being buffered whole.
+//! Server-sent events arrive redacted one event at a time, values split
+//! across chunks are still masked, 10 MB bodies pass Envoy's 1 MiB buffer
+//! limit, one byte per chunk works, and a streamed body ended by HTTP/2
+//! trailers is refused rather than forwarded with its tail missing.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use veil_integration_tests::{event_attr, test_id, CannedResponse, Harness, Proto, TestRequest};
+
+const EMAIL: &str = "jane.doe@example.com";
+const AWS_KEY: &str = "AKIAZ3MSJ5TVQ4GQDKWY";
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+const CHUNK_GAP: Duration = Duration::from_millis(50);
+
+fn masked(s: &str) -> String {
+    "*".repeat(s.len())
+}
+
+/// The default bundle with every text body streamed in both directions.
+fn streaming_bundle() -> anyhow::Result<Value> {
+    let mut bundle: Value = serde_json::from_slice(&std::fs::read(
+        veil_integration_tests::workspace_root().join("policy-schema/bundles/default.json"),
+    )?)?;
+    bundle["body"]["modes"] = json!([
+        {"content_types": ["application/json", "text/*", "application/x-ndjson"], "mode": "stream"}
+    ]);
+    Ok(bundle)
+}
+
+async fn streaming_harness() -> anyhow::Result<Harness> {
+    common::builder()
+        .config_json(json!({"bundle": streaming_bundle()?}))
+        .upstream(Proto::Http2)
+        .start()
+        .await
+}
+
+/// The default bundle streams `text/event-stream` responses: each event
+/// reaches the client redacted as soon as it is complete, while the
+/// upstream still holds the last one back (it sends it only after the
+/// client has the first), and an email split across two frames inside an
+/// event is masked too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_events_arrive_redacted_one_by_one() -> anyhow::Result<()> {
+    let h = common::builder().config_raw("").start().await?;
+    let id = test_id("sse");
+    let events = [
+        format!("event: delta\ndata: {{\"text\":\"contact {EMAIL} for access\"}}\n\n"),
+        "data: {\"text\":\"card 4111 1111 1111 1111 on file\"}\n\n".to_string(),
+        "data: {\"text\":\"or bob@example.org\"}\n\ndata: [DONE]\n\n".to_string(),
+    ];
+    let body = events.concat();
+    // Frames: the first event cut inside the email, the second whole, the
+    // third held by the upstream until released.
+    let in_email = events[0].find(EMAIL).unwrap_or(0) + 6;
+    let first_end = events[0].len();
+    let second_end = first_end + events[1].len();
+    h.echo()
+        .set_canned(
+            &id,
+            &CannedResponse {
+                content_type: Some("text/event-stream".into()),
+                body: Bytes::from(body.clone()),
+                split_at: vec![in_email, first_end, second_end],
+                chunk_delay: CHUNK_GAP,
+                gate_last: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut resp = h
+        .send_streaming(Proto::Http1, TestRequest::get("/v1/chat", &id))
+        .await?;
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.read_until(b"for access\"}\n\n").await?,
+        "the first event never arrived"
+    );
+    let first = String::from_utf8_lossy(&resp.received).into_owned();
+    assert_eq!(first, events[0].replace(EMAIL, &masked(EMAIL)));
+    // Only now does the upstream send its last event.
+    h.echo().release(&id).await?;
+    let all = String::from_utf8(resp.read_to_end().await?)?;
+    assert_eq!(
+        all,
+        body.replace(EMAIL, &masked(EMAIL))
+            .replace("4111 1111 1111 1111", "**** **** **** 1111")
+            .replace("bob@example.org", &masked("bob@example.org"))
+    );
+    let evs = h
+        .wait_for_events(EVENT_WAIT, |evs| {
+            evs.iter()
+                .filter(|e| event_attr(e, "veil.body.mode") == Some("stream"))
+                .count()
+                >= 3
+        })
+        .await?;
+    let email = evs
+        .iter()
+        .find(|e| event_attr(e, "veil.rule.id") == Some("pii-email"))
+        .expect("an email finding");
+    assert_eq!(
+        email["attributes"]["veil.match.start"].as_u64(),
+        body.find(EMAIL).map(|p| p as u64),
+        "stream offsets in events"
+    );
+    Ok(())
+}
+
+/// Stream mode in both directions: a value split across two request
+/// chunks is masked before the upstream sees it, a secret split across
+/// chunks blocks, and an HTTP/2 body ended by trailers is refused with an
+/// event (its held tail cannot be forwarded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
+    let h = streaming_harness().await?;
+
+    let id = test_id("stream-split-email");
+    let text = json!({"user": "jane", "email": EMAIL}).to_string();
+    let at = text.find(EMAIL).unwrap_or(0) + 7;
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/signup", &id)
+                .content_type("application/json")
+                .chunks([text[..at].to_string(), text[at..].to_string()], CHUNK_GAP),
+        )
+        .await?;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0].body_json()?["email"], masked(EMAIL));
+    assert_eq!(resp.json()?["email"], masked(EMAIL), "echo streamed back");
+
+    let id = test_id("stream-split-aws");
+    let text = json!({"key": AWS_KEY}).to_string();
+    let at = text.find(AWS_KEY).unwrap_or(0) + 9;
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/keys", &id)
+                .content_type("application/json")
+                .chunks([text[..at].to_string(), text[at..].to_string()], CHUNK_GAP),
+        )
+        .await?;
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert!(resp.json()?["rule"]
+        .as_str()
+        .is_some_and(|r| r.contains("aws")));
+    assert!(
+        h.recorded(&id).await?.is_empty(),
+        "upstream got a whole request"
+    );
+
+    // HTTP/2 with trailers: the body never sees end_of_stream, so the
+    // held tail is finished in the trailers callback.
+    let id = test_id("stream-trailers");
+    let text = json!({"email": EMAIL, "n": 1}).to_string();
+    let at = text.find(EMAIL).unwrap_or(0) + 4;
+    let resp = h
+        .send(
+            Proto::Http2,
+            TestRequest::post("/upload", &id)
+                .content_type("application/json")
+                .chunks([text[..at].to_string(), text[at..].to_string()], CHUNK_GAP)
+                .trailers(&[("x-checksum", "abc")]),
+        )
+        .await?;
+    // Envoy gives a filter no body buffer in the trailers callback once
+    // it has continued the body's chunks, so the held tail cannot be
+    // forwarded: the message is refused (never passed with a hole in it),
+    // and the event says why. Buffer mode, the default, scans such bodies
+    // whole in the trailers callback (streaming.rs).
+    assert_eq!(resp.status, 502, "{}", resp.text());
+    assert!(resp.header("x-veil-event-id").is_some());
+    let rec = h.recorded(&id).await?;
+    assert!(
+        rec.is_empty(),
+        "the upstream got a whole request: {:?}",
+        rec.first().map(|r| r.body_text())
+    );
+    h.wait_for_events(EVENT_WAIT, |evs| {
+        evs.iter()
+            .any(|e| event_attr(e, "veil.reason") == Some("stream_tail"))
+    })
+    .await?;
+
+    // Trailers only (no body at all): nothing is held, the request passes
+    // with its trailers.
+    let id = test_id("stream-trailers-only");
+    let resp = h
+        .send(
+            Proto::Http2,
+            TestRequest::post("/ping", &id)
+                .content_type("application/json")
+                .trailers(&[("x-checksum", "none")]),
+        )
+        .await?;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0].body.is_empty());
+    assert_eq!(rec[0].trailer("x-checksum"), Some("none"));
+    Ok(())
+}
+
+/// 10 MB through stream mode in both directions (Envoy's own 1 MiB
+/// per-connection buffer limit never applies: nothing is buffered whole),
+/// with PII spread through it, and a response sent one byte per frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_megabytes_and_one_byte_per_chunk() -> anyhow::Result<()> {
+    let h = streaming_harness().await?;
+    let mut body = String::with_capacity(10 << 20);
+    let mut n = 0;
+    while body.len() < 10_000_000 {
+        body.push_str(&format!(
+            "{{\"i\":{n},\"note\":\"lorem ipsum dolor sit amet consectetur\",\"mail\":\"user{n}@example.com\"}}\n"
+        ));
+        n += 1;
+    }
+    let chunks: Vec<Bytes> = Bytes::from(body.clone())
+        .chunks(256 * 1024)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let id = test_id("stream-10mb");
+    let resp = h
+        .send(
+            Proto::Http2,
+            TestRequest::post("/bulk", &id)
+                .content_type("application/x-ndjson")
+                .chunks(chunks, Duration::ZERO),
+        )
+        .await?;
+    assert_eq!(resp.status, 200, "{:.300}", resp.text());
+    let rec = h.recorded(&id).await?;
+    assert_eq!(rec.len(), 1);
+    let up = rec[0].body_text();
+    assert_eq!(up.len(), body.len(), "masks keep the length");
+    assert!(
+        !up.contains("@example.com"),
+        "an email reached the upstream"
+    );
+    assert_eq!(up.lines().count(), n);
+    for line in up.lines().step_by(997) {
+        let v: Value = serde_json::from_str(line)?;
+        assert!(v["mail"]
+            .as_str()
+            .is_some_and(|m| m.bytes().all(|b| b == b'*')));
+    }
+    assert_eq!(resp.body.len(), body.len(), "echo streamed back whole");
+    assert!(!String::from_utf8_lossy(&resp.body).contains("@example.com"));
+
+    // One byte per frame from the upstream.
+    let id = test_id("stream-bytewise");
+    let text = format!("{{\"email\":\"{EMAIL}\",\"card\":\"4111111111111111\"}}");
+    h.echo()
+        .set_canned(
+            &id,
+            &CannedResponse {
+                content_type: Some("application/json".into()),
+                body: Bytes::from(text.clone()),
+                chunk_size: Some(1),
+                chunk_delay: Duration::from_millis(2),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let resp = h
+        .send(Proto::Http1, TestRequest::get("/bytes", &id))
+        .await?;
+    assert_eq!(resp.status, 200);
+    let v = resp.json()?;
+    assert_eq!(v["email"], masked(EMAIL));
+    assert_eq!(v["card"], "************1111");
+    Ok(())
+}
