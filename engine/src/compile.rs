@@ -10,7 +10,6 @@ use crate::bundle::{
 use crate::codec::selector::Selector;
 use crate::detectors::{Builtin, Confidence, Trigger};
 use crate::media::MediaPattern;
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use std::sync::Arc;
 
 /// Hostile-bundle bounds: a bundle is data from outside the proxy.
@@ -167,8 +166,9 @@ pub struct CompiledPolicy {
     pub(crate) mode: Mode,
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) detectors: Vec<Detector>,
-    /// One automaton over every literal anchor of every detector.
-    pub(crate) literals: Option<AhoCorasick>,
+    /// One fingerprint matcher over every literal anchor and keyword
+    /// spelling of every detector.
+    pub(crate) literals: Option<crate::detectors::anchors::AnchorSet>,
     /// Pattern id of `literals` -> detector indices (one literal can anchor
     /// several detectors).
     pub(crate) literal_owner: Vec<Vec<usize>>,
@@ -356,7 +356,7 @@ impl CompiledPolicy {
 
         // Literal anchors and context keywords of all detectors in one
         // automaton; a literal shared by several detectors is one pattern.
-        let mut anchors: Vec<String> = Vec::new();
+        let mut anchors: Vec<(String, bool)> = Vec::new();
         let mut anchor_index: std::collections::HashMap<String, usize> =
             std::collections::HashMap::new();
         let mut literal_owner: Vec<Vec<usize>> = Vec::new();
@@ -367,12 +367,13 @@ impl CompiledPolicy {
         let mut yielding = Vec::with_capacity(detectors.len());
         let mut regex_detectors = Vec::new();
         let mut regex_sources = Vec::new();
-        let mut add_anchor = |lit: String, idx: usize| {
+        let mut add_anchor = |lit: String, idx: usize, keyword: bool| {
             let id = *anchor_index.entry(lit.clone()).or_insert_with(|| {
-                anchors.push(lit);
+                anchors.push((lit, false));
                 literal_owner.push(Vec::new());
                 literal_owner.len() - 1
             });
+            anchors[id].1 |= keyword;
             if !literal_owner[id].contains(&idx) {
                 literal_owner[id].push(idx);
             }
@@ -380,18 +381,17 @@ impl CompiledPolicy {
         for (idx, det) in detectors.iter().enumerate() {
             match det {
                 Detector::Builtin(b) => {
-                    b.prepare();
                     yielding.push(b.yields_to_specific());
                     match b.trigger() {
                         Trigger::Literals(lits) => {
                             for lit in lits {
-                                add_anchor(lit.to_string(), idx);
+                                add_anchor(lit.to_string(), idx, false);
                             }
                         }
                         Trigger::Keywords(kws) => {
                             for kw in kws {
                                 for v in crate::detectors::keyword_variants(kw) {
-                                    add_anchor(v, idx);
+                                    add_anchor(v, idx, true);
                                 }
                             }
                             field_detectors.push((
@@ -405,6 +405,9 @@ impl CompiledPolicy {
                         Trigger::DigitRun => digit_detectors.push(idx),
                         Trigger::Colon => colon_detectors.push(idx),
                     }
+                    for lit in b.extra_anchors() {
+                        add_anchor(lit.to_string(), idx, false);
+                    }
                 }
                 Detector::Regex { regex, .. } => {
                     yielding.push(false);
@@ -417,16 +420,14 @@ impl CompiledPolicy {
         let literals = if anchors.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&anchors)
-                    .or_else(|_| AhoCorasick::new(&anchors))
-                    .map_err(|e| PolicyError::Invalid {
-                        pointer: "/rules".into(),
-                        message: format!("cannot build the literal automaton: {e}"),
-                    })?,
-            )
+            let specs: Vec<crate::detectors::anchors::AnchorSpec> = anchors
+                .iter()
+                .map(|(a, keyword)| crate::detectors::anchors::AnchorSpec {
+                    bytes: a.as_bytes(),
+                    fold_case: *keyword,
+                })
+                .collect();
+            Some(crate::detectors::anchors::AnchorSet::new(&specs))
         };
         let regex_set = if regex_sources.is_empty() {
             None

@@ -408,20 +408,20 @@ impl CompiledPolicy {
         self.candidates(program, hay, field, &mut spans);
         for &r in &program.rules {
             let det = self.rules[r].detector;
-            for (d, span) in &spans {
-                if *d == det {
-                    let (start, end) = match map {
-                        Some(m) => m.raw_span(span.start, span.end),
-                        None => (span.start, span.end),
-                    };
-                    out.push(Hit {
-                        rule: r,
-                        start: base + start,
-                        end: base + end,
-                        path: None,
-                        fallback,
-                    });
-                }
+            // `candidates` leaves the spans sorted by detector.
+            let from = spans.partition_point(|(d, _)| *d < det);
+            for (_, span) in spans[from..].iter().take_while(|(d, _)| *d == det) {
+                let (start, end) = match map {
+                    Some(m) => m.raw_span(span.start, span.end),
+                    None => (span.start, span.end),
+                };
+                out.push(Hit {
+                    rule: r,
+                    start: base + start,
+                    end: base + end,
+                    path: None,
+                    fallback,
+                });
             }
         }
     }
@@ -717,16 +717,16 @@ impl CompiledPolicy {
             _ => None,
         };
         if program.literals {
-            if let Some(ac) = &self.literals {
-                for m in ac.find_overlapping_iter(data) {
-                    for &det in &self.literal_owner[m.pattern().as_usize()] {
+            if let Some(anchors) = &self.literals {
+                anchors.for_each_match(data, |pattern, start, end| {
+                    for &det in &self.literal_owner[pattern] {
                         if let Some(b) = builtin(det) {
-                            if let Some(span) = b.confirm_literal(&input, m.start(), m.end()) {
+                            if let Some(span) = b.confirm_literal(&input, start, end) {
                                 out.push((det, span));
                             }
                         }
                     }
-                }
+                });
             }
             if !field.is_empty() {
                 let name: Vec<u8> = field
@@ -765,26 +765,28 @@ impl CompiledPolicy {
                 }
             }
         }
-        if program.colon {
-            for pos in memchr::memchr_iter(b':', data) {
-                for &det in &self.colon_detectors {
-                    if let Some(b) = builtin(det) {
-                        if let Some(span) = b.confirm_colon(&input, pos) {
-                            out.push((det, span));
+        if program.colon || program.digits {
+            use crate::detectors::classes::{candidates, Candidate};
+            candidates(data, program.digits, program.colon, |c| match c {
+                Candidate::DigitRun(i) => {
+                    let run = crate::detectors::measure_run(data, i);
+                    if !crate::detectors::run_may_matter(data, &run) {
+                        return;
+                    }
+                    for &det in &self.digit_detectors {
+                        if let Some(b) = builtin(det) {
+                            if let Some(span) = b.confirm_digits(&input, &run) {
+                                out.push((det, span));
+                            }
                         }
                     }
                 }
-            }
-        }
-        if program.digits {
-            crate::detectors::candidate_digit_runs(data, |run| {
-                if !crate::detectors::run_may_matter(data, run) {
-                    return;
-                }
-                for &det in &self.digit_detectors {
-                    if let Some(b) = builtin(det) {
-                        if let Some(span) = b.confirm_digits(&input, run) {
-                            out.push((det, span));
+                Candidate::Colon(pos) => {
+                    for &det in &self.colon_detectors {
+                        if let Some(b) = builtin(det) {
+                            if let Some(span) = b.confirm_colon(&input, pos) {
+                                out.push((det, span));
+                            }
                         }
                     }
                 }

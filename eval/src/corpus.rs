@@ -97,14 +97,25 @@ fn build(r: &mut Rng, batch: Vec<(&'static str, Sample)>) -> Doc {
     if let Some((id, s)) = batch.iter().find(|(_, s)| s.whole_json.is_some()) {
         // A file-shaped document (service-account key): alone.
         let body = s.whole_json.clone().unwrap_or_default();
-        let start = body.find(&s.value).unwrap_or(0);
-        return Doc {
-            content_type: "application/json",
-            labels: vec![Label {
-                kind: id.to_string(),
+        let label = |kind: &str, value: &str| {
+            let start = body.find(value).unwrap_or(0);
+            Label {
+                kind: kind.to_string(),
                 start,
-                end: start + s.value.len(),
-            }],
+                end: start + value.len(),
+            }
+        };
+        let mut labels = vec![label(id, &s.value)];
+        labels.extend(s.also.iter().map(|(kind, value)| label(kind, value)));
+        labels.sort_by_key(|l| l.start);
+        let content_type = if body.starts_with('{') {
+            "application/json"
+        } else {
+            "text/csv"
+        };
+        return Doc {
+            content_type,
+            labels,
             body,
         };
     }

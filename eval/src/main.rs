@@ -92,11 +92,20 @@ fn throughput(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let target = veil_engine::Target::Body {
+        content_type: Some("application/json"),
+    };
+    // The confirming regexes compile at their detector's first anchor
+    // hit: the first scan of the mixed corpus pays for most of them.
+    let t2 = Instant::now();
+    let _ = full.scan(veil_engine::Direction::Request, target, &mixed);
+    let first_scan = t2.elapsed();
     println!(
-        "compile full catalogue ({} rules): first {:.2} ms (includes confirming regexes), again {:.2} ms",
+        "compile full catalogue ({} rules): first {:.2} ms, again {:.2} ms; first mixed scan (compiles the confirming regexes it needs) {:.2} ms",
         full.rule_count(),
         first_compile.as_secs_f64() * 1e3,
-        second_compile.as_secs_f64() * 1e3
+        second_compile.as_secs_f64() * 1e3,
+        first_scan.as_secs_f64() * 1e3
     );
     for (name, policy, body) in [
         ("full catalogue, mixed", &full, &mixed),
@@ -104,9 +113,6 @@ fn throughput(args: &[String]) -> ExitCode {
         ("full catalogue, clean", &full, &clean),
         ("default bundle, clean", &default, &clean),
     ] {
-        let target = veil_engine::Target::Body {
-            content_type: Some("application/json"),
-        };
         let findings = policy
             .scan(veil_engine::Direction::Request, target, body)
             .len();

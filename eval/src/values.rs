@@ -16,8 +16,11 @@ pub struct Sample {
     pub key: &'static str,
     /// Words that introduce the value in free text.
     pub phrase: &'static str,
-    /// The whole document when the type needs one (GCP key files).
+    /// The whole document when the type needs one (GCP key files, AWS
+    /// credential pairs).
     pub whole_json: Option<String>,
+    /// Other labelled values inside `whole_json` (type, value).
+    pub also: Vec<(&'static str, String)>,
 }
 
 impl Sample {
@@ -29,6 +32,7 @@ impl Sample {
             key,
             phrase,
             whole_json: None,
+            also: Vec::new(),
         }
     }
 
@@ -40,6 +44,7 @@ impl Sample {
             key,
             phrase,
             whole_json: None,
+            also: Vec::new(),
         }
     }
 }
@@ -592,6 +597,23 @@ pub fn sample(id: &str, r: &mut Rng) -> Option<Sample> {
                     break v;
                 }
             };
+            if r.chance(50) {
+                // Next to its access key id, with no keyword: the IAM
+                // console's credentials CSV or a JSON credentials object.
+                let id = format!("{}{}", r.pick(&["AKIA", "ASIA"]), pattern(r, "{b32:16}"));
+                let doc = if r.chance(50) {
+                    format!(
+                        "User name,Access key ID,Secret access key\ndeploy-{},{id},{v}\n",
+                        pattern(r, "{d:3}")
+                    )
+                } else {
+                    format!("{{\"user\":\"ci-{}\",\"key\":\"{id}\",\"value\":\"{v}\",\"status\":\"Active\"}}", pattern(r, "{d:3}"))
+                };
+                let mut s = Sample::plain(v, "aws_secret_access_key", "");
+                s.whole_json = Some(doc);
+                s.also.push(("aws_access_key_id", id));
+                return Some(s);
+            }
             Sample::plain(v, "aws_secret_access_key", "aws_secret_access_key =")
         }
         "gcp_service_account_key" => {
@@ -687,6 +709,16 @@ pub fn sample(id: &str, r: &mut Rng) -> Option<Sample> {
                 "token",
             )
         }
+        "npm_token" => {
+            // npm adopted GitHub's format: 30 random chars, then the
+            // base62 CRC32 of them.
+            let random = pattern(r, "{an:30}");
+            Sample::plain(
+                format!("npm_{random}{}", base62(crc32(random.as_bytes()), 6)),
+                "npm_token_ref",
+                "token",
+            )
+        }
         "atlassian_api_token" => {
             let body = format!("ATATT3xFfGF0{}=", pattern(r, "{bu:171}"));
             let crc = crc32(body.as_bytes());
@@ -766,7 +798,6 @@ pub fn sample(id: &str, r: &mut Rng) -> Option<Sample> {
                 "sendgrid_api_key" => "SG.{bu:22}.{bu:43}",
                 "mailgun_api_key" => "key-{hl:32}",
                 "mailchimp_api_key" => "{hl:32}-us{d:2}",
-                "npm_token" => "npm_{an:36}",
                 "pypi_token" => "pypi-AgEIcHlwaS5vcmc{bu:70}",
                 "dockerhub_pat" => "dckr_pat_{bu:27}",
                 "anthropic_api_key" => "sk-ant-api03-{bu:93}AA",

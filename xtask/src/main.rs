@@ -5,6 +5,7 @@
 //! the step that failed.
 
 mod bench;
+mod bench_catalogue;
 mod bench_kernel;
 mod demo;
 mod envoy;

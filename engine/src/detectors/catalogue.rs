@@ -25,6 +25,13 @@ pub(crate) enum How {
     Keyword {
         value: fn(&Cx, usize) -> Option<Span>,
     },
+    /// Like `Keyword`, and also found from a literal anchor of a related
+    /// value nearby: `near(cx, start, end)` gets the anchor's bytes.
+    KeywordOrNear {
+        value: fn(&Cx, usize) -> Option<Span>,
+        anchors: &'static [&'static str],
+        near: fn(&Cx, usize, usize) -> Option<Span>,
+    },
     AtSign(fn(&Cx, usize) -> Option<Span>),
     Digits(fn(&Cx, &DigitRun) -> Option<Span>),
     Colon(fn(&Cx, usize) -> Option<Span>),
@@ -264,11 +271,11 @@ pub(crate) const DEFS: &[Def] = &[
     Def {
         id: "aws_secret_access_key",
         category: "secret.aws_secret_access_key",
-        summary: "AWS secret access key: 40 base64 chars assigned to a key such as `aws_secret_access_key` or `SecretAccessKey`.",
+        summary: "AWS secret access key: 40 base64 chars assigned to a key such as `aws_secret_access_key` or `SecretAccessKey`, or within 256 bytes of a valid AWS access key id (an IAM credentials CSV or JSON).",
         keywords: &["aws_secret_access_key", "secret_access_key", "aws_secret_key", "aws_secret"],
-        positives: &["aws_secret_access_key = «kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s»", "{\"SecretAccessKey\":\"«Xr2/Tq9LmW4vZp8sK1nB6cH3dJ5fG7yU0eRtYuIo»\"}"],
-        negatives: &["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2", "{\"note\":\"kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s\"}"],
-        how: How::Keyword { value: keyword::aws_secret_access_key },
+        positives: &["aws_secret_access_key = «kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s»", "{\"SecretAccessKey\":\"«Xr2/Tq9LmW4vZp8sK1nB6cH3dJ5fG7yU0eRtYuIo»\"}", "Access key ID,Secret access key\nAKIAZ3MSJ5TVQ4GQDKWY,«kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s»"],
+        negatives: &["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2", "{\"note\":\"kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s\"}", "AKIAZ3MSJ5TVQ4GQDKWY sha1 3f1c9a7be2d04c5a8e6f9b1d2c3e4f5a6b7c8d9e", "AKIAIOSFODNN7EXAMPLE,kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s"],
+        how: How::KeywordOrNear { value: keyword::aws_secret_access_key, anchors: literal::AWS_PREFIXES, near: keyword::aws_secret_near_key_id },
         ..SECRET
     },
     Def {
@@ -575,9 +582,10 @@ pub(crate) const DEFS: &[Def] = &[
     Def {
         id: "npm_token",
         category: "secret.npm_token",
-        summary: "npm access token (npm_ + 36 chars).",
-        positives: &["npm_khMRLygCzRURYHWMVH8Cj6ozJjzqUcpLkWBq", "npm_wi4OPQklJCbJKCBZYBMir6gKDFMTOunJEGor"],
-        how: token!(anchors: &["npm_"], re: r"npm_[A-Za-z0-9]{36}"),
+        summary: "npm access token (npm_ + 30 random chars + 6-char base62 CRC32 of them, the GitHub token format).",
+        positives: &["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", "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"],
+        negatives: &["npm_khMRLygCzRURYHWMVH8Cj6ozJjzqUcpLkWBq", "npm_wi4OPQklJCbJKCBZYBMir6gKDFMTOu1SNBk5"],
+        how: token!(anchors: &["npm_"], re: r"npm_[A-Za-z0-9]{36}", check: Some(literal::github_checksum_ok)),
         ..SECRET
     },
     Def {

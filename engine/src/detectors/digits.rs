@@ -71,76 +71,72 @@ fn next_digit(hay: &[u8], mut i: usize) -> usize {
 }
 
 /// Calls `f` for every maximal digit run in `hay`.
-pub fn digit_runs(hay: &[u8], f: impl FnMut(&DigitRun)) {
-    runs(hay, false, f)
-}
-
-/// The digit runs a numeric detector could accept: like `digit_runs`, but
-/// a run glued to a lower-case letter before it (inside a hex digest, a
-/// UUID, an identifier) is skipped without being measured, except after
-/// `c` (bech32 `bc1…`); every numeric detector rejects the others.
-pub fn candidate_digit_runs(hay: &[u8], f: impl FnMut(&DigitRun)) {
-    runs(hay, true, f)
-}
-
-fn runs(hay: &[u8], skip_glued: bool, mut f: impl FnMut(&DigitRun)) {
-    let n = hay.len();
+pub fn digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
     let mut i = 0;
-    while i < n {
+    while i < hay.len() {
         if !hay[i].is_ascii_digit() {
             i = next_digit(hay, i + 1);
             continue;
         }
-        if skip_glued && i > 0 && hay[i - 1].is_ascii_lowercase() && hay[i - 1] != b'c' {
-            // Consume the whole run, separators included, so its tail is
-            // not taken for a run of its own.
-            loop {
-                while i < n && hay[i].is_ascii_digit() {
-                    i += 1;
-                }
-                if i + 1 < n && matches!(hay[i], b' ' | b'-') && hay[i + 1].is_ascii_digit() {
-                    i += 1;
-                    continue;
-                }
-                break;
-            }
-            continue;
-        }
-        let mut run = DigitRun {
-            start: i,
-            end: i,
-            digits: 0,
-            groups: [0; MAX_GROUPS],
-            group_count: 0,
-            separator: None,
-            mixed_separators: false,
-        };
-        loop {
-            let group_start = i;
-            while i < n && hay[i].is_ascii_digit() {
-                i += 1;
-            }
-            let len = i - group_start;
-            run.digits += len;
-            if run.group_count < MAX_GROUPS {
-                run.groups[run.group_count] = len.min(255) as u8;
-            }
-            run.group_count += 1;
-            run.end = i;
-            // A single separator followed by a digit continues the run.
-            if i + 1 < n && matches!(hay[i], b' ' | b'-') && hay[i + 1].is_ascii_digit() {
-                match run.separator {
-                    None => run.separator = Some(hay[i]),
-                    Some(s) if s != hay[i] => run.mixed_separators = true,
-                    _ => {}
-                }
-                i += 1;
-                continue;
-            }
-            break;
-        }
+        let run = measure_run(hay, i);
+        i = run.end;
         f(&run);
     }
+}
+
+/// The digit runs a numeric detector could accept (`run_may_matter`): like
+/// `digit_runs`, but the byte-class prefilter drops most runs unmeasured,
+/// among them every run glued to a lower-case letter before it (inside a
+/// hex digest, a UUID, an identifier) except after `c` (bech32 `bc1…`):
+/// every numeric detector rejects those.
+pub fn candidate_digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
+    super::classes::candidates(hay, true, false, |c| {
+        if let super::classes::Candidate::DigitRun(i) = c {
+            let run = measure_run(hay, i);
+            if run_may_matter(hay, &run) {
+                f(&run);
+            }
+        }
+    });
+}
+
+/// The maximal run starting at the digit `hay[i]`.
+pub(crate) fn measure_run(hay: &[u8], mut i: usize) -> DigitRun {
+    let n = hay.len();
+    let mut run = DigitRun {
+        start: i,
+        end: i,
+        digits: 0,
+        groups: [0; MAX_GROUPS],
+        group_count: 0,
+        separator: None,
+        mixed_separators: false,
+    };
+    loop {
+        let group_start = i;
+        while i < n && hay[i].is_ascii_digit() {
+            i += 1;
+        }
+        let len = i - group_start;
+        run.digits += len;
+        if run.group_count < MAX_GROUPS {
+            run.groups[run.group_count] = len.min(255) as u8;
+        }
+        run.group_count += 1;
+        run.end = i;
+        // A single separator followed by a digit continues the run.
+        if i + 1 < n && matches!(hay[i], b' ' | b'-') && hay[i + 1].is_ascii_digit() {
+            match run.separator {
+                None => run.separator = Some(hay[i]),
+                Some(s) if s != hay[i] => run.mixed_separators = true,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    run
 }
 
 /// Known issuer prefixes and the lengths they issue.
@@ -255,22 +251,37 @@ pub(crate) fn us_ssn(cx: &Cx, run: &DigitRun) -> Option<Span> {
 /// the digit-triggered detectors (a test runs all their examples).
 #[inline]
 pub fn run_may_matter(hay: &[u8], run: &DigitRun) -> bool {
-    if run.digits >= 6 {
-        return true;
-    }
     let at = |i: usize| hay.get(i).copied().unwrap_or(0);
     let prev = if run.start > 0 { at(run.start - 1) } else { 0 };
     let prev2 = if run.start > 1 { at(run.start - 2) } else { 0 };
     let next = at(run.end);
     let first = at(run.start);
-    // Phone "(415) …" or E.164 "+1 …".
-    (prev == b'(' || prev == b'+')
-        // IBAN "DE89…": two capitals right before the check digits.
-        || (prev.is_ascii_uppercase() && prev2.is_ascii_uppercase())
-        // Bitcoin base58 "1A1z…"/"3J98…" and bech32 "bc1q…": letters follow.
+    // SSN, ITIN, SIN, Aadhaar, cards and national phone numbers have at
+    // least 9 digits.
+    run.digits >= 9
+        // UK NINO: six digits after two capitals ("AB123456C", "AB 12 34 56 C");
+        // a phone number's first group before a dot or parenthesis.
+        || (run.digits >= 6
+            && (prev.is_ascii_uppercase()
+                || (prev == b' ' && prev2.is_ascii_uppercase())
+                || matches!(next, b'.' | b'(' | b')')))
+        // Phone "(415) …" or E.164 "+1 …".
+        || (prev == b'(' || prev == b'+')
+        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start
+        // right before the digits.
+        || (prev.is_ascii_uppercase()
+            && prev2.is_ascii_uppercase()
+            && !(run.start > 2 && at(run.start - 3).is_ascii_alphanumeric()))
+        // Bitcoin bech32 "bc1q…", and base58 "1A1z…"/"3J98…": a word of at
+        // least 26 base58 characters.
+        || (first == b'1' && prev == b'c' && prev2 == b'b')
         || (matches!(first, b'1' | b'3')
             && next.is_ascii_alphabetic()
-            && (!prev.is_ascii_alphanumeric() || (prev == b'c' && prev2 == b'b')))
+            && !prev.is_ascii_alphanumeric()
+            && hay.get(run.start..run.start + 26).is_some_and(|w| {
+                w.iter()
+                    .all(|&b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l'))
+            }))
         // IPv4 dotted quad.
         || (run.digits <= 3 && next == b'.' && at(run.end + 1).is_ascii_digit())
 }
@@ -640,8 +651,10 @@ mod tests {
                 .collect()
         };
         // "9", "0", "12" follow hex letters and "4111-1111" follows "a";
-        // "4" follows "c" and stays (bech32 needs "bc1").
-        assert_eq!(text(&kept), ["3", "4", "41-11", "1", "12"]);
+        // "3", "4", "41-11" and the last "12" are too short for any
+        // detector ("3f9a0b12c4" is too short for base58); "1" after "bc"
+        // may start bech32.
+        assert_eq!(text(&kept), ["1"]);
         assert!(all.len() > kept.len());
     }
 

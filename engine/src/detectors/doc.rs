@@ -64,7 +64,7 @@ pub fn catalogue_markdown() -> String {
         .count();
     out.push_str(&format!(
         "{} detectors: {} PII, {} secrets. A bundle names one with `{{\"detector\": {{\"builtin\": \"<id>\"}}}}`. \
-Every detector is found from a cheap trigger (a literal anchor or context keyword in the one shared aho-corasick automaton, an `@`, a `:`, or a digit run) and confirmed on a small window, then validated. \
+Every detector is found from a cheap trigger (a literal anchor or context keyword found by the one shared literal prefilter, an `@`, a `:`, or a digit run) and confirmed on a small window, then validated. \
 Context keywords are matched case-insensitively within a short window before the value; a header name counts as context for the header's value, and a JSON key for its value. \
 Defaults below are what `policy-schema/bundles/default.json` uses for detectors marked in the default bundle.\n\n",
         ALL_BUILTINS.len(),

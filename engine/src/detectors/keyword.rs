@@ -104,91 +104,93 @@ fn value_end(hay: &[u8], start: usize, quote: Option<u8>) -> Option<usize> {
 }
 
 /// Key suffixes that name something other than the secret itself.
+static BENIGN_SUFFIXES: super::WordSet = super::WordSet::new(&[
+    b"type",
+    b"name",
+    b"id",
+    b"url",
+    b"uri",
+    b"hash",
+    b"len",
+    b"length",
+    b"count",
+    b"expir",
+    b"hint",
+    b"policy",
+    b"file",
+    b"path",
+    b"field",
+    b"label",
+    b"required",
+    b"reset",
+    b"changed",
+    b"updated",
+    b"created",
+    b"version",
+    b"format",
+    b"endpoint",
+    b"header",
+    b"prefix",
+    b"ttl",
+    b"enabled",
+    b"strength",
+    b"min",
+    b"max",
+    b"rotation",
+    b"age",
+    b"scope",
+    b"status",
+    b"kind",
+]);
+
 fn benign_suffix(suffix: &[u8]) -> bool {
-    const BENIGN: &[&[u8]] = &[
-        b"type",
-        b"name",
-        b"id",
-        b"url",
-        b"uri",
-        b"hash",
-        b"len",
-        b"length",
-        b"count",
-        b"expir",
-        b"hint",
-        b"policy",
-        b"file",
-        b"path",
-        b"field",
-        b"label",
-        b"required",
-        b"reset",
-        b"changed",
-        b"updated",
-        b"created",
-        b"version",
-        b"format",
-        b"endpoint",
-        b"header",
-        b"prefix",
-        b"ttl",
-        b"enabled",
-        b"strength",
-        b"min",
-        b"max",
-        b"rotation",
-        b"age",
-        b"scope",
-        b"status",
-        b"kind",
-    ];
-    let lower: Vec<u8> = suffix.iter().map(u8::to_ascii_lowercase).collect();
-    BENIGN.iter().any(|w| super::contains(&lower, w))
+    BENIGN_SUFFIXES.found_in(suffix)
 }
 
 /// Placeholders people put where a secret goes.
+static PLACEHOLDER_WORDS: super::WordSet = super::WordSet::new(&[
+    b"${",
+    b"{{",
+    b"<",
+    b">",
+    b"xxxx",
+    b"****",
+    b"....",
+    b"changeme",
+    b"change_me",
+    b"example",
+    b"password",
+    b"secret",
+    b"your",
+    b"replace",
+    b"todo",
+    b"fixme",
+    b"sample",
+    b"dummy",
+    b"null",
+    b"none",
+    b"undefined",
+    b"redacted",
+    b"process.env",
+    b"os.environ",
+    b"getenv",
+    b"env(",
+    b"vault:",
+    b"arn:aws",
+    b"$(",
+]);
+
 fn placeholder_value(v: &[u8]) -> bool {
-    let lower: Vec<u8> = v.iter().map(u8::to_ascii_lowercase).collect();
-    const WORDS: &[&[u8]] = &[
-        b"${",
-        b"{{",
-        b"<",
-        b">",
-        b"xxxx",
-        b"****",
-        b"....",
-        b"changeme",
-        b"change_me",
-        b"example",
-        b"password",
-        b"secret",
-        b"your",
-        b"replace",
-        b"todo",
-        b"fixme",
-        b"sample",
-        b"dummy",
-        b"null",
-        b"none",
-        b"undefined",
-        b"redacted",
-        b"process.env",
-        b"os.environ",
-        b"getenv",
-        b"env(",
-        b"vault:",
-        b"arn:aws",
-        b"$(",
-    ];
-    if WORDS.iter().any(|w| super::contains(&lower, w)) {
+    if PLACEHOLDER_WORDS.found_in(v) {
         return true;
     }
-    lower.starts_with(b"%(")
-        || matches!(
-            lower.as_slice(),
-            b"true" | b"false" | b"bearer" | b"basic" | b"%s"
-        )
+    let is = |w: &[u8]| v.eq_ignore_ascii_case(w);
+    v.starts_with(b"%(")
+        || is(b"true")
+        || is(b"false")
+        || is(b"bearer")
+        || is(b"basic")
+        || is(b"%s")
 }
 
 fn char_classes(v: &[u8]) -> usize {
@@ -246,6 +248,67 @@ pub(crate) fn aws_secret_access_key(cx: &Cx, kw_end: usize) -> Option<Span> {
     })?;
     let v = &cx.hay[span.start..span.end];
     (char_classes(v) >= 3).then_some(span)
+}
+
+/// How far from an AWS access key id its secret key is looked for.
+const AWS_PAIR_WINDOW: usize = 256;
+
+fn is_aws_secret_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'/' || b == b'+'
+}
+
+/// Bytes that would make a 40-char run part of a longer token (base64url,
+/// padding, dotted or dashed segments).
+fn glued(b: u8) -> bool {
+    is_aws_secret_byte(b) || matches!(b, b'-' | b'_' | b'=' | b'.' | b'~')
+}
+
+/// The secret access key next to a valid access key id at
+/// `hay[id_start..]` (an IAM credentials CSV, a JSON credentials object):
+/// the nearest standalone run of exactly 40 base64 characters with lower
+/// case, upper case and digits, high entropy and no placeholder, within
+/// `AWS_PAIR_WINDOW` bytes, after the id first.
+pub(crate) fn aws_secret_near_key_id(cx: &Cx, id_start: usize, _anchor_end: usize) -> Option<Span> {
+    let hay = cx.hay;
+    let id = super::literal::aws_access_key_id(hay, id_start)?;
+    let candidate = |s: usize, e: usize| -> Option<Span> {
+        let v = &hay[s..e];
+        let ok = e - s == 40
+            && (s == 0 || !glued(hay[s - 1]))
+            && hay.get(e).is_none_or(|&b| !glued(b))
+            && v.iter().any(u8::is_ascii_lowercase)
+            && v.iter().any(u8::is_ascii_uppercase)
+            && v.iter().any(u8::is_ascii_digit)
+            && shannon_entropy(v) >= 4.2
+            && !looks_placeholder(v);
+        ok.then_some(Span { start: s, end: e })
+    };
+    // Runs of secret-key bytes in a region, in order.
+    let runs = |from: usize, to: usize| {
+        let mut out = Vec::new();
+        let mut i = from;
+        while i < to {
+            if !is_aws_secret_byte(hay[i]) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < hay.len() && is_aws_secret_byte(hay[i]) {
+                i += 1;
+            }
+            out.push((s, i));
+        }
+        out
+    };
+    let after = runs(id.end, (id.end + AWS_PAIR_WINDOW).min(hay.len()));
+    if let Some(span) = after.iter().find_map(|&(s, e)| candidate(s, e)) {
+        return Some(span);
+    }
+    let before = runs(id.start.saturating_sub(AWS_PAIR_WINDOW), id.start);
+    before
+        .iter()
+        .rev()
+        .find_map(|&(s, e)| candidate(s, e.min(id.start)))
 }
 
 fn is_lower_hex(b: u8) -> bool {
@@ -426,4 +489,38 @@ pub(crate) fn date_of_birth(cx: &Cx, kw_end: usize) -> Option<Span> {
     }
     let end = date_at(hay, i)?;
     Some(Span { start: i, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn near(hay: &str, id: &str) -> Option<String> {
+        let cx = Cx {
+            hay: hay.as_bytes(),
+            field: b"",
+            keywords: &[],
+        };
+        let at = hay.find(id)?;
+        aws_secret_near_key_id(&cx, at, at + 4).map(|s| hay[s.start..s.end].to_string())
+    }
+
+    #[test]
+    fn aws_secret_next_to_its_key_id() {
+        let secret = "kY8h3RrN2vQp7WmX5tLz9aBc4dEf6gHj1iKoPq2s";
+        let csv = format!("Access key ID,Secret access key\nAKIAZ3MSJ5TVQ4GQDKWY,{secret}\n");
+        assert_eq!(near(&csv, "AKIA").as_deref(), Some(secret));
+        let before = format!("{{\"secret\":\"{secret}\",\"id\":\"ASIAZ3MSJ5TVQ4GQDKWY\"}}");
+        assert_eq!(near(&before, "ASIA").as_deref(), Some(secret));
+        // A 40-char stretch of a longer token is not a secret key.
+        let glued = format!("AKIAZ3MSJ5TVQ4GQDKWY sk-proj-abc-{secret}-xyz");
+        assert_eq!(near(&glued, "AKIA"), None);
+        // SHA-1 hex, and documentation ids.
+        let hex = "AKIAZ3MSJ5TVQ4GQDKWY 3f1c9a7be2d04c5a8e6f9b1d2c3e4f5a6b7c8d9e";
+        assert_eq!(near(hex, "AKIA"), None);
+        assert_eq!(
+            near(&format!("AKIAIOSFODNN7EXAMPLE,{secret}"), "AKIA"),
+            None
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! Secrets with a literal prefix. The shared aho-corasick automaton reports
+//! Secrets with a literal prefix. The shared literal prefilter reports
 //! where a prefix occurs; these functions confirm the rest of the token on
 //! a window of a few dozen bytes and validate it.
 
@@ -182,27 +182,30 @@ pub(crate) fn password_in_url(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
     })
 }
 
+static URL_PLACEHOLDERS: super::WordSet = super::WordSet::new(&[
+    b"password",
+    b"passwd",
+    b"pass",
+    b"secret",
+    b"${",
+    b"{{",
+    b"%s",
+    b"<",
+    b"xxx",
+    b"***",
+    b"changeme",
+    b"example",
+    b"your",
+    b"pwd",
+    b"$(",
+    b"%(",
+]);
+
 fn url_placeholder(pw: &[u8]) -> bool {
-    let lower: Vec<u8> = pw.iter().map(u8::to_ascii_lowercase).collect();
-    const WORDS: &[&[u8]] = &[
-        b"password",
-        b"passwd",
-        b"pass",
-        b"secret",
-        b"${",
-        b"{{",
-        b"%s",
-        b"<",
-        b"xxx",
-        b"***",
-        b"changeme",
-        b"example",
-        b"your",
-        b"pwd",
-        b"$(",
-        b"%(",
-    ];
-    WORDS.iter().any(|w| super::contains(&lower, w)) || lower.iter().all(|&b| b == lower[0])
+    URL_PLACEHOLDERS.found_in(pw)
+        || pw
+            .first()
+            .is_none_or(|f| pw.iter().all(|b| b.eq_ignore_ascii_case(f)))
 }
 
 /// `Basic <base64>` decoding to printable `user:password`.

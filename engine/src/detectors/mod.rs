@@ -2,7 +2,7 @@
 //!
 //! A detector never scans a whole buffer by itself. The scanner finds
 //! candidates cheaply (a literal anchor or context keyword from the shared
-//! aho-corasick automaton, an `@`, a `:`, a run of digits) and hands the
+//! literal prefilter (`anchors.rs`), an `@`, a `:`, a run of digits) and hands the
 //! detector a position; the detector confirms on a small window around it
 //! (a hand-written parser or an anchored regex over at most a few hundred
 //! bytes) and validates (Luhn, SSN area rules, mod-97, Verhoeff, GitHub and
@@ -13,7 +13,9 @@
 //! examples) is one table in `catalogue.rs`; `policy-schema/CATALOGUE.md`
 //! is generated from it by `catalogue_markdown`.
 
+pub mod anchors;
 mod catalogue;
+pub(crate) mod classes;
 pub mod crypto;
 mod digits;
 mod doc;
@@ -25,6 +27,7 @@ mod tokens;
 pub mod validators;
 
 use crate::bundle::{Action, Severity};
+pub(crate) use digits::measure_run;
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub use doc::catalogue_markdown;
 
@@ -207,10 +210,21 @@ impl Builtin {
         match &self.def().how {
             catalogue::How::Token(t) => Trigger::Literals(t.anchors),
             catalogue::How::Anchor { anchors, .. } => Trigger::Literals(anchors),
-            catalogue::How::Keyword { .. } => Trigger::Keywords(self.def().keywords),
+            catalogue::How::Keyword { .. } | catalogue::How::KeywordOrNear { .. } => {
+                Trigger::Keywords(self.def().keywords)
+            }
             catalogue::How::AtSign(_) => Trigger::AtSign,
             catalogue::How::Digits(_) => Trigger::DigitRun,
             catalogue::How::Colon(_) => Trigger::Colon,
+        }
+    }
+
+    /// Literal anchors a keyword-triggered detector also starts from (the
+    /// AWS secret key from a nearby access key id).
+    pub fn extra_anchors(self) -> &'static [&'static str] {
+        match &self.def().how {
+            catalogue::How::KeywordOrNear { anchors, .. } => anchors,
+            _ => &[],
         }
     }
 
@@ -220,8 +234,12 @@ impl Builtin {
         self.def().yields
     }
 
-    /// Compiles whatever the detector needs (its confirming regex) ahead of
-    /// the first request. Cheap after the first call in a process.
+    /// Compiles whatever the detector needs (its confirming regex) now
+    /// rather than at its first anchor hit. Policies do not call this:
+    /// compiling ~90 regexes up front is most of a cold compile (tens of
+    /// ms in wasm), while a regex compiled at first use costs its first
+    /// request well under a millisecond. Cheap after the first call in a
+    /// process.
     pub fn prepare(self) {
         if let catalogue::How::Token(_) = &self.def().how {
             let _ = tokens::regex_for(self);
@@ -242,7 +260,14 @@ impl Builtin {
         let span = match &self.def().how {
             catalogue::How::Token(t) => tokens::confirm(self, t, &cx, start),
             catalogue::How::Anchor { confirm, .. } => confirm(&cx, start, end),
-            catalogue::How::Keyword { value, .. } => {
+            catalogue::How::KeywordOrNear { anchors, near, .. }
+                if anchors
+                    .iter()
+                    .any(|a| input.hay.get(start..end) == Some(a.as_bytes())) =>
+            {
+                near(&cx, start, end)
+            }
+            catalogue::How::Keyword { value, .. } | catalogue::How::KeywordOrNear { value, .. } => {
                 if !starts_word(input.hay, start) {
                     return None;
                 }
@@ -257,7 +282,9 @@ impl Builtin {
     /// value is the header value itself.
     pub fn confirm_field_value(self, input: &Input) -> Option<Span> {
         match &self.def().how {
-            catalogue::How::Keyword { value, .. } => value(&self.cx(input), 0),
+            catalogue::How::Keyword { value, .. } | catalogue::How::KeywordOrNear { value, .. } => {
+                value(&self.cx(input), 0)
+            }
             _ => None,
         }
     }
@@ -323,15 +350,59 @@ pub fn keyword_variants(kw: &str) -> Vec<String> {
     out
 }
 
-/// Substring test for short needles in short haystacks (a window around a
-/// candidate): no searcher set-up, unlike `memmem::find`.
-#[inline]
-pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w[0] == needle[0] && w == needle)
+/// A fixed list of lower-case words searched case-insensitively in short
+/// values (placeholders, benign key suffixes), without allocating: a
+/// bitmap of the words' first two bytes (built at compile time) rejects
+/// almost every position with one lookup.
+pub(crate) struct WordSet {
+    words: &'static [&'static [u8]],
+    pairs: [u64; 1024],
+    singles: [u64; 4],
+}
+
+impl WordSet {
+    pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
+        let mut pairs = [0u64; 1024];
+        let mut singles = [0u64; 4];
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i];
+            if w.len() == 1 {
+                singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
+            } else if w.len() > 1 {
+                let p = (w[0] as usize) << 8 | w[1] as usize;
+                pairs[p / 64] |= 1 << (p % 64);
+            }
+            i += 1;
+        }
+        WordSet {
+            words,
+            pairs,
+            singles,
+        }
+    }
+
+    /// Some word occurs in `hay`, ignoring ASCII case.
+    pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
+        for i in 0..hay.len() {
+            let c = hay[i].to_ascii_lowercase();
+            if self.singles[usize::from(c / 64)] >> (c % 64) & 1 == 1 {
+                return true;
+            }
+            let Some(&c2) = hay.get(i + 1) else { break };
+            let p = usize::from(c) << 8 | usize::from(c2.to_ascii_lowercase());
+            if self.pairs[p / 64] >> (p % 64) & 1 == 0 {
+                continue;
+            }
+            let rest = &hay[i..];
+            if self.words.iter().any(|w| {
+                w.len() > 1 && rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w)
+            }) {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// True for bytes that may continue an identifier-like token; used for

@@ -135,43 +135,30 @@ pub(crate) fn confirm(b: Builtin, spec: &TokenSpec, cx: &Cx, anchor: usize) -> O
     })
 }
 
+/// Filler words of documentation keys and placeholders.
+static FILLERS: super::WordSet = super::WordSet::new(&[
+    b"example",
+    b"xxxxxxxx",
+    b"00000000",
+    b"********",
+    b"aaaaaaaa",
+    b"12345678",
+    b"abcdefgh",
+    b"changeme",
+    b"placeholder",
+    b"your_",
+    b"your-",
+    b"yourkey",
+    b"redacted",
+    b"dummy",
+    b"insert",
+]);
+
 /// Vendors' documentation keys and obvious fillers: `...EXAMPLE...`,
 /// `xxxxxxxx`, `00000000`, runs of one character, very few distinct bytes.
 pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
-    const FILLERS: &[&[u8]] = &[
-        b"example",
-        b"xxxxxxxx",
-        b"00000000",
-        b"********",
-        b"aaaaaaaa",
-        b"12345678",
-        b"abcdefgh",
-        b"changeme",
-        b"placeholder",
-        b"your_",
-        b"your-",
-        b"yourkey",
-        b"redacted",
-        b"dummy",
-        b"insert",
-    ];
-    // One pass, no allocation: only bytes that can start a filler look
-    // further.
-    for i in 0..token.len() {
-        let c = token[i].to_ascii_lowercase();
-        if !matches!(
-            c,
-            b'e' | b'x' | b'0' | b'*' | b'a' | b'1' | b'c' | b'p' | b'y' | b'r' | b'd' | b'i'
-        ) {
-            continue;
-        }
-        let rest = &token[i..];
-        if FILLERS
-            .iter()
-            .any(|f| f[0] == c && rest.len() >= f.len() && rest[..f.len()].eq_ignore_ascii_case(f))
-        {
-            return true;
-        }
+    if FILLERS.found_in(token) {
+        return true;
     }
     if token.len() >= 16 {
         let mut seen = [false; 256];

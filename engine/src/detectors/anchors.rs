@@ -1,0 +1,658 @@
+//! The shared literal prefilter: finds every occurrence of every anchor and
+//! context-keyword spelling of the catalogue in one pass.
+//!
+//! aho-corasick with a few hundred patterns has no vector prefilter (and
+//! none at all in wasm), so it walks its DFA byte by byte. This is a
+//! Teddy-style fingerprint matcher instead: every anchor is represented by
+//! one 3-byte window (the rarest one inside it, by a fixed byte-frequency
+//! model of text and JSON traffic), the windows are packed into 16 buckets,
+//! and for each bucket and window position two 16-entry nibble tables say
+//! which bytes may occur there. With `pshufb` (SSSE3/AVX2) or
+//! `i8x16.swizzle` (wasm simd128) one block of 16 or 32 positions is
+//! tested against all buckets with a dozen shuffles; only positions whose
+//! bucket bits survive all three window bytes are verified, first against
+//! an exact 2-byte bitmap, then by a hash of the window bytes that names the
+//! anchors to compare in full. A portable scalar path computes the same
+//! masks from the same tables; tests check that every path agrees with a
+//! naive search.
+
+/// Number of window bytes per fingerprint.
+const WIDTH: usize = 3;
+
+/// Expected share (percent) of a byte in text and JSON bodies: English
+/// letter frequencies for lower case, digits, JSON punctuation. Only the
+/// ranking matters: it picks each anchor's rarest window and groups
+/// windows into buckets.
+fn typical_frequency(b: u8) -> f64 {
+    const LOWER: &[u8; 26] = b"etaoinshrdlcumwfgypbvkjxqz";
+    const LOWER_PERCENT: [f64; 26] = [
+        6.3, 4.5, 4.1, 3.8, 3.5, 3.4, 3.2, 3.1, 3.0, 2.2, 2.0, 1.4, 1.4, 1.2, 1.2, 1.1, 1.0, 1.0,
+        0.95, 0.75, 0.5, 0.4, 0.08, 0.08, 0.05, 0.04,
+    ];
+    if let Some(i) = LOWER.iter().position(|&c| c == b) {
+        return LOWER_PERCENT[i];
+    }
+    match b {
+        b'0'..=b'9' => 2.0,
+        b'A'..=b'Z' => 0.4,
+        b' ' => 8.0,
+        b'"' => 6.0,
+        b':' | b',' => 2.0,
+        b'-' | b'.' => 1.0,
+        b'_' => 0.5,
+        b'/' => 0.3,
+        _ => 0.05,
+    }
+}
+
+/// One anchor to find, and how it is fingerprinted.
+pub struct AnchorSpec<'a> {
+    pub bytes: &'a [u8],
+    /// Letters may occur in either case in traffic that should match this
+    /// anchor's siblings (keyword spellings): fingerprint both cases so all
+    /// spellings share one window.
+    pub fold_case: bool,
+}
+
+/// A compiled set of anchors. Immutable, shared by all scans.
+#[derive(Debug, Clone)]
+pub struct AnchorSet {
+    patterns: Vec<Box<[u8]>>,
+    /// Nibble tables: `[position][set]`, set 0 holds buckets 0-7, set 1
+    /// buckets 8-15.
+    lo: [[[u8; 16]; 2]; WIDTH],
+    hi: [[[u8; 16]; 2]; WIDTH],
+    /// Exact filter on the first two window bytes.
+    pairs: Box<[u64; 1024]>,
+    /// Open-addressed table: window key -> range of `entries`.
+    slots: Vec<(u32, u32, u32)>,
+    slot_mask: usize,
+    /// (pattern id, window offset inside the pattern).
+    entries: Vec<(u32, u32)>,
+    /// Some anchor is two bytes long (its window is two bytes).
+    short_windows: bool,
+}
+
+/// Window key: the window bytes and their count, so 2- and 3-byte windows
+/// never collide.
+#[inline]
+fn key(window: &[u8]) -> u32 {
+    let mut k = (window.len() as u32) << 24;
+    for (i, &b) in window.iter().enumerate() {
+        k |= u32::from(b) << (8 * i);
+    }
+    k
+}
+
+#[inline]
+fn slot_of(k: u32, mask: usize) -> usize {
+    (k.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask
+}
+
+impl AnchorSet {
+    /// Builds the set. Anchors shorter than 2 bytes are not supported
+    /// (callers have none); empty ones are ignored.
+    pub fn new(anchors: &[AnchorSpec]) -> AnchorSet {
+        let mut patterns: Vec<Box<[u8]>> = Vec::with_capacity(anchors.len());
+        // Fingerprints: per window position the set of bytes, as 256 bits.
+        let mut fingerprints: Vec<[[u64; 4]; WIDTH]> = Vec::new();
+        let mut keyed: Vec<(u32, u32, u32)> = Vec::new(); // (key, pattern, offset)
+        let mut pairs = Box::new([0u64; 1024]);
+        let mut short_windows = false;
+        for (id, a) in anchors.iter().enumerate() {
+            patterns.push(a.bytes.into());
+            let bytes = a.bytes;
+            if bytes.len() < 2 {
+                continue;
+            }
+            let sets: Vec<Vec<u8>> = bytes
+                .iter()
+                .map(|&b| {
+                    if a.fold_case && b.is_ascii_alphabetic() {
+                        vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                    } else {
+                        vec![b]
+                    }
+                })
+                .collect();
+            let cost = |s: &Vec<u8>| s.iter().map(|&b| typical_frequency(b)).sum::<f64>();
+            let width = bytes.len().min(WIDTH);
+            let offset = (0..=bytes.len() - width)
+                .min_by(|&x, &y| {
+                    let c = |o: usize| sets[o..o + width].iter().map(cost).product::<f64>();
+                    c(x).total_cmp(&c(y))
+                })
+                .unwrap_or(0);
+            let window = &bytes[offset..offset + width];
+            short_windows |= width < WIDTH;
+            keyed.push((key(window), id as u32, offset as u32));
+            let pair = usize::from(window[0]) << 8 | usize::from(window[1]);
+            pairs[pair / 64] |= 1 << (pair % 64);
+            let mut fp = [[0u64; 4]; WIDTH];
+            for (k, set) in fp.iter_mut().enumerate() {
+                match sets.get(offset + k).filter(|_| k < width) {
+                    Some(bytes) => {
+                        for &b in bytes {
+                            set[usize::from(b) / 64] |= 1 << (b % 64);
+                        }
+                    }
+                    None => *set = [u64::MAX; 4],
+                }
+            }
+            if !fingerprints.contains(&fp) {
+                fingerprints.push(fp);
+            }
+        }
+        let (lo, hi) = assign_buckets(&fingerprints);
+
+        keyed.sort_unstable();
+        let mut entries = Vec::with_capacity(keyed.len());
+        let mut groups: Vec<(u32, u32, u32)> = Vec::new();
+        for (k, id, off) in keyed {
+            match groups.last_mut() {
+                Some(g) if g.0 == k => g.2 += 1,
+                _ => groups.push((k, entries.len() as u32, 1)),
+            }
+            entries.push((id, off));
+        }
+        let size = (groups.len() * 2).next_power_of_two().max(16);
+        let slot_mask = size - 1;
+        let mut slots = vec![(0u32, 0u32, 0u32); size];
+        for g in groups {
+            let mut s = slot_of(g.0, slot_mask);
+            while slots[s].2 != 0 {
+                s = (s + 1) & slot_mask;
+            }
+            slots[s] = g;
+        }
+        AnchorSet {
+            patterns,
+            lo,
+            hi,
+            pairs,
+            slots,
+            slot_mask,
+            entries,
+            short_windows,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Calls `f(pattern, start, end)` for every occurrence of every anchor
+    /// (overlapping ones included), in no particular order.
+    pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+        self.candidate_masks(hay, |base, mut mask| {
+            while mask != 0 {
+                let p = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                self.verify(hay, p, &mut f);
+            }
+        });
+    }
+
+    #[inline]
+    fn verify(&self, hay: &[u8], p: usize, f: &mut impl FnMut(usize, usize, usize)) {
+        if p + 2 > hay.len() {
+            return;
+        }
+        let (b0, b1) = (hay[p], hay[p + 1]);
+        let pair = usize::from(b0) << 8 | usize::from(b1);
+        if self.pairs[pair / 64] >> (pair % 64) & 1 == 0 {
+            return;
+        }
+        if let Some(w) = hay.get(p..p + WIDTH) {
+            self.verify_window(hay, p, key(w), f);
+        }
+        if self.short_windows {
+            self.verify_window(hay, p, key(&[b0, b1]), f);
+        }
+    }
+
+    #[inline]
+    fn verify_window(&self, hay: &[u8], p: usize, k: u32, f: &mut impl FnMut(usize, usize, usize)) {
+        let mut s = slot_of(k, self.slot_mask);
+        loop {
+            let (sk, from, count) = self.slots[s];
+            if count == 0 {
+                return;
+            }
+            if sk == k {
+                let from = from as usize;
+                for &(id, off) in &self.entries[from..from + count as usize] {
+                    let Some(start) = p.checked_sub(off as usize) else {
+                        continue;
+                    };
+                    let pat = &self.patterns[id as usize];
+                    let end = start + pat.len();
+                    if hay.get(start..end) == Some(&pat[..]) {
+                        f(id as usize, start, end);
+                    }
+                }
+                return;
+            }
+            s = (s + 1) & self.slot_mask;
+        }
+    }
+
+    /// Calls `f(base, mask)` where bit `i` of `mask` marks position
+    /// `base + i` as a possible window start; every real window start is
+    /// marked.
+    fn candidate_masks(&self, hay: &[u8], mut f: impl FnMut(usize, u64)) {
+        let done = self.vector_masks(hay, &mut f);
+        self.masks_scalar(hay, done, &mut f);
+    }
+
+    /// The vector path where the CPU has one: marks positions up to the
+    /// returned offset; the scalar path does the rest.
+    #[cfg(target_arch = "x86_64")]
+    fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { x86::masks_avx2(self, hay, f) }
+        } else if std::is_x86_feature_detected!("ssse3") {
+            // SAFETY: the CPU supports SSSE3 (checked just above).
+            unsafe { x86::masks_ssse3(self, hay, f) }
+        } else {
+            0
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
+        wasm::masks(self, hay, f)
+    }
+
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
+    fn vector_masks(&self, _hay: &[u8], _f: &mut impl FnMut(usize, u64)) -> usize {
+        0
+    }
+
+    #[inline]
+    fn bucket_bits(&self, k: usize, b: u8) -> u16 {
+        let lo = usize::from(b & 15);
+        let hi = usize::from(b >> 4);
+        let set0 = self.lo[k][0][lo] & self.hi[k][0][hi];
+        let set1 = self.lo[k][1][lo] & self.hi[k][1][hi];
+        u16::from(set0) | u16::from(set1) << 8
+    }
+
+    /// The portable path, from `from` to the end; bytes past the end count
+    /// as 0.
+    fn masks_scalar(&self, hay: &[u8], from: usize, f: &mut impl FnMut(usize, u64)) {
+        let mut base = from;
+        while base < hay.len() {
+            let mut mask = 0u64;
+            for i in 0..64.min(hay.len() - base) {
+                let p = base + i;
+                let mut m = u16::MAX;
+                for k in 0..WIDTH {
+                    m &= self.bucket_bits(k, hay.get(p + k).copied().unwrap_or(0));
+                }
+                if m != 0 {
+                    mask |= 1 << i;
+                }
+            }
+            if mask != 0 {
+                f(base, mask);
+            }
+            base += 64;
+        }
+    }
+}
+
+type Tables = ([[[u8; 16]; 2]; WIDTH], [[[u8; 16]; 2]; WIDTH]);
+
+/// Greedy bucket packing: each fingerprint (commonest first) joins the
+/// bucket whose estimated hit rate grows least. A bucket's hit rate is the
+/// product over window positions of the frequency of the bytes its nibble
+/// tables let through.
+fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
+    const BUCKETS: usize = 16;
+    let freq: Vec<f64> = (0..=255u8).map(|b| typical_frequency(b) / 100.0).collect();
+    // row_sums[h][half][bits]: the frequency of bytes with high nibble `h`
+    // and a low nibble among `bits` (low or high half of the 16 nibbles),
+    // so a nibble rectangle costs at most 32 lookups.
+    let mut row_sums = vec![[[0f64; 256]; 2]; 16];
+    for (h, row) in row_sums.iter_mut().enumerate() {
+        for (half, sums) in row.iter_mut().enumerate() {
+            for (bits, sum) in sums.iter_mut().enumerate() {
+                *sum = (0..8)
+                    .filter(|l| bits >> l & 1 == 1)
+                    .map(|l| freq[h << 4 | (half * 8 + l)])
+                    .sum();
+            }
+        }
+    }
+    let rect_cost = |lo: u16, hi: u16| -> f64 {
+        (0..16)
+            .filter(|h| hi >> h & 1 == 1)
+            .map(|h| row_sums[h][0][usize::from(lo & 0xff)] + row_sums[h][1][usize::from(lo >> 8)])
+            .sum()
+    };
+    let nibbles = |s: &[u64; 4]| -> (u16, u16) {
+        let (mut lo, mut hi) = (0u16, 0u16);
+        for (w, &word) in s.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                lo |= 1 << (b & 15);
+                hi |= 1 << (b >> 4);
+            }
+        }
+        (lo, hi)
+    };
+    let set_cost = |s: &[u64; 4]| -> f64 {
+        let mut sum = 0.0;
+        for (w, &word) in s.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                sum += freq[w * 64 + bits.trailing_zeros() as usize];
+                bits &= bits - 1;
+            }
+        }
+        sum
+    };
+    // Commonest fingerprints first, so they spread over the buckets.
+    let mut order: Vec<(f64, [(u16, u16); WIDTH])> = fingerprints
+        .iter()
+        .map(|fp| {
+            (
+                fp.iter().map(set_cost).product::<f64>(),
+                [nibbles(&fp[0]), nibbles(&fp[1]), nibbles(&fp[2])],
+            )
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut buckets = [[(0u16, 0u16); WIDTH]; BUCKETS];
+    let mut costs = [0f64; BUCKETS];
+    let mut used = [false; BUCKETS];
+    let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
+    for (_, parts) in order {
+        let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
+        for (i, b) in buckets.iter().enumerate() {
+            let mut grown = *b;
+            for (g, p) in grown.iter_mut().zip(&parts) {
+                g.0 |= p.0;
+                g.1 |= p.1;
+            }
+            let grown_cost = if grown == *b && used[i] {
+                costs[i]
+            } else {
+                cost(&grown)
+            };
+            let increase = grown_cost - if used[i] { costs[i] } else { 0.0 };
+            if increase < best.0 {
+                best = (increase, i, grown, grown_cost);
+            }
+        }
+        buckets[best.1] = best.2;
+        costs[best.1] = best.3;
+        used[best.1] = true;
+    }
+    let mut lo = [[[0u8; 16]; 2]; WIDTH];
+    let mut hi = [[[0u8; 16]; 2]; WIDTH];
+    for (i, b) in buckets.iter().enumerate() {
+        if !used[i] {
+            continue;
+        }
+        let (set, bit) = (i / 8, 1u8 << (i % 8));
+        for (k, &(l, h)) in b.iter().enumerate() {
+            for n in 0..16 {
+                if l >> n & 1 == 1 {
+                    lo[k][set][n] |= bit;
+                }
+                if h >> n & 1 == 1 {
+                    hi[k][set][n] |= bit;
+                }
+            }
+        }
+    }
+    (lo, hi)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{AnchorSet, WIDTH};
+    use std::arch::x86_64::*;
+
+    /// Positions `[0, returned)` are covered; the caller does the rest.
+    #[target_feature(enable = "ssse3")]
+    pub(super) unsafe fn masks_ssse3(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let load = |t: &[u8; 16]| _mm_loadu_si128(t.as_ptr().cast());
+        let lo: [[__m128i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
+        let hi: [[__m128i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
+        let nib = _mm_set1_epi8(0x0f);
+        let zero = _mm_setzero_si128();
+        let mut i = 0;
+        while i + 16 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm_set1_epi8(-1); 2];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 16 <= hay.len() by the loop condition.
+                let v = _mm_loadu_si128(hay.as_ptr().add(i + k).cast());
+                let l = _mm_and_si128(v, nib);
+                let h = _mm_and_si128(_mm_srli_epi16(v, 4), nib);
+                for s in 0..2 {
+                    let m =
+                        _mm_and_si128(_mm_shuffle_epi8(lo[k][s], l), _mm_shuffle_epi8(hi[k][s], h));
+                    acc[s] = _mm_and_si128(acc[s], m);
+                }
+            }
+            let any = _mm_or_si128(acc[0], acc[1]);
+            let mask = !(_mm_movemask_epi8(_mm_cmpeq_epi8(any, zero)) as u32) & 0xffff;
+            if mask != 0 {
+                f(i, u64::from(mask));
+            }
+            i += 16;
+        }
+        i
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn masks_avx2(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let load = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
+        let lo: [[__m256i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
+        let hi: [[__m256i; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
+        let nib = _mm256_set1_epi8(0x0f);
+        let zero = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 32 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm256_set1_epi8(-1); 2];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 32 <= hay.len() by the loop condition.
+                let v = _mm256_loadu_si256(hay.as_ptr().add(i + k).cast());
+                let l = _mm256_and_si256(v, nib);
+                let h = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+                for s in 0..2 {
+                    let m = _mm256_and_si256(
+                        _mm256_shuffle_epi8(lo[k][s], l),
+                        _mm256_shuffle_epi8(hi[k][s], h),
+                    );
+                    acc[s] = _mm256_and_si256(acc[s], m);
+                }
+            }
+            let any = _mm256_or_si256(acc[0], acc[1]);
+            let mask = !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(any, zero)) as u32);
+            if mask != 0 {
+                f(i, u64::from(mask));
+            }
+            i += 32;
+        }
+        i
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use super::{AnchorSet, WIDTH};
+    use core::arch::wasm32::*;
+
+    pub(super) fn masks(set: &AnchorSet, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
+        let load = |t: &[u8; 16]| {
+            u8x16(
+                t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12],
+                t[13], t[14], t[15],
+            )
+        };
+        let lo: [[v128; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.lo[k][0]), load(&set.lo[k][1])]);
+        let hi: [[v128; 2]; WIDTH] =
+            std::array::from_fn(|k| [load(&set.hi[k][0]), load(&set.hi[k][1])]);
+        let nib = u8x16_splat(0x0f);
+        let zero = u8x16_splat(0);
+        let mut i = 0;
+        while i + 16 + WIDTH - 1 <= hay.len() {
+            let mut acc = [u8x16_splat(0xff); 2];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 16 <= hay.len() by the loop condition;
+                // v128_load has no alignment requirement.
+                let v = unsafe { v128_load(hay.as_ptr().add(i + k).cast()) };
+                let l = v128_and(v, nib);
+                let h = u8x16_shr(v, 4);
+                for s in 0..2 {
+                    let m = v128_and(u8x16_swizzle(lo[k][s], l), u8x16_swizzle(hi[k][s], h));
+                    acc[s] = v128_and(acc[s], m);
+                }
+            }
+            let any = v128_or(acc[0], acc[1]);
+            let mask = u8x16_bitmask(u8x16_ne(any, zero));
+            if mask != 0 {
+                f(i, u64::from(mask));
+            }
+            i += 16;
+        }
+        i
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(anchors: &[&str], hay: &[u8]) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for (id, a) in anchors.iter().enumerate() {
+            let a = a.as_bytes();
+            for s in 0..hay.len() {
+                if hay[s..].starts_with(a) {
+                    out.push((id, s, s + a.len()));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    fn found(set: &AnchorSet, hay: &[u8]) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        set.for_each_match(hay, |id, s, e| out.push((id, s, e)));
+        out.sort_unstable();
+        out
+    }
+
+    fn positions(masks: impl FnOnce(&mut dyn FnMut(usize, u64))) -> Vec<usize> {
+        let mut out = Vec::new();
+        masks(&mut |base, mut m| {
+            while m != 0 {
+                out.push(base + m.trailing_zeros() as usize);
+                m &= m - 1;
+            }
+        });
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn finds_exactly_what_a_naive_search_finds() {
+        let anchors = [
+            "ghp_",
+            "gho_",
+            "AKIA",
+            "xoxb-",
+            "SK",
+            "0x",
+            "Q~",
+            "password",
+            "Password",
+            "PASSWORD",
+            "pass",
+            "sk_live_",
+            "live_",
+            "://",
+            "-----BEGIN ",
+            "dob",
+        ];
+        let specs: Vec<AnchorSpec> = anchors
+            .iter()
+            .map(|a| AnchorSpec {
+                bytes: a.as_bytes(),
+                fold_case: a.eq_ignore_ascii_case("password") || *a == "pass" || *a == "dob",
+            })
+            .collect();
+        let set = AnchorSet::new(&specs);
+        let alphabet = b"ghpoAKIxb-SK0Q~passwordPASSWORDsk_live_:/BEGIN d\"{}\xc3\xa9";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in [
+            0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000,
+        ] {
+            for _ in 0..40 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state >> 11) as usize % alphabet.len()]
+                    })
+                    .collect();
+                assert_eq!(
+                    found(&set, &hay),
+                    naive(&anchors, &hay),
+                    "{:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+                // The vector path (where the CPU has one) marks exactly
+                // the positions the scalar path marks.
+                let vector = positions(|f| set.candidate_masks(&hay, f));
+                let scalar = positions(|f| set.masks_scalar(&hay, 0, &mut |b, m| f(b, m)));
+                assert_eq!(vector, scalar);
+            }
+        }
+    }
+
+    #[test]
+    fn anchors_at_both_ends_and_overlapping() {
+        let anchors = ["ab", "abc", "bcd", "cd"];
+        let specs: Vec<AnchorSpec> = anchors
+            .iter()
+            .map(|a| AnchorSpec {
+                bytes: a.as_bytes(),
+                fold_case: false,
+            })
+            .collect();
+        let set = AnchorSet::new(&specs);
+        let hay = b"abcd xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx abcd";
+        assert_eq!(found(&set, hay), naive(&anchors, hay));
+    }
+}
