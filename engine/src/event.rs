@@ -678,6 +678,46 @@ mod tests {
     use crate::bundle::{Action, MaskStyle, Severity};
     use std::sync::Arc;
 
+    /// A request-side context with the fields tests rarely care about.
+    fn test_ctx<'a>(
+        request: &'a RequestInfo,
+        resource: Option<&'a Resource>,
+        decision: Decision,
+    ) -> EventContext<'a> {
+        EventContext {
+            event_id: "e",
+            time_unix_nano: 1,
+            direction: Direction::Request,
+            location: "body",
+            decision,
+            bundle_name: "b",
+            bundle_revision: "1",
+            request,
+            resource,
+        }
+    }
+
+    /// An enforced finding of rule `r` with a full mask.
+    fn test_finding(
+        category: &str,
+        action: Action,
+        severity: Severity,
+        span: std::ops::Range<usize>,
+    ) -> Finding {
+        Finding {
+            rule_id: Arc::from("r"),
+            category: Arc::from(category),
+            action,
+            severity,
+            confidence: crate::detectors::Confidence::High,
+            mask: MaskStyle::Full,
+            monitor: false,
+            start: span.start,
+            end: span.end,
+            path: None,
+        }
+    }
+
     #[test]
     fn preview_never_contains_the_value() {
         let secret = b"AKIAZ3MSJ5TVQ4GQDKWY";
@@ -705,15 +745,7 @@ mod tests {
         let data = br#"{"email":"jane.doe@example.com"}"#;
         let f = Finding {
             rule_id: Arc::from("pii-email"),
-            category: Arc::from("pii.email"),
-            action: Action::Redact,
-            severity: Severity::Medium,
-            confidence: crate::detectors::Confidence::High,
-            mask: MaskStyle::Full,
-            monitor: false,
-            start: 10,
-            end: 30,
-            path: None,
+            ..test_finding("pii.email", Action::Redact, Severity::Medium, 10..30)
         };
         let req = RequestInfo {
             method: Some("POST".into()),
@@ -723,14 +755,8 @@ mod tests {
         };
         let ctx = EventContext {
             event_id: "abc",
-            time_unix_nano: 1,
-            direction: Direction::Request,
-            location: "body",
-            decision: Decision::Redact,
             bundle_name: "veil-default",
-            bundle_revision: "1",
-            request: &req,
-            resource: None,
+            ..test_ctx(&req, None, Decision::Redact)
         };
         let ev = finding_event(&f, data, &ctx);
         let text = ev.to_string();
@@ -783,27 +809,9 @@ mod tests {
         });
         let ctx = EventContext {
             event_id: "0123456789abcdef",
-            time_unix_nano: 1,
-            direction: Direction::Request,
-            location: "body",
-            decision: Decision::Block,
-            bundle_name: "b",
-            bundle_revision: "1",
-            request: &req,
-            resource: Some(&resource),
+            ..test_ctx(&req, Some(&resource), Decision::Block)
         };
-        let f = Finding {
-            rule_id: Arc::from("r"),
-            category: Arc::from("secret.x"),
-            action: Action::Block,
-            severity: Severity::Critical,
-            confidence: crate::detectors::Confidence::High,
-            mask: MaskStyle::Full,
-            monitor: false,
-            start: 0,
-            end: 20,
-            path: None,
-        };
+        let f = test_finding("secret.x", Action::Block, Severity::Critical, 0..20);
         let events = [
             finding_event(&f, b"AKIAZ3MSJ5TVQ4GQDKWY", &ctx),
             notice_event(&ctx, "body_limit", "d", Severity::Medium),
@@ -870,17 +878,7 @@ mod tests {
             local_address: Some("10.1.2.4:15006".into()),
             ..Default::default()
         };
-        let ctx = EventContext {
-            event_id: "e",
-            time_unix_nano: 1,
-            direction: Direction::Request,
-            location: "body",
-            decision: Decision::Allow,
-            bundle_name: "b",
-            bundle_revision: "1",
-            request: &req,
-            resource: None,
-        };
+        let ctx = test_ctx(&req, None, Decision::Allow);
         let ev = notice_event(&ctx, "body_limit", "x", Severity::Medium);
         let a = &ev["attributes"];
         assert_eq!(a["server.address"], "api.example.com");
@@ -945,24 +943,13 @@ mod tests {
             event_id: "e1",
             time_unix_nano: 1_795_320_000_000_000_000,
             direction: Direction::Response,
-            location: "body",
-            decision: Decision::Redact,
-            bundle_name: "b",
-            bundle_revision: "1",
-            request: &req,
-            resource: Some(&resource),
+            ..test_ctx(&req, Some(&resource), Decision::Redact)
         };
         let f = Finding {
-            rule_id: Arc::from("r"),
-            category: Arc::from("pii.email"),
-            action: Action::Redact,
-            severity: Severity::High,
             confidence: crate::detectors::Confidence::Medium,
-            mask: MaskStyle::Full,
             monitor: true,
-            start: 0,
-            end: 12,
             path: Some(Arc::from("$.contact")),
+            ..test_finding("pii.email", Action::Redact, Severity::High, 0..12)
         };
         let records = [
             finding_record(&f, b"jane@example", &ctx),
@@ -1013,17 +1000,7 @@ mod tests {
     #[test]
     fn record_attributes_are_set_once() {
         let req = RequestInfo::default();
-        let ctx = EventContext {
-            event_id: "e",
-            time_unix_nano: 1,
-            direction: Direction::Request,
-            location: "body",
-            decision: Decision::Allow,
-            bundle_name: "b",
-            bundle_revision: "1",
-            request: &req,
-            resource: None,
-        };
+        let ctx = test_ctx(&req, None, Decision::Allow);
         let mut r = notice_record(&ctx, "x", "y", Severity::Low);
         r.set("veil.decision", AttrValue::text("block"));
         r.set("veil.shadow.diff", AttrValue::text("added"));
