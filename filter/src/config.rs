@@ -140,8 +140,6 @@ struct RawOtlp {
     timeout_ms: Option<f64>,
     #[serde(default)]
     max_retries: Option<f64>,
-    #[serde(default)]
-    max_in_flight: Option<f64>,
     /// Extra request headers (e.g. an API key for the collector).
     #[serde(default)]
     headers: Option<std::collections::BTreeMap<String, String>>,
@@ -166,10 +164,6 @@ pub struct OtlpSettings {
     pub timeout_ms: u32,
     /// Retries of a failed batch, with doubling backoff, before it is dropped (default 3).
     pub max_retries: u32,
-    /// Export requests outstanding at once (default 4): one at a time
-    /// cannot keep up with a worker making tens of thousands of events a
-    /// second.
-    pub max_in_flight: usize,
     pub headers: Vec<(String, String)>,
 }
 
@@ -367,7 +361,6 @@ fn parse_otlp(raw: RawOtlp) -> Result<OtlpSettings, ConfigError> {
         max_queue: whole("max_queue", raw.max_queue, 1000, 1, 1_000_000)? as usize,
         timeout_ms: whole("timeout_ms", raw.timeout_ms, 5000, 10, 600_000)? as u32,
         max_retries: whole("max_retries", raw.max_retries, 3, 0, 100)? as u32,
-        max_in_flight: whole("max_in_flight", raw.max_in_flight, 4, 1, 64)? as usize,
         headers: raw.headers.unwrap_or_default().into_iter().collect(),
     })
 }
@@ -440,11 +433,11 @@ mod tests {
             (100, 1000, 1000)
         );
         let s = Settings::parse(
-            br#"{"otlp": {"cluster": "otel", "batch_size": 5.0, "max_queue": 50, "max_in_flight": 2, "headers": {"x-k": "v"}}}"#,
+            br#"{"otlp": {"cluster": "otel", "batch_size": 5.0, "max_queue": 50, "headers": {"x-k": "v"}}}"#,
         )
         .unwrap();
         let o = s.otlp.unwrap();
-        assert_eq!((o.batch_size, o.max_queue, o.max_in_flight), (5, 50, 2));
+        assert_eq!((o.batch_size, o.max_queue), (5, 50));
         assert_eq!(o.headers, vec![("x-k".to_string(), "v".to_string())]);
         let err = Settings::parse(br#"{"otlp": {"cluster": "otel", "batch_size": 0}}"#)
             .unwrap_err()

@@ -115,11 +115,8 @@ pub struct Exporter {
     queue: SharedQueue,
     resource: Rc<Resource>,
     ids: ExportIds,
-    /// Outstanding export requests by call token (at most `max_in_flight`).
-    in_flight: Vec<(u32, Batch)>,
-    /// Failed batches waiting for their backoff; while any waits, no new
-    /// batch is sent (the collector is in trouble).
-    retry: VecDeque<Batch>,
+    in_flight: Option<(u32, Batch)>,
+    retry: Option<Batch>,
     next_attempt_ms: u64,
     /// Failures logged so far (the log is rate-limited to a few lines).
     failures_logged: u64,
@@ -137,8 +134,8 @@ impl Exporter {
             queue,
             resource,
             ids,
-            in_flight: Vec::new(),
-            retry: VecDeque::new(),
+            in_flight: None,
+            retry: None,
             next_attempt_ms: 0,
             failures_logged: 0,
         }
@@ -158,45 +155,19 @@ impl Exporter {
             let len = self.queue.try_borrow().map(|q| q.len()).unwrap_or(0);
             host::record_metric(id, len as u64);
         }
-        if !self.retry.is_empty() {
-            if self.in_flight.is_empty() && now_ms() >= self.next_attempt_ms {
-                if let Some(batch) = self.retry.pop_front() {
-                    self.send(batch);
-                }
+        if self.in_flight.is_some() {
+            return;
+        }
+        if self.retry.is_some() {
+            if now_ms() < self.next_attempt_ms {
+                return;
+            }
+            if let Some(batch) = self.retry.take() {
+                self.send(batch);
             }
             return;
         }
-        // The flush interval passed: partial batches go too. A dispatch
-        // that fails at once leaves a retry and ends the loop.
-        while self.in_flight.len() < self.settings.max_in_flight
-            && self.queued() > 0
-            && self.retry.is_empty()
-        {
-            self.send_next();
-        }
-    }
-
-    fn queued(&self) -> usize {
-        self.queue.try_borrow().map(|q| q.len()).unwrap_or(0)
-    }
-
-    /// After a success: retries first (the collector answers again), then
-    /// full batches while there is room.
-    fn top_up(&mut self) {
-        while self.in_flight.len() < self.settings.max_in_flight {
-            let before = self.in_flight.len();
-            if let Some(batch) = self.retry.pop_front() {
-                self.send(batch);
-            } else if self.queued() >= self.settings.batch_size {
-                self.send_next();
-            } else {
-                break;
-            }
-            if self.in_flight.len() == before {
-                // The dispatch failed at once: wait for the backoff.
-                break;
-            }
-        }
+        self.send_next();
     }
 
     fn send_next(&mut self) {
@@ -232,7 +203,7 @@ impl Exporter {
             vec![],
             std::time::Duration::from_millis(u64::from(s.timeout_ms)),
         ) {
-            Ok(token) => self.in_flight.push((token, batch)),
+            Ok(token) => self.in_flight = Some((token, batch)),
             Err(status) => {
                 let why = format!("dispatch to cluster {:?} failed: {status:?}", s.cluster);
                 self.failed(batch, Outcome::Retry, &why);
@@ -242,17 +213,27 @@ impl Exporter {
 
     /// The collector answered (or the call failed: no `:status`).
     pub fn on_response(&mut self, token: u32, status: Option<u16>) {
-        let Some(at) = self.in_flight.iter().position(|(t, _)| *t == token) else {
-            return;
+        let batch = match self.in_flight.take() {
+            Some((t, batch)) if t == token => batch,
+            other => {
+                self.in_flight = other;
+                return;
+            }
         };
-        let (_, batch) = self.in_flight.swap_remove(at);
         match classify(status) {
             Outcome::Sent => {
                 if let Some(id) = self.ids.sent {
                     host::increment_metric(id, batch.records.len() as i64);
                 }
-                // Keep up with a busy proxy: full batches go out at once.
-                self.top_up();
+                // Keep up with a busy proxy: a full batch goes out at once.
+                let full = self
+                    .queue
+                    .try_borrow()
+                    .map(|q| q.len() >= self.settings.batch_size)
+                    .unwrap_or(false);
+                if full {
+                    self.send_next();
+                }
             }
             outcome => {
                 let why = match status {
@@ -292,7 +273,7 @@ impl Exporter {
         } else {
             self.next_attempt_ms =
                 now_ms() + backoff_ms(self.settings.flush_interval_ms, batch.failures);
-            self.retry.push_back(batch);
+            self.retry = Some(batch);
         }
     }
 }
