@@ -1156,6 +1156,9 @@ impl HttpContext for VeilHttp {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let map = MapType::HttpResponseHeaders;
+        // Read here, not lazily at the first event: Envoy does not expose
+        // the response headers to the body callbacks, where most response
+        // findings are made (tried; the status came back empty).
         self.request.response_status =
             host::get_header_text(map, ":status").and_then(|s| s.trim().parse().ok());
         if !self.scan_headers(Direction::Response, map) {
