@@ -137,11 +137,12 @@ impl AttrValue {
 /// One event (a finding or a notice) in the OpenTelemetry log data model.
 ///
 /// Built as a flat list with static keys and written straight to JSON
-/// text: on a request with many findings, building `serde_json` maps per
-/// event cost more than the scan itself (about 9 µs an event natively,
-/// measured with the default bundle), and events are written on the
-/// traffic path. [`Record::to_value`] gives the same record as a JSON
-/// value for callers that want one.
+/// text: events are written on the traffic path, and on a request with
+/// many findings building a `serde_json` map per event cost more than the
+/// scan itself (the proxy-log vs no-sink rows of "Cost of exporting
+/// events" in `benches/RESULTS.md`, from `cargo xtask bench`, show what
+/// events cost end to end). [`Record::to_value`] gives the same record as
+/// a JSON value for callers that want one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub time_unix_nano: u64,
