@@ -74,21 +74,14 @@ impl Exporter {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
-    /// (run time ns, runs) summed over the programs on `tracepoints`.
-    fn bpf(&self, tracepoints: &[&str]) -> (f64, f64) {
-        let text = self.scrape();
-        let get = |metric: &str, tp: &str| -> f64 {
-            let prefix = format!("{metric}{{tracepoint=\"{tp}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let ns = tracepoints
-            .iter()
-            .map(|tp| get("veil_exporter_bpf_run_time_seconds_total", tp) * 1e9)
-            .sum();
-        let runs = get("veil_exporter_bpf_runs_total", tracepoints[0]);
-        (ns, runs)
+    /// Run time (ns) summed over all of the exporter's BPF programs.
+    fn bpf_ns(&self) -> f64 {
+        self.scrape()
+            .lines()
+            .filter(|l| l.starts_with("veil_exporter_bpf_run_time_seconds_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+            * 1e9
     }
     /// user+system CPU seconds of the exporter process.
     fn cpu(&self) -> f64 {
@@ -133,36 +126,77 @@ impl Drop for Exporter {
     }
 }
 
-fn open_loop(path: &Path, iters: u64) -> Duration {
-    let t = Instant::now();
-    for _ in 0..iters {
-        drop(std::fs::File::open(path).unwrap());
-    }
-    t.elapsed()
+/// Wall-clock and CPU time of this process (all its threads: the connect
+/// loop's server thread included). CPU time leaves out the time other
+/// load on the machine kept the loop off the CPU, so on a shared machine
+/// it is the steadier of the two; both include the syscalls' kernel time
+/// and so the BPF programs and the tracing paths run in this process.
+#[derive(Clone, Copy)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
 }
 
-fn connect_loop(iters: u64) -> Duration {
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn timed(f: impl FnOnce()) -> Cost {
+    let (t, c) = (Instant::now(), process_cpu());
+    f();
+    Cost {
+        wall: t.elapsed(),
+        cpu: process_cpu() - c,
+    }
+}
+
+fn open_loop(path: &Path, iters: u64) -> Cost {
+    timed(|| {
+        for _ in 0..iters {
+            drop(std::fs::File::open(path).unwrap());
+        }
+    })
+}
+
+/// A syscall none of the exporter's programs reports: what every other
+/// syscall of the machine pays while the exporter is attached.
+fn getppid_loop(iters: u64) -> Cost {
+    timed(|| {
+        for _ in 0..iters {
+            // SAFETY: getppid has no arguments and cannot fail.
+            std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+        }
+    })
+}
+
+fn connect_loop(iters: u64) -> Cost {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
+    timed(|| {
+        let server = std::thread::spawn(move || {
+            for _ in 0..iters {
+                // Wait for the client's FIN so the client closes first and
+                // TIME_WAIT stays on its side: a server-side TIME_WAIT on a
+                // reused 4-tuple makes the next SYN wait 1 s for a retransmit.
+                // The byte written first paces the client to the accepts, so
+                // the accept queue never overflows (a dropped SYN costs 1 s).
+                let (mut s, _) = l.accept().unwrap();
+                s.write_all(b"k").unwrap();
+                let _ = s.read(&mut [0u8; 1]);
+            }
+        });
         for _ in 0..iters {
-            // Wait for the client's FIN so the client closes first and
-            // TIME_WAIT stays on its side: a server-side TIME_WAIT on a
-            // reused 4-tuple makes the next SYN wait 1 s for a retransmit.
-            // The byte written first paces the client to the accepts, so
-            // the accept queue never overflows (a dropped SYN costs 1 s).
-            let (mut s, _) = l.accept().unwrap();
-            s.write_all(b"k").unwrap();
-            let _ = s.read(&mut [0u8; 1]);
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.read_exact(&mut [0u8; 1]).unwrap();
         }
-    });
-    let t = Instant::now();
-    for _ in 0..iters {
-        let mut c = TcpStream::connect(addr).unwrap();
-        c.read_exact(&mut [0u8; 1]).unwrap();
-    }
-    server.join().unwrap();
-    t.elapsed()
+        server.join().unwrap();
+    })
 }
 
 /// Opens of `path` at `rate` per second for `secs` seconds.
@@ -183,6 +217,9 @@ fn ns(d: Duration, iters: u64) -> f64 {
     d.as_nanos() as f64 / iters as f64
 }
 
+/// Longer than the exporter's refresh of its BPF statistics (500 ms).
+const STATS_REFRESH: Duration = Duration::from_millis(600);
+
 const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 /// Rounds per scenario; the fastest is reported, since the machine is
@@ -191,19 +228,28 @@ const ROUNDS: usize = 5;
 
 fn main() {
     let mut iters: u64 = 200_000;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--iters" => iters = args.next().unwrap().parse().unwrap(),
-            other => panic!("unknown argument {other}"),
-        }
-    }
-    let exe = std::env::current_exe()
+    let mut rounds: usize = ROUNDS;
+    let mut exe = std::env::current_exe()
         .unwrap()
         .parent()
         .and_then(Path::parent)
         .unwrap()
         .join("veil-ebpf-exporter");
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--iters" => iters = args.next().unwrap().parse().unwrap(),
+            "--rounds" => rounds = args.next().unwrap().parse().unwrap(),
+            // Another build of the exporter, to compare two builds with
+            // the same harness in the same minute.
+            "--exporter" => exe = PathBuf::from(args.next().unwrap()),
+            // Only the rows whose workload contains this (open, getppid,
+            // connect), and no paced-rate table.
+            "--only" => only = Some(args.next().unwrap()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
     assert!(exe.exists(), "build the exporter first: {}", exe.display());
     let dir = PathBuf::from(format!("/tmp/veil-overhead-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("keys")).unwrap();
@@ -226,99 +272,119 @@ fn main() {
     open_loop(&plain, iters / 10);
     connect_loop(conn_iters / 10);
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "iterations: {iters} opens, {conn_iters} connects (each also accepted); ns/op is the best of {ROUNDS} alternating rounds\n"
+        "iterations: {iters} opens and getppids, {conn_iters} connects (each also accepted); \
+         per-op figures are the best of {rounds} alternating rounds; load average at start: {}\n",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
-    println!("| workload | exporter | ns/op without | ns/op with | added ns/op | BPF ns per syscall | events/s offered (events) | dropped | exporter CPU µs/event |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| workload | exporter | CPU ns/op without | CPU ns/op with | added CPU ns/op | wall ns/op without | wall ns/op with | BPF ns/op | events/s offered (events) | dropped | exporter CPU µs/event |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
-    // The programs each loop's syscall runs (the first one runs once per
-    // loop iteration's syscall of that kind).
-    const OPEN_TPS: &[&str] = &["sys_enter_openat", "sys_exit_openat"];
-    const CONNECT_TPS: &[&str] = &["sys_enter_connect", "sys_exit_connect", "sys_exit_accept4"];
     let stats_before = std::fs::read_to_string(BPF_STATS).unwrap_or_default();
-    let stats_on = std::fs::write(BPF_STATS, "1").is_ok();
+    let stats_on = std::fs::write(BPF_STATS, "0").is_ok();
 
-    type Work<'a> = (
-        &'a str,
-        &'a str,
-        bool,
-        &'a [&'a str],
-        Box<dyn Fn() -> f64 + 'a>,
-    );
+    type Work<'a> = (&'a str, &'a str, bool, u64, Box<dyn Fn() -> Cost + 'a>);
     let runs: Vec<Work> = vec![
         (
             "open+close, plain file",
             "attached, task not watched",
             true,
-            OPEN_TPS,
-            Box::new(|| ns(open_loop(&plain, iters), iters)),
+            iters,
+            Box::new(|| open_loop(&plain, iters)),
+        ),
+        (
+            "getppid (no program reports it)",
+            "attached, task watched",
+            false,
+            iters,
+            Box::new(|| getppid_loop(iters)),
         ),
         (
             "open+close, plain file",
             "attached, path outside prefixes",
             false,
-            OPEN_TPS,
-            Box::new(|| ns(open_loop(&plain, iters), iters)),
+            iters,
+            Box::new(|| open_loop(&plain, iters)),
         ),
         (
             "open+close, sensitive file",
             "attached, every open exported",
             false,
-            OPEN_TPS,
-            Box::new(|| ns(open_loop(&key, iters), iters)),
+            iters,
+            Box::new(|| open_loop(&key, iters)),
         ),
         (
             "connect+accept+1 byte+close",
             "attached, task not watched",
             true,
-            CONNECT_TPS,
-            Box::new(|| ns(connect_loop(conn_iters), conn_iters)),
+            conn_iters,
+            Box::new(|| connect_loop(conn_iters)),
         ),
         (
             "connect+accept+1 byte+close",
             "attached, every connect and accept exported",
             false,
-            CONNECT_TPS,
-            Box::new(|| ns(connect_loop(conn_iters), conn_iters)),
+            conn_iters,
+            Box::new(|| connect_loop(conn_iters)),
         ),
     ];
-    for (work, mode, other, tps, f) in runs {
+    for (work, mode, other, n, f) in runs {
+        if only.as_deref().is_some_and(|o| !work.contains(o)) {
+            continue;
+        }
         // Rounds alternate without / with the exporter, so both see the
         // same background load; the best round of each is reported.
-        let (mut without, mut with) = (f64::INFINITY, f64::INFINITY);
+        let best = |a: &mut [f64; 2], c: Cost| {
+            a[0] = a[0].min(ns(c.cpu, n));
+            a[1] = a[1].min(ns(c.wall, n));
+        };
+        let (mut without, mut with) = ([f64::INFINITY; 2], [f64::INFINITY; 2]);
         let (mut seen, mut dropped, mut cpu, mut wall) = (0.0, 0.0, 0.0, 0.0);
-        let (mut bpf_ns, mut bpf_runs) = (0.0, 0.0);
-        for _ in 0..ROUNDS {
-            without = without.min(f());
+        let mut bpf_ns = 0.0;
+        for _ in 0..rounds {
+            best(&mut without, f());
             let ex = start(&exe, &rules, other);
             let seen0 = ex.counter("veil_exporter_events_total");
             let cpu0 = ex.cpu();
-            let bpf0 = ex.bpf(tps);
             let t = Instant::now();
-            with = with.min(f());
+            best(&mut with, f());
             wall += t.elapsed().as_secs_f64();
-            let bpf1 = ex.bpf(tps);
-            bpf_ns += bpf1.0 - bpf0.0;
-            bpf_runs += bpf1.1 - bpf0.1;
             ex.settle();
             seen += ex.counter("veil_exporter_events_total") - seen0;
             dropped += ex.counter("veil_exporter_ringbuf_dropped_total");
             cpu += ex.cpu() - cpu0;
+        }
+        // One more run with the kernel's BPF statistics on: they add two
+        // clock reads to every program run, so the timed rounds run
+        // without them.
+        if stats_on && std::fs::write(BPF_STATS, "1").is_ok() {
+            let ex = start(&exe, &rules, other);
+            // The exporter refreshes its BPF statistics every 500 ms.
+            std::thread::sleep(STATS_REFRESH);
+            let bpf0 = ex.bpf_ns();
+            f();
+            std::thread::sleep(STATS_REFRESH);
+            bpf_ns = ex.bpf_ns() - bpf0;
+            let _ = std::fs::write(BPF_STATS, "0");
         }
         let per_event = if seen > 100.0 {
             format!("{:.2}", cpu * 1e6 / seen)
         } else {
             "-".into()
         };
-        let per_syscall = if stats_on && bpf_runs > 0.0 {
-            format!("{:.0}", bpf_ns / bpf_runs)
+        let per_op = if stats_on {
+            format!("{:.0}", bpf_ns / n as f64)
         } else {
             "-".into()
         };
         println!(
-            "| {work} | {mode} | {without:.0} | {with:.0} | {:+.0} | {per_syscall} | {:.0} ({seen}) | {dropped} | {per_event} |",
-            with - without,
+            "| {work} | {mode} | {:.0} | {:.0} | {:+.0} | {:.0} | {:.0} | {per_op} | {:.0} ({seen}) | {dropped} | {per_event} |",
+            without[0],
+            with[0],
+            with[0] - without[0],
+            without[1],
+            with[1],
             (seen + dropped) / wall
         );
     }
@@ -326,15 +392,23 @@ fn main() {
         let _ = std::fs::write(BPF_STATS, stats_before.trim());
     }
     println!(
-        "\nBPF ns per syscall: the kernel's run time of the exporter's programs on that \
-         syscall (openat: enter+exit; connect: enter+exit plus the accept4 exit) per \
-         syscall, over every task on the machine during the loop{}.",
+        "\nCPU ns/op: this process's CPU time per loop iteration (user and kernel, so \
+         the BPF programs and the kernel's tracing paths are in it), best round; wall \
+         ns/op the same in wall-clock time. BPF ns/op: the kernel's run time of all the \
+         exporter's programs during the loop (and the 0.6 s after it, before the exporter's \
+         statistics refresh), per loop iteration, over every task on the machine, from one \
+         more run with kernel.bpf_stats_enabled=1 (the timed rounds run without: the \
+         statistics add two clock reads to every program run){}.",
         if stats_on {
             ""
         } else {
             " (not measured: kernel.bpf_stats_enabled could not be set)"
         }
     );
+    if only.is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // Loss at sustained rates: exported events per second for 4 s each.
     println!("\n| exported events/s, paced, 4 s | opens | events handled | dropped |");

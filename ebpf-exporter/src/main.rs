@@ -189,6 +189,16 @@ fn run() -> Result<()> {
         ro.filter_targets = u32::from(!rules.watch.is_empty());
         ro.filter_cgroups = u32::from(!rules.watch.cgroups.is_empty());
         ro.filter_comms = u32::from(!rules.watch.comms.is_empty());
+        ro.nr_openat = libc::SYS_openat;
+        ro.nr_openat2 = libc::SYS_openat2;
+        ro.nr_connect = libc::SYS_connect;
+        ro.nr_accept = libc::SYS_accept;
+        ro.nr_accept4 = libc::SYS_accept4;
+        // open(2) exists on x86_64 only among the targets.
+        #[cfg(target_arch = "x86_64")]
+        {
+            ro.nr_open = libc::SYS_open;
+        }
         // Batch wakeups: a few dozen events per wakeup instead of one, and
         // the poll timer bounds the delay (POLL_INTERVAL).
         let ring = args.ringbuf_bytes.unwrap_or(DEFAULT_RINGBUF_BYTES);
@@ -244,45 +254,25 @@ fn run() -> Result<()> {
             .update(&id.to_ne_bytes(), &[1], MapFlags::ANY)?;
     }
 
-    // Attach: open(2) and accept(2) tracepoints exist only on some
-    // architectures and openat2 only since 5.6, so those are optional.
+    // Attach. The syscall programs are on the raw sys_enter / sys_exit
+    // tracepoints and pick their syscalls by number (set above).
     let progs = &skel.progs;
-    let required = [
+    let programs = [
         ("sched_process_fork", &progs.veil_fork),
         ("sched_process_exec", &progs.veil_exec),
         ("sched_process_exit", &progs.veil_exit),
-        ("sys_enter_openat", &progs.veil_openat),
-        ("sys_exit_openat", &progs.veil_openat_exit),
-        ("sys_enter_connect", &progs.veil_connect),
-        ("sys_exit_connect", &progs.veil_connect_exit),
-        ("sys_exit_accept4", &progs.veil_accept4_exit),
-    ];
-    let optional = [
-        ("sys_enter_openat2", &progs.veil_openat2),
-        ("sys_exit_openat2", &progs.veil_openat2_exit),
-        ("sys_enter_open", &progs.veil_open),
-        ("sys_exit_open", &progs.veil_open_exit),
-        ("sys_exit_accept", &progs.veil_accept_exit),
+        ("sys_enter", &progs.veil_sys_enter),
+        ("sys_exit", &progs.veil_sys_exit),
     ];
     let mut links = Vec::new();
     // (tracepoint, program fd) of what is attached, for the run-time stats.
     let mut attached: Vec<(&'static str, i32)> = Vec::new();
-    for (name, prog) in required {
+    for (name, prog) in programs {
         links.push(
             prog.attach()
                 .with_context(|| format!("attaching tracepoint {name}"))?,
         );
         attached.push((name, prog.as_fd().as_raw_fd()));
-    }
-    let mut skipped = Vec::new();
-    for (name, prog) in optional {
-        match prog.attach() {
-            Ok(l) => {
-                links.push(l);
-                attached.push((name, prog.as_fd().as_raw_fd()));
-            }
-            Err(_) => skipped.push(name),
-        }
     }
 
     let metrics = Arc::new(metrics::Metrics::default());
@@ -347,13 +337,8 @@ fn run() -> Result<()> {
     let rb = rb.build()?;
 
     eprintln!(
-        "veil-ebpf-exporter: attached {} tracepoints{}; watching {}; open filter {}; report {:?}",
+        "veil-ebpf-exporter: attached {} tracepoints; watching {}; open filter {}; report {:?}",
         links.len(),
-        if skipped.is_empty() {
-            String::new()
-        } else {
-            format!(" (not on this kernel: {})", skipped.join(", "))
-        },
         if rules.watch.is_empty() {
             "all tasks".to_string()
         } else {

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * veil's kernel-event exporter, BPF side. Classic tracepoints only (they
- * load on kernels without kprobes/fentry/LSM), CO-RE through
- * vmlinux_min.h. Every program filters on the stack first (is the task
- * watched? does the path start with a watched prefix?) and only then
- * reserves ring-buffer space, so unwatched activity costs a map lookup.
+ * veil's kernel-event exporter, BPF side. Tracepoints only (they load on
+ * kernels without kprobes/fentry/LSM), CO-RE through vmlinux_min.h:
+ * classic sched tracepoints for processes, and one BTF raw tracepoint on
+ * each of sys_enter / sys_exit that switches on the syscall number for
+ * opens, connects and accepts. A classic per-syscall tracepoint
+ * (syscalls/sys_enter_openat) builds a perf trace record of the
+ * syscall's arguments before its program runs, on every hit of every
+ * task; the raw tracepoint hands over the registers and the program
+ * drops an unwatched task's syscall first. Every program filters on the
+ * stack first (is the task watched? does the path start with a watched
+ * prefix?) and only then reserves ring-buffer space.
  * A failed reservation is counted per CPU (COUNTER_DROPPED), never silent.
  */
 #include "vmlinux_min.h"
@@ -88,6 +94,15 @@ const volatile u32 filter_cgroups = 0;
 const volatile u32 filter_paths = 0;
 const volatile u32 n_prefixes = 0;
 const volatile struct prefix prefixes[MAX_PREFIXES] = {};
+/* This architecture's syscall numbers (user space sets them from libc's
+ * SYS_* constants); -1: the syscall does not exist here (open(2) on
+ * arm64). */
+const volatile long nr_openat = -1;
+const volatile long nr_openat2 = -1;
+const volatile long nr_open = -1;
+const volatile long nr_connect = -1;
+const volatile long nr_accept = -1;
+const volatile long nr_accept4 = -1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -589,45 +604,6 @@ static __always_inline int open_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int veil_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return open_enter((int)ctx->args[0], (const char *)ctx->args[1], (u32)ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat")
-int veil_openat_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int veil_openat2(struct trace_event_raw_sys_enter *ctx)
-{
-	u64 flags = 0;
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
-	return open_enter((int)ctx->args[0], (const char *)ctx->args[1], (u32)flags);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int veil_openat2_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-/* open(2) exists on x86_64 only; user space attaches it when present. */
-SEC("tracepoint/syscalls/sys_enter_open")
-int veil_open(struct trace_event_raw_sys_enter *ctx)
-{
-	return open_enter(AT_FDCWD, (const char *)ctx->args[0], (u32)ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int veil_open_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
 /* ---- connections -------------------------------------------------- */
 
 /* The socket behind `fd` of the current task, or 0. */
@@ -661,13 +637,11 @@ static __always_inline void fill_tuple(struct event *e, struct sock *sk)
 	}
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int veil_connect(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int connect_enter(u32 fd, const void *uaddr)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!watched(pid_tgid >> 32))
 		return 0;
-	const void *uaddr = (const void *)ctx->args[1];
 	struct connect_args a = {};
 	if (bpf_probe_read_user(&a.family, sizeof(a.family), uaddr))
 		return 0;
@@ -681,15 +655,14 @@ int veil_connect(struct trace_event_raw_sys_enter *ctx)
 		return 0; /* unix sockets and friends are not egress */
 	}
 	a.rport = __builtin_bswap16(a.rport);
-	a.fd = (u32)ctx->args[0];
+	a.fd = fd;
 	u32 tid = (u32)pid_tgid;
 	if (bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY) == 0)
 		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], 1);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int connect_exit(long ret)
 {
 	if (!inflight_n[INFLIGHT_CONNECTS])
 		return 0;
@@ -699,7 +672,7 @@ int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct event *e = reserve(EV_CONNECT);
 	if (e) {
-		e->ret = ctx->ret;
+		e->ret = ret;
 		struct sock *sk = fd_sock(a->fd);
 		if (sk)
 			fill_tuple(e, sk);
@@ -714,9 +687,8 @@ int veil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int accept_exit(long fd)
 {
-	long fd = ctx->ret;
 	if (fd < 0)
 		return 0;
 	if (!watched(bpf_get_current_pid_tgid() >> 32))
@@ -736,16 +708,83 @@ static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int veil_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+/* ---- the syscall tracepoints ------------------------------------- */
+
+#if defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR(r) ((long)(r)->syscallno)
+#define SYSCALL_ARG0(r) ((r)->orig_x0)
+#define SYSCALL_ARG1(r) ((r)->regs[1])
+#define SYSCALL_ARG2(r) ((r)->regs[2])
+#define SYSCALL_COMPAT() false
+#else
+#define SYSCALL_NR(r) ((long)(r)->orig_ax)
+#define SYSCALL_ARG0(r) ((r)->di)
+#define SYSCALL_ARG1(r) ((r)->si)
+#define SYSCALL_ARG2(r) ((r)->dx)
+/* A 32-bit task's syscall numbers are another table (TS_COMPAT in
+ * thread_info.status); the classic syscall tracepoints skip them too. */
+#define TS_COMPAT 0x0002
+#define SYSCALL_COMPAT() (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT)
+#endif
+
+static __always_inline bool is_open(long id)
 {
-	return accept_exit(ctx);
+	return id == nr_openat || id == nr_openat2 || (nr_open >= 0 && id == nr_open);
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept")
-int veil_accept_exit(struct trace_event_raw_sys_exit *ctx)
+/* Every syscall of every task comes through here: anything but the few
+ * syscalls reported returns after a few compares. */
+SEC("tp_btf/sys_enter")
+int veil_sys_enter(u64 *ctx)
 {
-	return accept_exit(ctx);
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long id = (long)ctx[1];
+	if (id == nr_openat) {
+		if (SYSCALL_COMPAT())
+			return 0;
+		return open_enter((int)SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs),
+				  (u32)SYSCALL_ARG2(regs));
+	}
+	if (id == nr_connect) {
+		if (SYSCALL_COMPAT())
+			return 0;
+		return connect_enter((u32)SYSCALL_ARG0(regs), (const void *)SYSCALL_ARG1(regs));
+	}
+	if (id == nr_openat2) {
+		if (SYSCALL_COMPAT())
+			return 0;
+		u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)SYSCALL_ARG2(regs));
+		return open_enter((int)SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs),
+				  (u32)flags);
+	}
+	if (nr_open >= 0 && id == nr_open) {
+		if (SYSCALL_COMPAT())
+			return 0;
+		return open_enter(AT_FDCWD, (const char *)SYSCALL_ARG0(regs),
+				  (u32)SYSCALL_ARG1(regs));
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int veil_sys_exit(u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long ret = (long)ctx[1];
+	long id = SYSCALL_NR(regs);
+	/* Opens and connects have work here only if their enter stashed
+	 * some, which it never does for a 32-bit task. */
+	if (is_open(id))
+		return open_exit(ret);
+	if (id == nr_connect)
+		return connect_exit(ret);
+	if (id == nr_accept4 || id == nr_accept) {
+		if (SYSCALL_COMPAT())
+			return 0;
+		return accept_exit(ret);
+	}
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

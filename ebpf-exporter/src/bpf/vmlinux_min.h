@@ -173,7 +173,30 @@ struct mm_struct {
 	long unsigned int arg_end;
 };
 
+/* The registers a syscall was entered with (what the raw sys_enter and
+ * sys_exit tracepoints pass): the syscall number and its arguments. */
+#if defined(__TARGET_ARCH_arm64)
+struct pt_regs {
+	__u64 regs[31];
+	__u64 orig_x0;
+	__s32 syscallno;
+};
+#else
+struct pt_regs {
+	long unsigned int di;
+	long unsigned int si;
+	long unsigned int dx;
+	long unsigned int r10;
+	long unsigned int orig_ax;
+};
+#endif
+
+struct thread_info {
+	__u32 status;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;
