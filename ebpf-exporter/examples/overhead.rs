@@ -164,6 +164,18 @@ fn open_loop(path: &Path, iters: u64) -> Cost {
     })
 }
 
+/// openat(2) of a path that does not exist: one traced syscall per
+/// iteration and no close(2).
+fn open_missing_loop(iters: u64) -> Cost {
+    let path = c"/nonexistent-veil-overhead/x";
+    timed(|| {
+        for _ in 0..iters {
+            // SAFETY: a NUL-terminated path; the call fails with ENOENT.
+            std::hint::black_box(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) });
+        }
+    })
+}
+
 /// A syscall none of the exporter's programs reports: what every other
 /// syscall of the machine pays while the exporter is attached.
 fn getppid_loop(iters: u64) -> Cost {
@@ -247,6 +259,25 @@ fn main() {
             // Only the rows whose workload contains this (open, getppid,
             // connect), and no paced-rate table.
             "--only" => only = Some(args.next().unwrap()),
+            // Just one loop, for a profiler (examples/tracing_cost.sh):
+            // open-missing (openat of a path that does not exist, the
+            // only syscall of the loop), open (open+close) or getppid.
+            "--loop" => {
+                let kind = args.next().unwrap();
+                let n: u64 = args.next().unwrap().parse().unwrap();
+                let c = match kind.as_str() {
+                    "open-missing" => open_missing_loop(n),
+                    "open" => {
+                        let f = std::env::temp_dir().join("veil-overhead-loop.txt");
+                        std::fs::write(&f, "x").unwrap();
+                        open_loop(&f, n)
+                    }
+                    "getppid" => getppid_loop(n),
+                    other => panic!("unknown loop {other}"),
+                };
+                println!("{:.1} CPU ns/op", ns(c.cpu, n));
+                return;
+            }
             other => panic!("unknown argument {other}"),
         }
     }
