@@ -14,7 +14,8 @@
 # LOOP: open-missing (default: openat of a missing path, the only syscall
 # of the loop), open (open+close) or getppid (a syscall no program
 # reports). The exporter runs with --watch-pid 1, so the loop's task is
-# not watched: what a syscall dropped by the in-kernel filter costs.
+# not watched: what a syscall dropped by the in-kernel filter costs
+# (WATCH="--watch-comm envoy" and the like: another filter instead).
 # Needs root and perf. Prints one line per exporter (and one without).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,7 +40,7 @@ measure() { # NAME
 echo "loop $loop, $iters iterations, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 measure "without the exporter"
 for ex in "${exporters[@]}"; do
-	"$ex" --watch-pid 1 --metrics-addr off --output /dev/null --duration 120 2>/dev/null &
+	"$ex" ${WATCH:---watch-pid 1} --metrics-addr off --output /dev/null --duration 120 2>/dev/null &
 	pid=$!
 	sleep 1.5
 	measure "$ex"

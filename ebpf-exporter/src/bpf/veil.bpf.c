@@ -146,6 +146,28 @@ struct {
 	__type(value, u8);
 } cgroup_verdicts SEC(".maps");
 
+/* Per task: the last answer of watched() and what it depended on besides
+ * the pid (the cgroup, the comm: 0 when not watched by them). A task
+ * keeps its pid for life and a pid's watched_pids entry is only ever
+ * added for a new task (fork) or before the programs are attached, so a
+ * verdict stays right while the cgroup and comm are unchanged; exec, a
+ * rename or a move to another cgroup is seen on the next syscall. */
+struct verdict {
+	u64 cgroup_id;
+	u64 comm[2];
+	u32 state; /* 0 none yet, VERDICT_WATCHED, VERDICT_NOT_WATCHED */
+	u32 _pad;
+};
+#define VERDICT_WATCHED 1
+#define VERDICT_NOT_WATCHED 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct verdict);
+} verdicts SEC(".maps");
+
 struct open_args {
 	u32 flags;
 	u32 len;
@@ -251,6 +273,35 @@ static __always_inline bool watched(u32 tgid)
 	if (bpf_map_lookup_elem(&watched_comms, comm))
 		return true;
 	return false;
+}
+
+/* watched() for the syscall programs, through the task's cached verdict:
+ * a task-storage lookup and compares instead of the pid, cgroup and comm
+ * lookups on every syscall. */
+static __always_inline bool watched_task(u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (!filter_targets)
+		return true;
+	struct verdict *v = bpf_task_storage_get(&verdicts, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!v)
+		return watched(tgid);
+	u64 cg = 0;
+	u64 comm[2] = {};
+	if (filter_cgroups)
+		cg = bpf_get_current_cgroup_id();
+	if (filter_comms)
+		bpf_get_current_comm(comm, sizeof(comm));
+	if (v->state && v->cgroup_id == cg && v->comm[0] == comm[0] && v->comm[1] == comm[1])
+		return v->state == VERDICT_WATCHED;
+	bool w = watched(tgid);
+	v->cgroup_id = cg;
+	v->comm[0] = comm[0];
+	v->comm[1] = comm[1];
+	v->state = w ? VERDICT_WATCHED : VERDICT_NOT_WATCHED;
+	return w;
 }
 
 /* `path` is 8-byte aligned and PATH_LEN long; bytes past its NUL are
@@ -538,7 +589,7 @@ static __always_inline bool unclean(const char *path, u32 len)
 static __always_inline int open_enter(int dirfd, const char *filename, u32 flags)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!watched(pid_tgid >> 32))
+	if (!watched_task(pid_tgid >> 32))
 		return 0;
 	u32 zero = 0;
 	struct open_args *a = bpf_map_lookup_elem(&open_scratch, &zero);
@@ -640,7 +691,7 @@ static __always_inline void fill_tuple(struct event *e, struct sock *sk)
 static __always_inline int connect_enter(u32 fd, const void *uaddr)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!watched(pid_tgid >> 32))
+	if (!watched_task(pid_tgid >> 32))
 		return 0;
 	struct connect_args a = {};
 	if (bpf_probe_read_user(&a.family, sizeof(a.family), uaddr))
@@ -691,7 +742,7 @@ static __always_inline int accept_exit(long fd)
 {
 	if (fd < 0)
 		return 0;
-	if (!watched(bpf_get_current_pid_tgid() >> 32))
+	if (!watched_task(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	struct sock *sk = fd_sock((u32)fd);
 	if (!sk)
