@@ -64,6 +64,7 @@ pub struct Exporter<W: Write> {
     /// Reused per record.
     event_id: String,
     what: String,
+    line: String,
     record: Option<Record>,
     otlp: Option<crate::otlp::Sender>,
 }
@@ -181,6 +182,7 @@ impl<W: Write> Exporter<W> {
             seq: 0,
             event_id: String::with_capacity(40),
             what: String::with_capacity(256),
+            line: String::with_capacity(2048),
             record: Some(empty_record()),
             otlp: None,
             cgroup_info: HashMap::new(),
@@ -439,9 +441,10 @@ impl<W: Write> Exporter<W> {
         if let Some(otlp) = &self.otlp {
             otlp.send(rec.to_otlp_json(clock_ns(libc::CLOCK_REALTIME).max(0) as u64));
         }
-        let mut line = rec.to_json_line(None);
-        line.push('\n');
-        if self.out.write_all(line.as_bytes()).is_err() {
+        self.line.clear();
+        rec.write_json_line(&mut self.line, None);
+        self.line.push('\n');
+        if self.out.write_all(self.line.as_bytes()).is_err() {
             self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.metrics.exported.fetch_add(1, Ordering::Relaxed);
