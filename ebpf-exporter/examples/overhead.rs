@@ -307,7 +307,10 @@ fn main() {
     println!(
         "iterations: {iters} opens and getppids, {conn_iters} connects (each also accepted); \
          per-op figures are the best of {rounds} alternating rounds; load average at start: {}\n",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!("| workload | exporter | CPU ns/op without | CPU ns/op with | added CPU ns/op | wall ns/op without | wall ns/op with | BPF ns/op | events/s offered (events) | dropped | exporter CPU µs/event |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

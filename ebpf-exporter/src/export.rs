@@ -18,7 +18,22 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use veil_engine::event::{AttrValue, Record};
+use veil_engine::event::{push_i64, push_u64, AttrValue, Record};
+
+/// Appends `n` in lower-case hex (what `{n:x}` writes).
+fn push_hex(out: &mut String, mut n: u64) {
+    let mut digits = ['0'; 16];
+    let mut start = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = char::from_digit((n & 0xf) as u32, 16).unwrap_or('0');
+        n >>= 4;
+        start -= 1;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits.iter().skip(start));
+}
 
 /// What user space knows about a process, cached from its exec event
 /// (which outlives the process) or read from /proc. Shared, not copied,
@@ -312,7 +327,10 @@ impl<W: Write> Exporter<W> {
         let unix_ns = (ev.ts_ns as i128 + self.boot_to_unix_ns).max(0) as u64;
         let mut event_id = std::mem::take(&mut self.event_id);
         event_id.clear();
-        let _ = write!(event_id, "k{unix_ns:x}-{:x}", self.seq);
+        event_id.push('k');
+        push_hex(&mut event_id, unix_ns);
+        event_id.push('-');
+        push_hex(&mut event_id, self.seq);
         let (local, peer) = (ev.local(), ev.peer());
         let mut rec = self.record.take().unwrap_or_else(empty_record);
         let mut filler = Filler {
@@ -362,7 +380,8 @@ impl<W: Write> Exporter<W> {
             }
             Kind::Exit => {
                 put!("process.exit.code", Av::Int(ev.ret >> 8));
-                let _ = write!(what, "exit {}", ev.comm);
+                what.push_str("exit ");
+                what.push_str(&ev.comm);
             }
             Kind::Open => {
                 put!("file.path", Av::Str(&ev.path));
@@ -376,7 +395,11 @@ impl<W: Write> Exporter<W> {
                     put!("veil.kernel.path_unresolved", Av::Bool(true));
                 }
                 put!("veil.kernel.result", Av::Int(ev.ret));
-                let _ = write!(what, "open {} (result {})", ev.path, ev.ret);
+                what.push_str("open ");
+                what.push_str(&ev.path);
+                what.push_str(" (result ");
+                push_i64(&mut what, ev.ret);
+                what.push(')');
             }
             Kind::Connect | Kind::Accept => {
                 put!("network.transport", Av::Str(ev.transport()));
@@ -422,18 +445,19 @@ impl<W: Write> Exporter<W> {
         };
         filler.finish();
         rec.body.clear();
-        let _ = match &matched {
-            Some(m) => write!(
-                rec.body,
-                "veil kernel {}: {what} by {} (pid {})",
-                m.id, ev.comm, ev.pid
-            ),
-            None => write!(
-                rec.body,
-                "veil kernel: {what} by {} (pid {})",
-                ev.comm, ev.pid
-            ),
-        };
+        // "veil kernel[ RULE]: WHAT by COMM (pid PID)"
+        rec.body.push_str("veil kernel");
+        if let Some(m) = &matched {
+            rec.body.push(' ');
+            rec.body.push_str(&m.id);
+        }
+        rec.body.push_str(": ");
+        rec.body.push_str(&what);
+        rec.body.push_str(" by ");
+        rec.body.push_str(&ev.comm);
+        rec.body.push_str(" (pid ");
+        push_u64(&mut rec.body, ev.pid.into());
+        rec.body.push(')');
         self.what = what;
         rec.time_unix_nano = unix_ns;
         rec.severity_number = sev.0;

@@ -336,7 +336,9 @@ pub fn otlp_logs_body(resource: &Resource, scope_version: &str, records: &[Strin
     out
 }
 
-fn push_u64(out: &mut String, mut n: u64) {
+/// Appends `n` in decimal (what `write!(out, "{n}")` writes, without
+/// core::fmt).
+pub fn push_u64(out: &mut String, mut n: u64) {
     // Digits from the right into a stack buffer: the records carry a
     // dozen integers each, and core::fmt's machinery costs more than the
     // digits (a u64 has at most 20).
@@ -353,7 +355,8 @@ fn push_u64(out: &mut String, mut n: u64) {
     out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
 }
 
-fn push_i64(out: &mut String, n: i64) {
+/// Appends `n` in decimal, with a `-` when negative.
+pub fn push_i64(out: &mut String, n: i64) {
     if n < 0 {
         out.push('-');
     }
@@ -743,7 +746,9 @@ mod tests {
         // Every ASCII byte, and multi-byte characters, at every offset of
         // the eight-byte words the escaper skips.
         let mut cases: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
-        for special in ["\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}", "é", "€", "𝄞", " "] {
+        for special in [
+            "\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}", "é", "€", "𝄞", " ",
+        ] {
             for at in 0..18 {
                 let mut s = "abcdefghijklmnopqrstuvwx".to_string();
                 s.insert_str(at, special);
