@@ -1,6 +1,7 @@
 //! The kernel exporter's section of benches/RESULTS.md: runs
 //! `ebpf-exporter/examples/overhead.rs` (syscall loops without and with
-//! the exporter attached, BPF run time per syscall, loss at paced rates)
+//! the exporter attached: CPU and wall time per op, BPF run time per op,
+//! exporter CPU per record; loss at paced rates)
 //! and renders its tables. Loading BPF needs root; as another user the
 //! section says it was not measured. Self-contained so `bench.rs` only
 //! appends what this returns. Details and older runs:
@@ -29,8 +30,9 @@ pub fn section() -> String {
     let _ = writeln!(
         s,
         "Reproduce: `cargo build --release -p veil-ebpf-exporter --bins --examples && \
-         sudo target/release/examples/overhead --iters {ITERS}`; what each column means and \
-         the issue's targets: ebpf-exporter/RESULTS.md.\n"
+         sudo target/release/examples/overhead --iters {ITERS}`; what each column means, the \
+         per-syscall tracing cost sampled by ebpf-exporter/examples/tracing_cost.sh and the \
+         issue's targets: ebpf-exporter/RESULTS.md.\n"
     );
     s
 }
