@@ -261,7 +261,8 @@ fn main() {
             "--only" => only = Some(args.next().unwrap()),
             // Just one loop, for a profiler (examples/tracing_cost.sh):
             // open-missing (openat of a path that does not exist, the
-            // only syscall of the loop), open (open+close) or getppid.
+            // only syscall of the loop), open (open+close), getppid or
+            // connect (connect+accept+1 byte+close).
             "--loop" => {
                 let kind = args.next().unwrap();
                 let n: u64 = args.next().unwrap().parse().unwrap();
@@ -273,6 +274,7 @@ fn main() {
                         open_loop(&f, n)
                     }
                     "getppid" => getppid_loop(n),
+                    "connect" => connect_loop(n),
                     other => panic!("unknown loop {other}"),
                 };
                 println!("{:.1} CPU ns/op", ns(c.cpu, n));
