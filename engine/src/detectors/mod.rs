@@ -23,6 +23,7 @@ mod email;
 mod keyword;
 mod literal;
 mod network;
+mod shape;
 mod tokens;
 pub mod validators;
 
@@ -234,15 +235,13 @@ impl Builtin {
         self.def().yields
     }
 
-    /// Compiles whatever the detector needs (its confirming regex) now
-    /// rather than at its first anchor hit. Policies do not call this:
-    /// compiling ~90 regexes up front is most of a cold compile (tens of
-    /// ms in wasm), while a regex compiled at first use costs its first
-    /// request well under a millisecond. Cheap after the first call in a
-    /// process.
+    /// Builds whatever the detector needs to confirm (its token matcher)
+    /// now rather than at its first anchor hit. Policies do not call this:
+    /// a matcher is built from its parsed pattern in microseconds at first
+    /// use. Cheap after the first call in a process.
     pub fn prepare(self) {
-        if let catalogue::How::Token(_) = &self.def().how {
-            let _ = tokens::regex_for(self);
+        if let catalogue::How::Token(t) = &self.def().how {
+            tokens::prepare(self, t);
         }
     }
 
