@@ -11,8 +11,9 @@
 //! `i8x16.swizzle` (wasm simd128) one block of 16 or 32 positions is
 //! tested against all buckets with a dozen shuffles; only positions whose
 //! bucket bits survive all three window bytes are verified, first against
-//! an exact 2-byte bitmap, then by a hash of the window bytes that names the
-//! anchors to compare in full. A portable scalar path computes the same
+//! exact 2-byte bitmaps of the window's first and last two bytes, then by
+//! a hash of the window bytes that names the anchors to compare in full.
+//! A portable scalar path computes the same
 //! masks from the same tables; tests check that every path agrees with a
 //! naive search.
 
@@ -64,6 +65,8 @@ pub struct AnchorSet {
     hi: [[[u8; 16]; 2]; WIDTH],
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
+    /// Exact filter on the last two bytes of the 3-byte windows.
+    tail_pairs: Box<[u64; 1024]>,
     /// Open-addressed table: window key -> range of `entries`.
     slots: Vec<(u32, u32, u32)>,
     slot_mask: usize,
@@ -98,6 +101,7 @@ impl AnchorSet {
         let mut fingerprints: Vec<[[u64; 4]; WIDTH]> = Vec::new();
         let mut keyed: Vec<(u32, u32, u32)> = Vec::new(); // (key, pattern, offset)
         let mut pairs = Box::new([0u64; 1024]);
+        let mut tail_pairs = Box::new([0u64; 1024]);
         let mut short_windows = false;
         for (id, a) in anchors.iter().enumerate() {
             patterns.push(a.bytes.into());
@@ -128,6 +132,10 @@ impl AnchorSet {
             keyed.push((key(window), id as u32, offset as u32));
             let pair = usize::from(window[0]) << 8 | usize::from(window[1]);
             pairs[pair / 64] |= 1 << (pair % 64);
+            if let [_, b1, b2] = *window {
+                let tail = usize::from(b1) << 8 | usize::from(b2);
+                tail_pairs[tail / 64] |= 1 << (tail % 64);
+            }
             let mut fp = [[0u64; 4]; WIDTH];
             for (k, set) in fp.iter_mut().enumerate() {
                 match sets.get(offset + k).filter(|_| k < width) {
@@ -170,6 +178,7 @@ impl AnchorSet {
             lo,
             hi,
             pairs,
+            tail_pairs,
             slots,
             slot_mask,
             entries,
@@ -208,7 +217,10 @@ impl AnchorSet {
             return;
         }
         if let Some(w) = hay.get(p..p + WIDTH) {
-            self.verify_window(hay, p, key(w), f);
+            let tail = usize::from(w[1]) << 8 | usize::from(w[2]);
+            if self.tail_pairs[tail / 64] >> (tail % 64) & 1 == 1 {
+                self.verify_window(hay, p, key(w), f);
+            }
         }
         if self.short_windows {
             self.verify_window(hay, p, key(&[b0, b1]), f);

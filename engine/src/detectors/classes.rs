@@ -236,9 +236,8 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
             for j in 1..6 {
                 colon_soon |= n(cur.colon, next.colon, j);
             }
-            let mut m = cur.colon
-                & colon_soon
-                & (p(hexish, prev_hexish, 1) | n(hexish, next_hexish, 1));
+            let mut m =
+                cur.colon & colon_soon & (p(hexish, prev_hexish, 1) | n(hexish, next_hexish, 1));
             while m != 0 {
                 let i = base + m.trailing_zeros() as usize;
                 m &= m - 1;

@@ -366,6 +366,12 @@ impl WordSet {
         let mut i = 0;
         while i < words.len() {
             let w = words[i];
+            let mut j = 0;
+            while j < w.len() {
+                // `found_in` compares the first bytes without folding.
+                assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
+                j += 1;
+            }
             if w.len() == 1 {
                 singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
             } else if w.len() > 1 {
@@ -383,19 +389,27 @@ impl WordSet {
 
     /// Some word occurs in `hay`, ignoring ASCII case.
     pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
-        for i in 0..hay.len() {
-            let c = hay[i].to_ascii_lowercase();
-            if self.singles[usize::from(c / 64)] >> (c % 64) & 1 == 1 {
+        let has_singles = self.singles.iter().any(|&w| w != 0);
+        for (i, &b) in hay.iter().enumerate() {
+            let c = b.to_ascii_lowercase();
+            if has_singles && self.singles[usize::from(c >> 6)] >> (c & 63) & 1 == 1 {
                 return true;
             }
             let Some(&c2) = hay.get(i + 1) else { break };
             let p = usize::from(c) << 8 | usize::from(c2.to_ascii_lowercase());
-            if self.pairs[p / 64] >> (p % 64) & 1 == 0 {
+            if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
                 continue;
             }
+            // Words are lower case: the first two bytes are compared as
+            // they are, so most words are dismissed without a full compare.
+            let c2 = c2.to_ascii_lowercase();
             let rest = &hay[i..];
             if self.words.iter().any(|w| {
-                w.len() > 1 && rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w)
+                w.len() > 1
+                    && w[0] == c
+                    && w[1] == c2
+                    && rest.len() >= w.len()
+                    && rest[..w.len()].eq_ignore_ascii_case(w)
             }) {
                 return true;
             }

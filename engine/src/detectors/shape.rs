@@ -416,7 +416,12 @@ mod tests {
             alphabet.extend_from_slice(b"-_.=+/:~ AAT3B");
             for hay in inputs(&alphabet, p.len() as u64) {
                 let want = re.find(&hay).map(|m| m.end());
-                assert_eq!(shape.find(&hay), Ok(want), "{p} on {:?}", String::from_utf8_lossy(&hay));
+                assert_eq!(
+                    shape.find(&hay),
+                    Ok(want),
+                    "{p} on {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
                 let want_group = re
                     .captures(&hay)
                     .and_then(|c| c.get(1))
