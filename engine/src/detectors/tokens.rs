@@ -199,14 +199,11 @@ pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
         return true;
     }
     if token.len() >= 16 {
-        let mut seen = [false; 256];
-        let mut distinct = 0;
+        let mut seen = [0u64; 4];
         for &b in token {
-            if !seen[b as usize] {
-                seen[b as usize] = true;
-                distinct += 1;
-            }
+            seen[usize::from(b >> 6)] |= 1 << (b & 63);
         }
+        let distinct: u32 = seen.iter().map(|w| w.count_ones()).sum();
         if distinct < 8 {
             return true;
         }
