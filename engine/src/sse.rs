@@ -590,12 +590,7 @@ type EmitFragment<'a> = dyn FnMut(&[u8], Range<usize>, Option<Decoded>) + 'a;
 
 /// Calls `emit(text, raw, decoded)` for each fragment of text `event`
 /// contributes, in order.
-fn extract(
-    event: &[u8],
-    paths: &[Selector],
-    scratch: &mut Vec<u8>,
-    emit: &mut EmitFragment<'_>,
-) {
+fn extract(event: &[u8], paths: &[Selector], scratch: &mut Vec<u8>, emit: &mut EmitFragment<'_>) {
     let lines = data_lines(event);
     if let [only] = lines.as_slice() {
         let payload = event.get(only.clone()).unwrap_or_default();

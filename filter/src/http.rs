@@ -932,11 +932,15 @@ impl VeilHttp {
             let rest = stream.scanner.finish(&policy);
             release.bytes.extend_from_slice(&rest.bytes);
             release.findings.extend(rest.findings);
+            release.notices.extend(rest.notices);
             release.blocked = rest.blocked;
         }
         let micros = host::now_nanos().saturating_sub(started) / 1000;
         self.shared.metrics.scan(direction, input.len(), micros);
         self.report_stream(direction, &release);
+        for n in &release.notices {
+            self.notice(direction, n.reason, &n.detail, Severity::Medium);
+        }
         if let Some(rule) = release.blocked {
             return StreamOutcome::Blocked(rule.to_string());
         }
