@@ -243,8 +243,9 @@ async fn sse_values_split_across_events_are_masked_in_each_event() -> anyhow::Re
 
 /// Stream mode in both directions: a value split across two request
 /// chunks is masked before the upstream sees it, a secret split across
-/// chunks blocks, and an HTTP/2 body ended by trailers is refused with an
-/// event (its held tail cannot be forwarded).
+/// chunks blocks, an HTTP/2 body ended by unannounced trailers is refused
+/// with an event (its held tail cannot be forwarded), and one that
+/// announces them is buffered, scanned, and passed with its trailers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
     let h = streaming_harness().await?;
@@ -318,6 +319,29 @@ async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
             .any(|e| event_attr(e, "veil.reason") == Some("stream_tail"))
     })
     .await?;
+
+    // The same body announcing its trailers (`trailer: x-checksum`): it is
+    // buffered instead of streamed, so the scan and the masks are done in
+    // the trailers callback, where Envoy still holds the paused body, and
+    // the trailers reach the upstream.
+    for (announce, value) in [("trailer", "x-checksum"), ("te", "trailers")] {
+        let id = test_id("stream-trailers-announced");
+        let resp = h
+            .send(
+                Proto::Http2,
+                TestRequest::post("/upload", &id)
+                    .content_type("application/json")
+                    .header(announce, value)
+                    .chunks([text[..at].to_string(), text[at..].to_string()], CHUNK_GAP)
+                    .trailers(&[("x-checksum", "abc")]),
+            )
+            .await?;
+        assert_eq!(resp.status, 200, "{announce}: {}", resp.text());
+        let rec = h.recorded(&id).await?;
+        assert_eq!(rec.len(), 1, "{announce}");
+        assert_eq!(rec[0].body_json()?["email"], masked(EMAIL), "{announce}");
+        assert_eq!(rec[0].trailer("x-checksum"), Some("abc"), "{announce}");
+    }
 
     // Trailers only (no body at all): nothing is held, the request passes
     // with its trailers.
