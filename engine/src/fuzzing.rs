@@ -270,9 +270,11 @@ pub fn stream_window(input: &[u8]) {
                     // text (unless the bounds released its first part
                     // early); the same value elsewhere may stay, as its
                     // context may differ.
-                    let full = !f.monitor && f.action == Action::Redact && f.mask == MaskStyle::Full;
+                    let full =
+                        !f.monitor && f.action == Action::Redact && f.mask == MaskStyle::Full;
                     if full && whole.notices.is_empty() && sf.value.len() >= 8 {
-                        let count = |text: &[u8]| memchr::memmem::find_iter(text, &sf.value).count();
+                        let count =
+                            |text: &[u8]| memchr::memmem::find_iter(text, &sf.value).count();
                         let before = count(&crate::sse::joined_text(policy, data));
                         let after = count(&crate::sse::joined_text(policy, &whole.bytes));
                         let masked = whole
