@@ -792,7 +792,7 @@ mod tests {
     #[test]
     fn a_secret_split_across_anthropic_events_and_escapes() {
         let p = policy();
-        // The key in four deltas, one of them with the `A` escaped.
+        // The key in three deltas, its `4` escaped in the third.
         let mut events = vec![
             anthropic("key: AKIA"),
             anthropic("Z3MSJ5"),
@@ -877,6 +877,39 @@ mod tests {
         // The last two were released at the end, whole: masked.
         assert_eq!(texts[10], "x ****");
         assert_eq!(texts[11], "*".repeat(16));
+    }
+
+    #[test]
+    fn held_events_go_before_an_endless_event_in_order() {
+        let p = policy();
+        let w = p.stream_window(Direction::Response);
+        let mut events = vec![openai("mail jane"), openai(".doe@example.com ok")];
+        // No blank line for longer than an event may be: released in
+        // windows, after the held events.
+        events.push(format!("data: {}", "z".repeat(w.max_event + 100)));
+        let stream = events.concat();
+        let mut outs = Vec::new();
+        for size in [stream.len(), 7, 4096] {
+            let mut s = StreamScanner::new(&p, Direction::Response, CT);
+            let mut out = Vec::new();
+            for c in stream.as_bytes().chunks(size) {
+                out.extend(s.feed(&p, c).bytes);
+            }
+            out.extend(s.finish(&p).bytes);
+            outs.push(out);
+        }
+        assert!(
+            outs.iter().all(|o| *o == outs[0]),
+            "chunking changed the output"
+        );
+        let out = String::from_utf8(outs.swap_remove(0)).unwrap();
+        let expected = [
+            openai("mail ****"),
+            openai("**************** ok"),
+            events[2].clone(),
+        ]
+        .concat();
+        assert_eq!(out, expected);
     }
 
     #[test]
