@@ -341,9 +341,17 @@ impl SseAssembler {
         self.drain(policy, out, false);
     }
 
-    /// The stream ended (or must not be held any longer): releases all.
+    /// The stream ended, or an event too long to hold comes next: releases
+    /// all, and joining starts afresh (text is never joined across such
+    /// an event).
     pub fn finish(&mut self, policy: &CompiledPolicy, out: &mut Release) {
         self.drain(policy, out, true);
+        if !self.blocked {
+            self.text_base += self.text.len();
+            self.text.clear();
+            self.carries.clear();
+            self.reported.clear();
+        }
     }
 
     fn drain(&mut self, policy: &CompiledPolicy, out: &mut Release, all: bool) {
