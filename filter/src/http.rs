@@ -235,6 +235,35 @@ impl VeilHttp {
         }
     }
 
+    /// Reads the connection facts (once) and returns the stream's event id:
+    /// what every event needs before its context can be built.
+    fn begin_event(&mut self) -> String {
+        self.read_connection();
+        self.event_id()
+    }
+
+    /// The context shared by every record this stream emits.
+    fn event_context<'a>(
+        &'a self,
+        event_id: &'a str,
+        direction: Direction,
+        location: &'a str,
+        decision: Decision,
+    ) -> EventContext<'a> {
+        let policy = &self.settings.policy;
+        EventContext {
+            event_id,
+            time_unix_nano: host::now_nanos(),
+            direction,
+            location,
+            decision,
+            bundle_name: policy.name(),
+            bundle_revision: policy.revision(),
+            request: &self.request,
+            resource: Some(&self.shared.resource),
+        }
+    }
+
     /// Logs and/or exports one event record.
     fn emit(&self, level: Level, record: &Record, log: bool) {
         if log {
@@ -311,20 +340,8 @@ impl VeilHttp {
         if !log && self.shared.export.is_none() {
             return;
         }
-        self.read_connection();
-        let event_id = self.event_id();
-        let policy = &self.settings.policy;
-        let ctx = EventContext {
-            event_id: &event_id,
-            time_unix_nano: host::now_nanos(),
-            direction,
-            location,
-            decision: inspection.decision,
-            bundle_name: policy.name(),
-            bundle_revision: policy.revision(),
-            request: &self.request,
-            resource: Some(&self.shared.resource),
-        };
+        let event_id = self.begin_event();
+        let ctx = self.event_context(&event_id, direction, location, inspection.decision);
         for finding in &inspection.findings {
             self.emit(Level::Info, &event_for(finding, &ctx), log);
         }
@@ -350,20 +367,8 @@ impl VeilHttp {
             summary.notices.push(reason);
         }
         self.write_summary();
-        self.read_connection();
-        let event_id = self.event_id();
-        let policy = &self.settings.policy;
-        let ctx = EventContext {
-            event_id: &event_id,
-            time_unix_nano: host::now_nanos(),
-            direction,
-            location: "body",
-            decision: Decision::Allow,
-            bundle_name: policy.name(),
-            bundle_revision: policy.revision(),
-            request: &self.request,
-            resource: Some(&self.shared.resource),
-        };
+        let event_id = self.begin_event();
+        let ctx = self.event_context(&event_id, direction, "body", Decision::Allow);
         let level = match severity {
             Severity::Low | Severity::Medium => Level::Warn,
             Severity::High | Severity::Critical => Level::Error,
@@ -415,21 +420,9 @@ impl VeilHttp {
         if !log && self.shared.export.is_none() {
             return;
         }
-        self.read_connection();
-        let event_id = self.event_id();
-        let policy = &self.settings.policy;
         let location = target.location();
-        let ctx = EventContext {
-            event_id: &event_id,
-            time_unix_nano: host::now_nanos(),
-            direction,
-            location: &location,
-            decision: enforced.decision,
-            bundle_name: policy.name(),
-            bundle_revision: policy.revision(),
-            request: &self.request,
-            resource: Some(&self.shared.resource),
-        };
+        let event_id = self.begin_event();
+        let ctx = self.event_context(&event_id, direction, &location, enforced.decision);
         let changes = added
             .iter()
             .map(|f| ("added", *f))
