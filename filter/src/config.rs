@@ -350,7 +350,7 @@ fn parse_otlp(raw: RawOtlp) -> Result<OtlpSettings, ConfigError> {
             .unwrap_or_else(|| raw.cluster.clone()),
         cluster: raw.cluster,
         path,
-        batch_size: whole("batch_size", raw.batch_size, 100, 1, 10_000)? as usize,
+        batch_size: whole("batch_size", raw.batch_size, 512, 1, 10_000)? as usize,
         flush_interval_ms: whole(
             "flush_interval_ms",
             raw.flush_interval_ms,
@@ -358,7 +358,7 @@ fn parse_otlp(raw: RawOtlp) -> Result<OtlpSettings, ConfigError> {
             10,
             600_000,
         )? as u32,
-        max_queue: whole("max_queue", raw.max_queue, 1000, 1, 1_000_000)? as usize,
+        max_queue: whole("max_queue", raw.max_queue, 2048, 1, 1_000_000)? as usize,
         timeout_ms: whole("timeout_ms", raw.timeout_ms, 5000, 10, 600_000)? as u32,
         max_retries: whole("max_retries", raw.max_retries, 3, 0, 100)? as u32,
         headers: raw.headers.unwrap_or_default().into_iter().collect(),
@@ -430,7 +430,7 @@ mod tests {
         assert_eq!(o.path, "/v1/logs");
         assert_eq!(
             (o.batch_size, o.flush_interval_ms, o.max_queue),
-            (100, 1000, 1000)
+            (512, 1000, 2048)
         );
         let s = Settings::parse(
             br#"{"otlp": {"cluster": "otel", "batch_size": 5.0, "max_queue": 50, "headers": {"x-k": "v"}}}"#,

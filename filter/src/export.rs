@@ -2,8 +2,11 @@
 //!
 //! HTTP contexts of the VM push event records into a bounded queue shared
 //! through `Rc<RefCell<..>>` (one VM is one thread); the root context drains
-//! it on its tick timer with `dispatch_http_call` to the collector cluster,
-//! one request in flight at a time. A failed batch (no answer, timeout, 429,
+//! it with `dispatch_http_call` to the collector cluster, one request in
+//! flight at a time. The timer ticks faster than the flush interval
+//! ([`tick_period_ms`]) so a full batch never waits for the interval: a
+//! proxy making events faster than one batch per interval would otherwise
+//! fill the queue between ticks and drop. A failed batch (no answer, timeout, 429,
 //! 5xx) is retried with doubling backoff up to `max_retries`, then dropped
 //! and counted; a full queue drops the new record and counts it. Nothing
 //! here ever waits for the collector: traffic never blocks on export.
@@ -109,6 +112,23 @@ pub fn backoff_ms(flush_interval_ms: u32, failures: u32) -> u64 {
         .min(60_000)
 }
 
+/// The timer period for an exporter flushing every `flush_interval_ms`:
+/// often enough that a batch filled between two ticks goes out at once.
+pub fn tick_period_ms(flush_interval_ms: u32) -> u32 {
+    flush_interval_ms.clamp(10, 50)
+}
+
+/// Whether a tick sends the queued records now: a full batch always, a
+/// partial one once the flush interval has passed since the last send.
+pub fn due(
+    queued: usize,
+    batch_size: usize,
+    since_last_send_ms: u64,
+    flush_interval_ms: u32,
+) -> bool {
+    queued >= batch_size || (queued > 0 && since_last_send_ms >= u64::from(flush_interval_ms))
+}
+
 /// The root context's export state.
 pub struct Exporter {
     settings: OtlpSettings,
@@ -118,6 +138,8 @@ pub struct Exporter {
     in_flight: Option<(u32, Batch)>,
     retry: Option<Batch>,
     next_attempt_ms: u64,
+    /// When the last batch was sent (ms), for the flush interval.
+    last_send_ms: u64,
     /// Failures logged so far (the log is rate-limited to a few lines).
     failures_logged: u64,
 }
@@ -137,6 +159,7 @@ impl Exporter {
             in_flight: None,
             retry: None,
             next_attempt_ms: 0,
+            last_send_ms: now_ms(),
             failures_logged: 0,
         }
     }
@@ -149,11 +172,12 @@ impl Exporter {
         &self.settings
     }
 
-    /// Timer: send the pending retry when due, else the next batch.
+    /// Timer: send the pending retry when due, else the next batch when
+    /// one is full or the flush interval has passed.
     pub fn on_tick(&mut self) {
+        let queued = self.queue.try_borrow().map(|q| q.len()).unwrap_or(0);
         if let Some(id) = self.ids.queued {
-            let len = self.queue.try_borrow().map(|q| q.len()).unwrap_or(0);
-            host::record_metric(id, len as u64);
+            host::record_metric(id, queued as u64);
         }
         if self.in_flight.is_some() {
             return;
@@ -167,7 +191,16 @@ impl Exporter {
             }
             return;
         }
-        self.send_next();
+        let now = now_ms();
+        let s = &self.settings;
+        if due(
+            queued,
+            s.batch_size,
+            now.saturating_sub(self.last_send_ms),
+            s.flush_interval_ms,
+        ) {
+            self.send_next();
+        }
     }
 
     fn send_next(&mut self) {
@@ -182,6 +215,7 @@ impl Exporter {
     }
 
     fn send(&mut self, batch: Batch) {
+        self.last_send_ms = now_ms();
         let body = otlp_logs_body(&self.resource, env!("CARGO_PKG_VERSION"), &batch.records);
         let s = &self.settings;
         let mut headers: Vec<(&str, &str)> = vec![
@@ -303,6 +337,19 @@ mod tests {
         assert_eq!(classify(Some(429)), Outcome::Retry);
         assert_eq!(classify(Some(400)), Outcome::Drop);
         assert_eq!(classify(Some(404)), Outcome::Drop);
+    }
+
+    #[test]
+    fn a_full_batch_goes_out_at_the_next_tick_a_partial_one_after_the_interval() {
+        assert!(due(512, 512, 0, 1000));
+        assert!(due(600, 512, 3, 1000));
+        assert!(!due(511, 512, 999, 1000));
+        assert!(due(1, 512, 1000, 1000));
+        assert!(!due(0, 512, 5000, 1000));
+        // Ticks come well inside the interval, however long it is.
+        assert_eq!(tick_period_ms(1000), 50);
+        assert_eq!(tick_period_ms(600_000), 50);
+        assert_eq!(tick_period_ms(20), 20);
     }
 
     #[test]

@@ -169,7 +169,9 @@ impl RootContext for VeilRoot {
                     );
                     (Exporter::new(otlp, Rc::clone(&resource), metrics.export), period)
                 });
-                let tick = exporter.as_ref().map_or(0, |(_, p)| *p);
+                let tick = exporter
+                    .as_ref()
+                    .map_or(0, |(_, p)| export::tick_period_ms(*p));
                 if let Err(e) = host::set_tick_period_ms(tick) {
                     host::log(
                         Level::Error,
