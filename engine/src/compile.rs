@@ -534,7 +534,11 @@ impl CompiledPolicy {
             header_names,
             content_types,
             scan_missing_content_type: bundle.body.scan_missing_content_type,
-            body: crate::body::BodyPolicy::compile(&bundle.body.modes, &bundle.body.encodings)?,
+            body: crate::body::BodyPolicy::compile(
+                &bundle.body.modes,
+                &bundle.body.encodings,
+                &bundle.body.sse,
+            )?,
         })
     }
 }

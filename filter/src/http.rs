@@ -11,8 +11,14 @@
 //! - HTTP/2 requests with trailers never see `end_of_stream` on the body:
 //!   the scan is finished in the trailers callback, or the body would skip it.
 //!   Once a chunk was continued Envoy gives the filter no body buffer in the
-//!   trailers callback, so a streamed body's held tail cannot be appended
-//!   there: such a message is refused (`stream_tail`).
+//!   trailers callback (its wasm host hands out the decoding buffer only
+//!   while the last body callback returned `Pause`), so a streamed body's
+//!   held tail cannot be appended there, and a `Continue` always forwards
+//!   the whole buffer, so no tail can be kept in Envoy's buffer while the
+//!   rest streams. A message whose headers announce trailers (`trailer`,
+//!   `te: trailers`, gRPC) is therefore buffered instead of streamed; one
+//!   that sends trailers unannounced with a held tail is refused
+//!   (`stream_tail`).
 //! - A body can only be replaced whole (offset 0), never patched.
 //! - Pausing in a headers callback pauses the body callbacks too: the host
 //!   turns `StopIteration` into `StopAllIterationAndWatermark`; a filter
@@ -131,6 +137,27 @@ enum StreamOutcome {
     Untouched,
     Blocked(String),
     Failed(DecodeError),
+}
+
+/// Whether a message's headers say trailers follow its body: a `trailer`
+/// header naming them, a client that accepts them (`te: trailers`, as
+/// gRPC clients send), or a gRPC content type.
+fn announces_trailers(te: Option<&str>, trailer: Option<&str>, content_type: Option<&str>) -> bool {
+    let te_trailers = te.is_some_and(|te| {
+        te.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("trailers")
+        })
+    });
+    let grpc = content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .get(..16)
+            .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc"))
+    });
+    te_trailers || grpc || trailer.is_some_and(|t| !t.trim().is_empty())
 }
 
 fn body_buffer(direction: Direction) -> BufferType {
@@ -638,11 +665,21 @@ impl VeilHttp {
                 );
             }
         }
+        // A streamed body's held tail cannot be forwarded from the
+        // trailers callback, so a message that says it will end with
+        // trailers is buffered instead (up to max_body_bytes, then
+        // over_limit applies).
+        let streams = mode == BodyMode::Stream
+            && !announces_trailers(
+                host::get_header_text(map, "te").as_deref(),
+                host::get_header_text(map, "trailer").as_deref(),
+                content_type.as_deref(),
+            );
         let state = self.body_state(direction);
         state.inspect = true;
         state.decode = decode;
         state.content_type = content_type;
-        if mode == BodyMode::Stream {
+        if streams {
             self.start_stream(direction);
         }
         true
@@ -925,11 +962,15 @@ impl VeilHttp {
             let rest = stream.scanner.finish(&policy);
             release.bytes.extend_from_slice(&rest.bytes);
             release.findings.extend(rest.findings);
+            release.notices.extend(rest.notices);
             release.blocked = rest.blocked;
         }
         let micros = host::now_nanos().saturating_sub(started) / 1000;
         self.shared.metrics.scan(direction, input.len(), micros);
         self.report_stream(direction, &release);
+        for n in &release.notices {
+            self.notice(direction, n.reason, &n.detail, Severity::Medium);
+        }
         if let Some(rule) = release.blocked {
             return StreamOutcome::Blocked(rule.to_string());
         }
@@ -1183,6 +1224,24 @@ pub fn splitmix64(mut x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailers_are_announced_by_trailer_te_or_grpc() {
+        assert!(announces_trailers(None, Some("x-checksum"), None));
+        assert!(announces_trailers(Some("gzip, Trailers"), None, None));
+        assert!(announces_trailers(Some("trailers;q=1"), None, None));
+        assert!(announces_trailers(
+            None,
+            None,
+            Some("application/grpc+proto")
+        ));
+        assert!(!announces_trailers(
+            Some("gzip"),
+            Some(" "),
+            Some("application/json")
+        ));
+        assert!(!announces_trailers(None, None, None));
+    }
 
     #[test]
     fn summary_is_compact_and_omits_empty_parts() {
