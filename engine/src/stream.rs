@@ -163,13 +163,9 @@ impl CompiledPolicy {
 
 /// The longest match of a user regex, if it is bounded.
 fn regex_max_len(pattern: &str) -> Option<usize> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
-    hir.properties().maximum_len()
+    crate::detectors::parse_byte_pattern(pattern)?
+        .properties()
+        .maximum_len()
 }
 
 /// One finding of a stream: offsets are stream offsets, `value` the

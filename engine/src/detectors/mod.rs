@@ -440,6 +440,18 @@ pub(crate) fn has_keyword_before(
         .any(|kw| !kw.is_empty() && region.windows(kw.len()).any(|w| w.eq_ignore_ascii_case(kw)))
 }
 
+/// Parses a pattern the way the engine's regexes read it (bytes, no
+/// Unicode classes, as `compile` builds them), for code that inspects a
+/// pattern's structure instead of running it.
+pub(crate) fn parse_byte_pattern(pattern: &str) -> Option<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

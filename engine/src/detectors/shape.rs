@@ -73,12 +73,7 @@ impl Shape {
     /// other than the implicit start anchor, lazy or unbounded complex
     /// repetitions, non-ASCII classes).
     pub(crate) fn new(pattern: &str) -> Option<Shape> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(pattern)
-            .ok()?;
+        let hir = super::parse_byte_pattern(pattern)?;
         let mut s = Shape {
             prog: Vec::new(),
             classes: Vec::new(),
