@@ -66,6 +66,8 @@ struct Summary {
     notices: Vec<&'static str>,
     /// Findings where the shadow bundle differs from the enforced one.
     shadow_diffs: u32,
+    /// Findings past `max_finding_events`, counted but not reported.
+    unreported: u32,
 }
 
 impl Summary {
@@ -98,6 +100,9 @@ impl Summary {
         }
         if self.shadow_diffs > 0 {
             v["shadow_diffs"] = self.shadow_diffs.into();
+        }
+        if self.unreported > 0 {
+            v["unreported"] = self.unreported.into();
         }
         v
     }
@@ -195,6 +200,8 @@ pub struct VeilHttp {
     summary: Option<Summary>,
     /// `source.address` / `destination.address` were read (on first event).
     connection_read: bool,
+    /// Finding events emitted so far (capped by `max_finding_events`).
+    finding_events: u32,
 }
 
 impl VeilHttp {
@@ -210,6 +217,7 @@ impl VeilHttp {
             response_body: BodyState::default(),
             summary: None,
             connection_read: false,
+            finding_events: 0,
         }
     }
 
@@ -335,6 +343,15 @@ impl VeilHttp {
                 summary.rules.push(f.rule_id.clone());
             }
         }
+        let room = self
+            .settings
+            .max_finding_events
+            .saturating_sub(self.finding_events) as usize;
+        let reported = inspection.findings.len().min(room);
+        let unreported = (inspection.findings.len() - reported) as u32;
+        let first_unreported = unreported > 0 && summary.unreported == 0;
+        summary.unreported += unreported;
+        self.finding_events += reported as u32;
         self.write_summary();
         let log = self.settings.log_findings;
         if !log && self.shared.export.is_none() {
@@ -342,8 +359,15 @@ impl VeilHttp {
         }
         let event_id = self.begin_event();
         let ctx = self.event_context(&event_id, direction, location, inspection.decision);
-        for finding in &inspection.findings {
+        for finding in &inspection.findings[..reported] {
             self.emit(Level::Info, &event_for(finding, &ctx), log);
+        }
+        if first_unreported {
+            let detail = format!(
+                "more than {} findings in this stream: the rest are enforced and counted (metrics, veil.summary \"unreported\") but not reported one by one (max_finding_events)",
+                self.settings.max_finding_events
+            );
+            self.notice(direction, "finding_events_capped", &detail, Severity::Low);
         }
     }
 
@@ -1262,5 +1286,8 @@ mod tests {
         assert_eq!(v["decision"], "block");
         assert_eq!(v["monitor"], 1);
         assert_eq!(v["notices"][0], "body_limit");
+        assert!(v.get("unreported").is_none());
+        s.unreported = 7;
+        assert_eq!(s.to_json("e1")["unreported"], 7);
     }
 }
