@@ -95,6 +95,45 @@ fn main() {
         println!("| stream, {} chunks | 10 MB | {} |", kib(chunk), kib(p));
     }
 
+    // An LLM answer streamed token by token: 20 000 OpenAI-style events of
+    // a few characters each, one event per chunk, text joined across
+    // events (held until 1088 bytes of text follow each).
+    let words = [
+        "The", " answer", " is", " to", " mail", " u", "12", "@", "example", ".com", ",", " then",
+    ];
+    let events: Vec<Vec<u8>> = (0..20_000)
+        .map(|i| {
+            format!(
+                "data: {{\"id\":\"chatcmpl-9x\",\"object\":\"chat.completion.chunk\",\"created\":1733000000,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}},\"finish_reason\":null}}]}}\n\n",
+                words[i % words.len()]
+            )
+            .into_bytes()
+        })
+        .collect();
+    let total: usize = events.iter().map(Vec::len).sum();
+    let (mut held_max, mut found) = (0, 0);
+    let ct_sse = Some("text/event-stream");
+    let p = peak_of(|| {
+        let mut s = StreamScanner::new(&policy, dir, ct_sse);
+        let mut out = 0;
+        for e in &events {
+            let r = s.feed(&policy, e);
+            out += r.bytes.len();
+            found += r.findings.len();
+            held_max = held_max.max(s.held());
+        }
+        let r = s.finish(&policy);
+        out += r.bytes.len();
+        found += r.findings.len();
+        assert_eq!(out, total);
+    });
+    println!(
+        "| stream, server-sent events joined (20 000 OpenAI deltas, {found} emails) | {} | {} (at most {} of events held) |",
+        kib(total),
+        kib(p),
+        kib(held_max)
+    );
+
     let gz = compress::encode(Encoding::Gzip, &buffered);
     let p = peak_of(|| {
         let mut d = Decoder::new(Encoding::Gzip, policy.max_decoded_bytes());

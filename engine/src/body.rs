@@ -130,12 +130,15 @@ pub(crate) struct BodyPolicy {
     /// Stream windows per direction, derived on first use (user regexes
     /// are parsed once per policy, not per stream).
     pub(crate) stream_windows: std::sync::OnceLock<[crate::stream::StreamWindow; 2]>,
+    /// `body.sse`: joining server-sent event text.
+    pub(crate) sse: crate::sse::SsePolicy,
 }
 
 impl BodyPolicy {
     pub(crate) fn compile(
         modes: &[BodyModeRule],
         encodings: &EncodingSettings,
+        sse: &crate::sse::SseSettings,
     ) -> Result<BodyPolicy, PolicyError> {
         let invalid = |pointer: String, message: String| PolicyError::Invalid { pointer, message };
         let mut compiled = Vec::with_capacity(modes.len());
@@ -187,6 +190,7 @@ impl BodyPolicy {
             accept_encoding: encodings.accept_encoding,
             max_decoded_bytes: encodings.max_decoded_bytes,
             stream_windows: std::sync::OnceLock::new(),
+            sse: crate::sse::SsePolicy::compile(sse)?,
         })
     }
 }

@@ -71,6 +71,9 @@ pub struct BodySettings {
     /// Which content-codings are decoded, and what happens to others.
     #[serde(default)]
     pub encodings: crate::body::EncodingSettings,
+    /// How the text of server-sent events is joined across events.
+    #[serde(default)]
+    pub sse: crate::sse::SseSettings,
 }
 
 impl Default for BodySettings {
@@ -80,6 +83,7 @@ impl Default for BodySettings {
             scan_missing_content_type: true,
             modes: Vec::new(),
             encodings: crate::body::EncodingSettings::default(),
+            sse: crate::sse::SseSettings::default(),
         }
     }
 }

@@ -534,7 +534,11 @@ impl CompiledPolicy {
             header_names,
             content_types,
             scan_missing_content_type: bundle.body.scan_missing_content_type,
-            body: crate::body::BodyPolicy::compile(&bundle.body.modes, &bundle.body.encodings)?,
+            body: crate::body::BodyPolicy::compile(
+                &bundle.body.modes,
+                &bundle.body.encodings,
+                &bundle.body.sse,
+            )?,
         })
     }
 }
@@ -667,15 +671,16 @@ fn compile_detector(
         (Some(id), None) => {
             regex_only_fields(spec, &err, "built-in detectors carry their own")?;
             let b = Builtin::from_id(id).ok_or_else(|| {
-                let known: Vec<&str> = crate::detectors::ALL_BUILTINS
-                    .iter()
-                    .map(|b| b.info().id)
-                    .collect();
+                let known = crate::detectors::ALL_BUILTINS.iter().map(|b| b.info().id);
+                let hint = match closest(id, known) {
+                    Some(near) => format!("did you mean {near:?}? "),
+                    None => String::new(),
+                };
                 err(
                     "/detector/builtin",
                     format!(
-                        "unknown built-in detector {id:?}; known: {}",
-                        known.join(", ")
+                        "unknown built-in detector {id:?}; {hint}`veil catalogue` lists all {}",
+                        crate::detectors::ALL_BUILTINS.len()
                     ),
                 )
             })?;
@@ -747,6 +752,34 @@ fn compile_detector(
     }
 }
 
+/// The known name nearest to a misspelt one (at most a third of its
+/// letters, or two, off), for "did you mean" hints.
+fn closest<'a>(wrong: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (wrong.len() / 3).max(2);
+    known
+        .map(|k| (edit_distance(wrong.as_bytes(), k.as_bytes()), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes (names here are short ASCII ids).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,16 +815,27 @@ mod tests {
     }
 
     #[test]
-    fn unknown_builtin_lists_known_ones() {
-        let err = CompiledPolicy::from_json(
-            bundle_with(
-                r#"{"id":"r1","category":"c","detector":{"builtin":"emial"},"action":"alert"}"#,
+    fn unknown_builtin_suggests_the_nearest_id() {
+        let refuse = |id: &str| {
+            CompiledPolicy::from_json(
+                bundle_with(&format!(
+                    r#"{{"id":"r1","category":"c","detector":{{"builtin":"{id}"}},"action":"alert"}}"#
+                ))
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .unwrap_err();
+            .unwrap_err()
+        };
+        let err = refuse("emial");
         assert_eq!(err.pointer(), "/rules/0/detector/builtin");
-        assert!(err.to_string().contains("email"));
+        assert!(
+            err.to_string().contains(r#"did you mean "email"?"#),
+            "{err}"
+        );
+        let err = refuse("github-token").to_string();
+        assert!(err.contains(r#"did you mean "github_token"?"#), "{err}");
+        let err = refuse("nothing_like_it").to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+        assert!(err.contains("`veil catalogue` lists all"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod kernel_policy;
 pub mod media;
 pub mod redact;
+pub mod sse;
 pub mod stream;
 
 pub use body::{AcceptEncoding, BodyHandling, BodyMode, UnsupportedEncoding};
@@ -31,4 +32,5 @@ pub use event::{
 };
 pub use inspect::{BodyPlan, Decision, Finding, Inspection, Notice, Target};
 pub use media::ContentKind;
+pub use sse::{AssemblyLimits, SseAssembler, SseSettings};
 pub use stream::{Framing, Release, StreamFinding, StreamScanner, StreamWindow};

@@ -20,12 +20,17 @@
 //!   whole and redacted.
 //! - JSON masking needs to know whether a byte is inside a string; the
 //!   scanner carries that lexer state across release points.
+//! - Complete events also go through `sse::SseAssembler` (unless the
+//!   bundle turns it off), which joins the text of successive events so a
+//!   value streamed token by token across events is found and masked in
+//!   each event; it holds events back until enough text follows them.
 
 use crate::bundle::{Action, MaskStyle};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind};
-use crate::inspect::{Finding, Target};
+use crate::inspect::{Finding, Notice, Target};
 use crate::media::ContentKind;
 use crate::redact::{apply_edits, merge_edits, plan_edits, Edit};
+use crate::sse::{ScannedEvent, SseAssembler};
 use std::sync::Arc;
 
 /// Bytes released per window at least; larger steps cost more memory,
@@ -76,6 +81,11 @@ pub struct StreamWindow {
     pub context: usize,
     /// Largest server-sent event released whole.
     pub max_event: usize,
+    /// Like `span`, without PEM private keys: the text window events are
+    /// held for when their text is joined (`sse`).
+    pub text_span: usize,
+    /// PEM private keys are enabled.
+    pub pem: bool,
 }
 
 impl StreamWindow {
@@ -104,6 +114,8 @@ impl CompiledPolicy {
     fn derive_stream_window(&self, direction: Direction) -> StreamWindow {
         let program = self.program(direction, LocationKind::Body);
         let mut span = 0usize;
+        let mut text_span = 0usize;
+        let mut pem = false;
         let mut context = BUILTIN_CONTEXT;
         for (det, detector) in self.detectors.iter().enumerate() {
             if !program.detector_enabled.get(det).copied().unwrap_or(false) {
@@ -111,9 +123,13 @@ impl CompiledPolicy {
             }
             match detector {
                 Detector::Builtin(b) if b.info().id == "pem_private_key" => {
-                    span = span.max(PEM_SPAN)
+                    span = span.max(PEM_SPAN);
+                    pem = true;
                 }
-                Detector::Builtin(_) => span = span.max(BUILTIN_SPAN),
+                Detector::Builtin(_) => {
+                    span = span.max(BUILTIN_SPAN);
+                    text_span = text_span.max(BUILTIN_SPAN);
+                }
                 // Key-name rules need the document's structure; a stream
                 // is scanned as raw bytes, so they find nothing here.
                 Detector::Key { .. } => {}
@@ -123,7 +139,9 @@ impl CompiledPolicy {
                     keyword_window,
                     ..
                 } => {
-                    span = span.max(regex_max_len(regex.as_str()).unwrap_or(MAX_SPAN));
+                    let longest = regex_max_len(regex.as_str()).unwrap_or(MAX_SPAN);
+                    span = span.max(longest);
+                    text_span = text_span.max(longest);
                     if !keywords.is_empty() {
                         context = context.max(*keyword_window + LOOKAHEAD);
                     }
@@ -137,19 +155,17 @@ impl CompiledPolicy {
             step,
             context,
             max_event: DEFAULT_MAX_EVENT.max(step + span),
+            text_span: (text_span + LOOKAHEAD).min(MAX_SPAN),
+            pem,
         }
     }
 }
 
 /// The longest match of a user regex, if it is bounded.
 fn regex_max_len(pattern: &str) -> Option<usize> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
-    hir.properties().maximum_len()
+    crate::detectors::parse_byte_pattern(pattern)?
+        .properties()
+        .maximum_len()
 }
 
 /// One finding of a stream: offsets are stream offsets, `value` the
@@ -170,6 +186,8 @@ pub struct Release {
     /// Set when an enforced block rule matched: nothing more is released
     /// and the stream must be refused.
     pub blocked: Option<Arc<str>>,
+    /// Things worth an event that are not findings (`sse_hold_limit`).
+    pub notices: Vec<Notice>,
 }
 
 /// JSON lexer state at a stream offset: inside a string, and how many
@@ -237,6 +255,8 @@ pub struct StreamScanner {
     json: JsonCursor,
     carry: Option<Carry>,
     blocked: Option<Arc<str>>,
+    /// Joins the text of complete server-sent events.
+    assembler: Option<Box<SseAssembler>>,
 }
 
 impl StreamScanner {
@@ -245,12 +265,27 @@ impl StreamScanner {
         direction: Direction,
         content_type: Option<&str>,
     ) -> StreamScanner {
-        StreamScanner::with_window(
+        let framing = Framing::for_content_type(content_type);
+        let scanner = StreamScanner::with_window(
             policy.stream_window(direction),
             direction,
             content_type,
-            Framing::for_content_type(content_type),
-        )
+            framing,
+        );
+        match policy.sse_limits(direction) {
+            Some(limits) if framing == Framing::Events => {
+                scanner.with_assembler(SseAssembler::new(direction, limits))
+            }
+            _ => scanner,
+        }
+    }
+
+    /// Complete events also go through `assembler` (event framing only).
+    pub fn with_assembler(mut self, assembler: SseAssembler) -> StreamScanner {
+        if self.framing == Framing::Events {
+            self.assembler = Some(Box::new(assembler));
+        }
+        self
     }
 
     pub fn with_window(
@@ -271,6 +306,7 @@ impl StreamScanner {
             json: JsonCursor::default(),
             carry: None,
             blocked: None,
+            assembler: None,
         }
     }
 
@@ -280,7 +316,7 @@ impl StreamScanner {
 
     /// Bytes received and not yet released.
     pub fn held(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.assembler.as_ref().map_or(0, |a| a.held_bytes())
     }
 
     /// Bytes released so far.
@@ -316,7 +352,19 @@ impl StreamScanner {
             let len = self.pending.len();
             self.release_window(policy, len, true, &mut out);
         }
+        self.flush_events(policy, &mut out);
         out
+    }
+
+    /// Releases every event the assembler holds.
+    fn flush_events(&mut self, policy: &CompiledPolicy, out: &mut Release) {
+        if self.blocked.is_some() {
+            return;
+        }
+        if let Some(a) = self.assembler.as_mut() {
+            a.finish(policy, out);
+            self.blocked.clone_from(&out.blocked);
+        }
     }
 
     fn drain(&mut self, policy: &CompiledPolicy, out: &mut Release) {
@@ -357,6 +405,13 @@ impl StreamScanner {
         out: &mut Release,
     ) {
         let len = len.min(self.pending.len());
+        if !complete {
+            // Events before a window of an endless event go first.
+            self.flush_events(policy, out);
+            if self.blocked.is_some() {
+                return;
+            }
+        }
         let ctx = self.context.len();
         let mut buf = Vec::with_capacity(ctx + len);
         buf.extend_from_slice(&self.context);
@@ -431,7 +486,50 @@ impl StreamScanner {
         }
         let merged = merge_edits(edits);
 
-        let released = if merged.is_empty() {
+        let window_findings: Vec<StreamFinding> = findings
+            .iter()
+            .filter(|f| f.start >= ctx && f.start - ctx < cut)
+            .map(|f| self.stream_finding(f, &buf, ctx))
+            .collect();
+        match self.assembler.as_mut() {
+            Some(assembler) if complete => {
+                // The event's own masks are applied by the assembler,
+                // together with those of values it shares with others.
+                let event = ScannedEvent {
+                    raw: region.to_vec(),
+                    offset: self.offset,
+                    edits: merged,
+                    findings: window_findings,
+                };
+                assembler.push(policy, event, out);
+                self.blocked.clone_from(&out.blocked);
+            }
+            _ => {
+                let released = self.mask_region(region, merged);
+                out.bytes.extend_from_slice(&released);
+                out.findings.extend(window_findings);
+            }
+        }
+
+        self.json = json_after;
+        let keep = self.window.context;
+        if cut >= keep {
+            self.context.clear();
+            self.context
+                .extend_from_slice(&self.pending[cut - keep..cut]);
+        } else {
+            self.context.extend_from_slice(&self.pending[..cut]);
+            let excess = self.context.len().saturating_sub(keep);
+            self.context.drain(..excess);
+        }
+        self.pending.drain(..cut);
+        self.offset += cut;
+        self.searched = 0;
+    }
+
+    /// `region` with `merged` edits applied.
+    fn mask_region(&self, region: &[u8], merged: Vec<Edit>) -> Vec<u8> {
+        if merged.is_empty() {
             region.to_vec()
         } else if self.kind.is_json() && self.json.in_string {
             // Let the JSON masker see that the region starts in a string.
@@ -451,29 +549,7 @@ impl StreamScanner {
             masked
         } else {
             apply_edits(region, &merged, self.kind)
-        };
-        out.bytes.extend_from_slice(&released);
-
-        for f in &findings {
-            if f.start >= ctx && f.start - ctx < cut {
-                out.findings.push(self.stream_finding(f, &buf, ctx));
-            }
         }
-
-        self.json = json_after;
-        let keep = self.window.context;
-        if cut >= keep {
-            self.context.clear();
-            self.context
-                .extend_from_slice(&self.pending[cut - keep..cut]);
-        } else {
-            self.context.extend_from_slice(&self.pending[..cut]);
-            let excess = self.context.len().saturating_sub(keep);
-            self.context.drain(..excess);
-        }
-        self.pending.drain(..cut);
-        self.offset += cut;
-        self.searched = 0;
     }
 
     /// Where to cut a non-final window of `len` pending bytes: about
@@ -533,7 +609,7 @@ impl StreamScanner {
 /// The end (exclusive) of the first complete server-sent event in `buf`,
 /// searching from `from`: an event ends with a blank line (`\n\n`,
 /// `\r\r`, `\r\n\r\n`).
-fn event_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn event_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(p) = memchr::memchr2(b'\n', b'\r', buf.get(i..)?) {
         let at = i + p;
@@ -721,7 +797,10 @@ mod tests {
     fn server_sent_events_are_released_one_complete_event_at_a_time() {
         let p = policy();
         let ct = Some("text/event-stream");
-        let mut s = StreamScanner::new(&p, Direction::Response, ct);
+        // Framing alone: joining text across events holds events back
+        // (`sse` tests that).
+        let w = p.stream_window(Direction::Response);
+        let mut s = StreamScanner::with_window(w, Direction::Response, ct, Framing::Events);
         let e1 = format!("data: {{\"delta\":\"write to {EMAIL}\"}}\n\n");
         let (a, b) = e1.split_at(20);
         assert!(s.feed(&p, a.as_bytes()).bytes.is_empty());

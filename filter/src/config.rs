@@ -17,6 +17,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 960 * 1024;
 /// larger setting would only move the failure into Envoy.
 pub const MAX_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
+/// One request can carry thousands of values (a 960 KiB body with an email
+/// per line makes ~20 000 findings); an event each would let a single
+/// client flood the proxy log and the collector. Past this many finding
+/// events a stream reports one `finding_events_capped` notice; every
+/// finding is still enforced, counted in the metrics and in the summary.
+pub const DEFAULT_MAX_FINDING_EVENTS: u32 = 100;
+
 /// What happens to a buffered body larger than `max_body_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +117,10 @@ struct RawConfig {
     /// Log one JSON line per finding through the proxy log (default true).
     #[serde(default)]
     log_findings: Option<bool>,
+    /// Finding events per stream (request and response together); the
+    /// rest are counted, not reported one by one.
+    #[serde(default)]
+    max_finding_events: Option<f64>,
     /// A candidate bundle evaluated next to the enforced one; only the
     /// differences are reported.
     #[serde(default)]
@@ -176,6 +187,8 @@ pub struct Settings {
     pub over_limit: [OverLimit; 2],
     pub fail_mode: FailMode,
     pub log_findings: bool,
+    /// At most this many finding events per stream; see `DEFAULT_MAX_FINDING_EVENTS`.
+    pub max_finding_events: u32,
     pub otlp: Option<OtlpSettings>,
     pub service_name: Option<String>,
     /// The shadow (candidate) bundle, compiled.
@@ -237,6 +250,7 @@ impl Settings {
                 over_limit: None,
                 fail_mode: None,
                 log_findings: None,
+                max_finding_events: None,
                 otlp: None,
                 service_name: None,
                 shadow_bundle: None,
@@ -299,6 +313,13 @@ impl Settings {
             over_limit: PerDirection::split(raw.over_limit, OverLimit::Pass),
             fail_mode: raw.fail_mode.unwrap_or(FailMode::Closed),
             log_findings: raw.log_findings.unwrap_or(true),
+            max_finding_events: whole(
+                "/max_finding_events",
+                raw.max_finding_events,
+                DEFAULT_MAX_FINDING_EVENTS.into(),
+                1,
+                1_000_000,
+            )? as u32,
             default_bundle,
         })
     }
@@ -313,7 +334,7 @@ fn direction_index(direction: Direction) -> usize {
 
 /// A whole number in `[min, max]` (Istio passes numbers as float64).
 fn whole(
-    field: &str,
+    pointer: &str,
     v: Option<f64>,
     default: u64,
     min: u64,
@@ -323,7 +344,7 @@ fn whole(
         None => Ok(default),
         Some(v) if v.fract() == 0.0 && v >= min as f64 && v <= max as f64 => Ok(v as u64),
         Some(v) => Err(ConfigError::Field {
-            pointer: format!("/otlp/{field}"),
+            pointer: pointer.to_string(),
             message: format!("{v} is not a whole number from {min} to {max}"),
         }),
     }
@@ -350,17 +371,17 @@ fn parse_otlp(raw: RawOtlp) -> Result<OtlpSettings, ConfigError> {
             .unwrap_or_else(|| raw.cluster.clone()),
         cluster: raw.cluster,
         path,
-        batch_size: whole("batch_size", raw.batch_size, 512, 1, 10_000)? as usize,
+        batch_size: whole("/otlp/batch_size", raw.batch_size, 512, 1, 10_000)? as usize,
         flush_interval_ms: whole(
-            "flush_interval_ms",
+            "/otlp/flush_interval_ms",
             raw.flush_interval_ms,
             1000,
             10,
             600_000,
         )? as u32,
-        max_queue: whole("max_queue", raw.max_queue, 2048, 1, 1_000_000)? as usize,
-        timeout_ms: whole("timeout_ms", raw.timeout_ms, 5000, 10, 600_000)? as u32,
-        max_retries: whole("max_retries", raw.max_retries, 3, 0, 100)? as u32,
+        max_queue: whole("/otlp/max_queue", raw.max_queue, 2048, 1, 1_000_000)? as usize,
+        timeout_ms: whole("/otlp/timeout_ms", raw.timeout_ms, 5000, 10, 600_000)? as u32,
+        max_retries: whole("/otlp/max_retries", raw.max_retries, 3, 0, 100)? as u32,
         headers: raw.headers.unwrap_or_default().into_iter().collect(),
     })
 }
@@ -420,6 +441,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("requests"), "{err}");
+    }
+
+    #[test]
+    fn finding_events_are_capped_per_stream_by_default() {
+        let s = Settings::parse(b"{}").unwrap();
+        assert_eq!(s.max_finding_events, DEFAULT_MAX_FINDING_EVENTS);
+        let s = Settings::parse(br#"{"max_finding_events": 5.0}"#).unwrap();
+        assert_eq!(s.max_finding_events, 5);
+        let err = Settings::parse(br#"{"max_finding_events": 0}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/max_finding_events"), "{err}");
     }
 
     #[test]

@@ -11,8 +11,14 @@
 //! - HTTP/2 requests with trailers never see `end_of_stream` on the body:
 //!   the scan is finished in the trailers callback, or the body would skip it.
 //!   Once a chunk was continued Envoy gives the filter no body buffer in the
-//!   trailers callback, so a streamed body's held tail cannot be appended
-//!   there: such a message is refused (`stream_tail`).
+//!   trailers callback (its wasm host hands out the decoding buffer only
+//!   while the last body callback returned `Pause`), so a streamed body's
+//!   held tail cannot be appended there, and a `Continue` always forwards
+//!   the whole buffer, so no tail can be kept in Envoy's buffer while the
+//!   rest streams. A message whose headers announce trailers (`trailer`,
+//!   `te: trailers`, gRPC) is therefore buffered instead of streamed; one
+//!   that sends trailers unannounced with a held tail is refused
+//!   (`stream_tail`).
 //! - A body can only be replaced whole (offset 0), never patched.
 //! - Pausing in a headers callback pauses the body callbacks too: the host
 //!   turns `StopIteration` into `StopAllIterationAndWatermark`; a filter
@@ -60,6 +66,8 @@ struct Summary {
     notices: Vec<&'static str>,
     /// Findings where the shadow bundle differs from the enforced one.
     shadow_diffs: u32,
+    /// Findings past `max_finding_events`, counted but not reported.
+    unreported: u32,
 }
 
 impl Summary {
@@ -92,6 +100,9 @@ impl Summary {
         }
         if self.shadow_diffs > 0 {
             v["shadow_diffs"] = self.shadow_diffs.into();
+        }
+        if self.unreported > 0 {
+            v["unreported"] = self.unreported.into();
         }
         v
     }
@@ -133,6 +144,27 @@ enum StreamOutcome {
     Failed(DecodeError),
 }
 
+/// Whether a message's headers say trailers follow its body: a `trailer`
+/// header naming them, a client that accepts them (`te: trailers`, as
+/// gRPC clients send), or a gRPC content type.
+fn announces_trailers(te: Option<&str>, trailer: Option<&str>, content_type: Option<&str>) -> bool {
+    let te_trailers = te.is_some_and(|te| {
+        te.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("trailers")
+        })
+    });
+    let grpc = content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .get(..16)
+            .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc"))
+    });
+    te_trailers || grpc || trailer.is_some_and(|t| !t.trim().is_empty())
+}
+
 fn body_buffer(direction: Direction) -> BufferType {
     match direction {
         Direction::Request => BufferType::HttpRequestBody,
@@ -168,6 +200,8 @@ pub struct VeilHttp {
     summary: Option<Summary>,
     /// `source.address` / `destination.address` were read (on first event).
     connection_read: bool,
+    /// Finding events emitted so far (capped by `max_finding_events`).
+    finding_events: u32,
 }
 
 impl VeilHttp {
@@ -183,6 +217,7 @@ impl VeilHttp {
             response_body: BodyState::default(),
             summary: None,
             connection_read: false,
+            finding_events: 0,
         }
     }
 
@@ -308,6 +343,15 @@ impl VeilHttp {
                 summary.rules.push(f.rule_id.clone());
             }
         }
+        let room = self
+            .settings
+            .max_finding_events
+            .saturating_sub(self.finding_events) as usize;
+        let reported = inspection.findings.len().min(room);
+        let unreported = (inspection.findings.len() - reported) as u32;
+        let first_unreported = unreported > 0 && summary.unreported == 0;
+        summary.unreported += unreported;
+        self.finding_events += reported as u32;
         self.write_summary();
         let log = self.settings.log_findings;
         if !log && self.shared.export.is_none() {
@@ -315,8 +359,15 @@ impl VeilHttp {
         }
         let event_id = self.begin_event();
         let ctx = self.event_context(&event_id, direction, location, inspection.decision);
-        for finding in &inspection.findings {
+        for finding in &inspection.findings[..reported] {
             self.emit(Level::Info, &event_for(finding, &ctx), log);
+        }
+        if first_unreported {
+            let detail = format!(
+                "more than {} findings in this stream: the rest are enforced and counted (metrics, veil.summary \"unreported\") but not reported one by one (max_finding_events)",
+                self.settings.max_finding_events
+            );
+            self.notice(direction, "finding_events_capped", &detail, Severity::Low);
         }
     }
 
@@ -638,11 +689,21 @@ impl VeilHttp {
                 );
             }
         }
+        // A streamed body's held tail cannot be forwarded from the
+        // trailers callback, so a message that says it will end with
+        // trailers is buffered instead (up to max_body_bytes, then
+        // over_limit applies).
+        let streams = mode == BodyMode::Stream
+            && !announces_trailers(
+                host::get_header_text(map, "te").as_deref(),
+                host::get_header_text(map, "trailer").as_deref(),
+                content_type.as_deref(),
+            );
         let state = self.body_state(direction);
         state.inspect = true;
         state.decode = decode;
         state.content_type = content_type;
-        if mode == BodyMode::Stream {
+        if streams {
             self.start_stream(direction);
         }
         true
@@ -925,11 +986,15 @@ impl VeilHttp {
             let rest = stream.scanner.finish(&policy);
             release.bytes.extend_from_slice(&rest.bytes);
             release.findings.extend(rest.findings);
+            release.notices.extend(rest.notices);
             release.blocked = rest.blocked;
         }
         let micros = host::now_nanos().saturating_sub(started) / 1000;
         self.shared.metrics.scan(direction, input.len(), micros);
         self.report_stream(direction, &release);
+        for n in &release.notices {
+            self.notice(direction, n.reason, &n.detail, Severity::Medium);
+        }
         if let Some(rule) = release.blocked {
             return StreamOutcome::Blocked(rule.to_string());
         }
@@ -1185,6 +1250,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn trailers_are_announced_by_trailer_te_or_grpc() {
+        assert!(announces_trailers(None, Some("x-checksum"), None));
+        assert!(announces_trailers(Some("gzip, Trailers"), None, None));
+        assert!(announces_trailers(Some("trailers;q=1"), None, None));
+        assert!(announces_trailers(
+            None,
+            None,
+            Some("application/grpc+proto")
+        ));
+        assert!(!announces_trailers(
+            Some("gzip"),
+            Some(" "),
+            Some("application/json")
+        ));
+        assert!(!announces_trailers(None, None, None));
+    }
+
+    #[test]
     fn summary_is_compact_and_omits_empty_parts() {
         let mut s = Summary {
             request: Some(Decision::Redact),
@@ -1203,5 +1286,8 @@ mod tests {
         assert_eq!(v["decision"], "block");
         assert_eq!(v["monitor"], 1);
         assert_eq!(v["notices"][0], "body_limit");
+        assert!(v.get("unreported").is_none());
+        s.unreported = 7;
+        assert_eq!(s.to_json("e1")["unreported"], 7);
     }
 }

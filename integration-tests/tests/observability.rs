@@ -224,6 +224,74 @@ async fn access_log_carries_the_filter_state_summary() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One request full of values cannot flood the log: past
+/// `max_finding_events` the stream reports one `finding_events_capped`
+/// notice instead, while every value is still masked and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_events_are_capped_per_stream() -> anyhow::Result<()> {
+    let h = common::builder()
+        .config_json(json!({"max_finding_events": 5}))
+        .access_log_json(json!({
+            "path": "%REQ(:PATH)%",
+            "veil": "%FILTER_STATE(wasm.veil.summary:PLAIN)%",
+        }))
+        .start()
+        .await?;
+    let id = test_id("capped");
+    let users: Vec<Value> = (0..12)
+        .map(|i| json!({"email": format!("user{i}@example.com")}))
+        .collect();
+    let resp = h
+        .send(
+            Proto::Http1,
+            TestRequest::post("/capped", &id).json(&json!({ "users": users })),
+        )
+        .await?;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let rec = h.recorded(&id).await?;
+    let upstream = rec[0].body_text();
+    assert!(!upstream.contains("@example.com"), "{upstream}");
+
+    let on_path = |e: &&Value| veil_integration_tests::event_attr(e, "url.path") == Some("/capped");
+    let events = h
+        .wait_for_events(WAIT, |evs| {
+            evs.iter().filter(on_path).any(|e| {
+                veil_integration_tests::event_attr(e, "veil.reason")
+                    == Some("finding_events_capped")
+            })
+        })
+        .await?;
+    let mine: Vec<&Value> = events.iter().filter(on_path).collect();
+    let findings = mine
+        .iter()
+        .filter(|e| veil_integration_tests::event_attr(e, "veil.rule.id") == Some("pii-email"))
+        .count();
+    let notices = mine
+        .iter()
+        .filter(|e| {
+            veil_integration_tests::event_attr(e, "veil.reason") == Some("finding_events_capped")
+        })
+        .count();
+    assert_eq!((findings, notices), (5, 1), "{mine:#?}");
+
+    let deadline = Instant::now() + WAIT;
+    let line = loop {
+        let line = h.access_log().into_iter().find(|l| l["path"] == "/capped");
+        if line.is_some() || Instant::now() > deadline {
+            break line;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = line
+        .as_ref()
+        .and_then(|l| l["veil"].as_str())
+        .unwrap_or_default();
+    let summary: Value = serde_json::from_str(text)?;
+    assert_eq!(summary["findings"], 12, "{summary}");
+    assert_eq!(summary["unreported"], 7, "{summary}");
+    Ok(())
+}
+
 fn otlp_config(cluster: &str, extra: Value) -> Value {
     let mut otlp = json!({
         "cluster": cluster,

@@ -1,7 +1,8 @@
 //! Stream mode through the real Envoy: bodies that are redacted chunk by
 //! chunk through a bounded window instead of being buffered whole.
 //! Server-sent events arrive redacted one event at a time, values split
-//! across chunks are still masked, 10 MB bodies pass Envoy's 1 MiB buffer
+//! across chunks (and across events: LLM answers streamed token by token)
+//! are still masked, 10 MB bodies pass Envoy's 1 MiB buffer
 //! limit, one byte per chunk works, and a streamed body ended by HTTP/2
 //! trailers is refused rather than forwarded with its tail missing.
 
@@ -113,10 +114,138 @@ async fn sse_events_arrive_redacted_one_by_one() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One OpenAI chat-completions streaming event carrying `text`.
+fn openai_event(text: &str) -> String {
+    let content = Value::from(text).to_string();
+    format!(
+        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{content}}},\"finish_reason\":null}}]}}\n\n"
+    )
+}
+
+/// An LLM answer streamed token by token: an email and an AWS key each
+/// split across three events arrive masked inside each event (JSON still
+/// valid), the client gets the early events while the upstream still
+/// holds its last one back, and a clean stream passes byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_values_split_across_events_are_masked_in_each_event() -> anyhow::Result<()> {
+    let h = common::builder().config_raw("").start().await?;
+    // Enough text after the values for them to be released before the
+    // end: the default bundle holds an event until 1088 bytes of joined
+    // text follow it.
+    let filler: Vec<String> = (0..30)
+        .map(|i| {
+            openai_event(&format!(
+                " and this is sentence number {i:02} of the answer."
+            ))
+        })
+        .collect();
+    let tokens = [
+        ("Contact jane", "Contact ****"),
+        (".doe@exa", "********"),
+        ("mple.com, key AKIAZ3", "********, key ******"),
+        ("MSJ5TVQ4", "********"),
+        ("GQDKWY now.", "****** now."),
+    ];
+    let last = format!("{}data: [DONE]\n\n", openai_event(" Bye."));
+    let mut events: Vec<String> = tokens.iter().map(|(t, _)| openai_event(t)).collect();
+    events.extend(filler.iter().cloned());
+    events.push(last.clone());
+    let mut expected: Vec<String> = tokens.iter().map(|(_, m)| openai_event(m)).collect();
+    expected.extend(filler.iter().cloned());
+    expected.push(last.clone());
+
+    // One frame per event, the last held by the upstream until released.
+    let frames = |events: &[String]| {
+        let mut at = 0;
+        events[..events.len() - 1]
+            .iter()
+            .map(|e| {
+                at += e.len();
+                at
+            })
+            .collect::<Vec<usize>>()
+    };
+    let canned = |events: &[String]| CannedResponse {
+        content_type: Some("text/event-stream".into()),
+        body: Bytes::from(events.concat()),
+        split_at: frames(events),
+        chunk_delay: Duration::from_millis(5),
+        gate_last: true,
+        ..Default::default()
+    };
+
+    let id = test_id("sse-joined");
+    h.echo().set_canned(&id, &canned(&events)).await?;
+    let mut resp = h
+        .send_streaming(Proto::Http2, TestRequest::get("/v1/chat/completions", &id))
+        .await?;
+    assert_eq!(resp.status, 200);
+    // The fifth event (the key's last piece) arrives masked before the
+    // upstream sends its last event.
+    assert!(
+        resp.read_until(expected[4].as_bytes()).await?,
+        "the early events never arrived: {}",
+        String::from_utf8_lossy(&resp.received)
+    );
+    let early = String::from_utf8_lossy(&resp.received).into_owned();
+    assert!(early.starts_with(&expected[..5].concat()), "{early}");
+    assert!(!early.contains(" Bye."), "the last event is still upstream");
+    h.echo().release(&id).await?;
+    let all = String::from_utf8(resp.read_to_end().await?)?;
+    assert_eq!(all, expected.concat());
+    for event in all.split("\n\n").filter(|e| e.starts_with("data: {")) {
+        let v: Value = serde_json::from_str(&event["data: ".len()..])?;
+        assert!(v["choices"][0]["delta"]["content"].is_string(), "{event}");
+    }
+    let evs = h
+        .wait_for_events(EVENT_WAIT, |evs| {
+            evs.iter()
+                .filter(|e| event_attr(e, "veil.location") == Some("body:sse_text"))
+                .count()
+                >= 2
+        })
+        .await?;
+    let joined: Vec<&Value> = evs
+        .iter()
+        .filter(|e| event_attr(e, "veil.location") == Some("body:sse_text"))
+        .collect();
+    let rules: Vec<&str> = joined
+        .iter()
+        .filter_map(|e| event_attr(e, "veil.rule.id"))
+        .collect();
+    assert_eq!(rules.len(), 2, "each value reported once: {rules:?}");
+    assert!(rules.contains(&"pii-email"));
+    assert!(rules.contains(&"secret-aws-access-key-id"));
+    let body = events.concat();
+    let email = joined
+        .iter()
+        .find(|e| event_attr(e, "veil.rule.id") == Some("pii-email"))
+        .expect("email finding");
+    assert_eq!(
+        email["attributes"]["veil.match.start"].as_u64(),
+        body.find("jane").map(|p| p as u64),
+        "the finding starts at the first piece's stream offset"
+    );
+
+    // A clean stream: every byte as the upstream sent it.
+    let id = test_id("sse-clean");
+    let mut clean = filler.clone();
+    clean.push(last);
+    h.echo().set_canned(&id, &canned(&clean)).await?;
+    let mut resp = h
+        .send_streaming(Proto::Http1, TestRequest::get("/v1/chat/completions", &id))
+        .await?;
+    assert!(resp.read_until(filler[0].as_bytes()).await?);
+    h.echo().release(&id).await?;
+    assert_eq!(resp.read_to_end().await?, clean.concat().as_bytes());
+    Ok(())
+}
+
 /// Stream mode in both directions: a value split across two request
 /// chunks is masked before the upstream sees it, a secret split across
-/// chunks blocks, and an HTTP/2 body ended by trailers is refused with an
-/// event (its held tail cannot be forwarded).
+/// chunks blocks, an HTTP/2 body ended by unannounced trailers is refused
+/// with an event (its held tail cannot be forwarded), and one that
+/// announces them is buffered, scanned, and passed with its trailers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
     let h = streaming_harness().await?;
@@ -190,6 +319,29 @@ async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
             .any(|e| event_attr(e, "veil.reason") == Some("stream_tail"))
     })
     .await?;
+
+    // The same body announcing its trailers (`trailer: x-checksum`): it is
+    // buffered instead of streamed, so the scan and the masks are done in
+    // the trailers callback, where Envoy still holds the paused body, and
+    // the trailers reach the upstream.
+    for (announce, value) in [("trailer", "x-checksum"), ("te", "trailers")] {
+        let id = test_id("stream-trailers-announced");
+        let resp = h
+            .send(
+                Proto::Http2,
+                TestRequest::post("/upload", &id)
+                    .content_type("application/json")
+                    .header(announce, value)
+                    .chunks([text[..at].to_string(), text[at..].to_string()], CHUNK_GAP)
+                    .trailers(&[("x-checksum", "abc")]),
+            )
+            .await?;
+        assert_eq!(resp.status, 200, "{announce}: {}", resp.text());
+        let rec = h.recorded(&id).await?;
+        assert_eq!(rec.len(), 1, "{announce}");
+        assert_eq!(rec[0].body_json()?["email"], masked(EMAIL), "{announce}");
+        assert_eq!(rec[0].trailer("x-checksum"), Some("abc"), "{announce}");
+    }
 
     // Trailers only (no body at all): nothing is held, the request passes
     // with its trailers.

@@ -447,21 +447,33 @@ struct DecodeVisitor<'a> {
 
 impl DecodeVisitor<'_> {
     fn decode(&mut self, raw: Range<usize>) {
-        let Some(out) = self.decoded.as_deref_mut() else {
+        if let Some(out) = self.decoded.as_deref_mut() {
+            decode_string_into(self.data, raw, out, &mut self.scratch);
+        }
+    }
+}
+
+/// Records the escapes of one string's content `data[raw]` (validated,
+/// without quotes) in `out`, which maps `data` offsets; `scratch` is a
+/// reusable buffer. Used per document (`decode`) and per string by callers
+/// that take single values (server-sent event text).
+pub fn decode_string_into(
+    data: &[u8],
+    raw: Range<usize>,
+    out: &mut Decoded,
+    scratch: &mut Vec<u8>,
+) {
+    let content = data.get(raw.clone()).unwrap_or_default();
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'\\', &content[i..]) {
+        let at = i + p;
+        let Ok((len, c)) = escape(content, at) else {
             return;
         };
-        let content = &self.data[raw.clone()];
-        let mut i = 0;
-        while let Some(p) = memchr::memchr(b'\\', &content[i..]) {
-            let at = i + p;
-            let Ok((len, c)) = escape(content, at) else {
-                return;
-            };
-            self.scratch.clear();
-            push_char(&mut self.scratch, c);
-            out.push_unit(self.data, raw.start + at, len, &self.scratch);
-            i = at + len;
-        }
+        scratch.clear();
+        push_char(scratch, c);
+        out.push_unit(data, raw.start + at, len, scratch);
+        i = at + len;
     }
 }
 

@@ -146,14 +146,16 @@ fn classes_at(hay: &[u8], base: usize) -> Classes {
 pub(crate) enum Candidate {
     /// The first digit of a digit run some numeric detector might accept.
     DigitRun(usize),
-    /// A `:` next to a hex digit or another `:` (IPv6).
+    /// A `:` next to a hex digit or another `:`, with another `:` at most
+    /// five bytes after it (IPv6).
     Colon(usize),
 }
 
 /// Calls `f` for every candidate, in order of position. Every digit run
 /// that `super::digits::run_may_matter` accepts and that is not glued to a
 /// lower-case letter other than `c` is reported by its first digit; every
-/// `:` with a hex digit or `:` on either side is reported.
+/// `:` with a hex digit or `:` on either side and another `:` within five
+/// bytes after it is reported.
 pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnMut(Candidate)) {
     if hay.is_empty() || !(digits || colons) {
         return;
@@ -227,7 +229,15 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
             let hexish = cur.digit | cur.hex_letter | cur.colon;
             let prev_hexish = prev.digit | prev.hex_letter | prev.colon;
             let next_hexish = next.digit | next.hex_letter | next.colon;
-            let mut m = cur.colon & (p(hexish, prev_hexish, 1) | n(hexish, next_hexish, 1));
+            // The first colon of an IPv6 address (the only one
+            // `network::ipv6` starts from) has the next one at most a
+            // four-digit group away; JSON's `"total":12.5` has none.
+            let mut colon_soon = 0;
+            for j in 1..6 {
+                colon_soon |= n(cur.colon, next.colon, j);
+            }
+            let mut m =
+                cur.colon & colon_soon & (p(hexish, prev_hexish, 1) | n(hexish, next_hexish, 1));
             while m != 0 {
                 let i = base + m.trailing_zeros() as usize;
                 m &= m - 1;
@@ -263,7 +273,7 @@ mod tests {
 
     #[test]
     fn colons_next_to_hex_only() {
-        let hay = br#"{"a":"b","ip":"fe80::1","t":"12:30","x":"q:z"}"#;
+        let hay = br#"{"a":"b","ip":"fe80::1","t":"12:30:05","n":1,"x":"q:z","v6":"2001:db8:0:0:0:0:2:1"}"#;
         let mut got = Vec::new();
         candidates(hay, false, true, |c| got.push(c));
         let want: Vec<Candidate> = hay
@@ -274,7 +284,8 @@ mod tests {
                     j.and_then(|j| hay.get(j))
                         .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':')
                 };
-                b == b':' && (ok(i.checked_sub(1)) || ok(Some(i + 1)))
+                let colon_soon = (i + 1..i + 6).any(|j| hay.get(j) == Some(&b':'));
+                b == b':' && colon_soon && (ok(i.checked_sub(1)) || ok(Some(i + 1)))
             })
             .map(|(i, _)| Candidate::Colon(i))
             .collect();

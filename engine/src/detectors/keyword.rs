@@ -215,7 +215,7 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     }
     let end = value_end(hay, start, quote)?;
     let v = &hay[start..end];
-    if v.len() < 8 || v.contains(&b' ') || placeholder_value(v) || looks_placeholder(v) {
+    if v.len() < 8 || v.contains(&b' ') {
         return None;
     }
     // Numbers, dates, booleans and plain words are settings, not secrets.
@@ -224,14 +224,15 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     {
         return None;
     }
-    let entropy = shannon_entropy(v);
+    // Cheapest test first: most values under a `token` or `key` key are
+    // low-entropy settings, rejected before the placeholder word lists.
     let classes = char_classes(v);
     let strong = if v.len() >= 16 {
-        entropy >= 3.5 && classes >= 2
+        classes >= 2 && shannon_entropy(v) >= 3.5
     } else {
-        entropy >= 2.75 && classes >= 3
+        classes >= 3 && shannon_entropy(v) >= 2.75
     };
-    strong.then_some(Span { start, end })
+    (strong && !placeholder_value(v) && !looks_placeholder(v)).then_some(Span { start, end })
 }
 
 fn exact_token(hay: &[u8], kw_end: usize, len: usize, ok: impl Fn(u8) -> bool) -> Option<Span> {

@@ -23,6 +23,7 @@ mod email;
 mod keyword;
 mod literal;
 mod network;
+mod shape;
 mod tokens;
 pub mod validators;
 
@@ -234,15 +235,13 @@ impl Builtin {
         self.def().yields
     }
 
-    /// Compiles whatever the detector needs (its confirming regex) now
-    /// rather than at its first anchor hit. Policies do not call this:
-    /// compiling ~90 regexes up front is most of a cold compile (tens of
-    /// ms in wasm), while a regex compiled at first use costs its first
-    /// request well under a millisecond. Cheap after the first call in a
-    /// process.
+    /// Builds whatever the detector needs to confirm (its token matcher)
+    /// now rather than at its first anchor hit. Policies do not call this:
+    /// a matcher is built from its parsed pattern in microseconds at first
+    /// use. Cheap after the first call in a process.
     pub fn prepare(self) {
-        if let catalogue::How::Token(_) = &self.def().how {
-            let _ = tokens::regex_for(self);
+        if let catalogue::How::Token(t) = &self.def().how {
+            tokens::prepare(self, t);
         }
     }
 
@@ -367,6 +366,12 @@ impl WordSet {
         let mut i = 0;
         while i < words.len() {
             let w = words[i];
+            let mut j = 0;
+            while j < w.len() {
+                // `found_in` compares the first bytes without folding.
+                assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
+                j += 1;
+            }
             if w.len() == 1 {
                 singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
             } else if w.len() > 1 {
@@ -384,19 +389,27 @@ impl WordSet {
 
     /// Some word occurs in `hay`, ignoring ASCII case.
     pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
-        for i in 0..hay.len() {
-            let c = hay[i].to_ascii_lowercase();
-            if self.singles[usize::from(c / 64)] >> (c % 64) & 1 == 1 {
+        let has_singles = self.singles.iter().any(|&w| w != 0);
+        for (i, &b) in hay.iter().enumerate() {
+            let c = b.to_ascii_lowercase();
+            if has_singles && self.singles[usize::from(c >> 6)] >> (c & 63) & 1 == 1 {
                 return true;
             }
             let Some(&c2) = hay.get(i + 1) else { break };
             let p = usize::from(c) << 8 | usize::from(c2.to_ascii_lowercase());
-            if self.pairs[p / 64] >> (p % 64) & 1 == 0 {
+            if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
                 continue;
             }
+            // Words are lower case: the first two bytes are compared as
+            // they are, so most words are dismissed without a full compare.
+            let c2 = c2.to_ascii_lowercase();
             let rest = &hay[i..];
             if self.words.iter().any(|w| {
-                w.len() > 1 && rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w)
+                w.len() > 1
+                    && w[0] == c
+                    && w[1] == c2
+                    && rest.len() >= w.len()
+                    && rest[..w.len()].eq_ignore_ascii_case(w)
             }) {
                 return true;
             }
@@ -425,6 +438,18 @@ pub(crate) fn has_keyword_before(
     keywords
         .iter()
         .any(|kw| !kw.is_empty() && region.windows(kw.len()).any(|w| w.eq_ignore_ascii_case(kw)))
+}
+
+/// Parses a pattern the way the engine's regexes read it (bytes, no
+/// Unicode classes, as `compile` builds them), for code that inspects a
+/// pattern's structure instead of running it.
+pub(crate) fn parse_byte_pattern(pattern: &str) -> Option<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! byte after the token must end it, the token must not be a documented
 //! placeholder, and an optional validator (checksum, structure) decides.
 
+use super::shape::Shape;
 use super::{Builtin, Cx, Span};
 use regex::bytes::{Regex, RegexBuilder};
 use std::sync::OnceLock;
@@ -59,8 +60,50 @@ pub(crate) fn digit_byte(b: u8) -> bool {
 static REGEXES: [OnceLock<Option<Regex>>; super::catalogue::DEFS.len()] =
     [const { OnceLock::new() }; super::catalogue::DEFS.len()];
 
+static SHAPES: [OnceLock<Option<Shape>>; super::catalogue::DEFS.len()] =
+    [const { OnceLock::new() }; super::catalogue::DEFS.len()];
+
+/// The backtracking matcher of a token detector's pattern (built once per
+/// process on first use; microseconds, unlike the regex).
+fn shape_for(b: Builtin, spec: &TokenSpec) -> Option<&'static Shape> {
+    SHAPES
+        .get(b.0 as usize)?
+        .get_or_init(|| Shape::new(spec.re))
+        .as_ref()
+}
+
+pub(crate) fn prepare(b: Builtin, spec: &TokenSpec) {
+    if shape_for(b, spec).is_none() {
+        let _ = regex_for(b);
+    }
+}
+
+/// The end of the token's match anchored at `window[0]`: the small matcher
+/// when it has an answer, the regex engine otherwise (a pattern it cannot
+/// express, or a window that exhausted its step budget).
+fn find_end(b: Builtin, spec: &TokenSpec, window: &[u8]) -> Option<usize> {
+    if let Some(shape) = shape_for(b, spec) {
+        if let Ok(end) = shape.find(window) {
+            return end;
+        }
+    }
+    regex_for(b)?.find(window).map(|m| m.end())
+}
+
+/// The span of capture `group` of the token at `token[0]`, as `find_end`.
+fn find_group(b: Builtin, spec: &TokenSpec, token: &[u8], group: usize) -> Option<(usize, usize)> {
+    if let Some(shape) = shape_for(b, spec) {
+        if let Ok(span) = shape.group(token, group) {
+            return span;
+        }
+    }
+    let caps = regex_for(b)?.captures(token)?;
+    let part = caps.get(group)?;
+    Some((part.start(), part.end()))
+}
+
 /// The compiled confirming regex of a token detector (compiled once per
-/// process, on first use or when a policy naming it compiles).
+/// process, on first use when the small matcher has no answer).
 pub(crate) fn regex_for(b: Builtin) -> Option<&'static Regex> {
     let super::catalogue::How::Token(spec) = &b.def().how else {
         return None;
@@ -94,16 +137,12 @@ pub(crate) fn confirm(b: Builtin, spec: &TokenSpec, cx: &Cx, anchor: usize) -> O
         return None;
     }
     let window_end = (start + spec.max as usize + 1).min(hay.len());
-    let re = regex_for(b)?;
-    // `find` runs on the lazy DFA only; capture groups cost a second
-    // engine, so they are resolved only for the few tokens that use one.
-    let whole = re.find(&hay[start..window_end])?;
-    let mut end = start + whole.end();
+    let mut end = start + find_end(b, spec, &hay[start..window_end])?;
     // A trailing dot ends the sentence, not the token, when the token is
     // complete without it.
     while end > anchor + 1 && hay[end - 1] == b'.' {
-        match re.find(&hay[start..end - 1]) {
-            Some(m) if start + m.end() == end - 1 => end -= 1,
+        match find_end(b, spec, &hay[start..end - 1]) {
+            Some(m) if start + m == end - 1 => end -= 1,
             _ => break,
         }
     }
@@ -127,11 +166,10 @@ pub(crate) fn confirm(b: Builtin, spec: &TokenSpec, cx: &Cx, anchor: usize) -> O
     if spec.group == 0 {
         return Some(Span { start, end });
     }
-    let caps = re.captures(&hay[start..end])?;
-    let part = caps.get(spec.group as usize)?;
+    let (s, e) = find_group(b, spec, &hay[start..end], spec.group as usize)?;
     Some(Span {
-        start: start + part.start(),
-        end: (start + part.end()).min(end),
+        start: start + s,
+        end: (start + e).min(end),
     })
 }
 
@@ -161,17 +199,55 @@ pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
         return true;
     }
     if token.len() >= 16 {
-        let mut seen = [false; 256];
-        let mut distinct = 0;
+        let mut seen = [0u64; 4];
         for &b in token {
-            if !seen[b as usize] {
-                seen[b as usize] = true;
-                distinct += 1;
-            }
+            seen[usize::from(b >> 6)] |= 1 << (b & 63);
         }
+        let distinct: u32 = seen.iter().map(|w| w.count_ones()).sum();
         if distinct < 8 {
             return true;
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every token pattern of the catalogue runs on the small matcher, so
+    /// no scan compiles a regex; and the matcher agrees with the regex
+    /// engine on the detector's own examples and their truncations.
+    #[test]
+    fn every_token_pattern_has_a_matcher_that_agrees_with_its_regex() {
+        for &b in super::super::ALL_BUILTINS {
+            let super::super::catalogue::How::Token(spec) = &b.def().how else {
+                continue;
+            };
+            let shape = Shape::new(spec.re)
+                .unwrap_or_else(|| panic!("{}: no matcher for {}", b.info().id, spec.re));
+            let re = regex_for(b).expect("regex compiles");
+            for ex in b.info().positives.iter().chain(b.info().negatives) {
+                let text = ex.replace(['«', '»'], "");
+                let bytes = text.as_bytes();
+                for &a in spec.anchors {
+                    for (at, _) in text.match_indices(a) {
+                        let from = at.saturating_sub(spec.back as usize);
+                        for start in from..=at {
+                            for end in start..=bytes.len() {
+                                let w = &bytes[start..end];
+                                assert_eq!(
+                                    shape.find(w),
+                                    Ok(re.find(w).map(|m| m.end())),
+                                    "{}: {:?}",
+                                    b.info().id,
+                                    String::from_utf8_lossy(w)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,443 @@
+//! A small backtracking matcher for the confirming patterns of token
+//! detectors (`ghp_[A-Za-z0-9]{36}`, `xoxb-[0-9]{10,13}-...`).
+//!
+//! Those patterns are literals, byte classes, counted repetitions, a few
+//! alternations and at most one capture group, always matched anchored on
+//! a window of a few hundred bytes. The general regex engine pays for
+//! generality twice there: building its automata costs milliseconds per
+//! pattern (180 ms for the catalogue on the first scan in wasm), and each
+//! anchored search walks a lazy DFA through per-byte state lookups. This
+//! matcher is built from the parsed pattern (`regex-syntax`, microseconds)
+//! and runs a repeated class as one tight loop over a 256-bit set.
+//!
+//! Semantics are the regex crate's leftmost-first ones, which are exactly
+//! those of a backtracking matcher that tries greedy repetitions longest
+//! first and alternatives left to right. Work is bounded by a step budget;
+//! a search that would exceed it says so (`GaveUp`) and the caller asks
+//! the regex engine instead, so results never depend on the budget.
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// A 256-bit byte set.
+type Set = [u64; 4];
+
+fn set_has(set: &Set, b: u8) -> bool {
+    set[usize::from(b >> 6)] >> (b & 63) & 1 == 1
+}
+
+fn disjoint(a: &Set, b: &Set) -> bool {
+    a.iter().zip(b).all(|(x, y)| x & y == 0)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Inst {
+    Byte(u8),
+    Class(u16),
+    /// A greedy repetition of one byte class, `min..=max` times.
+    /// `possessive`: what follows cannot start with a byte of the class,
+    /// so only the longest run can be followed by a match.
+    Repeat {
+        class: u16,
+        min: u32,
+        max: u32,
+        possessive: bool,
+    },
+    /// Try the first target, then the second.
+    Split(u32, u32),
+    Jump(u32),
+    Save(u16),
+    Match,
+}
+
+/// A search ran out of its step budget; ask the regex engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GaveUp;
+
+/// Most backtracking steps per search: a few thousand covers every
+/// catalogue pattern on any window; a hostile window gives up instead.
+const BUDGET: u32 = 20_000;
+
+/// Counted repetitions of anything but one byte class are unrolled; more
+/// copies than this and the pattern is left to the regex engine.
+const MAX_UNROLL: u32 = 8;
+
+pub(crate) struct Shape {
+    prog: Vec<Inst>,
+    classes: Vec<Set>,
+    slots: usize,
+}
+
+impl Shape {
+    /// The matcher for `pattern` (regex syntax, bytes, no Unicode), or
+    /// `None` when it uses something this matcher does not do (look-around
+    /// other than the implicit start anchor, lazy or unbounded complex
+    /// repetitions, non-ASCII classes).
+    pub(crate) fn new(pattern: &str) -> Option<Shape> {
+        let hir = super::parse_byte_pattern(pattern)?;
+        let mut s = Shape {
+            prog: Vec::new(),
+            classes: Vec::new(),
+            slots: 2,
+        };
+        s.emit(&hir)?;
+        s.prog.push(Inst::Match);
+        s.mark_possessive();
+        Some(s)
+    }
+
+    fn class_of(&mut self, hir: &Hir) -> Option<u16> {
+        let mut set: Set = [0; 4];
+        let mut add = |lo: u32, hi: u32| -> Option<()> {
+            if hi > 0xFF {
+                return None;
+            }
+            for b in lo..=hi {
+                set[(b >> 6) as usize] |= 1 << (b & 63);
+            }
+            Some(())
+        };
+        match hir.kind() {
+            HirKind::Class(Class::Bytes(c)) => {
+                for r in c.ranges() {
+                    add(u32::from(r.start()), u32::from(r.end()))?;
+                }
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                for r in c.ranges() {
+                    if u32::from(r.end()) > 0x7F {
+                        return None;
+                    }
+                    add(u32::from(r.start()), u32::from(r.end()))?;
+                }
+            }
+            HirKind::Literal(l) if l.0.len() == 1 => add(u32::from(l.0[0]), u32::from(l.0[0]))?,
+            _ => return None,
+        }
+        let at = match self.classes.iter().position(|c| *c == set) {
+            Some(i) => i,
+            None => {
+                self.classes.push(set);
+                self.classes.len() - 1
+            }
+        };
+        u16::try_from(at).ok()
+    }
+
+    fn here(&self) -> Option<u32> {
+        u32::try_from(self.prog.len()).ok()
+    }
+
+    fn emit(&mut self, hir: &Hir) -> Option<()> {
+        match hir.kind() {
+            HirKind::Empty => {}
+            HirKind::Literal(l) => self.prog.extend(l.0.iter().map(|&b| Inst::Byte(b))),
+            HirKind::Class(_) => {
+                let c = self.class_of(hir)?;
+                self.prog.push(Inst::Class(c));
+            }
+            HirKind::Look(_) => return None,
+            HirKind::Capture(c) => {
+                let slot = usize::try_from(c.index).ok()? * 2;
+                self.slots = self.slots.max(slot + 2);
+                self.prog.push(Inst::Save(u16::try_from(slot).ok()?));
+                self.emit(&c.sub)?;
+                self.prog.push(Inst::Save(u16::try_from(slot + 1).ok()?));
+            }
+            HirKind::Concat(parts) => {
+                for p in parts {
+                    self.emit(p)?;
+                }
+            }
+            HirKind::Alternation(alts) => {
+                let mut jumps = Vec::new();
+                for (i, alt) in alts.iter().enumerate() {
+                    if i + 1 < alts.len() {
+                        let split = self.prog.len();
+                        self.prog.push(Inst::Split(0, 0));
+                        self.emit(alt)?;
+                        jumps.push(self.prog.len());
+                        self.prog.push(Inst::Jump(0));
+                        let next = self.here()?;
+                        self.prog[split] = Inst::Split(u32::try_from(split + 1).ok()?, next);
+                    } else {
+                        self.emit(alt)?;
+                    }
+                }
+                let end = self.here()?;
+                for j in jumps {
+                    self.prog[j] = Inst::Jump(end);
+                }
+            }
+            HirKind::Repetition(r) => {
+                if !r.greedy {
+                    return None;
+                }
+                if let Some(class) = self.class_of(&r.sub) {
+                    self.prog.push(Inst::Repeat {
+                        class,
+                        min: r.min,
+                        max: r.max.unwrap_or(u32::MAX),
+                        possessive: false,
+                    });
+                    return Some(());
+                }
+                let max = r.max?;
+                if max > MAX_UNROLL {
+                    return None;
+                }
+                for _ in 0..r.min {
+                    self.emit(&r.sub)?;
+                }
+                // `x{0,2}` as `(?:x(?:x)?)?`: each optional copy may stop.
+                let mut splits = Vec::new();
+                for _ in r.min..max {
+                    splits.push(self.prog.len());
+                    self.prog.push(Inst::Split(0, 0));
+                    self.emit(&r.sub)?;
+                }
+                let end = self.here()?;
+                for s in splits {
+                    self.prog[s] = Inst::Split(u32::try_from(s + 1).ok()?, end);
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// A repetition followed by something that must start with a byte
+    /// outside its class can only be followed by a match after its longest
+    /// run.
+    fn mark_possessive(&mut self) {
+        for pc in 0..self.prog.len() {
+            let Inst::Repeat { class, .. } = self.prog[pc] else {
+                continue;
+            };
+            let set = self.classes[usize::from(class)];
+            let follow_ok = match self.prog.get(pc + 1) {
+                Some(Inst::Byte(b)) => !set_has(&set, *b),
+                Some(Inst::Class(c)) => disjoint(&set, &self.classes[usize::from(*c)]),
+                Some(Inst::Repeat { class: c, min, .. }) => {
+                    *min >= 1 && disjoint(&set, &self.classes[usize::from(*c)])
+                }
+                _ => false,
+            };
+            if let Some(Inst::Repeat { possessive, .. }) = self.prog.get_mut(pc) {
+                *possessive = follow_ok;
+            }
+        }
+    }
+
+    /// The end of the leftmost-first match anchored at `hay[0]`.
+    pub(crate) fn find(&self, hay: &[u8]) -> Result<Option<usize>, GaveUp> {
+        let mut slots = [usize::MAX; 0];
+        let mut run = Run {
+            shape: self,
+            hay,
+            steps: 0,
+            slots: &mut slots,
+        };
+        run.at(0, 0)
+    }
+
+    /// The span of capture group `group` of the leftmost-first match
+    /// anchored at `hay[0]` (`None` when there is no match or the group
+    /// did not take part).
+    pub(crate) fn group(&self, hay: &[u8], group: usize) -> Result<Option<(usize, usize)>, GaveUp> {
+        let mut slots = vec![usize::MAX; self.slots];
+        let mut run = Run {
+            shape: self,
+            hay,
+            steps: 0,
+            slots: &mut slots,
+        };
+        if run.at(0, 0)?.is_none() {
+            return Ok(None);
+        }
+        let (s, e) = (
+            slots.get(group * 2).copied(),
+            slots.get(group * 2 + 1).copied(),
+        );
+        Ok(match (s, e) {
+            (Some(s), Some(e)) if s != usize::MAX && e != usize::MAX => Some((s, e)),
+            _ => None,
+        })
+    }
+}
+
+struct Run<'a> {
+    shape: &'a Shape,
+    hay: &'a [u8],
+    steps: u32,
+    /// Capture positions; empty when the caller wants only the end.
+    slots: &'a mut [usize],
+}
+
+impl Run<'_> {
+    fn at(&mut self, mut pc: usize, mut pos: usize) -> Result<Option<usize>, GaveUp> {
+        loop {
+            self.steps += 1;
+            if self.steps > BUDGET {
+                return Err(GaveUp);
+            }
+            let Some(&inst) = self.shape.prog.get(pc) else {
+                return Ok(None);
+            };
+            match inst {
+                Inst::Match => return Ok(Some(pos)),
+                Inst::Byte(b) => {
+                    if self.hay.get(pos) != Some(&b) {
+                        return Ok(None);
+                    }
+                    pos += 1;
+                    pc += 1;
+                }
+                Inst::Class(c) => {
+                    let set = &self.shape.classes[usize::from(c)];
+                    match self.hay.get(pos) {
+                        Some(&b) if set_has(set, b) => {}
+                        _ => return Ok(None),
+                    }
+                    pos += 1;
+                    pc += 1;
+                }
+                Inst::Repeat {
+                    class,
+                    min,
+                    max,
+                    possessive,
+                } => {
+                    let set = &self.shape.classes[usize::from(class)];
+                    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+                    let rest = self.hay.get(pos..).unwrap_or(&[]);
+                    let run = rest
+                        .iter()
+                        .take(limit)
+                        .take_while(|&&b| set_has(set, b))
+                        .count();
+                    let min = usize::try_from(min).unwrap_or(usize::MAX);
+                    if run < min {
+                        return Ok(None);
+                    }
+                    if possessive || run == min {
+                        pos += run;
+                        pc += 1;
+                        continue;
+                    }
+                    for k in (min..=run).rev() {
+                        if let Some(end) = self.at(pc + 1, pos + k)? {
+                            return Ok(Some(end));
+                        }
+                    }
+                    return Ok(None);
+                }
+                Inst::Split(a, b) => {
+                    if let Some(end) = self.at(a as usize, pos)? {
+                        return Ok(Some(end));
+                    }
+                    pc = b as usize;
+                }
+                Inst::Jump(a) => pc = a as usize,
+                Inst::Save(slot) => {
+                    let slot = usize::from(slot);
+                    let Some(&old) = self.slots.get(slot) else {
+                        pc += 1;
+                        continue;
+                    };
+                    self.slots[slot] = pos;
+                    let r = self.at(pc + 1, pos)?;
+                    if r.is_none() {
+                        self.slots[slot] = old;
+                    }
+                    return Ok(r);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::bytes::RegexBuilder;
+
+    fn regex(p: &str) -> regex::bytes::Regex {
+        RegexBuilder::new(&format!("^(?:{p})"))
+            .unicode(false)
+            .build()
+            .unwrap()
+    }
+
+    /// Inputs built from the pattern's own bytes, so most of them get far
+    /// into the pattern before they match or fail.
+    fn inputs(alphabet: &[u8], seed: u64) -> Vec<Vec<u8>> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = Vec::new();
+        for len in [0usize, 1, 3, 8, 20, 40, 60, 90, 130, 200] {
+            for _ in 0..40 {
+                out.push(
+                    (0..len)
+                        .map(|_| alphabet[next() as usize % alphabet.len()])
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_the_regex_engine() {
+        let patterns = [
+            r"gh[pousr]_[A-Za-z0-9]{6}",
+            r"ab(?:cd|c)d",
+            r"x[0-9]{2,4}[0-9]y",
+            r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{4,8}={0,2})",
+            r"sk-(?:(?:proj|svcacct)-)?[A-Za-z0-9_-]{2,6}T3B[A-Za-z0-9_-]{2,6}",
+            r"eyJ[A-Za-z0-9_-]{2,}\.ey[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*",
+            r"dapi[a-f0-9]{4}(?:-[0-9])?",
+            r"glpat-(?:[A-Za-z0-9_-]{5,}\.[0-9a-z]{2}\.[0-9a-z]{2,3}|[A-Za-z0-9_-]{4})",
+            r"[0-9]{2,4}:AA[A-Za-z0-9_-]{3}",
+            r"a(?:b|bc){0,3}c",
+        ];
+        for p in patterns {
+            let shape = Shape::new(p).unwrap_or_else(|| panic!("{p} has no shape"));
+            let re = regex(p);
+            let mut alphabet: Vec<u8> = p.bytes().filter(|b| b.is_ascii_alphanumeric()).collect();
+            alphabet.extend_from_slice(b"-_.=+/:~ AAT3B");
+            for hay in inputs(&alphabet, p.len() as u64) {
+                let want = re.find(&hay).map(|m| m.end());
+                assert_eq!(
+                    shape.find(&hay),
+                    Ok(want),
+                    "{p} on {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+                let want_group = re
+                    .captures(&hay)
+                    .and_then(|c| c.get(1))
+                    .map(|m| (m.start(), m.end()));
+                assert_eq!(shape.group(&hay, 1), Ok(want_group), "{p} group on {hay:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exotic_patterns_are_left_to_the_regex_engine() {
+        assert!(Shape::new(r"\bab").is_none());
+        assert!(Shape::new(r"a+?").is_none());
+        assert!(Shape::new(r"(?:ab)+").is_none());
+        assert!(Shape::new(r"(?:ab){2,20}").is_none());
+    }
+
+    #[test]
+    fn hostile_windows_give_up_instead_of_spinning() {
+        let shape = Shape::new(r"[a-z]{1,}[a-z]{1,}[a-z]{1,}[a-z]{1,}0").unwrap();
+        let hay = vec![b'a'; 3000];
+        assert_eq!(shape.find(&hay), Err(GaveUp));
+    }
+}
