@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use veil_engine::event::{push_i64, push_u64, AttrValue, Record};
+use veil_engine::event::{push_i64, push_json_str, push_u64, AttrValue, Record};
 
 /// Appends an address as its Display writes it; IPv4 (most connects)
 /// without core::fmt, which was a quarter of the CPU of a connect record.
@@ -60,6 +60,21 @@ fn push_hex(out: &mut String, mut n: u64) {
 struct Proc {
     exe: Option<String>,
     cmdline: Option<String>,
+    /// Its attributes as they follow another in a JSON line (`,"k":v`
+    /// each), serialized once: every record of the process copies them.
+    json: String,
+}
+
+impl Proc {
+    fn new(exe: Option<String>, cmdline: Option<String>) -> Proc {
+        let mut p = Proc {
+            exe,
+            cmdline,
+            json: String::new(),
+        };
+        p.json = serialized(|s| put_process(s, &p));
+        p
+    }
 }
 
 /// What a cgroup path says about its workload, parsed once per cgroup.
@@ -68,6 +83,8 @@ struct CgroupInfo {
     path: String,
     container_id: Option<String>,
     pod_uid: Option<String>,
+    /// The record's cgroup attributes and `host.name`, as [`Proc::json`].
+    json: String,
 }
 
 const MAX_PROCS: usize = 65_536;
@@ -150,6 +167,216 @@ impl Filler<'_> {
     }
 }
 
+/// Where a record's attributes go, in order: into the reused engine
+/// record (for OTLP, [`Filler`]) or straight into the JSON line
+/// ([`LineSink`]), which copies a process's and a cgroup's attributes
+/// from the bytes serialized once for them.
+trait Attrs {
+    fn put(&mut self, k: &'static str, v: Av<'_>);
+
+    /// `process.executable.path`, `process.command_line`.
+    fn process(&mut self, p: &Proc)
+    where
+        Self: Sized,
+    {
+        put_process(self, p)
+    }
+
+    /// The cgroup's attributes and `host.name`.
+    fn cgroup(&mut self, id: u64, c: Option<&CgroupInfo>, host: Option<&str>)
+    where
+        Self: Sized,
+    {
+        put_cgroup(self, id, c, host)
+    }
+}
+
+fn put_process(a: &mut impl Attrs, p: &Proc) {
+    if let Some(exe) = &p.exe {
+        a.put("process.executable.path", Av::Str(exe));
+    }
+    if let Some(cmd) = &p.cmdline {
+        a.put("process.command_line", Av::Str(cmd));
+    }
+}
+
+fn put_cgroup(a: &mut impl Attrs, id: u64, c: Option<&CgroupInfo>, host: Option<&str>) {
+    // Cgroup ids are inode numbers, below 2^63 in practice.
+    a.put("veil.cgroup.id", Av::Int(id as i64));
+    if let Some(c) = c {
+        a.put("veil.cgroup.path", Av::Str(&c.path));
+        if let Some(id) = &c.container_id {
+            a.put("container.id", Av::Str(id));
+        }
+        if let Some(uid) = &c.pod_uid {
+            a.put("k8s.pod.uid", Av::Str(uid));
+        }
+    }
+    if let Some(h) = host {
+        a.put("host.name", Av::Str(h));
+    }
+}
+
+/// `,"k":v` for each of the attributes `put` writes: the bytes a
+/// [`LineSink`] copies for a process or a cgroup.
+fn serialized(put: impl FnOnce(&mut LineSink<'_>)) -> String {
+    let mut json = String::new();
+    put(&mut LineSink {
+        out: &mut json,
+        n: 1,
+    });
+    json
+}
+
+impl Attrs for Filler<'_> {
+    fn put(&mut self, k: &'static str, v: Av<'_>) {
+        Filler::put(self, k, v)
+    }
+}
+
+/// Writes attributes as `Record::write_json_line` writes them (the keys
+/// are constants with nothing to escape).
+struct LineSink<'o> {
+    out: &'o mut String,
+    /// Attributes written so far (a comma goes before every later one).
+    n: usize,
+}
+
+impl LineSink<'_> {
+    fn key(&mut self, k: &str) {
+        if self.n > 0 {
+            self.out.push(',');
+        }
+        self.n += 1;
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
+    }
+}
+
+impl Attrs for LineSink<'_> {
+    fn put(&mut self, k: &'static str, v: Av<'_>) {
+        match v {
+            Av::Str(s) => {
+                self.key(k);
+                push_json_str(self.out, s);
+            }
+            Av::Int(n) => {
+                self.key(k);
+                push_i64(self.out, n);
+            }
+            Av::Bool(b) => {
+                self.key(k);
+                self.out.push_str(if b { "true" } else { "false" });
+            }
+            Av::Ip(Some(a)) => {
+                self.key(k);
+                self.out.push('"');
+                push_ip(self.out, a);
+                self.out.push('"');
+            }
+            Av::Ip(None) => {}
+        }
+    }
+
+    fn process(&mut self, p: &Proc) {
+        // Always after `process.executable.name`: never the first.
+        self.out.push_str(&p.json);
+        self.n += usize::from(!p.json.is_empty());
+    }
+
+    fn cgroup(&mut self, id: u64, c: Option<&CgroupInfo>, host: Option<&str>) {
+        match c {
+            Some(c) => {
+                self.out.push_str(&c.json);
+                self.n += 1;
+            }
+            None => put_cgroup(self, id, None, host),
+        }
+    }
+}
+
+/// One record's facts, borrowed for [`put_attrs`].
+struct Facts<'a> {
+    ev: &'a RawEvent,
+    event_id: &'a str,
+    proc_: &'a Proc,
+    cg: Option<&'a CgroupInfo>,
+    host: Option<&'a str>,
+    matched: Option<&'a Match>,
+    local: Option<IpAddr>,
+    peer: Option<IpAddr>,
+}
+
+/// A record's attributes in order (the order of the JSON line).
+fn put_attrs(a: &mut impl Attrs, f: &Facts<'_>) {
+    let ev = f.ev;
+    a.put("veil.event_id", Av::Str(f.event_id));
+    a.put("veil.source", Av::Str("kernel"));
+    a.put("veil.kernel.event", Av::Str(ev.kind.as_str()));
+    a.put("process.pid", Av::Int(ev.pid.into()));
+    a.put("process.parent_pid", Av::Int(ev.ppid.into()));
+    a.put("thread.id", Av::Int(ev.tid.into()));
+    a.put("process.user.id", Av::Int(ev.uid.into()));
+    a.put("process.group.id", Av::Int(ev.gid.into()));
+    a.put("process.executable.name", Av::Str(&ev.comm));
+    a.process(f.proc_);
+    a.cgroup(ev.cgroup_id, f.cg, f.host);
+    match ev.kind {
+        Kind::Exec => {}
+        Kind::Exit => a.put("process.exit.code", Av::Int(ev.ret >> 8)),
+        Kind::Open => {
+            a.put("file.path", Av::Str(&ev.path));
+            a.put("veil.kernel.open_flags", Av::Int(ev.flags.into()));
+            if ev.path_flags & PATH_RESOLVED != 0 {
+                // Relative in the syscall (`cd /etc && cat shadow`).
+                a.put("veil.kernel.path_relative", Av::Bool(true));
+            }
+            if ev.path_flags & PATH_UNRESOLVED != 0 {
+                // Relative, and its directory could not be read.
+                a.put("veil.kernel.path_unresolved", Av::Bool(true));
+            }
+            a.put("veil.kernel.result", Av::Int(ev.ret));
+        }
+        Kind::Connect | Kind::Accept => {
+            let (local, peer) = (f.local, f.peer);
+            a.put("network.transport", Av::Str(ev.transport()));
+            a.put("network.type", Av::Str(ev.network_type()));
+            a.put("network.local.address", Av::Ip(local));
+            a.put("network.local.port", Av::Int(ev.lport.into()));
+            a.put("network.peer.address", Av::Ip(peer));
+            a.put("network.peer.port", Av::Int(ev.rport.into()));
+            // client/server, as the filter's events name the two ends,
+            // so a backend can join on the 5-tuple.
+            let (client, cport, server, sport) = ends(ev, local, peer);
+            a.put("client.address", Av::Ip(client));
+            a.put("client.port", Av::Int(cport.into()));
+            a.put("server.address", Av::Ip(server));
+            a.put("server.port", Av::Int(sport.into()));
+            a.put("veil.kernel.result", Av::Int(ev.ret));
+        }
+    }
+    if let Some(m) = f.matched {
+        a.put("veil.rule.id", Av::Str(&m.id));
+        a.put("veil.severity", Av::Str(m.severity.as_str()));
+        a.put("veil.action", Av::Str("report"));
+        a.put("veil.reason", Av::Str(&m.reason));
+    }
+}
+
+/// (client, client port, server, server port) of a connect or accept.
+fn ends(
+    ev: &RawEvent,
+    local: Option<IpAddr>,
+    peer: Option<IpAddr>,
+) -> (Option<IpAddr>, u16, Option<IpAddr>, u16) {
+    if ev.kind == Kind::Connect {
+        (local, ev.lport, peer, ev.rport)
+    } else {
+        (peer, ev.rport, local, ev.lport)
+    }
+}
+
 fn empty_record() -> Record {
     Record {
         time_unix_nano: 0,
@@ -178,7 +405,7 @@ fn read_proc(pid: u32) -> Proc {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
         .ok()
         .and_then(|raw| command_line(&raw));
-    Proc { exe, cmdline }
+    Proc::new(exe, cmdline)
 }
 
 /// The executable of an exec event: the path given to exec, made absolute
@@ -264,10 +491,10 @@ impl<W: Write> Exporter<W> {
             // again (env -> true), so /proc/<pid>/exe is only the last
             // resort. Symlinks are resolved (/bin/sh -> /usr/bin/dash) so
             // an allow-list cannot be passed with a link to a shell.
-            let p = Proc {
-                exe: Some(exec_path(ev.pid, &ev.path)),
-                cmdline: ev.command_line().or_else(|| read_proc(ev.pid).cmdline),
-            };
+            let p = Proc::new(
+                Some(exec_path(ev.pid, &ev.path)),
+                ev.command_line().or_else(|| read_proc(ev.pid).cmdline),
+            );
             return self.remember(ev.pid, p);
         }
         if let Some(p) = self.procs.get(&ev.pid) {
@@ -289,11 +516,14 @@ impl<W: Write> Exporter<W> {
         if self.cgroup_info.len() >= MAX_CGROUPS {
             self.cgroup_info.clear();
         }
-        let info = Rc::new(CgroupInfo {
+        let mut info = CgroupInfo {
             path,
             container_id,
             pod_uid,
-        });
+            json: String::new(),
+        };
+        info.json = serialized(|s| put_cgroup(s, id, Some(&info), self.host.as_deref()));
+        let info = Rc::new(info);
         self.cgroup_info.insert(id, info.clone());
         Some(info)
     }
@@ -351,44 +581,6 @@ impl<W: Write> Exporter<W> {
         push_hex(&mut event_id, self.seq);
         let (local, peer) = (ev.local(), ev.peer());
         let mut rec = self.record.take().unwrap_or_else(empty_record);
-        let mut filler = Filler {
-            rec: &mut rec,
-            n: 0,
-        };
-        macro_rules! put {
-            ($k:expr, $v:expr) => {
-                filler.put($k, $v)
-            };
-        }
-        put!("veil.event_id", Av::Str(&event_id));
-        put!("veil.source", Av::Str("kernel"));
-        put!("veil.kernel.event", Av::Str(ev.kind.as_str()));
-        put!("process.pid", Av::Int(ev.pid.into()));
-        put!("process.parent_pid", Av::Int(ev.ppid.into()));
-        put!("thread.id", Av::Int(ev.tid.into()));
-        put!("process.user.id", Av::Int(ev.uid.into()));
-        put!("process.group.id", Av::Int(ev.gid.into()));
-        put!("process.executable.name", Av::Str(&ev.comm));
-        if let Some(exe) = &proc_.exe {
-            put!("process.executable.path", Av::Str(exe));
-        }
-        if let Some(cmd) = &proc_.cmdline {
-            put!("process.command_line", Av::Str(cmd));
-        }
-        // Cgroup ids are inode numbers, below 2^63 in practice.
-        put!("veil.cgroup.id", Av::Int(ev.cgroup_id as i64));
-        if let Some(c) = cg.as_deref() {
-            put!("veil.cgroup.path", Av::Str(&c.path));
-            if let Some(id) = &c.container_id {
-                put!("container.id", Av::Str(id));
-            }
-            if let Some(uid) = &c.pod_uid {
-                put!("k8s.pod.uid", Av::Str(uid));
-            }
-        }
-        if let Some(h) = &self.host {
-            put!("host.name", Av::Str(h));
-        }
         // What happened, for the body; written into a reused buffer.
         let mut what = std::mem::take(&mut self.what);
         what.clear();
@@ -397,22 +589,10 @@ impl<W: Write> Exporter<W> {
                 let _ = write!(what, "exec {}", proc_.exe.as_deref().unwrap_or(&ev.path));
             }
             Kind::Exit => {
-                put!("process.exit.code", Av::Int(ev.ret >> 8));
                 what.push_str("exit ");
                 what.push_str(&ev.comm);
             }
             Kind::Open => {
-                put!("file.path", Av::Str(&ev.path));
-                put!("veil.kernel.open_flags", Av::Int(ev.flags.into()));
-                if ev.path_flags & PATH_RESOLVED != 0 {
-                    // Relative in the syscall (`cd /etc && cat shadow`).
-                    put!("veil.kernel.path_relative", Av::Bool(true));
-                }
-                if ev.path_flags & PATH_UNRESOLVED != 0 {
-                    // Relative, and its directory could not be read.
-                    put!("veil.kernel.path_unresolved", Av::Bool(true));
-                }
-                put!("veil.kernel.result", Av::Int(ev.ret));
                 what.push_str("open ");
                 what.push_str(&ev.path);
                 what.push_str(" (result ");
@@ -420,25 +600,8 @@ impl<W: Write> Exporter<W> {
                 what.push(')');
             }
             Kind::Connect | Kind::Accept => {
-                put!("network.transport", Av::Str(ev.transport()));
-                put!("network.type", Av::Str(ev.network_type()));
-                put!("network.local.address", Av::Ip(local));
-                put!("network.local.port", Av::Int(ev.lport.into()));
-                put!("network.peer.address", Av::Ip(peer));
-                put!("network.peer.port", Av::Int(ev.rport.into()));
-                // client/server, as the filter's events name the two ends,
-                // so a backend can join on the 5-tuple.
-                let (client, cport, server, sport) = if ev.kind == Kind::Connect {
-                    (local, ev.lport, peer, ev.rport)
-                } else {
-                    (peer, ev.rport, local, ev.lport)
-                };
-                put!("client.address", Av::Ip(client));
-                put!("client.port", Av::Int(cport.into()));
-                put!("server.address", Av::Ip(server));
-                put!("server.port", Av::Int(sport.into()));
-                put!("veil.kernel.result", Av::Int(ev.ret));
                 // "connect 10.0.0.1:40000 -> 10.0.0.2:443"
+                let (client, cport, server, sport) = ends(&ev, local, peer);
                 what.push_str(ev.kind.as_str());
                 what.push(' ');
                 for (a, port, sep) in [(client, cport, " -> "), (server, sport, "")] {
@@ -453,16 +616,9 @@ impl<W: Write> Exporter<W> {
             }
         }
         let sev = match &matched {
-            Some(m) => {
-                put!("veil.rule.id", Av::Str(&m.id));
-                put!("veil.severity", Av::Str(m.severity.as_str()));
-                put!("veil.action", Av::Str("report"));
-                put!("veil.reason", Av::Str(&m.reason));
-                veil_engine::event::otel_severity(m.severity)
-            }
+            Some(m) => veil_engine::event::otel_severity(m.severity),
             None => (9, "INFO"),
         };
-        filler.finish();
         rec.body.clear();
         // "veil kernel[ RULE]: WHAT by COMM (pid PID)"
         rec.body.push_str("veil kernel");
@@ -481,11 +637,38 @@ impl<W: Write> Exporter<W> {
         rec.time_unix_nano = unix_ns;
         rec.severity_number = sev.0;
         rec.severity_text = sev.1;
-        if let Some(otlp) = &self.otlp {
-            otlp.send(rec.to_otlp_json(clock_ns(libc::CLOCK_REALTIME).max(0) as u64));
-        }
+        let facts = Facts {
+            ev: &ev,
+            event_id: &event_id,
+            proc_: &proc_,
+            cg: cg.as_deref(),
+            host: self.host.as_deref(),
+            matched: matched.as_ref(),
+            local,
+            peer,
+        };
         self.line.clear();
-        rec.write_json_line(&mut self.line, None);
+        if let Some(otlp) = &self.otlp {
+            let mut filler = Filler {
+                rec: &mut rec,
+                n: 0,
+            };
+            put_attrs(&mut filler, &facts);
+            filler.finish();
+            otlp.send(rec.to_otlp_json(clock_ns(libc::CLOCK_REALTIME).max(0) as u64));
+            rec.write_json_line(&mut self.line, None);
+        } else {
+            // The same line, without the copy into the record.
+            rec.write_json_line_head(&mut self.line);
+            put_attrs(
+                &mut LineSink {
+                    out: &mut self.line,
+                    n: 0,
+                },
+                &facts,
+            );
+            self.line.push_str("}}");
+        }
         self.line.push('\n');
         if self.out.write_all(self.line.as_bytes()).is_err() {
             self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -522,6 +705,117 @@ mod tests {
             push_hex(&mut out, n);
             assert_eq!(out, format!("{n:x}"));
         }
+    }
+
+    /// The line written without the record (JSON output, the cached
+    /// process and cgroup parts) is the record's line, byte for byte, for
+    /// every kind and every optional part present or absent.
+    #[test]
+    fn direct_lines_are_the_records_lines() {
+        let base = RawEvent {
+            ts_ns: 1_700_000_000_123,
+            cgroup_id: 4242,
+            kind: Kind::Open,
+            pid: 42,
+            tid: 43,
+            ppid: 1,
+            uid: 1000,
+            gid: 100,
+            ret: -2,
+            flags: 0o100,
+            family: 2,
+            protocol: 6,
+            lport: 40000,
+            rport: 443,
+            laddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            raddr: [10, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            comm: "ca\"t\u{7}".into(),
+            path: "/etc/sh\\adow\n\u{e9}".into(),
+            args: vec![],
+            path_flags: 0,
+        };
+        let procs = [
+            Proc::new(None, None),
+            Proc::new(Some("/usr/bin/cat".into()), None),
+            Proc::new(Some("/tmp/\"x\"".into()), Some("cat /etc/shadow\t-".into())),
+        ];
+        let cgroups = [None, Some((None, None)), Some((Some("abc"), Some("p\"od")))];
+        let rule = Match {
+            id: "veil.kernel.sensitive_file".into(),
+            severity: veil_engine::Severity::High,
+            reason: "read of \"/etc/shadow\"".into(),
+        };
+        let mut checked = 0;
+        for kind in [
+            Kind::Exec,
+            Kind::Exit,
+            Kind::Open,
+            Kind::Connect,
+            Kind::Accept,
+        ] {
+            for (family, path_flags) in [(2, 0), (10, PATH_RESOLVED | PATH_UNRESOLVED), (0, 0)] {
+                for host in [None, Some("node-1")] {
+                    for p in &procs {
+                        for c in &cgroups {
+                            for matched in [None, Some(&rule)] {
+                                let ev = RawEvent {
+                                    kind,
+                                    family,
+                                    path_flags,
+                                    ..base.clone()
+                                };
+                                let cg = c.map(|(container, pod)| {
+                                    let mut info = CgroupInfo {
+                                        path: "/kubepods/x\\y".into(),
+                                        container_id: container.map(String::from),
+                                        pod_uid: pod.map(String::from),
+                                        json: String::new(),
+                                    };
+                                    info.json = serialized(|s| {
+                                        put_cgroup(s, ev.cgroup_id, Some(&info), host)
+                                    });
+                                    info
+                                });
+                                let facts = Facts {
+                                    ev: &ev,
+                                    event_id: "k1-2",
+                                    proc_: p,
+                                    cg: cg.as_ref(),
+                                    host,
+                                    matched,
+                                    local: ev.local(),
+                                    peer: ev.peer(),
+                                };
+                                let mut rec = empty_record();
+                                rec.body.push_str("veil kernel: \"body\"");
+                                let mut filler = Filler {
+                                    rec: &mut rec,
+                                    n: 0,
+                                };
+                                put_attrs(&mut filler, &facts);
+                                filler.finish();
+                                let mut want = String::new();
+                                rec.write_json_line(&mut want, None);
+                                let mut got = String::new();
+                                rec.write_json_line_head(&mut got);
+                                put_attrs(
+                                    &mut LineSink {
+                                        out: &mut got,
+                                        n: 0,
+                                    },
+                                    &facts,
+                                );
+                                got.push_str("}}");
+                                assert_eq!(got, want);
+                                serde_json::from_str::<serde_json::Value>(&got).unwrap();
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 3 * 2 * 3 * 3 * 2);
     }
 
     #[test]

@@ -182,21 +182,7 @@ impl Record {
     /// Appends the line of [`Record::to_json_line`] to `out`, so a writer
     /// of many records can reuse one buffer.
     pub fn write_json_line(&self, out: &mut String, resource: Option<&Resource>) {
-        out.push_str("{\"timeUnixNano\":\"");
-        push_u64(out, self.time_unix_nano);
-        out.push_str("\",\"severityNumber\":");
-        push_u64(out, self.severity_number.into());
-        out.push_str(",\"severityText\":");
-        push_json_str(out, self.severity_text);
-        out.push_str(",\"body\":");
-        push_json_str(out, &self.body);
-        if let Some((trace_id, span_id)) = &self.trace {
-            out.push_str(",\"traceId\":");
-            push_json_str(out, trace_id);
-            out.push_str(",\"spanId\":");
-            push_json_str(out, span_id);
-        }
-        out.push_str(",\"attributes\":{");
+        self.write_json_line_head(out);
         for (i, (k, v)) in self.attributes.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -223,6 +209,29 @@ impl Record {
             out.push('}');
         }
         out.push('}');
+    }
+
+    /// The JSON line up to and including `"attributes":{` (what
+    /// [`Record::write_json_line`] starts with, `self.attributes` left
+    /// out), for a writer that serializes the attributes itself: the
+    /// kernel exporter copies the parts of a record that are the same for
+    /// every event of a process from bytes serialized once.
+    pub fn write_json_line_head(&self, out: &mut String) {
+        out.push_str("{\"timeUnixNano\":\"");
+        push_u64(out, self.time_unix_nano);
+        out.push_str("\",\"severityNumber\":");
+        push_u64(out, self.severity_number.into());
+        out.push_str(",\"severityText\":");
+        push_json_str(out, self.severity_text);
+        out.push_str(",\"body\":");
+        push_json_str(out, &self.body);
+        if let Some((trace_id, span_id)) = &self.trace {
+            out.push_str(",\"traceId\":");
+            push_json_str(out, trace_id);
+            out.push_str(",\"spanId\":");
+            push_json_str(out, span_id);
+        }
+        out.push_str(",\"attributes\":{");
     }
 
     /// The record as a JSON value (the same document as [`Record::to_json_line`]).
@@ -396,7 +405,7 @@ fn needs_json_escape(s: &[u8]) -> bool {
 /// characters escaped, everything else (UTF-8 included) as is. Most of a
 /// record's text (names, paths, addresses) has nothing to escape and is
 /// copied whole after one check.
-fn push_json_str(out: &mut String, s: &str) {
+pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     if !needs_json_escape(s.as_bytes()) {
         out.push_str(s);
