@@ -82,15 +82,53 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 fn u64_at(b: &[u8], o: usize) -> u64 {
     u64::from_ne_bytes(b[o..o + 8].try_into().expect("8 bytes"))
 }
-fn cstr(b: &[u8]) -> String {
+/// `out` = the NUL-terminated string at the start of `b`, invalid UTF-8
+/// replaced as `String::from_utf8_lossy` does.
+fn cstr_into(out: &mut String, b: &[u8]) {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
+    out.clear();
+    out.push_str(&String::from_utf8_lossy(&b[..end]));
 }
 
 impl RawEvent {
+    #[cfg(test)]
     pub fn parse(b: &[u8]) -> Option<RawEvent> {
+        let mut e = RawEvent::empty();
+        e.read(b).then_some(e)
+    }
+
+    /// An event to [`RawEvent::read`] into (allocates nothing).
+    pub fn empty() -> RawEvent {
+        RawEvent {
+            ts_ns: 0,
+            cgroup_id: 0,
+            kind: Kind::Exit,
+            pid: 0,
+            tid: 0,
+            ppid: 0,
+            uid: 0,
+            gid: 0,
+            ret: 0,
+            flags: 0,
+            family: 0,
+            protocol: 0,
+            lport: 0,
+            rport: 0,
+            laddr: [0; 16],
+            raddr: [0; 16],
+            comm: String::new(),
+            path: String::new(),
+            args: Vec::new(),
+            path_flags: 0,
+        }
+    }
+
+    /// Decodes `b` into `self`, reusing its strings (an exporter decodes
+    /// every event into the same one); false (and `self` unchanged) when
+    /// `b` is not an event.
+    pub fn read(&mut self, b: &[u8]) -> bool {
         if b.len() < EVENT_SIZE {
-            return None;
+            return false;
         }
         let kind = match u32_at(b, 16) {
             1 => Kind::Exec,
@@ -98,31 +136,31 @@ impl RawEvent {
             3 => Kind::Open,
             4 => Kind::Connect,
             5 => Kind::Accept,
-            _ => return None,
+            _ => return false,
         };
         let args_len = (u32_at(b, 624) as usize).min(256);
-        Some(RawEvent {
-            ts_ns: u64_at(b, 0),
-            cgroup_id: u64_at(b, 8),
-            kind,
-            pid: u32_at(b, 20),
-            tid: u32_at(b, 24),
-            ppid: u32_at(b, 28),
-            uid: u32_at(b, 32),
-            gid: u32_at(b, 36),
-            ret: u64_at(b, 40) as i64,
-            flags: u32_at(b, 48),
-            family: u16_at(b, 52),
-            protocol: u16_at(b, 54),
-            lport: u16_at(b, 56),
-            rport: u16_at(b, 58),
-            laddr: b[64..80].try_into().expect("16 bytes"),
-            raddr: b[80..96].try_into().expect("16 bytes"),
-            comm: cstr(&b[96..112]),
-            path: cstr(&b[112..368]),
-            args: b[368..368 + args_len].to_vec(),
-            path_flags: u32_at(b, 628),
-        })
+        self.ts_ns = u64_at(b, 0);
+        self.cgroup_id = u64_at(b, 8);
+        self.kind = kind;
+        self.pid = u32_at(b, 20);
+        self.tid = u32_at(b, 24);
+        self.ppid = u32_at(b, 28);
+        self.uid = u32_at(b, 32);
+        self.gid = u32_at(b, 36);
+        self.ret = u64_at(b, 40) as i64;
+        self.flags = u32_at(b, 48);
+        self.family = u16_at(b, 52);
+        self.protocol = u16_at(b, 54);
+        self.lport = u16_at(b, 56);
+        self.rport = u16_at(b, 58);
+        self.laddr = b[64..80].try_into().expect("16 bytes");
+        self.raddr = b[80..96].try_into().expect("16 bytes");
+        cstr_into(&mut self.comm, &b[96..112]);
+        cstr_into(&mut self.path, &b[112..368]);
+        self.args.clear();
+        self.args.extend_from_slice(&b[368..368 + args_len]);
+        self.path_flags = u32_at(b, 628);
+        true
     }
 
     fn addr(&self, a: &[u8; 16]) -> Option<IpAddr> {
@@ -227,6 +265,21 @@ mod tests {
         assert_eq!(e.comm, "curl");
         assert_eq!(e.transport(), "tcp");
         assert!(RawEvent::parse(&b[..100]).is_none());
+
+        // Decoding another event into the same one leaves nothing of it.
+        let mut reused = RawEvent::parse(&b).unwrap();
+        reused.path.push_str("/etc/shadow");
+        reused.args.extend_from_slice(b"cat\0");
+        let mut open = vec![0u8; EVENT_SIZE];
+        open[16..20].copy_from_slice(&3u32.to_ne_bytes());
+        open[96..98].copy_from_slice(b"sh");
+        open[112..116].copy_from_slice(b"/tmp");
+        assert!(reused.read(&open));
+        assert_eq!(reused.kind, Kind::Open);
+        assert_eq!((reused.comm.as_str(), reused.path.as_str()), ("sh", "/tmp"));
+        assert!(reused.args.is_empty());
+        assert_eq!(reused.peer(), None);
+        assert!(!reused.read(&open[..100]));
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub struct Exporter<W: Write> {
     what: String,
     line: String,
     record: Option<Record>,
+    /// The event being handled, decoded into the same buffers each time.
+    event: RawEvent,
     otlp: Option<crate::otlp::Sender>,
 }
 
@@ -444,6 +446,7 @@ impl<W: Write> Exporter<W> {
             what: String::with_capacity(256),
             line: String::with_capacity(2048),
             record: Some(empty_record()),
+            event: RawEvent::empty(),
             otlp: None,
             cgroup_info: HashMap::new(),
         }
@@ -530,12 +533,22 @@ impl<W: Write> Exporter<W> {
 
     /// Handles one ring-buffer sample; `Some` when a record was written.
     pub fn handle(&mut self, data: &[u8]) -> Option<()> {
-        let mut ev = RawEvent::parse(data)?;
+        let mut ev = std::mem::replace(&mut self.event, RawEvent::empty());
+        if !ev.read(data) {
+            self.event = ev;
+            return None;
+        }
         if ev.kind == Kind::Open && ev.path_flags & PATH_UNCLEAN != 0 {
             ev.path = normalize_path(&ev.path);
         }
+        let written = self.export(&ev);
+        self.event = ev;
+        written
+    }
+
+    fn export(&mut self, ev: &RawEvent) -> Option<()> {
         self.metrics.saw(ev.kind);
-        let proc_ = self.proc_info(&ev);
+        let proc_ = self.proc_info(ev);
         if ev.kind == Kind::Exit {
             self.procs.remove(&ev.pid);
         }
@@ -601,7 +614,7 @@ impl<W: Write> Exporter<W> {
             }
             Kind::Connect | Kind::Accept => {
                 // "connect 10.0.0.1:40000 -> 10.0.0.2:443"
-                let (client, cport, server, sport) = ends(&ev, local, peer);
+                let (client, cport, server, sport) = ends(ev, local, peer);
                 what.push_str(ev.kind.as_str());
                 what.push(' ');
                 for (a, port, sep) in [(client, cport, " -> "), (server, sport, "")] {
@@ -638,7 +651,7 @@ impl<W: Write> Exporter<W> {
         rec.severity_number = sev.0;
         rec.severity_text = sev.1;
         let facts = Facts {
-            ev: &ev,
+            ev,
             event_id: &event_id,
             proc_: &proc_,
             cg: cg.as_deref(),
