@@ -172,7 +172,9 @@ struct open_args {
 	u32 flags;
 	u32 len;
 	u32 path_flags;
-	u32 _pad; /* path is 8-byte aligned: compared a word at a time */
+	/* 1 from an open's enter that reports it to its exit. Also pads
+	 * path to 8-byte alignment: it is compared a word at a time. */
+	u32 pending;
 	char path[PATH_LEN];
 };
 
@@ -181,12 +183,6 @@ struct scratch {
 };
 
 /* Per-CPU working memory: too big for the 512-byte BPF stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct open_args);
-} open_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -195,14 +191,20 @@ struct {
 	__type(value, struct scratch);
 } path_scratch SEC(".maps");
 
+/* An open's path and flags from its enter to its exit, per task: a
+ * thread runs one syscall at a time, and its storage is a pointer away
+ * (an LRU hash update at the enter and a delete at the exit of every
+ * reported open cost more than the rest of its BPF work). The enter
+ * also uses it as its working memory; freed with the task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct open_args);
 } inflight_opens SEC(".maps");
 
-/* Entries in inflight_opens / inflight_connects, approximately: every
+/* Opens pending in inflight_opens / entries in inflight_connects,
+ * approximately: every
  * syscall exit of every task checks these first, so while nothing is in
  * flight (the common case) an exit costs a load, not a hash lookup. Only
  * ever too high (an entry evicted or left by a killed task), never too
@@ -591,10 +593,16 @@ static __always_inline int open_enter(int dirfd, const char *filename, u32 flags
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!watched_task(pid_tgid >> 32))
 		return 0;
-	u32 zero = 0;
-	struct open_args *a = bpf_map_lookup_elem(&open_scratch, &zero);
+	struct open_args *a = bpf_task_storage_get(&inflight_opens, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!a)
 		return 0;
+	/* Not pending: an exit pending from before (a task killed between
+	 * the two) is not reported with this path. */
+	if (a->pending) {
+		a->pending = 0;
+		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], -1);
+	}
 	long n = bpf_probe_read_user_str(a->path, sizeof(a->path), filename);
 	if (n <= 1)
 		return 0;
@@ -627,9 +635,8 @@ static __always_inline int open_enter(int dirfd, const char *filename, u32 flags
 			return 0;
 		a->path_flags |= PATH_UNCLEAN;
 	}
-	u32 tid = (u32)pid_tgid;
-	if (bpf_map_update_elem(&inflight_opens, &tid, a, BPF_ANY) == 0)
-		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], 1);
+	a->pending = 1;
+	__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], 1);
 	return 0;
 }
 
@@ -637,10 +644,11 @@ static __always_inline int open_exit(long ret)
 {
 	if (!inflight_n[INFLIGHT_OPENS])
 		return 0;
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct open_args *a = bpf_map_lookup_elem(&inflight_opens, &tid);
-	if (!a)
+	struct open_args *a = bpf_task_storage_get(&inflight_opens, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->pending)
 		return 0;
+	a->pending = 0;
+	__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], -1);
 	struct event *e = reserve(EV_OPEN);
 	if (e) {
 		e->ret = ret;
@@ -650,8 +658,6 @@ static __always_inline int open_exit(long ret)
 		bpf_probe_read_kernel(e->path, sizeof(e->path), a->path);
 		submit(e);
 	}
-	if (bpf_map_delete_elem(&inflight_opens, &tid) == 0)
-		__sync_fetch_and_add(&inflight_n[INFLIGHT_OPENS], -1);
 	return 0;
 }
 
