@@ -218,12 +218,16 @@ struct connect_args {
 	u16 family;
 	u16 rport;
 	u8 raddr[16];
+	/* As open_args.pending. */
+	u32 pending;
 };
 
+/* A connect's destination from its enter to its exit, per task, for the
+ * reason given at inflight_opens. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct connect_args);
 } inflight_connects SEC(".maps");
 
@@ -713,9 +717,14 @@ static __always_inline int connect_enter(u32 fd, const void *uaddr)
 	}
 	a.rport = __builtin_bswap16(a.rport);
 	a.fd = fd;
-	u32 tid = (u32)pid_tgid;
-	if (bpf_map_update_elem(&inflight_connects, &tid, &a, BPF_ANY) == 0)
+	struct connect_args *slot = bpf_task_storage_get(
+		&inflight_connects, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!slot)
+		return 0;
+	if (!slot->pending)
 		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], 1);
+	a.pending = 1;
+	*slot = a;
 	return 0;
 }
 
@@ -723,10 +732,12 @@ static __always_inline int connect_exit(long ret)
 {
 	if (!inflight_n[INFLIGHT_CONNECTS])
 		return 0;
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct connect_args *a = bpf_map_lookup_elem(&inflight_connects, &tid);
-	if (!a)
+	struct connect_args *a =
+		bpf_task_storage_get(&inflight_connects, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->pending)
 		return 0;
+	a->pending = 0;
+	__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], -1);
 	struct event *e = reserve(EV_CONNECT);
 	if (e) {
 		e->ret = ret;
@@ -739,8 +750,6 @@ static __always_inline int connect_exit(long ret)
 		__builtin_memcpy(e->raddr, a->raddr, 16);
 		submit(e);
 	}
-	if (bpf_map_delete_elem(&inflight_connects, &tid) == 0)
-		__sync_fetch_and_add(&inflight_n[INFLIGHT_CONNECTS], -1);
 	return 0;
 }
 
