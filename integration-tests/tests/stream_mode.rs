@@ -343,23 +343,7 @@ async fn streamed_bodies_split_values_and_trailers() -> anyhow::Result<()> {
         assert_eq!(rec[0].trailer("x-checksum"), Some("abc"), "{announce}");
     }
 
-    // Trailers only (no body at all): nothing is held, the request passes
-    // with its trailers.
-    let id = test_id("stream-trailers-only");
-    let resp = h
-        .send(
-            Proto::Http2,
-            TestRequest::post("/ping", &id)
-                .content_type("application/json")
-                .trailers(&[("x-checksum", "none")]),
-        )
-        .await?;
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    let rec = h.recorded(&id).await?;
-    assert_eq!(rec.len(), 1);
-    assert!(rec[0].body.is_empty());
-    assert_eq!(rec[0].trailer("x-checksum"), Some("none"));
-    Ok(())
+    common::trailers_only_request_passes_whole(&h, "stream-trailers-only").await
 }
 
 /// 10 MB through stream mode in both directions (Envoy's own 1 MiB
