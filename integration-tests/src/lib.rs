@@ -300,6 +300,19 @@ pub struct CannedResponse {
     pub trailers: Vec<(String, String)>,
 }
 
+impl CannedResponse {
+    /// A 200 with this content type whose body is already in `encoding`
+    /// (sent as `content-encoding`), in one frame.
+    pub fn encoded(content_type: &str, encoding: &str, body: impl Into<Bytes>) -> CannedResponse {
+        CannedResponse {
+            content_type: Some(content_type.into()),
+            content_encoding: Some(encoding.into()),
+            body: body.into(),
+            ..Default::default()
+        }
+    }
+}
+
 impl EchoServer {
     /// Registers a canned response served in frames to requests with
     /// `x-test-id: test_id`.

@@ -57,12 +57,11 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
     h.echo()
         .set_canned(
             &id,
-            &CannedResponse {
-                content_type: Some("application/json".into()),
-                content_encoding: Some("gzip".into()),
-                body: Bytes::from(gzip(doc.to_string().as_bytes())),
-                ..Default::default()
-            },
+            &CannedResponse::encoded(
+                "application/json",
+                "gzip",
+                Bytes::from(gzip(doc.to_string().as_bytes())),
+            ),
         )
         .await?;
     let resp = h
@@ -89,12 +88,7 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
     h.echo()
         .set_canned(
             &id,
-            &CannedResponse {
-                content_type: Some("application/json".into()),
-                content_encoding: Some("gzip".into()),
-                body: Bytes::from(clean.clone()),
-                ..Default::default()
-            },
+            &CannedResponse::encoded("application/json", "gzip", Bytes::from(clean.clone())),
         )
         .await?;
     let resp = h
@@ -159,12 +153,11 @@ async fn gzip_json_is_redacted_and_stays_valid_gzip() -> anyhow::Result<()> {
     h.echo()
         .set_canned(
             &id,
-            &CannedResponse {
-                content_type: Some("application/json".into()),
-                content_encoding: Some("br".into()),
-                body: Bytes::from_static(b"\x0b\x02\x80{}\x03"),
-                ..Default::default()
-            },
+            &CannedResponse::encoded(
+                "application/json",
+                "br",
+                Bytes::from_static(b"\x0b\x02\x80{}\x03"),
+            ),
         )
         .await?;
     let resp = h.send(Proto::Http1, TestRequest::get("/br", &id)).await?;
@@ -223,12 +216,7 @@ async fn gzip_bomb_is_refused_within_the_cap() -> anyhow::Result<()> {
     h.echo()
         .set_canned(
             &id,
-            &CannedResponse {
-                content_type: Some("application/json".into()),
-                content_encoding: Some("gzip".into()),
-                body: Bytes::from(bomb),
-                ..Default::default()
-            },
+            &CannedResponse::encoded("application/json", "gzip", Bytes::from(bomb)),
         )
         .await?;
     match h.send(Proto::Http2, TestRequest::get("/bomb", &id)).await {

@@ -87,12 +87,11 @@ async fn blocked_responses_are_reset_or_refused_with_a_status() -> anyhow::Resul
     h.echo()
         .set_canned(
             &id,
-            &CannedResponse {
-                content_type: Some("application/json".into()),
-                content_encoding: Some("br".into()),
-                body: Bytes::from_static(b"\x0b\x02\x80{}\x03"),
-                ..Default::default()
-            },
+            &CannedResponse::encoded(
+                "application/json",
+                "br",
+                Bytes::from_static(b"\x0b\x02\x80{}\x03"),
+            ),
         )
         .await?;
     let resp = h.send(Proto::Http1, TestRequest::get("/br", &id)).await?;
