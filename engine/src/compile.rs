@@ -784,6 +784,20 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    /// Prints anchor-prefilter counts for the full catalogue over the
+    /// corpora dumped to /tmp/anch (tuning aid, run by hand).
+    #[test]
+    #[ignore]
+    fn anchor_stats() {
+        let bundle = std::fs::read("/tmp/anch/bundle.json").expect("bundle");
+        let p = CompiledPolicy::from_json(&bundle).expect("compiles");
+        let set = p.literals.as_ref().expect("anchors");
+        for name in ["clean", "mixed"] {
+            let hay = std::fs::read(format!("/tmp/anch/{name}.json")).expect("corpus");
+            println!("{name}: {}", set.stats(&hay));
+        }
+    }
+
     fn bundle_with(rule: &str) -> String {
         format!(r#"{{"version":1,"metadata":{{"name":"t","revision":"7"}},"rules":[{rule}]}}"#)
     }

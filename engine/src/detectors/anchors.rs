@@ -19,7 +19,7 @@
 //! naive search.
 
 /// Number of window bytes per fingerprint.
-const WIDTH: usize = 3;
+const WIDTH: usize = 4;
 
 /// Table sets of 8 buckets each. Each set costs two shuffles per window
 /// byte and block; more buckets let fewer positions through to the scalar
@@ -27,32 +27,165 @@ const WIDTH: usize = 3;
 /// catalogue, 2 sets let 50,115 positions through, 3 sets 29,082, 4 sets
 /// 15,991; the shuffles added cost about what the verifications saved
 /// natively, and more in wasm, where a swizzle is dearer, so 2.
-const SETS: usize = 2;
+const SETS: usize = 3;
 
-/// Expected share (percent) of a byte in text and JSON bodies: English
-/// letter frequencies for lower case, digits, JSON punctuation. Only the
+/// The last `FOLDED_SETS` table sets hold the keyword buckets, whose
+/// windows are matched against case-folded bytes (see `fold`): all
+/// spellings of a keyword (password, Password, PASSWORD) are one window.
+const FOLDED_SETS: usize = 1;
+
+/// Whether table set `s` matches folded bytes.
+#[inline]
+const fn folded_set(s: usize) -> bool {
+    s >= SETS - FOLDED_SETS
+}
+
+/// Letter frequencies of English text (percent), from Peter Norvig,
+/// "English Letter Frequency Counts: Mayzner Revisited" (2013, Google
+/// Books n-grams).
+const LETTER_PERCENT: [(u8, f64); 26] = [
+    (b'e', 12.49),
+    (b't', 9.28),
+    (b'a', 8.04),
+    (b'o', 7.64),
+    (b'i', 7.57),
+    (b'n', 7.23),
+    (b's', 6.51),
+    (b'r', 6.28),
+    (b'h', 5.05),
+    (b'l', 4.07),
+    (b'd', 3.82),
+    (b'c', 3.34),
+    (b'u', 2.73),
+    (b'm', 2.51),
+    (b'f', 2.40),
+    (b'p', 2.14),
+    (b'g', 1.87),
+    (b'w', 1.68),
+    (b'y', 1.66),
+    (b'b', 1.48),
+    (b'v', 1.05),
+    (b'k', 0.54),
+    (b'x', 0.23),
+    (b'j', 0.16),
+    (b'q', 0.12),
+    (b'z', 0.09),
+];
+
+/// The commonest English bigrams (percent of all bigrams), same source.
+/// A window containing one of these is much likelier than its letters
+/// alone suggest (`ver`, `cre`, `ent` ...).
+const BIGRAM_PERCENT: [(&[u8; 2], f64); 50] = [
+    (b"th", 3.56),
+    (b"he", 3.07),
+    (b"in", 2.43),
+    (b"er", 2.05),
+    (b"an", 1.99),
+    (b"re", 1.85),
+    (b"on", 1.76),
+    (b"at", 1.49),
+    (b"en", 1.45),
+    (b"nd", 1.35),
+    (b"ti", 1.34),
+    (b"es", 1.34),
+    (b"or", 1.28),
+    (b"te", 1.20),
+    (b"of", 1.17),
+    (b"ed", 1.17),
+    (b"is", 1.13),
+    (b"it", 1.12),
+    (b"al", 1.09),
+    (b"ar", 1.07),
+    (b"st", 1.05),
+    (b"to", 1.04),
+    (b"nt", 1.04),
+    (b"ng", 0.95),
+    (b"se", 0.93),
+    (b"ha", 0.93),
+    (b"as", 0.87),
+    (b"ou", 0.87),
+    (b"io", 0.83),
+    (b"le", 0.83),
+    (b"ve", 0.83),
+    (b"co", 0.79),
+    (b"me", 0.79),
+    (b"de", 0.76),
+    (b"hi", 0.76),
+    (b"ri", 0.73),
+    (b"ro", 0.73),
+    (b"ic", 0.70),
+    (b"ne", 0.69),
+    (b"ea", 0.69),
+    (b"ra", 0.69),
+    (b"ce", 0.65),
+    (b"li", 0.62),
+    (b"ch", 0.60),
+    (b"ll", 0.58),
+    (b"be", 0.58),
+    (b"ma", 0.57),
+    (b"si", 0.55),
+    (b"om", 0.55),
+    (b"ur", 0.54),
+];
+
+/// Expected share (percent) of a byte in JSON bodies: about two thirds
+/// English-like text (letter shares above), the rest JSON syntax, digits,
+/// hex and base64 identifiers, `_`/`-` in keys, UUIDs and dates. Only the
 /// ranking matters: it picks each anchor's rarest window and groups
 /// windows into buckets.
 fn typical_frequency(b: u8) -> f64 {
-    const LOWER: &[u8; 26] = b"etaoinshrdlcumwfgypbvkjxqz";
-    const LOWER_PERCENT: [f64; 26] = [
-        6.3, 4.5, 4.1, 3.8, 3.5, 3.4, 3.2, 3.1, 3.0, 2.2, 2.0, 1.4, 1.4, 1.2, 1.2, 1.1, 1.0, 1.0,
-        0.95, 0.75, 0.5, 0.4, 0.08, 0.08, 0.05, 0.04,
-    ];
-    if let Some(i) = LOWER.iter().position(|&c| c == b) {
-        return LOWER_PERCENT[i];
+    if let Some(&(_, p)) = LETTER_PERCENT.iter().find(|(c, _)| *c == b) {
+        return 0.6 * p + if b"abcdef".contains(&b) { 0.8 } else { 0.0 };
+    }
+    if let Some(&(_, p)) = LETTER_PERCENT
+        .iter()
+        .find(|(c, _)| *c == b.to_ascii_lowercase())
+    {
+        // Capitals: sentence starts, names, upper-case codes, base64.
+        return 0.06 * p + 0.3;
     }
     match b {
-        b'0'..=b'9' => 2.0,
-        b'A'..=b'Z' => 0.4,
+        b'0'..=b'9' => 2.5,
         b' ' => 8.0,
         b'"' => 6.0,
         b':' | b',' => 2.0,
-        b'-' | b'.' => 1.0,
-        b'_' => 0.5,
-        b'/' => 0.3,
+        b'-' | b'.' | b'_' => 1.0,
+        b'/' | b'{' | b'}' => 0.4,
+        b'=' | b'+' | b'[' | b']' => 0.2,
         _ => 0.05,
     }
+}
+
+/// How much likelier the pair `a b` is than its bytes apart (1 when the
+/// pair is not among the commonest English bigrams).
+fn pair_lift(a: u8, b: u8) -> f64 {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    let letter = |c: u8| LETTER_PERCENT.iter().find(|(l, _)| *l == c).map(|x| x.1);
+    match BIGRAM_PERCENT.iter().find(|(g, _)| **g == [a, b]) {
+        Some(&(_, p)) => match (letter(a), letter(b)) {
+            // Share of the pair over the share independent letters would
+            // have (letter percents sum to 100).
+            (Some(x), Some(y)) => (p * 100.0 / (x * y)).max(1.0),
+            _ => 1.0,
+        },
+        None => 1.0,
+    }
+}
+
+/// Expected rate of a window whose byte `k` is any of `sets[k]`.
+fn window_cost(sets: &[Vec<u8>]) -> f64 {
+    let unigram: f64 = sets
+        .iter()
+        .map(|s| s.iter().map(|&b| typical_frequency(b)).sum::<f64>())
+        .product();
+    let lift: f64 = sets
+        .windows(2)
+        .map(|w| {
+            let (a, b) = (w[0][0], w[1][0]);
+            pair_lift(a, b)
+        })
+        .product();
+    unigram * lift
 }
 
 /// One anchor to find, and how it is fingerprinted.
@@ -64,6 +197,117 @@ pub struct AnchorSpec<'a> {
     pub fold_case: bool,
 }
 
+/// Case folding of the vector pass for keyword buckets and of the window
+/// keys: sets bit 5, which maps ASCII capitals to small letters (and some
+/// punctuation onto other punctuation, which only widens the prefilter).
+#[inline]
+fn fold(b: u8) -> u8 {
+    b | 0x20
+}
+
+/// One anchor's window: its bytes (folded when `folded`) and offset.
+struct Choice {
+    window: Vec<u8>,
+    offset: usize,
+    folded: bool,
+}
+
+/// Whether `bytes[o..o + w]` lies inside one word of a keyword spelling:
+/// no separator, no lower-to-upper (camelCase) step, so that the snake,
+/// camel, upper and capitalised spellings of a keyword can share it.
+fn inside_word(bytes: &[u8], o: usize, w: usize) -> bool {
+    let part = &bytes[o..o + w];
+    part.iter()
+        .all(|b| b.is_ascii_alphanumeric() || !b.is_ascii())
+        && part
+            .windows(2)
+            .all(|p| !(p[0].is_ascii_lowercase() && p[1].is_ascii_uppercase()))
+}
+
+/// Picks every anchor's window: the rarest by the English/JSON model among
+/// the allowed ones; keyword spellings are folded and keep to one word.
+/// A second round moves anchors onto windows other anchors already use
+/// when they contain one, so fewer distinct windows share the buckets.
+fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
+    let view = |a: &AnchorSpec| -> Vec<u8> {
+        if a.fold_case {
+            a.bytes.iter().map(|&b| fold(b)).collect()
+        } else {
+            a.bytes.to_vec()
+        }
+    };
+    let offsets = |a: &AnchorSpec| -> Vec<usize> {
+        let width = a.bytes.len().min(WIDTH);
+        let all: Vec<usize> = (0..=a.bytes.len() - width).collect();
+        if !a.fold_case {
+            return all;
+        }
+        let words: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&o| inside_word(a.bytes, o, width))
+            .collect();
+        if words.is_empty() {
+            all
+        } else {
+            words
+        }
+    };
+    let cost = |a: &AnchorSpec, o: usize| -> f64 {
+        let width = a.bytes.len().min(WIDTH);
+        let sets: Vec<Vec<u8>> = a.bytes[o..o + width]
+            .iter()
+            .map(|&b| {
+                if a.fold_case && b.is_ascii_alphabetic() {
+                    vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                } else {
+                    vec![b]
+                }
+            })
+            .collect();
+        window_cost(&sets)
+    };
+    let first: Vec<Option<usize>> = anchors
+        .iter()
+        .map(|a| {
+            if a.bytes.len() < 2 {
+                return None;
+            }
+            offsets(a)
+                .into_iter()
+                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)))
+        })
+        .collect();
+    let used: std::collections::HashSet<(Vec<u8>, bool)> = anchors
+        .iter()
+        .zip(&first)
+        .filter_map(|(a, o)| {
+            let o = (*o)?;
+            let width = a.bytes.len().min(WIDTH);
+            Some((view(a)[o..o + width].to_vec(), a.fold_case))
+        })
+        .collect();
+    anchors
+        .iter()
+        .zip(&first)
+        .map(|(a, o)| {
+            let own = (*o)?;
+            let width = a.bytes.len().min(WIDTH);
+            let v = view(a);
+            let shared = offsets(a)
+                .into_iter()
+                .filter(|&x| used.contains(&(v[x..x + width].to_vec(), a.fold_case)))
+                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)));
+            let offset = shared.unwrap_or(own);
+            Some(Choice {
+                window: v[offset..offset + width].to_vec(),
+                offset,
+                folded: a.fold_case,
+            })
+        })
+        .collect()
+}
+
 /// A compiled set of anchors. Immutable, shared by all scans.
 #[derive(Debug, Clone)]
 pub struct AnchorSet {
@@ -73,97 +317,86 @@ pub struct AnchorSet {
     hi: [[[u8; 16]; SETS]; WIDTH],
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
-    /// Exact filter on the last two bytes of the 3-byte windows.
+    /// Exact filter on the last two bytes of the full-width windows.
     tail_pairs: Box<[u64; 1024]>,
+    /// Exact filter on the first two bytes of the shorter windows.
+    short_pairs: Box<[u64; 1024]>,
     /// Open-addressed table: window key -> range of `entries`.
-    slots: Vec<(u32, u32, u32)>,
+    slots: Vec<(u64, u32, u32)>,
     slot_mask: usize,
     /// (pattern id, window offset inside the pattern).
     entries: Vec<(u32, u32)>,
-    /// Some anchor is two bytes long (its window is two bytes).
-    short_windows: bool,
+    /// Bit `w` set: some anchor is `w < WIDTH` bytes long (so is its
+    /// window).
+    short_lens: u32,
 }
 
 /// Window key: the window bytes and their count, so 2- and 3-byte windows
 /// never collide.
 #[inline]
-fn key(window: &[u8]) -> u32 {
-    let mut k = (window.len() as u32) << 24;
+fn key(window: &[u8]) -> u64 {
+    let mut k = (window.len() as u64) << 56;
     for (i, &b) in window.iter().enumerate() {
-        k |= u32::from(b) << (8 * i);
+        k |= u64::from(b) << (8 * i);
     }
     k
 }
 
 #[inline]
-fn slot_of(k: u32, mask: usize) -> usize {
-    (k.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask
+fn slot_of(k: u64, mask: usize) -> usize {
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
 }
 
 impl AnchorSet {
     /// Builds the set. Anchors shorter than 2 bytes are not supported
     /// (callers have none); empty ones are ignored.
     pub fn new(anchors: &[AnchorSpec]) -> AnchorSet {
-        let mut patterns: Vec<Box<[u8]>> = Vec::with_capacity(anchors.len());
-        // Fingerprints: per window position the set of bytes, as 256 bits.
-        let mut fingerprints: Vec<[[u64; 4]; WIDTH]> = Vec::new();
-        let mut keyed: Vec<(u32, u32, u32)> = Vec::new(); // (key, pattern, offset)
+        let patterns: Vec<Box<[u8]>> = anchors.iter().map(|a| a.bytes.into()).collect();
+        let choices = choose_windows(anchors);
+        // Fingerprints: per window position the set of bytes, as 256 bits,
+        // and whether the window is matched case-folded.
+        let mut fingerprints: Vec<([[u64; 4]; WIDTH], bool)> = Vec::new();
+        let mut keyed: Vec<(u64, u32, u32)> = Vec::new(); // (key, pattern, offset)
         let mut pairs = Box::new([0u64; 1024]);
         let mut tail_pairs = Box::new([0u64; 1024]);
-        let mut short_windows = false;
-        for (id, a) in anchors.iter().enumerate() {
-            patterns.push(a.bytes.into());
-            let bytes = a.bytes;
-            if bytes.len() < 2 {
+        let mut short_pairs = Box::new([0u64; 1024]);
+        let mut short_lens = 0u32;
+        for (id, choice) in choices.iter().enumerate() {
+            let Some(Choice {
+                window,
+                offset,
+                folded,
+            }) = choice
+            else {
                 continue;
-            }
-            let sets: Vec<Vec<u8>> = bytes
-                .iter()
-                .map(|&b| {
-                    if a.fold_case && b.is_ascii_alphabetic() {
-                        vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
-                    } else {
-                        vec![b]
-                    }
-                })
-                .collect();
-            let cost = |s: &Vec<u8>| s.iter().map(|&b| typical_frequency(b)).sum::<f64>();
-            let width = bytes.len().min(WIDTH);
-            let offset = (0..=bytes.len() - width)
-                .min_by(|&x, &y| {
-                    let c = |o: usize| sets[o..o + width].iter().map(cost).product::<f64>();
-                    c(x).total_cmp(&c(y))
-                })
-                .unwrap_or(0);
-            let window = &bytes[offset..offset + width];
-            short_windows |= width < WIDTH;
-            keyed.push((key(window), id as u32, offset as u32));
-            let pair = usize::from(window[0]) << 8 | usize::from(window[1]);
+            };
+
+            let folded_window: Vec<u8> = window.iter().map(|&b| fold(b)).collect();
+            keyed.push((key(&folded_window), id as u32, *offset as u32));
+            let pair = usize::from(folded_window[0]) << 8 | usize::from(folded_window[1]);
             pairs[pair / 64] |= 1 << (pair % 64);
-            if let [_, b1, b2] = *window {
-                let tail = usize::from(b1) << 8 | usize::from(b2);
+            if folded_window.len() == WIDTH {
+                let tail = usize::from(folded_window[WIDTH - 2]) << 8
+                    | usize::from(folded_window[WIDTH - 1]);
                 tail_pairs[tail / 64] |= 1 << (tail % 64);
+            } else {
+                short_lens |= 1 << folded_window.len();
+                short_pairs[pair / 64] |= 1 << (pair % 64);
             }
-            let mut fp = [[0u64; 4]; WIDTH];
-            for (k, set) in fp.iter_mut().enumerate() {
-                match sets.get(offset + k).filter(|_| k < width) {
-                    Some(bytes) => {
-                        for &b in bytes {
-                            set[usize::from(b) / 64] |= 1 << (b % 64);
-                        }
-                    }
-                    None => *set = [u64::MAX; 4],
-                }
+            let mut fp = [[u64::MAX; 4]; WIDTH];
+            for (set, &b) in fp.iter_mut().zip(window.iter()) {
+                *set = [0; 4];
+                set[usize::from(b) / 64] |= 1 << (b % 64);
             }
-            if !fingerprints.contains(&fp) {
-                fingerprints.push(fp);
+            if !fingerprints.contains(&(fp, *folded)) {
+                fingerprints.push((fp, *folded));
             }
         }
         let (lo, hi) = assign_buckets(&fingerprints);
 
         keyed.sort_unstable();
         let mut entries = Vec::with_capacity(keyed.len());
-        let mut groups: Vec<(u32, u32, u32)> = Vec::new();
+        let mut groups: Vec<(u64, u32, u32)> = Vec::new();
         for (k, id, off) in keyed {
             match groups.last_mut() {
                 Some(g) if g.0 == k => g.2 += 1,
@@ -173,7 +406,7 @@ impl AnchorSet {
         }
         let size = (groups.len() * 2).next_power_of_two().max(16);
         let slot_mask = size - 1;
-        let mut slots = vec![(0u32, 0u32, 0u32); size];
+        let mut slots = vec![(0u64, 0u32, 0u32); size];
         for g in groups {
             let mut s = slot_of(g.0, slot_mask);
             while slots[s].2 != 0 {
@@ -187,10 +420,11 @@ impl AnchorSet {
             hi,
             pairs,
             tail_pairs,
+            short_pairs,
             slots,
             slot_mask,
             entries,
-            short_windows,
+            short_lens,
         }
     }
 
@@ -219,24 +453,37 @@ impl AnchorSet {
         if p + 2 > hay.len() {
             return;
         }
-        let (b0, b1) = (hay[p], hay[p + 1]);
+        let (b0, b1) = (fold(hay[p]), fold(hay[p + 1]));
         let pair = usize::from(b0) << 8 | usize::from(b1);
         if self.pairs[pair / 64] >> (pair % 64) & 1 == 0 {
             return;
         }
         if let Some(w) = hay.get(p..p + WIDTH) {
-            let tail = usize::from(w[1]) << 8 | usize::from(w[2]);
+            let tail = usize::from(fold(w[WIDTH - 2])) << 8 | usize::from(fold(w[WIDTH - 1]));
             if self.tail_pairs[tail / 64] >> (tail % 64) & 1 == 1 {
-                self.verify_window(hay, p, key(w), f);
+                let folded: [u8; WIDTH] = std::array::from_fn(|i| fold(w[i]));
+                self.verify_window(hay, p, key(&folded), f);
             }
         }
-        if self.short_windows {
-            self.verify_window(hay, p, key(&[b0, b1]), f);
+        if self.short_lens != 0 && self.short_pairs[pair / 64] >> (pair % 64) & 1 == 1 {
+            self.verify_short(hay, p, f);
+        }
+    }
+
+    fn verify_short(&self, hay: &[u8], p: usize, f: &mut impl FnMut(usize, usize, usize)) {
+        let mut folded = [0u8; WIDTH];
+        for (d, &b) in folded.iter_mut().zip(&hay[p..]) {
+            *d = fold(b);
+        }
+        for w in 2..WIDTH {
+            if self.short_lens >> w & 1 == 1 && p + w <= hay.len() {
+                self.verify_window(hay, p, key(&folded[..w]), f);
+            }
         }
     }
 
     #[inline]
-    fn verify_window(&self, hay: &[u8], p: usize, k: u32, f: &mut impl FnMut(usize, usize, usize)) {
+    fn verify_window(&self, hay: &[u8], p: usize, k: u64, f: &mut impl FnMut(usize, usize, usize)) {
         let mut s = slot_of(k, self.slot_mask);
         loop {
             let (sk, from, count) = self.slots[s];
@@ -259,6 +506,99 @@ impl AnchorSet {
             }
             s = (s + 1) & self.slot_mask;
         }
+    }
+
+    /// Diagnostic counts for tuning (tests only): patterns, positions that
+    /// pass the shuffles, the pair filters, the hash, and exact matches.
+    #[cfg(test)]
+    pub(crate) fn stats(&self, hay: &[u8]) -> String {
+        let mut shuffled = 0usize;
+        let mut paired = 0usize;
+        let mut per_window: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        self.candidate_masks(hay, |base, mut mask| {
+            while mask != 0 {
+                let p = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                shuffled += 1;
+                if p + 2 > hay.len() {
+                    continue;
+                }
+                let pair = usize::from(fold(hay[p])) << 8 | usize::from(fold(hay[p + 1]));
+                if self.pairs[pair / 64] >> (pair % 64) & 1 == 1 {
+                    paired += 1;
+                    *per_window
+                        .entry(hay[p..(p + 3).min(hay.len())].to_vec())
+                        .or_default() += 1;
+                }
+            }
+        });
+        let mut per_bucket = [0usize; 8 * SETS];
+        for p in 0..hay.len() {
+            let mut m = u32::MAX;
+            for k in 0..WIDTH {
+                m &= self.bucket_bits(k, hay.get(p + k).copied().unwrap_or(0));
+            }
+            for (b, n) in per_bucket.iter_mut().enumerate() {
+                *n += (m >> b & 1) as usize;
+            }
+        }
+        println!("per bucket {per_bucket:?}");
+        for b in 0..8 * SETS {
+            let (set, bit) = (b / 8, 1u8 << (b % 8));
+            let mut desc = String::new();
+            for k in 0..WIDTH {
+                let bytes: String = (0..=255u8)
+                    .filter(|&c| {
+                        self.lo[k][set][usize::from(c & 15)]
+                            & self.hi[k][set][usize::from(c >> 4)]
+                            & bit
+                            != 0
+                    })
+                    .map(|c| if c.is_ascii_graphic() { c as char } else { '?' })
+                    .collect();
+                desc += &format!(" [{bytes}]");
+            }
+            println!("bucket {b}:{desc}");
+        }
+        let mut matches = vec![0usize; self.patterns.len()];
+        self.for_each_match(hay, |id, _, _| matches[id] += 1);
+        let mut w: Vec<_> = per_window.into_iter().collect();
+        w.sort_by(|a, b| b.1.cmp(&a.1));
+        let top: Vec<String> = w
+            .iter()
+            .take(25)
+            .map(|(k, n)| format!("{:?}:{n}", String::from_utf8_lossy(k)))
+            .collect();
+        let mut m: Vec<_> = matches.iter().enumerate().filter(|x| *x.1 > 0).collect();
+        m.sort_by(|a, b| b.1.cmp(a.1));
+        let topm: Vec<String> = m
+            .iter()
+            .take(25)
+            .map(|(i, n)| format!("{:?}:{n}", String::from_utf8_lossy(&self.patterns[*i])))
+            .collect();
+        let mut all: Vec<String> = self
+            .entries
+            .iter()
+            .map(|&(id, off)| {
+                let pat = &self.patterns[id as usize];
+                let o = off as usize;
+                format!(
+                    "{}[{}]",
+                    String::from_utf8_lossy(pat),
+                    String::from_utf8_lossy(&pat[o..(o + 3).min(pat.len())])
+                )
+            })
+            .collect();
+        all.sort();
+        println!("{}", all.join(" "));
+        format!(
+            "patterns {} windows {} shuffled {shuffled} paired {paired} matches {}\ntop windows after pairs {}\ntop matches {}",
+            self.patterns.len(),
+            self.slots.iter().filter(|s| s.2 != 0).count(),
+            matches.iter().sum::<usize>(),
+            top.join(" "),
+            topm.join(" ")
+        )
     }
 
     /// Calls `f(base, mask)` where bit `i` of `mask` marks position
@@ -300,8 +640,8 @@ impl AnchorSet {
     #[inline]
     fn bucket_bits(&self, k: usize, b: u8) -> u32 {
         let lo = usize::from(b & 15);
-        let hi = usize::from(b >> 4);
         (0..SETS).fold(0, |bits, s| {
+            let hi = usize::from(if folded_set(s) { fold(b) } else { b } >> 4);
             bits | u32::from(self.lo[k][s][lo] & self.hi[k][s][hi]) << (8 * s)
         })
     }
@@ -336,7 +676,7 @@ type Tables = ([[[u8; 16]; SETS]; WIDTH], [[[u8; 16]; SETS]; WIDTH]);
 /// bucket whose estimated hit rate grows least. A bucket's hit rate is the
 /// product over window positions of the frequency of the bytes its nibble
 /// tables let through.
-fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
+fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
     const BUCKETS: usize = 8 * SETS;
     let freq: Vec<f64> = (0..=255u8).map(|b| typical_frequency(b) / 100.0).collect();
     // row_sums[h][half][bits]: the frequency of bytes with high nibble `h`
@@ -384,12 +724,13 @@ fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
         sum
     };
     // Commonest fingerprints first, so they spread over the buckets.
-    let mut order: Vec<(f64, [(u16, u16); WIDTH])> = fingerprints
+    let mut order: Vec<(f64, [(u16, u16); WIDTH], bool)> = fingerprints
         .iter()
-        .map(|fp| {
+        .map(|(fp, folded)| {
             (
                 fp.iter().map(set_cost).product::<f64>(),
-                [nibbles(&fp[0]), nibbles(&fp[1]), nibbles(&fp[2])],
+                std::array::from_fn(|k| nibbles(&fp[k])),
+                *folded,
             )
         })
         .collect();
@@ -398,9 +739,12 @@ fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
     let mut costs = [0f64; BUCKETS];
     let mut used = [false; BUCKETS];
     let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
-    for (_, parts) in order {
+    for (_, parts, folded) in order {
         let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
         for (i, b) in buckets.iter().enumerate() {
+            if folded_set(i / 8) != folded {
+                continue;
+            }
             let mut grown = *b;
             for (g, p) in grown.iter_mut().zip(&parts) {
                 g.0 |= p.0;
@@ -443,7 +787,7 @@ fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{AnchorSet, SETS, WIDTH};
+    use super::{folded_set, AnchorSet, SETS, WIDTH};
     use std::arch::x86_64::*;
 
     /// Positions `[0, returned)` are covered; the caller does the rest.
@@ -459,6 +803,7 @@ mod x86 {
         let hi: [[__m128i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm_set1_epi8(0x0f);
+        let two = _mm_set1_epi8(2);
         let zero = _mm_setzero_si128();
         let mut i = 0;
         while i + 16 + WIDTH - 1 <= hay.len() {
@@ -468,7 +813,9 @@ mod x86 {
                 let v = _mm_loadu_si128(hay.as_ptr().add(i + k).cast());
                 let l = _mm_and_si128(v, nib);
                 let h = _mm_and_si128(_mm_srli_epi16(v, 4), nib);
+                let hf = _mm_or_si128(h, two);
                 for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
                     let m =
                         _mm_and_si128(_mm_shuffle_epi8(lo[k][s], l), _mm_shuffle_epi8(hi[k][s], h));
                     acc[s] = _mm_and_si128(acc[s], m);
@@ -498,6 +845,7 @@ mod x86 {
         let hi: [[__m256i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm256_set1_epi8(0x0f);
+        let two = _mm256_set1_epi8(2);
         let zero = _mm256_setzero_si256();
         let mut i = 0;
         while i + 32 + WIDTH - 1 <= hay.len() {
@@ -507,7 +855,9 @@ mod x86 {
                 let v = _mm256_loadu_si256(hay.as_ptr().add(i + k).cast());
                 let l = _mm256_and_si256(v, nib);
                 let h = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+                let hf = _mm256_or_si256(h, two);
                 for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
                     let m = _mm256_and_si256(
                         _mm256_shuffle_epi8(lo[k][s], l),
                         _mm256_shuffle_epi8(hi[k][s], h),
@@ -530,7 +880,7 @@ mod x86 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{AnchorSet, SETS, WIDTH};
+    use super::{folded_set, AnchorSet, SETS, WIDTH};
     use core::arch::wasm32::*;
 
     pub(super) fn masks(set: &AnchorSet, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
@@ -545,6 +895,7 @@ mod wasm {
         let hi: [[v128; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = u8x16_splat(0x0f);
+        let two = u8x16_splat(2);
         let zero = u8x16_splat(0);
         let mut i = 0;
         while i + 16 + WIDTH - 1 <= hay.len() {
@@ -555,7 +906,9 @@ mod wasm {
                 let v = unsafe { v128_load(hay.as_ptr().add(i + k).cast()) };
                 let l = v128_and(v, nib);
                 let h = u8x16_shr(v, 4);
+                let hf = v128_or(h, two);
                 for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
                     let m = v128_and(u8x16_swizzle(lo[k][s], l), u8x16_swizzle(hi[k][s], h));
                     acc[s] = v128_and(acc[s], m);
                 }
