@@ -324,11 +324,41 @@ pub struct AnchorSet {
     /// Open-addressed table: window key -> range of `entries`.
     slots: Vec<(u64, u32, u32)>,
     slot_mask: usize,
-    /// (pattern id, window offset inside the pattern).
-    entries: Vec<(u32, u32)>,
+    /// The anchors of each window group.
+    entries: Vec<Entry>,
     /// Bit `w` set: some anchor is `w < WIDTH` bytes long (so is its
     /// window).
     short_lens: u32,
+}
+
+/// One anchor behind a window: which, where its window starts, and its
+/// first 8 bytes for a one-word compare.
+#[derive(Debug, Clone)]
+struct Entry {
+    pattern: u32,
+    offset: u32,
+    len: u32,
+    head: u64,
+    head_mask: u64,
+}
+
+impl Entry {
+    fn new(pattern: u32, offset: u32, bytes: &[u8]) -> Entry {
+        let n = bytes.len().min(8);
+        let mut head = [0u8; 8];
+        head[..n].copy_from_slice(&bytes[..n]);
+        Entry {
+            pattern,
+            offset,
+            len: bytes.len() as u32,
+            head: u64::from_le_bytes(head),
+            head_mask: if n == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * n)) - 1
+            },
+        }
+    }
 }
 
 /// Window key: the window bytes and their count, so 2- and 3-byte windows
@@ -402,7 +432,7 @@ impl AnchorSet {
                 Some(g) if g.0 == k => g.2 += 1,
                 _ => groups.push((k, entries.len() as u32, 1)),
             }
-            entries.push((id, off));
+            entries.push(Entry::new(id, off, &patterns[id as usize]));
         }
         let size = (groups.len() * 2).next_power_of_two().max(16);
         let slot_mask = size - 1;
@@ -426,6 +456,12 @@ impl AnchorSet {
             entries,
             short_lens,
         }
+    }
+
+    /// The anchors, by pattern id.
+    #[cfg(test)]
+    pub(crate) fn patterns(&self) -> &[Box<[u8]>] {
+        &self.patterns
     }
 
     pub fn len(&self) -> usize {
@@ -482,6 +518,23 @@ impl AnchorSet {
         }
     }
 
+    /// Whether entry `e`'s pattern occurs at `start`: its first (up to)
+    /// 8 bytes as one masked word, the rest as a slice.
+    #[inline]
+    fn matches_at(&self, hay: &[u8], start: usize, e: &Entry) -> bool {
+        let len = e.len as usize;
+        match hay.get(start..start + 8) {
+            Some(word) if len <= hay.len() - start => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                u64::from_le_bytes(w) & e.head_mask == e.head
+                    && (len <= 8
+                        || hay[start + 8..start + len] == self.patterns[e.pattern as usize][8..])
+            }
+            _ => hay.get(start..start + len) == Some(&self.patterns[e.pattern as usize][..]),
+        }
+    }
+
     #[inline]
     fn verify_window(&self, hay: &[u8], p: usize, k: u64, f: &mut impl FnMut(usize, usize, usize)) {
         let mut s = slot_of(k, self.slot_mask);
@@ -492,14 +545,12 @@ impl AnchorSet {
             }
             if sk == k {
                 let from = from as usize;
-                for &(id, off) in &self.entries[from..from + count as usize] {
-                    let Some(start) = p.checked_sub(off as usize) else {
+                for e in &self.entries[from..from + count as usize] {
+                    let Some(start) = p.checked_sub(e.offset as usize) else {
                         continue;
                     };
-                    let pat = &self.patterns[id as usize];
-                    let end = start + pat.len();
-                    if hay.get(start..end) == Some(&pat[..]) {
-                        f(id as usize, start, end);
+                    if self.matches_at(hay, start, e) {
+                        f(e.pattern as usize, start, start + e.len as usize);
                     }
                 }
                 return;
@@ -576,21 +627,6 @@ impl AnchorSet {
             .take(25)
             .map(|(i, n)| format!("{:?}:{n}", String::from_utf8_lossy(&self.patterns[*i])))
             .collect();
-        let mut all: Vec<String> = self
-            .entries
-            .iter()
-            .map(|&(id, off)| {
-                let pat = &self.patterns[id as usize];
-                let o = off as usize;
-                format!(
-                    "{}[{}]",
-                    String::from_utf8_lossy(pat),
-                    String::from_utf8_lossy(&pat[o..(o + 3).min(pat.len())])
-                )
-            })
-            .collect();
-        all.sort();
-        println!("{}", all.join(" "));
         format!(
             "patterns {} windows {} shuffled {shuffled} paired {paired} matches {}\ntop windows after pairs {}\ntop matches {}",
             self.patterns.len(),
