@@ -649,9 +649,16 @@ impl AnchorSet {
     /// returned offset; the scalar path does the rest.
     #[cfg(target_arch = "x86_64")]
     fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
-        if std::is_x86_feature_detected!("avx2") {
+        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX-512BW and AVX2 (checked just
+            // above); 64 positions a step, then 32 for the rest.
+            unsafe {
+                let done = x86::masks_avx512(self, hay, f);
+                x86::masks_avx2(self, hay, done, f)
+            }
+        } else if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { x86::masks_avx2(self, hay, f) }
+            unsafe { x86::masks_avx2(self, hay, 0, f) }
         } else if std::is_x86_feature_detected!("ssse3") {
             // SAFETY: the CPU supports SSSE3 (checked just above).
             unsafe { x86::masks_ssse3(self, hay, f) }
@@ -869,10 +876,55 @@ mod x86 {
         i
     }
 
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn masks_avx512(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let load = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
+        let lo: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.lo[k][s])));
+        let hi: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
+        let nib = _mm512_set1_epi8(0x0f);
+        let two = _mm512_set1_epi8(2);
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm512_set1_epi8(-1); SETS];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                let l = _mm512_and_si512(v, nib);
+                let h = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+                let hf = _mm512_or_si512(h, two);
+                for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
+                    let m = _mm512_and_si512(
+                        _mm512_shuffle_epi8(lo[k][s], l),
+                        _mm512_shuffle_epi8(hi[k][s], h),
+                    );
+                    acc[s] = _mm512_and_si512(acc[s], m);
+                }
+            }
+            let any = acc
+                .iter()
+                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+            let mask = _mm512_test_epi8_mask(any, any);
+            if mask != 0 {
+                f(i, mask);
+            }
+            i += 64;
+        }
+        i
+    }
+
+    /// Positions `[from, returned)` are covered; the caller does the rest.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn masks_avx2(
         set: &AnchorSet,
         hay: &[u8],
+        from: usize,
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
         let load = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
@@ -883,7 +935,7 @@ mod x86 {
         let nib = _mm256_set1_epi8(0x0f);
         let two = _mm256_set1_epi8(2);
         let zero = _mm256_setzero_si256();
-        let mut i = 0;
+        let mut i = from;
         while i + 32 + WIDTH - 1 <= hay.len() {
             let mut acc = [_mm256_set1_epi8(-1); SETS];
             for k in 0..WIDTH {
@@ -997,6 +1049,40 @@ mod tests {
         out
     }
 
+    /// Every x86 vector path this CPU has, each finished by the scalar
+    /// path, so that all of them are held to the scalar marks.
+    #[cfg(target_arch = "x86_64")]
+    fn x86_paths(set: &AnchorSet, hay: &[u8]) -> Vec<(&'static str, Vec<usize>)> {
+        let mut out = Vec::new();
+        let mut run = |name, path: &dyn Fn(&mut dyn FnMut(usize, u64)) -> usize| {
+            out.push((
+                name,
+                positions(|f| {
+                    let done = path(&mut *f);
+                    set.masks_scalar(hay, done, &mut |b, m| f(b, m));
+                }),
+            ));
+        };
+        if std::is_x86_feature_detected!("ssse3") {
+            // SAFETY: the CPU supports SSSE3 (checked just above).
+            run("ssse3", &|f| unsafe { x86::masks_ssse3(set, hay, &mut |b, m| f(b, m)) });
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            run("avx2", &|f| unsafe { x86::masks_avx2(set, hay, 0, &mut |b, m| f(b, m)) });
+        }
+        if std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU supports AVX-512BW (checked just above).
+            run("avx512", &|f| unsafe { x86::masks_avx512(set, hay, &mut |b, m| f(b, m)) });
+        }
+        out
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn x86_paths(_set: &AnchorSet, _hay: &[u8]) -> Vec<(&'static str, Vec<usize>)> {
+        Vec::new()
+    }
+
     #[test]
     fn finds_exactly_what_a_naive_search_finds() {
         let anchors = [
@@ -1050,6 +1136,9 @@ mod tests {
                 let vector = positions(|f| set.candidate_masks(&hay, f));
                 let scalar = positions(|f| set.masks_scalar(&hay, 0, &mut |b, m| f(b, m)));
                 assert_eq!(vector, scalar);
+                for (name, path) in x86_paths(&set, &hay) {
+                    assert_eq!(path, scalar, "{name}");
+                }
             }
         }
     }
