@@ -315,6 +315,10 @@ pub struct AnchorSet {
     /// Nibble tables: `[position][set]`, set `s` holds buckets `8s..8s+8`.
     lo: [[[u8; 16]; SETS]; WIDTH],
     hi: [[[u8; 16]; SETS]; WIDTH],
+    /// Whole-byte tables `[position][set][byte & 0x7f]`, for CPUs with a
+    /// 128-entry byte lookup (AVX-512 VBMI): exact per byte, where the
+    /// nibble tables let through every byte of a nibble rectangle.
+    bytes: Box<[[[u8; 128]; SETS]; WIDTH]>,
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
     /// Exact filter on the last two bytes of the full-width windows.
@@ -422,7 +426,20 @@ impl AnchorSet {
                 fingerprints.push((fp, *folded));
             }
         }
-        let (lo, hi) = assign_buckets(&fingerprints);
+        let (lo, hi, assignment) = assign_buckets(&fingerprints);
+        // Whole-byte tables for 128-entry lookups: a byte and the byte
+        // 0x80 apart share an entry, which only widens the filter.
+        let mut bytes = Box::new([[[0u8; 128]; SETS]; WIDTH]);
+        for ((fp, _), &bucket) in fingerprints.iter().zip(&assignment) {
+            let (set, bit) = (bucket / 8, 1u8 << (bucket % 8));
+            for (k, members) in fp.iter().enumerate() {
+                for b in 0..=255u8 {
+                    if members[usize::from(b) / 64] >> (b % 64) & 1 == 1 {
+                        bytes[k][set][usize::from(b & 0x7f)] |= bit;
+                    }
+                }
+            }
+        }
 
         keyed.sort_unstable();
         let mut entries = Vec::with_capacity(keyed.len());
@@ -448,6 +465,7 @@ impl AnchorSet {
             patterns,
             lo,
             hi,
+            bytes,
             pairs,
             tail_pairs,
             short_pairs,
@@ -649,7 +667,18 @@ impl AnchorSet {
     /// returned offset; the scalar path does the rest.
     #[cfg(target_arch = "x86_64")]
     fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
-        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx2") {
+        if std::is_x86_feature_detected!("avx512vbmi") && std::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the CPU supports AVX-512 VBMI and BW (checked just
+            // above). Whole-byte tables: the rest is finished by the scalar
+            // whole-byte path, so one scan marks by one rule.
+            unsafe {
+                let done = x86::masks_vbmi(self, hay, f);
+                self.masks_scalar_bytes(hay, done, f);
+                hay.len()
+            }
+        } else if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx2")
+        {
             // SAFETY: the CPU supports AVX-512BW and AVX2 (checked just
             // above); 64 positions a step, then 32 for the rest.
             unsafe {
@@ -689,6 +718,34 @@ impl AnchorSet {
         })
     }
 
+    /// What the whole-byte tables mark, from `from` to the end; bytes
+    /// past the end count as 0.
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn masks_scalar_bytes(&self, hay: &[u8], from: usize, f: &mut impl FnMut(usize, u64)) {
+        let mut base = from;
+        while base < hay.len() {
+            let mut mask = 0u64;
+            for i in 0..64.min(hay.len() - base) {
+                let p = base + i;
+                let mut m = u32::MAX;
+                for k in 0..WIDTH {
+                    let b = hay.get(p + k).copied().unwrap_or(0);
+                    m &= (0..SETS).fold(0, |bits, s| {
+                        let b = if folded_set(s) { fold(b) } else { b };
+                        bits | u32::from(self.bytes[k][s][usize::from(b & 0x7f)]) << (8 * s)
+                    });
+                }
+                if m != 0 {
+                    mask |= 1 << i;
+                }
+            }
+            if mask != 0 {
+                f(base, mask);
+            }
+            base += 64;
+        }
+    }
+
     /// The portable path, from `from` to the end; bytes past the end count
     /// as 0.
     fn masks_scalar(&self, hay: &[u8], from: usize, f: &mut impl FnMut(usize, u64)) {
@@ -713,7 +770,12 @@ impl AnchorSet {
     }
 }
 
-type Tables = ([[[u8; 16]; SETS]; WIDTH], [[[u8; 16]; SETS]; WIDTH]);
+/// Nibble tables (lo, hi) and the bucket of each fingerprint.
+type Tables = (
+    [[[u8; 16]; SETS]; WIDTH],
+    [[[u8; 16]; SETS]; WIDTH],
+    Vec<usize>,
+);
 
 /// Greedy bucket packing: each fingerprint (commonest first) joins the
 /// bucket whose estimated hit rate grows least. A bucket's hit rate is the
@@ -767,22 +829,25 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
         sum
     };
     // Commonest fingerprints first, so they spread over the buckets.
-    let mut order: Vec<(f64, [(u16, u16); WIDTH], bool)> = fingerprints
+    let mut order: Vec<(f64, [(u16, u16); WIDTH], bool, usize)> = fingerprints
         .iter()
-        .map(|(fp, folded)| {
+        .enumerate()
+        .map(|(idx, (fp, folded))| {
             (
                 fp.iter().map(set_cost).product::<f64>(),
                 std::array::from_fn(|k| nibbles(&fp[k])),
                 *folded,
+                idx,
             )
         })
         .collect();
+    let mut assignment = vec![0; fingerprints.len()];
     order.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut buckets = [[(0u16, 0u16); WIDTH]; BUCKETS];
     let mut costs = [0f64; BUCKETS];
     let mut used = [false; BUCKETS];
     let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
-    for (_, parts, folded) in order {
+    for (_, parts, folded, idx) in order {
         let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
         for (i, b) in buckets.iter().enumerate() {
             if folded_set(i / 8) != folded {
@@ -803,6 +868,7 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
                 best = (increase, i, grown, grown_cost);
             }
         }
+        assignment[idx] = best.1;
         buckets[best.1] = best.2;
         costs[best.1] = best.3;
         used[best.1] = true;
@@ -825,7 +891,7 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
             }
         }
     }
-    (lo, hi)
+    (lo, hi, assignment)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -872,6 +938,45 @@ mod x86 {
                 f(i, u64::from(mask));
             }
             i += 16;
+        }
+        i
+    }
+
+    /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
+    /// window byte and table set; marks what `masks_scalar_bytes` marks.
+    #[target_feature(enable = "avx512bw,avx512vbmi")]
+    pub(super) unsafe fn masks_vbmi(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let load = |t: &[u8; 128], half: usize| _mm512_loadu_si512(t[64 * half..].as_ptr().cast());
+        let low: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 0)));
+        let high: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 1)));
+        let case = _mm512_set1_epi8(0x20);
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm512_set1_epi8(-1); SETS];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                let vf = _mm512_or_si512(v, case);
+                for s in 0..SETS {
+                    let v = if folded_set(s) { vf } else { v };
+                    let m = _mm512_permutex2var_epi8(low[k][s], v, high[k][s]);
+                    acc[s] = _mm512_and_si512(acc[s], m);
+                }
+            }
+            let any = acc
+                .iter()
+                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+            let mask = _mm512_test_epi8_mask(any, any);
+            if mask != 0 {
+                f(i, mask);
+            }
+            i += 64;
         }
         i
     }
@@ -1065,18 +1170,44 @@ mod tests {
         };
         if std::is_x86_feature_detected!("ssse3") {
             // SAFETY: the CPU supports SSSE3 (checked just above).
-            run("ssse3", &|f| unsafe { x86::masks_ssse3(set, hay, &mut |b, m| f(b, m)) });
+            run("ssse3", &|f| unsafe {
+                x86::masks_ssse3(set, hay, &mut |b, m| f(b, m))
+            });
         }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            run("avx2", &|f| unsafe { x86::masks_avx2(set, hay, 0, &mut |b, m| f(b, m)) });
+            run("avx2", &|f| unsafe {
+                x86::masks_avx2(set, hay, 0, &mut |b, m| f(b, m))
+            });
         }
         if std::is_x86_feature_detected!("avx512bw") {
             // SAFETY: the CPU supports AVX-512BW (checked just above).
-            run("avx512", &|f| unsafe { x86::masks_avx512(set, hay, &mut |b, m| f(b, m)) });
+            run("avx512", &|f| unsafe {
+                x86::masks_avx512(set, hay, &mut |b, m| f(b, m))
+            });
         }
         out
     }
+
+    /// The whole-byte vector path where the CPU has it, held to the
+    /// scalar whole-byte marks.
+    #[cfg(target_arch = "x86_64")]
+    fn check_vbmi(set: &AnchorSet, hay: &[u8]) {
+        if !std::is_x86_feature_detected!("avx512vbmi") {
+            return;
+        }
+        let vector = positions(|f| {
+            // SAFETY: the CPU supports AVX-512 VBMI (checked above; it
+            // implies AVX-512BW on every CPU that has it).
+            let done = unsafe { x86::masks_vbmi(set, hay, &mut |b, m| f(b, m)) };
+            set.masks_scalar_bytes(hay, done, &mut |b, m| f(b, m));
+        });
+        let scalar = positions(|f| set.masks_scalar_bytes(hay, 0, &mut |b, m| f(b, m)));
+        assert_eq!(vector, scalar, "vbmi");
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn check_vbmi(_set: &AnchorSet, _hay: &[u8]) {}
 
     #[cfg(not(target_arch = "x86_64"))]
     fn x86_paths(_set: &AnchorSet, _hay: &[u8]) -> Vec<(&'static str, Vec<usize>)> {
@@ -1139,6 +1270,13 @@ mod tests {
                 for (name, path) in x86_paths(&set, &hay) {
                     assert_eq!(path, scalar, "{name}");
                 }
+                check_vbmi(&set, &hay);
+                // The whole-byte tables never drop a nibble-table mark of
+                // a real window... and never mark more than the nibbles.
+                let bytes = positions(|f| set.masks_scalar_bytes(&hay, 0, &mut |b, m| f(b, m)));
+                assert!(bytes.iter().all(
+                    |p| scalar.binary_search(p).is_ok() || hay[*p..].iter().any(|&b| b >= 0x80)
+                ));
             }
         }
     }
