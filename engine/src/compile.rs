@@ -848,16 +848,21 @@ mod tests {
         }
     }
 
-    /// Prints anchor-prefilter counts for the full catalogue over the
-    /// corpora dumped to /tmp/anch (tuning aid, run by hand).
+    /// Tuning aid, run by hand: prints for the full catalogue how many
+    /// positions pass each stage of the anchor prefilter, per bucket, and
+    /// the commonest windows and matches, over the files named in
+    /// `VEIL_ANCHOR_STATS` (colon-separated, e.g. the eval corpora written
+    /// out with `veil_eval::mixed::{clean_json, mixed_json}`):
+    /// `VEIL_ANCHOR_STATS=clean.json:mixed.json cargo test --release -p
+    /// veil-engine anchor_stats -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn anchor_stats() {
-        let bundle = std::fs::read("/tmp/anch/bundle.json").expect("bundle");
-        let p = CompiledPolicy::from_json(&bundle).expect("compiles");
+        let p = full_catalogue();
         let set = p.literals.as_ref().expect("anchors");
-        for name in ["clean", "mixed"] {
-            let hay = std::fs::read(format!("/tmp/anch/{name}.json")).expect("corpus");
+        let files = std::env::var("VEIL_ANCHOR_STATS").unwrap_or_default();
+        for name in files.split(':').filter(|n| !n.is_empty()) {
+            let hay = std::fs::read(name).expect("corpus");
             println!("{name}: {}", set.stats(&hay));
         }
     }

@@ -611,7 +611,7 @@ impl AnchorSet {
                 *n += (m >> b & 1) as usize;
             }
         }
-        println!("per bucket {per_bucket:?}");
+        println!("nibble-table marks per bucket {per_bucket:?}");
         for b in 0..8 * SETS {
             let (set, bit) = (b / 8, 1u8 << (b % 8));
             let mut desc = String::new();
@@ -646,7 +646,7 @@ impl AnchorSet {
             .map(|(i, n)| format!("{:?}:{n}", String::from_utf8_lossy(&self.patterns[*i])))
             .collect();
         format!(
-            "patterns {} windows {} shuffled {shuffled} paired {paired} matches {}\ntop windows after pairs {}\ntop matches {}",
+            "patterns {} windows {} marked {shuffled} paired {paired} matches {}\ntop windows after pairs {}\ntop matches {}",
             self.patterns.len(),
             self.slots.iter().filter(|s| s.2 != 0).count(),
             matches.iter().sum::<usize>(),
