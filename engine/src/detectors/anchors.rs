@@ -43,6 +43,7 @@ const fn folded_set(s: usize) -> bool {
 /// Letter frequencies of English text (percent), from Peter Norvig,
 /// "English Letter Frequency Counts: Mayzner Revisited" (2013, Google
 /// Books n-grams).
+#[allow(clippy::approx_constant)] // 6.28 is the share of `r`, not tau
 const LETTER_PERCENT: [(u8, f64); 26] = [
     (b'e', 12.49),
     (b't', 9.28),
@@ -632,14 +633,14 @@ impl AnchorSet {
         let mut matches = vec![0usize; self.patterns.len()];
         self.for_each_match(hay, |id, _, _| matches[id] += 1);
         let mut w: Vec<_> = per_window.into_iter().collect();
-        w.sort_by(|a, b| b.1.cmp(&a.1));
+        w.sort_by_key(|x| std::cmp::Reverse(x.1));
         let top: Vec<String> = w
             .iter()
             .take(25)
             .map(|(k, n)| format!("{:?}:{n}", String::from_utf8_lossy(k)))
             .collect();
         let mut m: Vec<_> = matches.iter().enumerate().filter(|x| *x.1 > 0).collect();
-        m.sort_by(|a, b| b.1.cmp(a.1));
+        m.sort_by_key(|x| std::cmp::Reverse(*x.1));
         let topm: Vec<String> = m
             .iter()
             .take(25)
@@ -829,7 +830,9 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
         sum
     };
     // Commonest fingerprints first, so they spread over the buckets.
-    let mut order: Vec<(f64, [(u16, u16); WIDTH], bool, usize)> = fingerprints
+    // (expected rate, nibble sets per position, folded, fingerprint index)
+    type Ranked = (f64, [(u16, u16); WIDTH], bool, usize);
+    let mut order: Vec<Ranked> = fingerprints
         .iter()
         .enumerate()
         .map(|(idx, (fp, folded))| {
@@ -1159,7 +1162,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn x86_paths(set: &AnchorSet, hay: &[u8]) -> Vec<(&'static str, Vec<usize>)> {
         let mut out = Vec::new();
-        let mut run = |name, path: &dyn Fn(&mut dyn FnMut(usize, u64)) -> usize| {
+        type Path<'a> = &'a dyn Fn(&mut dyn FnMut(usize, u64)) -> usize;
+        let mut run = |name, path: Path| {
             out.push((
                 name,
                 positions(|f| {
