@@ -4,29 +4,41 @@
 //! aho-corasick with a few hundred patterns has no vector prefilter (and
 //! none at all in wasm), so it walks its DFA byte by byte. This is a
 //! Teddy-style fingerprint matcher instead: every anchor is represented by
-//! one 3-byte window (the rarest one inside it, by a fixed byte-frequency
-//! model of text and JSON traffic), the windows are packed into 16 buckets
-//! (`SETS` of 8), and for each bucket and window position two 16-entry
-//! nibble tables say
-//! which bytes may occur there. With `pshufb` (SSSE3/AVX2) or
-//! `i8x16.swizzle` (wasm simd128) one block of 16 or 32 positions is
-//! tested against all buckets with a dozen shuffles; only positions whose
-//! bucket bits survive all three window bytes are verified, first against
-//! exact 2-byte bitmaps of the window's first and last two bytes, then by
-//! a hash of the window bytes that names the anchors to compare in full.
-//! A portable scalar path computes the same
-//! masks from the same tables; tests check that every path agrees with a
-//! naive search.
+//! one window of up to 4 bytes (the rarest inside it by an English-bigram
+//! and JSON byte model, see `choose_windows`), the windows are packed into
+//! 24 buckets (`SETS` of 8), and for each bucket and window position the
+//! tables say which bytes may occur there. Keyword spellings (password,
+//! Password, PASSWORD, dbPassword ...) are fingerprinted case-folded, in a
+//! window inside one word, so all spellings of a keyword share one window
+//! in the folded set; exact anchors (`ghp_`, `AKIA`) keep their case.
+//!
+//! Two table forms, tested against the same per-position rule:
+//! - nibble tables, two 16-entry lookups per byte (`pshufb` with
+//!   SSSE3/AVX2/AVX-512BW, `i8x16.swizzle` in wasm simd128), which let
+//!   through a nibble rectangle around each bucket's bytes;
+//! - whole-byte tables, one 128-entry lookup per byte (`vpermi2b`,
+//!   AVX-512 VBMI), exact per byte (up to the 0x80 bit).
+//!
+//! Only positions whose bucket bits survive all window bytes are verified:
+//! exact (folded) 2-byte bitmaps of the window's first and last two bytes,
+//! then a hash of the folded window that names the anchors to compare in
+//! full (first 8 bytes as one word). Portable scalar paths compute the
+//! same masks from the same tables; tests check every path against them
+//! and the matches against a naive search.
 
-/// Number of window bytes per fingerprint.
+/// Number of window bytes per fingerprint. On the 1 MiB clean corpus of
+/// `veil-eval` with the whole catalogue (3 sets), 3-byte windows let
+/// 21,204 positions through the nibble tables, 4-byte ones 8,540; the
+/// fourth lookup costs less than the verifications it saves.
 const WIDTH: usize = 4;
 
-/// Table sets of 8 buckets each. Each set costs two shuffles per window
-/// byte and block; more buckets let fewer positions through to the scalar
-/// verification. On the 1 MiB clean corpus of `veil-eval` with the whole
-/// catalogue, 2 sets let 50,115 positions through, 3 sets 29,082, 4 sets
-/// 15,991; the shuffles added cost about what the verifications saved
-/// natively, and more in wasm, where a swizzle is dearer, so 2.
+/// Table sets of 8 buckets each. Each set costs two shuffles (nibbles) or
+/// one lookup (whole bytes) per window byte and block; more buckets let
+/// fewer positions through to the scalar verification. Clean corpus, full
+/// catalogue, 4-byte windows: 2 sets (one exact, one folded) let 93,735
+/// positions through, 3 sets (two exact) 8,540 (5,258 with whole-byte
+/// tables). With 3-byte windows and no folded set, 2 sets let 50,115
+/// through.
 const SETS: usize = 3;
 
 /// The last `FOLDED_SETS` table sets hold the keyword buckets, whose
