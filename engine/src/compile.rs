@@ -784,6 +784,89 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    fn full_catalogue() -> CompiledPolicy {
+        let rules: Vec<String> = crate::detectors::ALL_BUILTINS
+            .iter()
+            .map(|b| {
+                let i = b.info();
+                format!(
+                    r#"{{"id":"{id}","category":"{cat}","detector":{{"builtin":"{id}"}},"action":"alert"}}"#,
+                    id = i.id,
+                    cat = i.category
+                )
+            })
+            .collect();
+        CompiledPolicy::from_json(bundle_with(&rules.join(",")).as_bytes()).expect("compiles")
+    }
+
+    /// The catalogue's anchor set finds exactly what a naive search for
+    /// every anchor finds, in text made of the anchors themselves in other
+    /// cases, cut and glued to JSON syntax and words.
+    #[test]
+    fn catalogue_anchors_match_a_naive_search() {
+        let p = full_catalogue();
+        let set = p.literals.as_ref().expect("anchors");
+        let patterns = set.patterns();
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        for pat in patterns {
+            pieces.push(pat.to_vec());
+            pieces.push(pat.to_ascii_uppercase());
+            pieces.push(pat.to_ascii_lowercase());
+            pieces.push(pat[..pat.len() / 2].to_vec());
+            pieces.push(pat[pat.len() / 3..].to_vec());
+        }
+        for w in [
+            "\"", "\":\"", ",", " ", "_", "-", "the ", "created", "customer", "é", "\n",
+        ] {
+            pieces.push(w.as_bytes().to_vec());
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20 {
+            let mut hay = Vec::new();
+            while hay.len() < 3000 + round * 500 {
+                let piece = &pieces[next() as usize % pieces.len()];
+                hay.extend_from_slice(piece);
+            }
+            let mut found = Vec::new();
+            set.for_each_match(&hay, |id, s, e| found.push((id, s, e)));
+            found.sort_unstable();
+            let mut naive = Vec::new();
+            for (id, pat) in patterns.iter().enumerate() {
+                for s in memchr::memmem::find_iter(&hay, &pat[..]) {
+                    naive.push((id, s, s + pat.len()));
+                }
+            }
+            naive.sort_unstable();
+            assert_eq!(found, naive, "round {round}");
+            assert!(!naive.is_empty());
+        }
+    }
+
+    /// Tuning aid, run by hand: prints for the full catalogue how many
+    /// positions pass each stage of the anchor prefilter, per bucket, and
+    /// the commonest windows and matches, over the files named in
+    /// `VEIL_ANCHOR_STATS` (colon-separated, e.g. the eval corpora written
+    /// out with `veil_eval::mixed::{clean_json, mixed_json}`):
+    /// `VEIL_ANCHOR_STATS=clean.json:mixed.json cargo test --release -p
+    /// veil-engine anchor_stats -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn anchor_stats() {
+        let p = full_catalogue();
+        let set = p.literals.as_ref().expect("anchors");
+        let files = std::env::var("VEIL_ANCHOR_STATS").unwrap_or_default();
+        for name in files.split(':').filter(|n| !n.is_empty()) {
+            let hay = std::fs::read(name).expect("corpus");
+            println!("{name}: {}", set.stats(&hay));
+        }
+    }
+
     fn bundle_with(rule: &str) -> String {
         format!(r#"{{"version":1,"metadata":{{"name":"t","revision":"7"}},"rules":[{rule}]}}"#)
     }

@@ -4,55 +4,201 @@
 //! aho-corasick with a few hundred patterns has no vector prefilter (and
 //! none at all in wasm), so it walks its DFA byte by byte. This is a
 //! Teddy-style fingerprint matcher instead: every anchor is represented by
-//! one 3-byte window (the rarest one inside it, by a fixed byte-frequency
-//! model of text and JSON traffic), the windows are packed into 16 buckets
-//! (`SETS` of 8), and for each bucket and window position two 16-entry
-//! nibble tables say
-//! which bytes may occur there. With `pshufb` (SSSE3/AVX2) or
-//! `i8x16.swizzle` (wasm simd128) one block of 16 or 32 positions is
-//! tested against all buckets with a dozen shuffles; only positions whose
-//! bucket bits survive all three window bytes are verified, first against
-//! exact 2-byte bitmaps of the window's first and last two bytes, then by
-//! a hash of the window bytes that names the anchors to compare in full.
-//! A portable scalar path computes the same
-//! masks from the same tables; tests check that every path agrees with a
-//! naive search.
+//! one window of up to 4 bytes (the rarest inside it by an English-bigram
+//! and JSON byte model, see `choose_windows`), the windows are packed into
+//! 24 buckets (`SETS` of 8), and for each bucket and window position the
+//! tables say which bytes may occur there. Keyword spellings (password,
+//! Password, PASSWORD, dbPassword ...) are fingerprinted case-folded, in a
+//! window inside one word, so all spellings of a keyword share one window
+//! in the folded set; exact anchors (`ghp_`, `AKIA`) keep their case.
+//!
+//! Two table forms, tested against the same per-position rule:
+//! - nibble tables, two 16-entry lookups per byte (`pshufb` with
+//!   SSSE3/AVX2/AVX-512BW, `i8x16.swizzle` in wasm simd128), which let
+//!   through a nibble rectangle around each bucket's bytes;
+//! - whole-byte tables, one 128-entry lookup per byte (`vpermi2b`,
+//!   AVX-512 VBMI), exact per byte (up to the 0x80 bit).
+//!
+//! Only positions whose bucket bits survive all window bytes are verified:
+//! exact (folded) 2-byte bitmaps of the window's first and last two bytes,
+//! then a hash of the folded window that names the anchors to compare in
+//! full (first 8 bytes as one word). Portable scalar paths compute the
+//! same masks from the same tables; tests check every path against them
+//! and the matches against a naive search.
 
-/// Number of window bytes per fingerprint.
-const WIDTH: usize = 3;
+/// Number of window bytes per fingerprint. On the 1 MiB clean corpus of
+/// `veil-eval` with the whole catalogue (3 sets), 3-byte windows let
+/// 21,204 positions through the nibble tables, 4-byte ones 8,540; the
+/// fourth lookup costs less than the verifications it saves.
+const WIDTH: usize = 4;
 
-/// Table sets of 8 buckets each. Each set costs two shuffles per window
-/// byte and block; more buckets let fewer positions through to the scalar
-/// verification. On the 1 MiB clean corpus of `veil-eval` with the whole
-/// catalogue, 2 sets let 50,115 positions through, 3 sets 29,082, 4 sets
-/// 15,991; the shuffles added cost about what the verifications saved
-/// natively, and more in wasm, where a swizzle is dearer, so 2.
-const SETS: usize = 2;
+/// Table sets of 8 buckets each. Each set costs two shuffles (nibbles) or
+/// one lookup (whole bytes) per window byte and block; more buckets let
+/// fewer positions through to the scalar verification. Clean corpus, full
+/// catalogue, 4-byte windows: 2 sets (one exact, one folded) let 93,735
+/// positions through, 3 sets (two exact) 8,540 (5,258 with whole-byte
+/// tables). With 3-byte windows and no folded set, 2 sets let 50,115
+/// through.
+const SETS: usize = 3;
 
-/// Expected share (percent) of a byte in text and JSON bodies: English
-/// letter frequencies for lower case, digits, JSON punctuation. Only the
+/// The last `FOLDED_SETS` table sets hold the keyword buckets, whose
+/// windows are matched against case-folded bytes (see `fold`): all
+/// spellings of a keyword (password, Password, PASSWORD) are one window.
+const FOLDED_SETS: usize = 1;
+
+/// Whether table set `s` matches folded bytes.
+#[inline]
+const fn folded_set(s: usize) -> bool {
+    s >= SETS - FOLDED_SETS
+}
+
+/// Letter frequencies of English text (percent), from Peter Norvig,
+/// "English Letter Frequency Counts: Mayzner Revisited" (2013, Google
+/// Books n-grams).
+#[allow(clippy::approx_constant)] // 6.28 is the share of `r`, not tau
+const LETTER_PERCENT: [(u8, f64); 26] = [
+    (b'e', 12.49),
+    (b't', 9.28),
+    (b'a', 8.04),
+    (b'o', 7.64),
+    (b'i', 7.57),
+    (b'n', 7.23),
+    (b's', 6.51),
+    (b'r', 6.28),
+    (b'h', 5.05),
+    (b'l', 4.07),
+    (b'd', 3.82),
+    (b'c', 3.34),
+    (b'u', 2.73),
+    (b'm', 2.51),
+    (b'f', 2.40),
+    (b'p', 2.14),
+    (b'g', 1.87),
+    (b'w', 1.68),
+    (b'y', 1.66),
+    (b'b', 1.48),
+    (b'v', 1.05),
+    (b'k', 0.54),
+    (b'x', 0.23),
+    (b'j', 0.16),
+    (b'q', 0.12),
+    (b'z', 0.09),
+];
+
+/// The commonest English bigrams (percent of all bigrams), same source.
+/// A window containing one of these is much likelier than its letters
+/// alone suggest (`ver`, `cre`, `ent` ...).
+const BIGRAM_PERCENT: [(&[u8; 2], f64); 50] = [
+    (b"th", 3.56),
+    (b"he", 3.07),
+    (b"in", 2.43),
+    (b"er", 2.05),
+    (b"an", 1.99),
+    (b"re", 1.85),
+    (b"on", 1.76),
+    (b"at", 1.49),
+    (b"en", 1.45),
+    (b"nd", 1.35),
+    (b"ti", 1.34),
+    (b"es", 1.34),
+    (b"or", 1.28),
+    (b"te", 1.20),
+    (b"of", 1.17),
+    (b"ed", 1.17),
+    (b"is", 1.13),
+    (b"it", 1.12),
+    (b"al", 1.09),
+    (b"ar", 1.07),
+    (b"st", 1.05),
+    (b"to", 1.04),
+    (b"nt", 1.04),
+    (b"ng", 0.95),
+    (b"se", 0.93),
+    (b"ha", 0.93),
+    (b"as", 0.87),
+    (b"ou", 0.87),
+    (b"io", 0.83),
+    (b"le", 0.83),
+    (b"ve", 0.83),
+    (b"co", 0.79),
+    (b"me", 0.79),
+    (b"de", 0.76),
+    (b"hi", 0.76),
+    (b"ri", 0.73),
+    (b"ro", 0.73),
+    (b"ic", 0.70),
+    (b"ne", 0.69),
+    (b"ea", 0.69),
+    (b"ra", 0.69),
+    (b"ce", 0.65),
+    (b"li", 0.62),
+    (b"ch", 0.60),
+    (b"ll", 0.58),
+    (b"be", 0.58),
+    (b"ma", 0.57),
+    (b"si", 0.55),
+    (b"om", 0.55),
+    (b"ur", 0.54),
+];
+
+/// Expected share (percent) of a byte in JSON bodies: about two thirds
+/// English-like text (letter shares above), the rest JSON syntax, digits,
+/// hex and base64 identifiers, `_`/`-` in keys, UUIDs and dates. Only the
 /// ranking matters: it picks each anchor's rarest window and groups
 /// windows into buckets.
 fn typical_frequency(b: u8) -> f64 {
-    const LOWER: &[u8; 26] = b"etaoinshrdlcumwfgypbvkjxqz";
-    const LOWER_PERCENT: [f64; 26] = [
-        6.3, 4.5, 4.1, 3.8, 3.5, 3.4, 3.2, 3.1, 3.0, 2.2, 2.0, 1.4, 1.4, 1.2, 1.2, 1.1, 1.0, 1.0,
-        0.95, 0.75, 0.5, 0.4, 0.08, 0.08, 0.05, 0.04,
-    ];
-    if let Some(i) = LOWER.iter().position(|&c| c == b) {
-        return LOWER_PERCENT[i];
+    if let Some(&(_, p)) = LETTER_PERCENT.iter().find(|(c, _)| *c == b) {
+        return 0.6 * p + if b"abcdef".contains(&b) { 0.8 } else { 0.0 };
+    }
+    if let Some(&(_, p)) = LETTER_PERCENT
+        .iter()
+        .find(|(c, _)| *c == b.to_ascii_lowercase())
+    {
+        // Capitals: sentence starts, names, upper-case codes, base64.
+        return 0.06 * p + 0.3;
     }
     match b {
-        b'0'..=b'9' => 2.0,
-        b'A'..=b'Z' => 0.4,
+        b'0'..=b'9' => 2.5,
         b' ' => 8.0,
         b'"' => 6.0,
         b':' | b',' => 2.0,
-        b'-' | b'.' => 1.0,
-        b'_' => 0.5,
-        b'/' => 0.3,
+        b'-' | b'.' | b'_' => 1.0,
+        b'/' | b'{' | b'}' => 0.4,
+        b'=' | b'+' | b'[' | b']' => 0.2,
         _ => 0.05,
     }
+}
+
+/// How much likelier the pair `a b` is than its bytes apart (1 when the
+/// pair is not among the commonest English bigrams).
+fn pair_lift(a: u8, b: u8) -> f64 {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    let letter = |c: u8| LETTER_PERCENT.iter().find(|(l, _)| *l == c).map(|x| x.1);
+    match BIGRAM_PERCENT.iter().find(|(g, _)| **g == [a, b]) {
+        Some(&(_, p)) => match (letter(a), letter(b)) {
+            // Share of the pair over the share independent letters would
+            // have (letter percents sum to 100).
+            (Some(x), Some(y)) => (p * 100.0 / (x * y)).max(1.0),
+            _ => 1.0,
+        },
+        None => 1.0,
+    }
+}
+
+/// Expected rate of a window whose byte `k` is any of `sets[k]`.
+fn window_cost(sets: &[Vec<u8>]) -> f64 {
+    let unigram: f64 = sets
+        .iter()
+        .map(|s| s.iter().map(|&b| typical_frequency(b)).sum::<f64>())
+        .product();
+    let lift: f64 = sets
+        .windows(2)
+        .map(|w| {
+            let (a, b) = (w[0][0], w[1][0]);
+            pair_lift(a, b)
+        })
+        .product();
+    unigram * lift
 }
 
 /// One anchor to find, and how it is fingerprinted.
@@ -64,6 +210,117 @@ pub struct AnchorSpec<'a> {
     pub fold_case: bool,
 }
 
+/// Case folding of the vector pass for keyword buckets and of the window
+/// keys: sets bit 5, which maps ASCII capitals to small letters (and some
+/// punctuation onto other punctuation, which only widens the prefilter).
+#[inline]
+fn fold(b: u8) -> u8 {
+    b | 0x20
+}
+
+/// One anchor's window: its bytes (folded when `folded`) and offset.
+struct Choice {
+    window: Vec<u8>,
+    offset: usize,
+    folded: bool,
+}
+
+/// Whether `bytes[o..o + w]` lies inside one word of a keyword spelling:
+/// no separator, no lower-to-upper (camelCase) step, so that the snake,
+/// camel, upper and capitalised spellings of a keyword can share it.
+fn inside_word(bytes: &[u8], o: usize, w: usize) -> bool {
+    let part = &bytes[o..o + w];
+    part.iter()
+        .all(|b| b.is_ascii_alphanumeric() || !b.is_ascii())
+        && part
+            .windows(2)
+            .all(|p| !(p[0].is_ascii_lowercase() && p[1].is_ascii_uppercase()))
+}
+
+/// Picks every anchor's window: the rarest by the English/JSON model among
+/// the allowed ones; keyword spellings are folded and keep to one word.
+/// A second round moves anchors onto windows other anchors already use
+/// when they contain one, so fewer distinct windows share the buckets.
+fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
+    let view = |a: &AnchorSpec| -> Vec<u8> {
+        if a.fold_case {
+            a.bytes.iter().map(|&b| fold(b)).collect()
+        } else {
+            a.bytes.to_vec()
+        }
+    };
+    let offsets = |a: &AnchorSpec| -> Vec<usize> {
+        let width = a.bytes.len().min(WIDTH);
+        let all: Vec<usize> = (0..=a.bytes.len() - width).collect();
+        if !a.fold_case {
+            return all;
+        }
+        let words: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&o| inside_word(a.bytes, o, width))
+            .collect();
+        if words.is_empty() {
+            all
+        } else {
+            words
+        }
+    };
+    let cost = |a: &AnchorSpec, o: usize| -> f64 {
+        let width = a.bytes.len().min(WIDTH);
+        let sets: Vec<Vec<u8>> = a.bytes[o..o + width]
+            .iter()
+            .map(|&b| {
+                if a.fold_case && b.is_ascii_alphabetic() {
+                    vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                } else {
+                    vec![b]
+                }
+            })
+            .collect();
+        window_cost(&sets)
+    };
+    let first: Vec<Option<usize>> = anchors
+        .iter()
+        .map(|a| {
+            if a.bytes.len() < 2 {
+                return None;
+            }
+            offsets(a)
+                .into_iter()
+                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)))
+        })
+        .collect();
+    let used: std::collections::HashSet<(Vec<u8>, bool)> = anchors
+        .iter()
+        .zip(&first)
+        .filter_map(|(a, o)| {
+            let o = (*o)?;
+            let width = a.bytes.len().min(WIDTH);
+            Some((view(a)[o..o + width].to_vec(), a.fold_case))
+        })
+        .collect();
+    anchors
+        .iter()
+        .zip(&first)
+        .map(|(a, o)| {
+            let own = (*o)?;
+            let width = a.bytes.len().min(WIDTH);
+            let v = view(a);
+            let shared = offsets(a)
+                .into_iter()
+                .filter(|&x| used.contains(&(v[x..x + width].to_vec(), a.fold_case)))
+                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)));
+            let offset = shared.unwrap_or(own);
+            Some(Choice {
+                window: v[offset..offset + width].to_vec(),
+                offset,
+                folded: a.fold_case,
+            })
+        })
+        .collect()
+}
+
 /// A compiled set of anchors. Immutable, shared by all scans.
 #[derive(Debug, Clone)]
 pub struct AnchorSet {
@@ -71,109 +328,145 @@ pub struct AnchorSet {
     /// Nibble tables: `[position][set]`, set `s` holds buckets `8s..8s+8`.
     lo: [[[u8; 16]; SETS]; WIDTH],
     hi: [[[u8; 16]; SETS]; WIDTH],
+    /// Whole-byte tables `[position][set][byte & 0x7f]`, for CPUs with a
+    /// 128-entry byte lookup (AVX-512 VBMI): exact per byte, where the
+    /// nibble tables let through every byte of a nibble rectangle.
+    bytes: Box<[[[u8; 128]; SETS]; WIDTH]>,
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
-    /// Exact filter on the last two bytes of the 3-byte windows.
+    /// Exact filter on the last two bytes of the full-width windows.
     tail_pairs: Box<[u64; 1024]>,
+    /// Exact filter on the first two bytes of the shorter windows.
+    short_pairs: Box<[u64; 1024]>,
     /// Open-addressed table: window key -> range of `entries`.
-    slots: Vec<(u32, u32, u32)>,
+    slots: Vec<(u64, u32, u32)>,
     slot_mask: usize,
-    /// (pattern id, window offset inside the pattern).
-    entries: Vec<(u32, u32)>,
-    /// Some anchor is two bytes long (its window is two bytes).
-    short_windows: bool,
+    /// The anchors of each window group.
+    entries: Vec<Entry>,
+    /// Bit `w` set: some anchor is `w < WIDTH` bytes long (so is its
+    /// window).
+    short_lens: u32,
+}
+
+/// One anchor behind a window: which, where its window starts, and its
+/// first 8 bytes for a one-word compare.
+#[derive(Debug, Clone)]
+struct Entry {
+    pattern: u32,
+    offset: u32,
+    len: u32,
+    head: u64,
+    head_mask: u64,
+}
+
+impl Entry {
+    fn new(pattern: u32, offset: u32, bytes: &[u8]) -> Entry {
+        let n = bytes.len().min(8);
+        let mut head = [0u8; 8];
+        head[..n].copy_from_slice(&bytes[..n]);
+        Entry {
+            pattern,
+            offset,
+            len: bytes.len() as u32,
+            head: u64::from_le_bytes(head),
+            head_mask: if n == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * n)) - 1
+            },
+        }
+    }
 }
 
 /// Window key: the window bytes and their count, so 2- and 3-byte windows
 /// never collide.
 #[inline]
-fn key(window: &[u8]) -> u32 {
-    let mut k = (window.len() as u32) << 24;
+fn key(window: &[u8]) -> u64 {
+    let mut k = (window.len() as u64) << 56;
     for (i, &b) in window.iter().enumerate() {
-        k |= u32::from(b) << (8 * i);
+        k |= u64::from(b) << (8 * i);
     }
     k
 }
 
 #[inline]
-fn slot_of(k: u32, mask: usize) -> usize {
-    (k.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask
+fn slot_of(k: u64, mask: usize) -> usize {
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
 }
 
 impl AnchorSet {
     /// Builds the set. Anchors shorter than 2 bytes are not supported
     /// (callers have none); empty ones are ignored.
     pub fn new(anchors: &[AnchorSpec]) -> AnchorSet {
-        let mut patterns: Vec<Box<[u8]>> = Vec::with_capacity(anchors.len());
-        // Fingerprints: per window position the set of bytes, as 256 bits.
-        let mut fingerprints: Vec<[[u64; 4]; WIDTH]> = Vec::new();
-        let mut keyed: Vec<(u32, u32, u32)> = Vec::new(); // (key, pattern, offset)
+        let patterns: Vec<Box<[u8]>> = anchors.iter().map(|a| a.bytes.into()).collect();
+        let choices = choose_windows(anchors);
+        // Fingerprints: per window position the set of bytes, as 256 bits,
+        // and whether the window is matched case-folded.
+        let mut fingerprints: Vec<([[u64; 4]; WIDTH], bool)> = Vec::new();
+        let mut keyed: Vec<(u64, u32, u32)> = Vec::new(); // (key, pattern, offset)
         let mut pairs = Box::new([0u64; 1024]);
         let mut tail_pairs = Box::new([0u64; 1024]);
-        let mut short_windows = false;
-        for (id, a) in anchors.iter().enumerate() {
-            patterns.push(a.bytes.into());
-            let bytes = a.bytes;
-            if bytes.len() < 2 {
+        let mut short_pairs = Box::new([0u64; 1024]);
+        let mut short_lens = 0u32;
+        for (id, choice) in choices.iter().enumerate() {
+            let Some(Choice {
+                window,
+                offset,
+                folded,
+            }) = choice
+            else {
                 continue;
-            }
-            let sets: Vec<Vec<u8>> = bytes
-                .iter()
-                .map(|&b| {
-                    if a.fold_case && b.is_ascii_alphabetic() {
-                        vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
-                    } else {
-                        vec![b]
-                    }
-                })
-                .collect();
-            let cost = |s: &Vec<u8>| s.iter().map(|&b| typical_frequency(b)).sum::<f64>();
-            let width = bytes.len().min(WIDTH);
-            let offset = (0..=bytes.len() - width)
-                .min_by(|&x, &y| {
-                    let c = |o: usize| sets[o..o + width].iter().map(cost).product::<f64>();
-                    c(x).total_cmp(&c(y))
-                })
-                .unwrap_or(0);
-            let window = &bytes[offset..offset + width];
-            short_windows |= width < WIDTH;
-            keyed.push((key(window), id as u32, offset as u32));
-            let pair = usize::from(window[0]) << 8 | usize::from(window[1]);
+            };
+
+            let folded_window: Vec<u8> = window.iter().map(|&b| fold(b)).collect();
+            keyed.push((key(&folded_window), id as u32, *offset as u32));
+            let pair = usize::from(folded_window[0]) << 8 | usize::from(folded_window[1]);
             pairs[pair / 64] |= 1 << (pair % 64);
-            if let [_, b1, b2] = *window {
-                let tail = usize::from(b1) << 8 | usize::from(b2);
+            if folded_window.len() == WIDTH {
+                let tail = usize::from(folded_window[WIDTH - 2]) << 8
+                    | usize::from(folded_window[WIDTH - 1]);
                 tail_pairs[tail / 64] |= 1 << (tail % 64);
+            } else {
+                short_lens |= 1 << folded_window.len();
+                short_pairs[pair / 64] |= 1 << (pair % 64);
             }
-            let mut fp = [[0u64; 4]; WIDTH];
-            for (k, set) in fp.iter_mut().enumerate() {
-                match sets.get(offset + k).filter(|_| k < width) {
-                    Some(bytes) => {
-                        for &b in bytes {
-                            set[usize::from(b) / 64] |= 1 << (b % 64);
-                        }
-                    }
-                    None => *set = [u64::MAX; 4],
-                }
+            let mut fp = [[u64::MAX; 4]; WIDTH];
+            for (set, &b) in fp.iter_mut().zip(window.iter()) {
+                *set = [0; 4];
+                set[usize::from(b) / 64] |= 1 << (b % 64);
             }
-            if !fingerprints.contains(&fp) {
-                fingerprints.push(fp);
+            if !fingerprints.contains(&(fp, *folded)) {
+                fingerprints.push((fp, *folded));
             }
         }
-        let (lo, hi) = assign_buckets(&fingerprints);
+        let (lo, hi, assignment) = assign_buckets(&fingerprints);
+        // Whole-byte tables for 128-entry lookups: a byte and the byte
+        // 0x80 apart share an entry, which only widens the filter.
+        let mut bytes = Box::new([[[0u8; 128]; SETS]; WIDTH]);
+        for ((fp, _), &bucket) in fingerprints.iter().zip(&assignment) {
+            let (set, bit) = (bucket / 8, 1u8 << (bucket % 8));
+            for (k, members) in fp.iter().enumerate() {
+                for b in 0..=255u8 {
+                    if members[usize::from(b) / 64] >> (b % 64) & 1 == 1 {
+                        bytes[k][set][usize::from(b & 0x7f)] |= bit;
+                    }
+                }
+            }
+        }
 
         keyed.sort_unstable();
         let mut entries = Vec::with_capacity(keyed.len());
-        let mut groups: Vec<(u32, u32, u32)> = Vec::new();
+        let mut groups: Vec<(u64, u32, u32)> = Vec::new();
         for (k, id, off) in keyed {
             match groups.last_mut() {
                 Some(g) if g.0 == k => g.2 += 1,
                 _ => groups.push((k, entries.len() as u32, 1)),
             }
-            entries.push((id, off));
+            entries.push(Entry::new(id, off, &patterns[id as usize]));
         }
         let size = (groups.len() * 2).next_power_of_two().max(16);
         let slot_mask = size - 1;
-        let mut slots = vec![(0u32, 0u32, 0u32); size];
+        let mut slots = vec![(0u64, 0u32, 0u32); size];
         for g in groups {
             let mut s = slot_of(g.0, slot_mask);
             while slots[s].2 != 0 {
@@ -185,13 +478,21 @@ impl AnchorSet {
             patterns,
             lo,
             hi,
+            bytes,
             pairs,
             tail_pairs,
+            short_pairs,
             slots,
             slot_mask,
             entries,
-            short_windows,
+            short_lens,
         }
+    }
+
+    /// The anchors, by pattern id.
+    #[cfg(test)]
+    pub(crate) fn patterns(&self) -> &[Box<[u8]>] {
+        &self.patterns
     }
 
     pub fn len(&self) -> usize {
@@ -219,24 +520,54 @@ impl AnchorSet {
         if p + 2 > hay.len() {
             return;
         }
-        let (b0, b1) = (hay[p], hay[p + 1]);
+        let (b0, b1) = (fold(hay[p]), fold(hay[p + 1]));
         let pair = usize::from(b0) << 8 | usize::from(b1);
         if self.pairs[pair / 64] >> (pair % 64) & 1 == 0 {
             return;
         }
         if let Some(w) = hay.get(p..p + WIDTH) {
-            let tail = usize::from(w[1]) << 8 | usize::from(w[2]);
+            let tail = usize::from(fold(w[WIDTH - 2])) << 8 | usize::from(fold(w[WIDTH - 1]));
             if self.tail_pairs[tail / 64] >> (tail % 64) & 1 == 1 {
-                self.verify_window(hay, p, key(w), f);
+                let folded: [u8; WIDTH] = std::array::from_fn(|i| fold(w[i]));
+                self.verify_window(hay, p, key(&folded), f);
             }
         }
-        if self.short_windows {
-            self.verify_window(hay, p, key(&[b0, b1]), f);
+        if self.short_lens != 0 && self.short_pairs[pair / 64] >> (pair % 64) & 1 == 1 {
+            self.verify_short(hay, p, f);
+        }
+    }
+
+    fn verify_short(&self, hay: &[u8], p: usize, f: &mut impl FnMut(usize, usize, usize)) {
+        let mut folded = [0u8; WIDTH];
+        for (d, &b) in folded.iter_mut().zip(&hay[p..]) {
+            *d = fold(b);
+        }
+        for w in 2..WIDTH {
+            if self.short_lens >> w & 1 == 1 && p + w <= hay.len() {
+                self.verify_window(hay, p, key(&folded[..w]), f);
+            }
+        }
+    }
+
+    /// Whether entry `e`'s pattern occurs at `start`: its first (up to)
+    /// 8 bytes as one masked word, the rest as a slice.
+    #[inline]
+    fn matches_at(&self, hay: &[u8], start: usize, e: &Entry) -> bool {
+        let len = e.len as usize;
+        match hay.get(start..start + 8) {
+            Some(word) if len <= hay.len() - start => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                u64::from_le_bytes(w) & e.head_mask == e.head
+                    && (len <= 8
+                        || hay[start + 8..start + len] == self.patterns[e.pattern as usize][8..])
+            }
+            _ => hay.get(start..start + len) == Some(&self.patterns[e.pattern as usize][..]),
         }
     }
 
     #[inline]
-    fn verify_window(&self, hay: &[u8], p: usize, k: u32, f: &mut impl FnMut(usize, usize, usize)) {
+    fn verify_window(&self, hay: &[u8], p: usize, k: u64, f: &mut impl FnMut(usize, usize, usize)) {
         let mut s = slot_of(k, self.slot_mask);
         loop {
             let (sk, from, count) = self.slots[s];
@@ -245,20 +576,96 @@ impl AnchorSet {
             }
             if sk == k {
                 let from = from as usize;
-                for &(id, off) in &self.entries[from..from + count as usize] {
-                    let Some(start) = p.checked_sub(off as usize) else {
+                for e in &self.entries[from..from + count as usize] {
+                    let Some(start) = p.checked_sub(e.offset as usize) else {
                         continue;
                     };
-                    let pat = &self.patterns[id as usize];
-                    let end = start + pat.len();
-                    if hay.get(start..end) == Some(&pat[..]) {
-                        f(id as usize, start, end);
+                    if self.matches_at(hay, start, e) {
+                        f(e.pattern as usize, start, start + e.len as usize);
                     }
                 }
                 return;
             }
             s = (s + 1) & self.slot_mask;
         }
+    }
+
+    /// Diagnostic counts for tuning (tests only): patterns, positions that
+    /// pass the shuffles, the pair filters, the hash, and exact matches.
+    #[cfg(test)]
+    pub(crate) fn stats(&self, hay: &[u8]) -> String {
+        let mut shuffled = 0usize;
+        let mut paired = 0usize;
+        let mut per_window: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        self.candidate_masks(hay, |base, mut mask| {
+            while mask != 0 {
+                let p = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                shuffled += 1;
+                if p + 2 > hay.len() {
+                    continue;
+                }
+                let pair = usize::from(fold(hay[p])) << 8 | usize::from(fold(hay[p + 1]));
+                if self.pairs[pair / 64] >> (pair % 64) & 1 == 1 {
+                    paired += 1;
+                    *per_window
+                        .entry(hay[p..(p + 3).min(hay.len())].to_vec())
+                        .or_default() += 1;
+                }
+            }
+        });
+        let mut per_bucket = [0usize; 8 * SETS];
+        for p in 0..hay.len() {
+            let mut m = u32::MAX;
+            for k in 0..WIDTH {
+                m &= self.bucket_bits(k, hay.get(p + k).copied().unwrap_or(0));
+            }
+            for (b, n) in per_bucket.iter_mut().enumerate() {
+                *n += (m >> b & 1) as usize;
+            }
+        }
+        println!("nibble-table marks per bucket {per_bucket:?}");
+        for b in 0..8 * SETS {
+            let (set, bit) = (b / 8, 1u8 << (b % 8));
+            let mut desc = String::new();
+            for k in 0..WIDTH {
+                let bytes: String = (0..=255u8)
+                    .filter(|&c| {
+                        self.lo[k][set][usize::from(c & 15)]
+                            & self.hi[k][set][usize::from(c >> 4)]
+                            & bit
+                            != 0
+                    })
+                    .map(|c| if c.is_ascii_graphic() { c as char } else { '?' })
+                    .collect();
+                desc += &format!(" [{bytes}]");
+            }
+            println!("bucket {b}:{desc}");
+        }
+        let mut matches = vec![0usize; self.patterns.len()];
+        self.for_each_match(hay, |id, _, _| matches[id] += 1);
+        let mut w: Vec<_> = per_window.into_iter().collect();
+        w.sort_by_key(|x| std::cmp::Reverse(x.1));
+        let top: Vec<String> = w
+            .iter()
+            .take(25)
+            .map(|(k, n)| format!("{:?}:{n}", String::from_utf8_lossy(k)))
+            .collect();
+        let mut m: Vec<_> = matches.iter().enumerate().filter(|x| *x.1 > 0).collect();
+        m.sort_by_key(|x| std::cmp::Reverse(*x.1));
+        let topm: Vec<String> = m
+            .iter()
+            .take(25)
+            .map(|(i, n)| format!("{:?}:{n}", String::from_utf8_lossy(&self.patterns[*i])))
+            .collect();
+        format!(
+            "patterns {} windows {} marked {shuffled} paired {paired} matches {}\ntop windows after pairs {}\ntop matches {}",
+            self.patterns.len(),
+            self.slots.iter().filter(|s| s.2 != 0).count(),
+            matches.iter().sum::<usize>(),
+            top.join(" "),
+            topm.join(" ")
+        )
     }
 
     /// Calls `f(base, mask)` where bit `i` of `mask` marks position
@@ -273,9 +680,27 @@ impl AnchorSet {
     /// returned offset; the scalar path does the rest.
     #[cfg(target_arch = "x86_64")]
     fn vector_masks(&self, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
-        if std::is_x86_feature_detected!("avx2") {
+        if std::is_x86_feature_detected!("avx512vbmi") && std::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the CPU supports AVX-512 VBMI and BW (checked just
+            // above). Whole-byte tables: the rest is finished by the scalar
+            // whole-byte path, so one scan marks by one rule.
+            unsafe {
+                let done = x86::masks_vbmi(self, hay, f);
+                self.masks_scalar_bytes(hay, done, f);
+                hay.len()
+            }
+        } else if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU supports AVX-512BW and AVX2 (checked just
+            // above); 64 positions a step, then 32 for the rest.
+            unsafe {
+                let done = x86::masks_avx512(self, hay, f);
+                x86::masks_avx2(self, hay, done, f)
+            }
+        } else if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { x86::masks_avx2(self, hay, f) }
+            unsafe { x86::masks_avx2(self, hay, 0, f) }
         } else if std::is_x86_feature_detected!("ssse3") {
             // SAFETY: the CPU supports SSSE3 (checked just above).
             unsafe { x86::masks_ssse3(self, hay, f) }
@@ -300,10 +725,38 @@ impl AnchorSet {
     #[inline]
     fn bucket_bits(&self, k: usize, b: u8) -> u32 {
         let lo = usize::from(b & 15);
-        let hi = usize::from(b >> 4);
         (0..SETS).fold(0, |bits, s| {
+            let hi = usize::from(if folded_set(s) { fold(b) } else { b } >> 4);
             bits | u32::from(self.lo[k][s][lo] & self.hi[k][s][hi]) << (8 * s)
         })
+    }
+
+    /// What the whole-byte tables mark, from `from` to the end; bytes
+    /// past the end count as 0.
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn masks_scalar_bytes(&self, hay: &[u8], from: usize, f: &mut impl FnMut(usize, u64)) {
+        let mut base = from;
+        while base < hay.len() {
+            let mut mask = 0u64;
+            for i in 0..64.min(hay.len() - base) {
+                let p = base + i;
+                let mut m = u32::MAX;
+                for k in 0..WIDTH {
+                    let b = hay.get(p + k).copied().unwrap_or(0);
+                    m &= (0..SETS).fold(0, |bits, s| {
+                        let b = if folded_set(s) { fold(b) } else { b };
+                        bits | u32::from(self.bytes[k][s][usize::from(b & 0x7f)]) << (8 * s)
+                    });
+                }
+                if m != 0 {
+                    mask |= 1 << i;
+                }
+            }
+            if mask != 0 {
+                f(base, mask);
+            }
+            base += 64;
+        }
     }
 
     /// The portable path, from `from` to the end; bytes past the end count
@@ -330,13 +783,18 @@ impl AnchorSet {
     }
 }
 
-type Tables = ([[[u8; 16]; SETS]; WIDTH], [[[u8; 16]; SETS]; WIDTH]);
+/// Nibble tables (lo, hi) and the bucket of each fingerprint.
+type Tables = (
+    [[[u8; 16]; SETS]; WIDTH],
+    [[[u8; 16]; SETS]; WIDTH],
+    Vec<usize>,
+);
 
 /// Greedy bucket packing: each fingerprint (commonest first) joins the
 /// bucket whose estimated hit rate grows least. A bucket's hit rate is the
 /// product over window positions of the frequency of the bytes its nibble
 /// tables let through.
-fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
+fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
     const BUCKETS: usize = 8 * SETS;
     let freq: Vec<f64> = (0..=255u8).map(|b| typical_frequency(b) / 100.0).collect();
     // row_sums[h][half][bits]: the frequency of bytes with high nibble `h`
@@ -384,23 +842,32 @@ fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
         sum
     };
     // Commonest fingerprints first, so they spread over the buckets.
-    let mut order: Vec<(f64, [(u16, u16); WIDTH])> = fingerprints
+    // (expected rate, nibble sets per position, folded, fingerprint index)
+    type Ranked = (f64, [(u16, u16); WIDTH], bool, usize);
+    let mut order: Vec<Ranked> = fingerprints
         .iter()
-        .map(|fp| {
+        .enumerate()
+        .map(|(idx, (fp, folded))| {
             (
                 fp.iter().map(set_cost).product::<f64>(),
-                [nibbles(&fp[0]), nibbles(&fp[1]), nibbles(&fp[2])],
+                std::array::from_fn(|k| nibbles(&fp[k])),
+                *folded,
+                idx,
             )
         })
         .collect();
+    let mut assignment = vec![0; fingerprints.len()];
     order.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut buckets = [[(0u16, 0u16); WIDTH]; BUCKETS];
     let mut costs = [0f64; BUCKETS];
     let mut used = [false; BUCKETS];
     let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
-    for (_, parts) in order {
+    for (_, parts, folded, idx) in order {
         let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
         for (i, b) in buckets.iter().enumerate() {
+            if folded_set(i / 8) != folded {
+                continue;
+            }
             let mut grown = *b;
             for (g, p) in grown.iter_mut().zip(&parts) {
                 g.0 |= p.0;
@@ -416,6 +883,7 @@ fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
                 best = (increase, i, grown, grown_cost);
             }
         }
+        assignment[idx] = best.1;
         buckets[best.1] = best.2;
         costs[best.1] = best.3;
         used[best.1] = true;
@@ -438,12 +906,12 @@ fn assign_buckets(fingerprints: &[[[u64; 4]; WIDTH]]) -> Tables {
             }
         }
     }
-    (lo, hi)
+    (lo, hi, assignment)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{AnchorSet, SETS, WIDTH};
+    use super::{folded_set, AnchorSet, SETS, WIDTH};
     use std::arch::x86_64::*;
 
     /// Positions `[0, returned)` are covered; the caller does the rest.
@@ -459,6 +927,7 @@ mod x86 {
         let hi: [[__m128i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm_set1_epi8(0x0f);
+        let two = _mm_set1_epi8(2);
         let zero = _mm_setzero_si128();
         let mut i = 0;
         while i + 16 + WIDTH - 1 <= hay.len() {
@@ -468,7 +937,9 @@ mod x86 {
                 let v = _mm_loadu_si128(hay.as_ptr().add(i + k).cast());
                 let l = _mm_and_si128(v, nib);
                 let h = _mm_and_si128(_mm_srli_epi16(v, 4), nib);
+                let hf = _mm_or_si128(h, two);
                 for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
                     let m =
                         _mm_and_si128(_mm_shuffle_epi8(lo[k][s], l), _mm_shuffle_epi8(hi[k][s], h));
                     acc[s] = _mm_and_si128(acc[s], m);
@@ -486,10 +957,94 @@ mod x86 {
         i
     }
 
+    /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
+    /// window byte and table set; marks what `masks_scalar_bytes` marks.
+    #[target_feature(enable = "avx512bw,avx512vbmi")]
+    pub(super) unsafe fn masks_vbmi(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let load = |t: &[u8; 128], half: usize| _mm512_loadu_si512(t[64 * half..].as_ptr().cast());
+        let low: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 0)));
+        let high: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 1)));
+        let case = _mm512_set1_epi8(0x20);
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm512_set1_epi8(-1); SETS];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                let vf = _mm512_or_si512(v, case);
+                for s in 0..SETS {
+                    let v = if folded_set(s) { vf } else { v };
+                    let m = _mm512_permutex2var_epi8(low[k][s], v, high[k][s]);
+                    acc[s] = _mm512_and_si512(acc[s], m);
+                }
+            }
+            let any = acc
+                .iter()
+                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+            let mask = _mm512_test_epi8_mask(any, any);
+            if mask != 0 {
+                f(i, mask);
+            }
+            i += 64;
+        }
+        i
+    }
+
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn masks_avx512(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let load = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
+        let lo: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.lo[k][s])));
+        let hi: [[__m512i; SETS]; WIDTH] =
+            std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
+        let nib = _mm512_set1_epi8(0x0f);
+        let two = _mm512_set1_epi8(2);
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm512_set1_epi8(-1); SETS];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                let l = _mm512_and_si512(v, nib);
+                let h = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+                let hf = _mm512_or_si512(h, two);
+                for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
+                    let m = _mm512_and_si512(
+                        _mm512_shuffle_epi8(lo[k][s], l),
+                        _mm512_shuffle_epi8(hi[k][s], h),
+                    );
+                    acc[s] = _mm512_and_si512(acc[s], m);
+                }
+            }
+            let any = acc
+                .iter()
+                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+            let mask = _mm512_test_epi8_mask(any, any);
+            if mask != 0 {
+                f(i, mask);
+            }
+            i += 64;
+        }
+        i
+    }
+
+    /// Positions `[from, returned)` are covered; the caller does the rest.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn masks_avx2(
         set: &AnchorSet,
         hay: &[u8],
+        from: usize,
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
         let load = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
@@ -498,8 +1053,9 @@ mod x86 {
         let hi: [[__m256i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm256_set1_epi8(0x0f);
+        let two = _mm256_set1_epi8(2);
         let zero = _mm256_setzero_si256();
-        let mut i = 0;
+        let mut i = from;
         while i + 32 + WIDTH - 1 <= hay.len() {
             let mut acc = [_mm256_set1_epi8(-1); SETS];
             for k in 0..WIDTH {
@@ -507,7 +1063,9 @@ mod x86 {
                 let v = _mm256_loadu_si256(hay.as_ptr().add(i + k).cast());
                 let l = _mm256_and_si256(v, nib);
                 let h = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+                let hf = _mm256_or_si256(h, two);
                 for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
                     let m = _mm256_and_si256(
                         _mm256_shuffle_epi8(lo[k][s], l),
                         _mm256_shuffle_epi8(hi[k][s], h),
@@ -530,7 +1088,7 @@ mod x86 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{AnchorSet, SETS, WIDTH};
+    use super::{folded_set, AnchorSet, SETS, WIDTH};
     use core::arch::wasm32::*;
 
     pub(super) fn masks(set: &AnchorSet, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
@@ -545,6 +1103,7 @@ mod wasm {
         let hi: [[v128; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = u8x16_splat(0x0f);
+        let two = u8x16_splat(2);
         let zero = u8x16_splat(0);
         let mut i = 0;
         while i + 16 + WIDTH - 1 <= hay.len() {
@@ -555,7 +1114,9 @@ mod wasm {
                 let v = unsafe { v128_load(hay.as_ptr().add(i + k).cast()) };
                 let l = v128_and(v, nib);
                 let h = u8x16_shr(v, 4);
+                let hf = v128_or(h, two);
                 for s in 0..SETS {
+                    let h = if folded_set(s) { hf } else { h };
                     let m = v128_and(u8x16_swizzle(lo[k][s], l), u8x16_swizzle(hi[k][s], h));
                     acc[s] = v128_and(acc[s], m);
                 }
@@ -606,6 +1167,67 @@ mod tests {
         });
         out.sort_unstable();
         out
+    }
+
+    /// Every x86 vector path this CPU has, each finished by the scalar
+    /// path, so that all of them are held to the scalar marks.
+    #[cfg(target_arch = "x86_64")]
+    fn x86_paths(set: &AnchorSet, hay: &[u8]) -> Vec<(&'static str, Vec<usize>)> {
+        let mut out = Vec::new();
+        type Path<'a> = &'a dyn Fn(&mut dyn FnMut(usize, u64)) -> usize;
+        let mut run = |name, path: Path| {
+            out.push((
+                name,
+                positions(|f| {
+                    let done = path(&mut *f);
+                    set.masks_scalar(hay, done, &mut |b, m| f(b, m));
+                }),
+            ));
+        };
+        if std::is_x86_feature_detected!("ssse3") {
+            // SAFETY: the CPU supports SSSE3 (checked just above).
+            run("ssse3", &|f| unsafe {
+                x86::masks_ssse3(set, hay, &mut |b, m| f(b, m))
+            });
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            run("avx2", &|f| unsafe {
+                x86::masks_avx2(set, hay, 0, &mut |b, m| f(b, m))
+            });
+        }
+        if std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU supports AVX-512BW (checked just above).
+            run("avx512", &|f| unsafe {
+                x86::masks_avx512(set, hay, &mut |b, m| f(b, m))
+            });
+        }
+        out
+    }
+
+    /// The whole-byte vector path where the CPU has it, held to the
+    /// scalar whole-byte marks.
+    #[cfg(target_arch = "x86_64")]
+    fn check_vbmi(set: &AnchorSet, hay: &[u8]) {
+        if !std::is_x86_feature_detected!("avx512vbmi") {
+            return;
+        }
+        let vector = positions(|f| {
+            // SAFETY: the CPU supports AVX-512 VBMI (checked above; it
+            // implies AVX-512BW on every CPU that has it).
+            let done = unsafe { x86::masks_vbmi(set, hay, &mut |b, m| f(b, m)) };
+            set.masks_scalar_bytes(hay, done, &mut |b, m| f(b, m));
+        });
+        let scalar = positions(|f| set.masks_scalar_bytes(hay, 0, &mut |b, m| f(b, m)));
+        assert_eq!(vector, scalar, "vbmi");
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn check_vbmi(_set: &AnchorSet, _hay: &[u8]) {}
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn x86_paths(_set: &AnchorSet, _hay: &[u8]) -> Vec<(&'static str, Vec<usize>)> {
+        Vec::new()
     }
 
     #[test]
@@ -661,6 +1283,26 @@ mod tests {
                 let vector = positions(|f| set.candidate_masks(&hay, f));
                 let scalar = positions(|f| set.masks_scalar(&hay, 0, &mut |b, m| f(b, m)));
                 assert_eq!(vector, scalar);
+                for (name, path) in x86_paths(&set, &hay) {
+                    assert_eq!(path, scalar, "{name}");
+                }
+                check_vbmi(&set, &hay);
+                // The nibble marks (scalar, and so every nibble vector
+                // path) cover every real window too.
+                let mut from_nibbles = Vec::new();
+                for &p in &scalar {
+                    set.verify(&hay, p, &mut |id, s, e| from_nibbles.push((id, s, e)));
+                }
+                from_nibbles.sort_unstable();
+                assert_eq!(from_nibbles, naive(&anchors, &hay));
+                // The whole-byte tables are the tighter filter: where the
+                // window bytes are ASCII (no 0x80 aliasing) they mark no
+                // position the nibble tables leave out.
+                let bytes = positions(|f| set.masks_scalar_bytes(&hay, 0, &mut |b, m| f(b, m)));
+                for p in bytes {
+                    let ascii = hay[p..(p + WIDTH).min(hay.len())].is_ascii();
+                    assert!(!ascii || scalar.binary_search(&p).is_ok(), "{p}");
+                }
             }
         }
     }
