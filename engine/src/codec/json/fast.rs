@@ -253,38 +253,6 @@ impl Grammar {
     }
 }
 
-/// `std::str::from_utf8(s).is_ok()`, faster for the short runs (a name,
-/// a word) non-ASCII text in JSON bodies mostly comes in.
-#[inline]
-fn utf8_ok(s: &[u8]) -> bool {
-    if s.len() > 32 {
-        return std::str::from_utf8(s).is_ok();
-    }
-    let cont = |i: usize| s.get(i).is_some_and(|&b| b & 0xc0 == 0x80);
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        let (second, len) = match b {
-            0x00..=0x7f => {
-                i += 1;
-                continue;
-            }
-            0xc2..=0xdf => (0x80..=0xbf, 2),
-            0xe0 => (0xa0..=0xbf, 3),
-            0xe1..=0xec | 0xee..=0xef => (0x80..=0xbf, 3),
-            0xed => (0x80..=0x9f, 3),
-            0xf0 => (0x90..=0xbf, 4),
-            0xf1..=0xf3 => (0x80..=0xbf, 4),
-            0xf4 => (0x80..=0x8f, 4),
-            _ => return false,
-        };
-        if !s.get(i + 1).is_some_and(|b| second.contains(b)) || !(2..len).all(|k| cont(i + k)) {
-            return false;
-        }
-        i += len;
-    }
-    true
-}
-
 /// A number or literal starting at `p` that fills its whole run of
 /// scalar bytes.
 #[inline]
@@ -512,41 +480,6 @@ mod tests {
                 .map(|_| NOISE[r.below(NOISE.len())])
                 .collect();
             check(&doc);
-        }
-    }
-
-    #[test]
-    fn short_utf8_check_equals_std() {
-        let mut r = Rng(7);
-        let pieces: &[&[u8]] = &[
-            b"a",
-            b"\xc3\xa9",
-            b"\xc3",
-            b"\xa9",
-            b"\xe2\x82\xac",
-            b"\xe0\x80\x80",
-            b"\xe0\xa0\x80",
-            b"\xed\xa0\x80",
-            b"\xed\x9f\xbf",
-            b"\xf0\x9f\x98\x80",
-            b"\xf0\x80\x80\x80",
-            b"\xf4\x90\x80\x80",
-            b"\xf4\x8f\xbf\xbf",
-            b"\xc0\x80",
-            b"\xc1\xbf",
-            b"\xff",
-            b"\xf5\x80\x80\x80",
-            b"\xef\xbf\xbf",
-        ];
-        for _ in 0..50_000 {
-            let mut s = Vec::new();
-            for _ in 0..r.below(8) {
-                s.extend_from_slice(pieces[r.below(pieces.len())]);
-            }
-            if r.below(4) == 0 {
-                s.push((r.next() >> 20) as u8);
-            }
-            assert_eq!(utf8_ok(&s), std::str::from_utf8(&s).is_ok(), "{s:x?}");
         }
     }
 
