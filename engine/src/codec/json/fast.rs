@@ -83,6 +83,8 @@ struct Grammar {
     escape_end: usize,
     /// Current run of blocks with non-ASCII bytes: first and last such byte.
     utf8: Option<(usize, usize)>,
+    /// The last block passed the two-byte check and ends with a lead byte.
+    utf8_lead: u64,
 }
 
 impl Grammar {
@@ -182,7 +184,7 @@ impl Grammar {
     }
 
     #[inline(always)]
-    fn block<C: Classify>(&mut self, doc: &[u8], base: usize, m: &Masks) -> bool {
+    fn block<C: Classify>(&mut self, doc: &[u8], base: usize, block: &[u8; 64], m: &Masks) -> bool {
         let c = &m.c;
         // Control bytes: only whitespace, and never inside a string.
         if c.ctrl & (m.in_str | !c.ws) != 0 {
@@ -226,21 +228,46 @@ impl Grammar {
                 Err(_) => return false,
             }
         }
-        self.utf8_block(doc, base, c.high)
+        self.utf8_block::<C>(doc, base, block, c.high)
     }
 
-    /// Tracks runs of blocks holding non-ASCII bytes; a run is checked as
-    /// UTF-8 from its first to its last such byte when it ends (the bytes
-    /// around it are ASCII, so that is exactly the document's validity).
+    /// Non-ASCII bytes of one block. A block whose non-ASCII bytes are all
+    /// two-byte sequences (Latin names: `é`, `ø`) is checked with two
+    /// masks; otherwise runs of blocks holding non-ASCII bytes are checked
+    /// as UTF-8 from their first to their last such byte when they end (the
+    /// bytes around a run are ASCII, so that is exactly the document's
+    /// validity).
     #[inline(always)]
-    fn utf8_block(&mut self, doc: &[u8], base: usize, high: u64) -> bool {
-        if high != 0 {
-            let first = base + high.trailing_zeros() as usize;
-            let last = base + 63 - high.leading_zeros() as usize;
-            self.utf8 = Some(self.utf8.map_or((first, last), |(f, _)| (f, last)));
+    fn utf8_block<C: Classify>(
+        &mut self,
+        doc: &[u8],
+        base: usize,
+        block: &[u8; 64],
+        high: u64,
+    ) -> bool {
+        if high == 0 {
+            // A lead byte ending the previous block needs a continuation.
+            return self.utf8_lead == 0 && self.utf8_end(doc);
+        }
+        let last = base + 63 - high.leading_zeros() as usize;
+        if let Some((first, _)) = self.utf8 {
+            self.utf8 = Some((first, last));
             return true;
         }
-        self.utf8_end(doc)
+        let (lead, cont) = C::utf8_pairs(block);
+        if lead | cont == high && cont == (lead << 1 | self.utf8_lead) {
+            self.utf8_lead = lead >> 63;
+            return true;
+        }
+        // Start a run, at the lead byte the previous block ended with if any.
+        let first = if self.utf8_lead != 0 {
+            base.saturating_sub(1)
+        } else {
+            base + high.trailing_zeros() as usize
+        };
+        self.utf8_lead = 0;
+        self.utf8 = Some((first, last));
+        true
     }
 
     fn utf8_end(&mut self, doc: &[u8]) -> bool {
@@ -292,16 +319,21 @@ pub(super) fn validate_with<C: Classify>(doc: &[u8]) -> bool {
         after_plain: 0,
         escape_end: 0,
         utf8: None,
+        utf8_lead: 0,
     };
     let ok = blocks(
         doc,
         #[inline(always)]
         |base, block| {
             let m = s1.block::<C>(C::classify(block));
-            g.block::<C>(doc, base, &m)
+            g.block::<C>(doc, base, block, &m)
         },
     );
-    ok && !s1.open_string() && g.depth == 0 && g.after_sep == 0 && g.utf8_end(doc)
+    ok && !s1.open_string()
+        && g.depth == 0
+        && g.after_sep == 0
+        && g.utf8_lead == 0
+        && g.utf8_end(doc)
 }
 
 #[cfg(test)]
@@ -574,6 +606,38 @@ mod tests {
                 let mut d = format!("[\"{}\",", "x".repeat(pad)).into_bytes();
                 d.extend_from_slice(c);
                 d.push(b']');
+                check(&d);
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_tokenizer_on_utf8_at_every_block_offset() {
+        let pieces: &[&[u8]] = &[
+            b"\xc3\xa9",
+            b"\xc3",
+            b"\xa9",
+            b"\xc3\xc3\xa9",
+            b"\xc3\xa9\xa9",
+            b"\xf0\x9f\x98\x80",
+            b"\xe2\x82\xac\xc3\xa9",
+            b"\xc3\xa9\xe2\x82",
+            b"\xc1\xbf",
+            b"\xe0\x80\x80",
+            b"\xff",
+        ];
+        for piece in pieces {
+            for pad in 0..140 {
+                let mut d = b"[\"".to_vec();
+                d.extend(std::iter::repeat_n(b'a', pad));
+                d.extend_from_slice(piece);
+                d.extend_from_slice(b"\",\"\xc3\xb8\"]");
+                check(&d);
+                let mut d = b"\"".to_vec();
+                d.extend(std::iter::repeat_n(b'a', pad));
+                d.extend_from_slice(piece);
+                check(&d);
+                d.push(b'"');
                 check(&d);
             }
         }

@@ -31,6 +31,23 @@ pub(super) trait Classify {
     fn prefix_xor(x: u64) -> u64 {
         prefix_xor_ladder(x)
     }
+    /// Lead bytes of two-byte UTF-8 sequences (0xc2..=0xdf) and
+    /// continuation bytes (0x80..=0xbf); only asked for blocks holding
+    /// non-ASCII bytes.
+    #[inline(always)]
+    fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+        utf8_pairs_scalar(block)
+    }
+}
+
+#[inline]
+pub(super) fn utf8_pairs_scalar(block: &[u8; 64]) -> (u64, u64) {
+    let (mut lead, mut cont) = (0, 0);
+    for (i, &b) in block.iter().enumerate() {
+        lead |= u64::from((0xc2..=0xdf).contains(&b)) << i;
+        cont |= u64::from(b & 0xc0 == 0x80) << i;
+    }
+    (lead, cont)
 }
 
 #[inline(always)]
@@ -135,6 +152,30 @@ pub(super) mod x86 {
             // SAFETY: as above, pclmulqdq is detected with avx2.
             unsafe { clmul_prefix_xor(x) }
         }
+        #[inline(always)]
+        fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+            // SAFETY: as above.
+            unsafe { utf8_pairs(block) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+        let half = |p: *const u8| {
+            let v = _mm256_loadu_si256(p.cast());
+            let d = _mm256_sub_epi8(v, _mm256_set1_epi8(0xc2u8 as i8));
+            let lead = _mm256_cmpeq_epi8(_mm256_min_epu8(d, _mm256_set1_epi8(0x1d)), d);
+            let top = _mm256_and_si256(v, _mm256_set1_epi8(0xc0u8 as i8));
+            let cont = _mm256_cmpeq_epi8(top, _mm256_set1_epi8(0x80u8 as i8));
+            (
+                _mm256_movemask_epi8(lead) as u32 as u64,
+                _mm256_movemask_epi8(cont) as u32 as u64,
+            )
+        };
+        let (l0, c0) = half(block.as_ptr());
+        let (l1, c1) = half(block.as_ptr().add(32));
+        (l0 | l1 << 32, c0 | c1 << 32)
     }
 
     #[target_feature(enable = "pclmulqdq")]
@@ -258,6 +299,24 @@ pub(super) mod wasm {
                 out = super::join(out, part, 16 * k as u32);
             }
             out
+        }
+
+        #[inline(always)]
+        fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+            let (mut lead, mut cont) = (0u64, 0u64);
+            for (k, chunk) in block.chunks_exact(16).enumerate() {
+                let mut w = [0u8; 16];
+                w.copy_from_slice(chunk);
+                let v = u8x16(
+                    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11],
+                    w[12], w[13], w[14], w[15],
+                );
+                let l = u8x16_lt(u8x16_sub(v, u8x16_splat(0xc2)), u8x16_splat(0x1e));
+                let c = u8x16_eq(v128_and(v, u8x16_splat(0xc0)), u8x16_splat(0x80));
+                lead |= u64::from(u8x16_bitmask(l)) << (16 * k);
+                cont |= u64::from(u8x16_bitmask(c)) << (16 * k);
+            }
+            (lead, cont)
         }
     }
 }
@@ -421,6 +480,7 @@ mod tests {
             let want = Scalar::classify(b);
             #[cfg(target_arch = "x86_64")]
             if x86::available() {
+                assert_eq!(x86::Avx2::utf8_pairs(b), utf8_pairs_scalar(b));
                 assert_eq!(x86::Avx2::classify(b), want, "{b:?}");
                 assert_eq!(
                     x86::Avx2::prefix_xor(want.quote),
@@ -429,6 +489,8 @@ mod tests {
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             assert_eq!(wasm::Simd128::classify(b), want, "{b:?}");
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            assert_eq!(wasm::Simd128::utf8_pairs(b), utf8_pairs_scalar(b));
             // The scalar table itself against the definitions.
             for (i, &x) in b.iter().enumerate() {
                 let bit = |m: u64| m >> i & 1 == 1;
