@@ -194,6 +194,13 @@ fn escape(data: &[u8], i: usize) -> Result<(usize, u32), ParseError> {
 /// of the closing quote and whether it holds escapes.
 #[inline]
 fn string(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
+    string_in::<false>(data, start)
+}
+
+/// `string`; `TRUSTED` (the document is known to be valid) skips the UTF-8
+/// check, the one part of it that reads the content twice.
+#[inline]
+fn string_in<const TRUSTED: bool>(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
     let mut i = start + 1;
     let mut escaped = false;
     let mut high = 0u64;
@@ -203,7 +210,7 @@ fn string(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
             Some(b'"') => {
                 // Only strings can hold non-ASCII bytes in valid JSON, so
                 // UTF-8 is checked here, and only when there are some.
-                if high & HIGHS != 0 {
+                if !TRUSTED && high & HIGHS != 0 {
                     if let Err(e) = std::str::from_utf8(&data[start + 1..i]) {
                         return Err(ParseError {
                             offset: start + 1 + e.valid_up_to(),
@@ -280,6 +287,11 @@ fn number(data: &[u8], start: usize) -> Result<usize, ParseError> {
 /// Tokenizes one JSON document (RFC 8259: UTF-8, any value at the top,
 /// nothing but whitespace after it), reporting to `v`. Never recurses.
 pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
+    tokenize_in::<V, false>(data, v)
+}
+
+/// `tokenize`, `TRUSTED` as in `string_in`.
+fn tokenize_in<V: Visitor, const TRUSTED: bool>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
     let mut stack = BitStack {
         bits: [0; MAX_DEPTH / 64],
         depth: 0,
@@ -313,7 +325,7 @@ pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
                     value_done = true;
                 }
                 b'"' => {
-                    let (end, escaped) = string(data, i)?;
+                    let (end, escaped) = string_in::<TRUSTED>(data, i)?;
                     v.string(i + 1..end, escaped);
                     i = end + 1;
                     value_done = true;
@@ -342,7 +354,7 @@ pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
             },
             Expect::KeyOrClose | Expect::Key => match b {
                 b'"' => {
-                    let (end, escaped) = string(data, i)?;
+                    let (end, escaped) = string_in::<TRUSTED>(data, i)?;
                     v.key(i + 1..end, escaped);
                     i = end + 1;
                     expect = Expect::Colon;
@@ -718,6 +730,25 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
 /// reports every key and leaf with its path. Memory: one segment per open
 /// container, at most `MAX_DEPTH`.
 pub fn walk<S: LeafSink>(data: &[u8], range: Range<usize>, sink: &mut S) -> Result<(), ParseError> {
+    walk_in::<S, false>(data, range, sink)
+}
+
+/// `walk` over a document `decode` has accepted: the same leaves, without
+/// checking UTF-8 again. (Given an invalid document it may report leaves
+/// of invalid strings; it never panics.)
+pub fn walk_valid<S: LeafSink>(
+    data: &[u8],
+    range: Range<usize>,
+    sink: &mut S,
+) -> Result<(), ParseError> {
+    walk_in::<S, true>(data, range, sink)
+}
+
+fn walk_in<S: LeafSink, const TRUSTED: bool>(
+    data: &[u8],
+    range: Range<usize>,
+    sink: &mut S,
+) -> Result<(), ParseError> {
     let doc = data.get(range.clone()).unwrap_or_default();
     let mut w = PathWalker {
         data,
@@ -729,7 +760,7 @@ pub fn walk<S: LeafSink>(data: &[u8], range: Range<usize>, sink: &mut S) -> Resu
         base: range.start,
         inner: &mut w,
     };
-    tokenize(doc, &mut shifted)
+    tokenize_in::<_, TRUSTED>(doc, &mut shifted)
 }
 
 /// `"key": value` pairs found by a forgiving scan of text that did not
@@ -966,6 +997,16 @@ mod tests {
                 "$.*"
             ]
         );
+    }
+
+    #[test]
+    fn trusted_walk_reports_what_walk_reports() {
+        let doc = "{\"ü\":[\"é\\u0041\",{\"k\":\"ø\"}],\"n\":1}".as_bytes();
+        let (mut a, mut b) = (Collect(Vec::new()), Collect(Vec::new()));
+        walk(doc, 0..doc.len(), &mut a).unwrap();
+        walk_valid(doc, 0..doc.len(), &mut b).unwrap();
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.0.len(), 6);
     }
 
     #[test]
