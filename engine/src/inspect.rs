@@ -540,9 +540,15 @@ impl CompiledPolicy {
                 active: Vec::new(),
                 out: &mut key_hits,
             };
-            // Only a body never validated (no backslash) can fail here:
-            // its paths and key hits so far are dropped, scanned as text.
-            if let Err(e) = json::walk(data, doc.clone(), &mut sink) {
+            // A body with a backslash was validated by `decode` above; only
+            // a body never validated can fail here: its paths and key hits
+            // so far are dropped, scanned as text.
+            let walked = if escaped {
+                json::walk_valid(data, doc.clone(), &mut sink)
+            } else {
+                json::walk(data, doc.clone(), &mut sink)
+            };
+            if let Err(e) = walked {
                 for h in hits[lo..hi].iter_mut() {
                     h.path = None;
                     h.fallback = true;

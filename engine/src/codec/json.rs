@@ -9,9 +9,17 @@
 //! Strings are found with a word-at-a-time search for `"`, `\` and control
 //! bytes, so string content (most of a JSON body) costs a few instructions
 //! per 8 bytes.
+//!
+//! `decode` first asks the vector validator (`fast`, over `stage1`'s
+//! 64-byte bitmasks) whether the document is valid; only when it says no
+//! does the tokenizer run, to give the exact error. The tokenizer stays the
+//! reference: tests hold the validator equal to it.
 
 use super::Decoded;
 use std::ops::Range;
+
+mod fast;
+mod stage1;
 
 /// Deepest nesting accepted. Deeper documents are a parse error (and the
 /// caller scans them as text): memory stays bounded by this, not by input.
@@ -186,6 +194,13 @@ fn escape(data: &[u8], i: usize) -> Result<(usize, u32), ParseError> {
 /// of the closing quote and whether it holds escapes.
 #[inline]
 fn string(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
+    string_in::<false>(data, start)
+}
+
+/// `string`; `TRUSTED` (the document is known to be valid) skips the UTF-8
+/// check, the one part of it that reads the content twice.
+#[inline]
+fn string_in<const TRUSTED: bool>(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
     let mut i = start + 1;
     let mut escaped = false;
     let mut high = 0u64;
@@ -195,7 +210,7 @@ fn string(data: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
             Some(b'"') => {
                 // Only strings can hold non-ASCII bytes in valid JSON, so
                 // UTF-8 is checked here, and only when there are some.
-                if high & HIGHS != 0 {
+                if !TRUSTED && high & HIGHS != 0 {
                     if let Err(e) = std::str::from_utf8(&data[start + 1..i]) {
                         return Err(ParseError {
                             offset: start + 1 + e.valid_up_to(),
@@ -233,6 +248,7 @@ fn digits(data: &[u8], mut i: usize) -> usize {
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` starting at `start`.
+#[inline]
 fn number(data: &[u8], start: usize) -> Result<usize, ParseError> {
     let err = |offset| ParseError {
         offset,
@@ -271,6 +287,11 @@ fn number(data: &[u8], start: usize) -> Result<usize, ParseError> {
 /// Tokenizes one JSON document (RFC 8259: UTF-8, any value at the top,
 /// nothing but whitespace after it), reporting to `v`. Never recurses.
 pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
+    tokenize_in::<V, false>(data, v)
+}
+
+/// `tokenize`, `TRUSTED` as in `string_in`.
+fn tokenize_in<V: Visitor, const TRUSTED: bool>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
     let mut stack = BitStack {
         bits: [0; MAX_DEPTH / 64],
         depth: 0,
@@ -304,7 +325,7 @@ pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
                     value_done = true;
                 }
                 b'"' => {
-                    let (end, escaped) = string(data, i)?;
+                    let (end, escaped) = string_in::<TRUSTED>(data, i)?;
                     v.string(i + 1..end, escaped);
                     i = end + 1;
                     value_done = true;
@@ -333,7 +354,7 @@ pub fn tokenize<V: Visitor>(data: &[u8], v: &mut V) -> Result<(), ParseError> {
             },
             Expect::KeyOrClose | Expect::Key => match b {
                 b'"' => {
-                    let (end, escaped) = string(data, i)?;
+                    let (end, escaped) = string_in::<TRUSTED>(data, i)?;
                     v.key(i + 1..end, escaped);
                     i = end + 1;
                     expect = Expect::Colon;
@@ -499,6 +520,19 @@ pub fn decode(
     decoded: Option<&mut Decoded>,
 ) -> Result<(), ParseError> {
     let doc = data.get(range.clone()).unwrap_or_default();
+    if fast::validate(doc) {
+        // Every backslash of a valid document starts or continues an
+        // escape inside a string: decoding them in order is what the
+        // visitor below does string by string.
+        if let Some(out) = decoded {
+            if memchr::memchr(b'\\', doc).is_some() {
+                decode_string_into(data, range, out, &mut Vec::new());
+            }
+        }
+        return Ok(());
+    }
+    // Not valid: the reference tokenizer gives the error, and decodes
+    // (as before) the escaped strings that precede it.
     let mut v = DecodeVisitor {
         data,
         decoded,
@@ -696,6 +730,25 @@ impl<S: LeafSink> Visitor for PathWalker<'_, S> {
 /// reports every key and leaf with its path. Memory: one segment per open
 /// container, at most `MAX_DEPTH`.
 pub fn walk<S: LeafSink>(data: &[u8], range: Range<usize>, sink: &mut S) -> Result<(), ParseError> {
+    walk_in::<S, false>(data, range, sink)
+}
+
+/// `walk` over a document `decode` has accepted: the same leaves, without
+/// checking UTF-8 again. (Given an invalid document it may report leaves
+/// of invalid strings; it never panics.)
+pub fn walk_valid<S: LeafSink>(
+    data: &[u8],
+    range: Range<usize>,
+    sink: &mut S,
+) -> Result<(), ParseError> {
+    walk_in::<S, true>(data, range, sink)
+}
+
+fn walk_in<S: LeafSink, const TRUSTED: bool>(
+    data: &[u8],
+    range: Range<usize>,
+    sink: &mut S,
+) -> Result<(), ParseError> {
     let doc = data.get(range.clone()).unwrap_or_default();
     let mut w = PathWalker {
         data,
@@ -707,7 +760,7 @@ pub fn walk<S: LeafSink>(data: &[u8], range: Range<usize>, sink: &mut S) -> Resu
         base: range.start,
         inner: &mut w,
     };
-    tokenize(doc, &mut shifted)
+    tokenize_in::<_, TRUSTED>(doc, &mut shifted)
 }
 
 /// `"key": value` pairs found by a forgiving scan of text that did not
@@ -944,6 +997,16 @@ mod tests {
                 "$.*"
             ]
         );
+    }
+
+    #[test]
+    fn trusted_walk_reports_what_walk_reports() {
+        let doc = "{\"ü\":[\"é\\u0041\",{\"k\":\"ø\"}],\"n\":1}".as_bytes();
+        let (mut a, mut b) = (Collect(Vec::new()), Collect(Vec::new()));
+        walk(doc, 0..doc.len(), &mut a).unwrap();
+        walk_valid(doc, 0..doc.len(), &mut b).unwrap();
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.0.len(), 6);
     }
 
     #[test]

@@ -1,0 +1,666 @@
+//! The JSON fast path over stage 1's bitmasks: a validator that checks the
+//! grammar with bit operations per 64-byte block (scalar work only per
+//! bracket, per number or literal, per escape and per run of non-ASCII
+//! blocks).
+//!
+//! The validator only answers yes or no; `tokenize` stays the reference
+//! and gives the exact error (message and offset) when it says no. The
+//! grammar, as bit tests, outside strings and across whitespace:
+//! - after `:` or `,` (and at the start) comes a value: `"`, `{`, `[` or
+//!   the start of a scalar;
+//! - after a value (closing quote, scalar, `}`, `]`) comes `,`, `:`, `}`
+//!   or `]`, and `:` only after a string;
+//! - after `{` comes `"` or `}`, after `[` a value or `]` (checked per
+//!   bracket);
+//! - per container: arrays hold no `:`, objects alternate `:` and `,`
+//!   (prefix-xor over the separators of each stretch between brackets), an
+//!   object closes after a value or right after `{`; brackets match, depth
+//!   at most `MAX_DEPTH`, no separator at the top level.
+//!
+//! Strings need no work unless their block has a backslash (each escape is
+//! checked) or a non-ASCII byte (each run of such blocks is checked as
+//! UTF-8); control bytes are rejected per block.
+
+use super::stage1::{blocks, Classify, Masks, Scalar, Stage1};
+use super::{escape, number, skip_ws, MAX_DEPTH};
+
+/// Whether `doc` is one valid JSON document (exactly when `tokenize`
+/// accepts it).
+pub(super) fn validate(doc: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if super::stage1::x86::available() {
+        // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
+        return unsafe { validate_avx2(doc) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return validate_with::<super::stage1::wasm::Simd128>(doc);
+    #[allow(unreachable_code)]
+    validate_with::<Scalar>(doc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,pclmulqdq")]
+unsafe fn validate_avx2(doc: &[u8]) -> bool {
+    validate_with::<super::stage1::x86::Avx2>(doc)
+}
+
+/// Positions right after each bit of `x`, skipping whitespace runs `ws`:
+/// where the token that follows `x` starts. `carry` is "a token after
+/// `x` is still pending" across blocks (in and out).
+#[inline(always)]
+fn next_after(x: u64, ws: u64, carry: &mut u64) -> u64 {
+    let y = x << 1 | *carry;
+    let (sum, over) = ws.overflowing_add(y & ws);
+    *carry = x >> 63 | u64::from(over);
+    (y | sum) & !ws
+}
+
+/// Bits `lo..hi` (0 <= lo <= hi <= 64).
+#[inline(always)]
+fn span(lo: u32, hi: u32) -> u64 {
+    let below = |n: u32| if n >= 64 { !0 } else { (1u64 << n) - 1 };
+    below(hi) & !below(lo)
+}
+
+/// One open container of the validator.
+#[derive(Clone, Copy, Default)]
+struct Frame {
+    object: bool,
+    /// The next separator of this object must be `:`.
+    want_colon: bool,
+    /// The object closed right after it opened (`{}`).
+    empty: bool,
+}
+
+struct Grammar {
+    stack: [Frame; MAX_DEPTH],
+    depth: usize,
+    /// Carries of `next_after` for separators, values, non-string values.
+    after_sep: u64,
+    after_value: u64,
+    after_plain: u64,
+    /// Inside an escape that covers the next backslash (a surrogate pair).
+    escape_end: usize,
+    /// Current run of blocks with non-ASCII bytes: first and last such byte.
+    utf8: Option<(usize, usize)>,
+    /// The last block passed the two-byte check and ends with a lead byte.
+    utf8_lead: u64,
+}
+
+impl Grammar {
+    /// Separators `sep`/`colon` (bits of the block) of one stretch between
+    /// brackets, all in the innermost container.
+    #[inline(always)]
+    fn stretch<C: Classify>(&mut self, sep: u64, colon: u64) -> bool {
+        if sep == 0 {
+            return true;
+        }
+        let Some(top) = self
+            .depth
+            .checked_sub(1)
+            .and_then(|d| self.stack.get_mut(d))
+        else {
+            return false; // separators at the top level
+        };
+        if !top.object {
+            return colon == 0;
+        }
+        let odd = sep & C::prefix_xor(sep);
+        let want = if top.want_colon { odd } else { sep & !odd };
+        if colon != want {
+            return false;
+        }
+        top.want_colon ^= sep.count_ones() & 1 == 1;
+        true
+    }
+
+    fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
+        let next = doc.get(skip_ws(doc, pos + 1)).copied();
+        let (ok, empty) = if object {
+            (matches!(next, Some(b'"' | b'}')), next == Some(b'}'))
+        } else {
+            (
+                matches!(
+                    next,
+                    Some(b']' | b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+                ),
+                false,
+            )
+        };
+        let Some(slot) = self.stack.get_mut(self.depth) else {
+            return false; // deeper than MAX_DEPTH
+        };
+        *slot = Frame {
+            object,
+            want_colon: true,
+            empty,
+        };
+        self.depth += 1;
+        ok
+    }
+
+    fn close(&mut self, object: bool) -> bool {
+        let Some(d) = self.depth.checked_sub(1) else {
+            return false;
+        };
+        let top = self.stack.get(d).copied().unwrap_or_default();
+        self.depth = d;
+        top.object == object && (!object || !top.want_colon || top.empty)
+    }
+
+    /// Brackets of the block in order, with the separator stretches
+    /// between them; returns the masks of opening and closing brackets.
+    #[inline(always)]
+    fn brackets<C: Classify>(&mut self, doc: &[u8], base: usize, m: &Masks) -> Option<u64> {
+        let sep = m.colon | m.comma;
+        let mut brackets = m.op & !sep;
+        let mut close = 0;
+        let mut from = 0;
+        while brackets != 0 {
+            let t = brackets.trailing_zeros();
+            let s = span(from, t);
+            if !self.stretch::<C>(sep & s, m.colon & s) {
+                return None;
+            }
+            let pos = base + t as usize;
+            let ok = match doc.get(pos) {
+                Some(b'{') => self.open(doc, pos, true),
+                Some(b'[') => self.open(doc, pos, false),
+                Some(b'}') => self.close(true),
+                Some(b']') => self.close(false),
+                _ => false,
+            };
+            if !ok {
+                return None;
+            }
+            if matches!(doc.get(pos), Some(b'}' | b']')) {
+                close |= 1 << t;
+            }
+            from = t + 1;
+            brackets &= brackets - 1;
+        }
+        let s = span(from, 64);
+        self.stretch::<C>(sep & s, m.colon & s).then_some(close)
+    }
+
+    #[inline(always)]
+    fn block<C: Classify>(&mut self, doc: &[u8], base: usize, block: &[u8; 64], m: &Masks) -> bool {
+        let c = &m.c;
+        // Control bytes: only whitespace, and never inside a string.
+        if c.ctrl & (m.in_str | !c.ws) != 0 {
+            return false;
+        }
+        let Some(close) = self.brackets::<C>(doc, base, m) else {
+            return false;
+        };
+        let open = m.op & !(m.colon | m.comma) & !close;
+        let starts = m.scal & !m.cont;
+        let r = next_after(m.colon | m.comma, m.ws, &mut self.after_sep);
+        if r & !(m.qo | starts | open) != 0 {
+            return false;
+        }
+        let r = next_after(m.qc | m.scal | close, m.ws, &mut self.after_value) & !m.cont;
+        if r & !(m.colon | m.comma | close) != 0 {
+            return false;
+        }
+        let r = next_after(m.scal | close, m.ws, &mut self.after_plain) & !m.cont;
+        if r & m.colon != 0 {
+            return false;
+        }
+        let mut s = starts;
+        while s != 0 {
+            if !scalar_ok(doc, base + s.trailing_zeros() as usize) {
+                return false;
+            }
+            s &= s - 1;
+        }
+        let mut e = c.backslash & m.in_str & !m.qo;
+        while e != 0 {
+            let pos = base + e.trailing_zeros() as usize;
+            e &= e - 1;
+            // Escaped backslashes are not in `e` only when they are the
+            // second byte of `\\`; skip those too.
+            if pos < self.escape_end {
+                continue;
+            }
+            match escape(doc, pos) {
+                Ok((len, _)) => self.escape_end = pos + len,
+                Err(_) => return false,
+            }
+        }
+        self.utf8_block::<C>(doc, base, block, c.high)
+    }
+
+    /// Non-ASCII bytes of one block. A block whose non-ASCII bytes are all
+    /// two-byte sequences (Latin names: `é`, `ø`) is checked with two
+    /// masks; otherwise runs of blocks holding non-ASCII bytes are checked
+    /// as UTF-8 from their first to their last such byte when they end (the
+    /// bytes around a run are ASCII, so that is exactly the document's
+    /// validity).
+    #[inline(always)]
+    fn utf8_block<C: Classify>(
+        &mut self,
+        doc: &[u8],
+        base: usize,
+        block: &[u8; 64],
+        high: u64,
+    ) -> bool {
+        if high == 0 {
+            // A lead byte ending the previous block needs a continuation.
+            return self.utf8_lead == 0 && self.utf8_end(doc);
+        }
+        let last = base + 63 - high.leading_zeros() as usize;
+        if let Some((first, _)) = self.utf8 {
+            self.utf8 = Some((first, last));
+            return true;
+        }
+        let (lead, cont) = C::utf8_pairs(block);
+        if lead | cont == high && cont == (lead << 1 | self.utf8_lead) {
+            self.utf8_lead = lead >> 63;
+            return true;
+        }
+        // Start a run, at the lead byte the previous block ended with if any.
+        let first = if self.utf8_lead != 0 {
+            base.saturating_sub(1)
+        } else {
+            base + high.trailing_zeros() as usize
+        };
+        self.utf8_lead = 0;
+        self.utf8 = Some((first, last));
+        true
+    }
+
+    fn utf8_end(&mut self, doc: &[u8]) -> bool {
+        match self.utf8.take() {
+            Some((f, l)) => doc
+                .get(f..=l)
+                .is_some_and(|s| std::str::from_utf8(s).is_ok()),
+            None => true,
+        }
+    }
+}
+
+/// A number or literal starting at `p` that fills its whole run of
+/// scalar bytes.
+#[inline]
+fn scalar_ok(doc: &[u8], p: usize) -> bool {
+    let end = match doc.get(p) {
+        Some(b'-' | b'0'..=b'9') => number(doc, p).ok(),
+        Some(&b) => {
+            let lit: &[u8] = match b {
+                b't' => b"true",
+                b'f' => b"false",
+                b'n' => b"null",
+                _ => return false,
+            };
+            (doc.get(p..p + lit.len()) == Some(lit)).then_some(p + lit.len())
+        }
+        None => None,
+    };
+    end.is_some_and(|e| {
+        doc.get(e).is_none_or(|b| {
+            matches!(
+                b,
+                b' ' | b'\t' | b'\n' | b'\r' | b'"' | b',' | b':' | b'[' | b']' | b'{' | b'}'
+            )
+        })
+    })
+}
+
+#[inline(always)]
+pub(super) fn validate_with<C: Classify>(doc: &[u8]) -> bool {
+    let mut s1 = Stage1::default();
+    let mut g = Grammar {
+        stack: [Frame::default(); MAX_DEPTH],
+        depth: 0,
+        // The start of the document wants a value, like a separator.
+        after_sep: 1,
+        after_value: 0,
+        after_plain: 0,
+        escape_end: 0,
+        utf8: None,
+        utf8_lead: 0,
+    };
+    let ok = blocks(
+        doc,
+        #[inline(always)]
+        |base, block| {
+            let m = s1.block::<C>(C::classify(block));
+            g.block::<C>(doc, base, block, &m)
+        },
+    );
+    ok && !s1.open_string()
+        && g.depth == 0
+        && g.after_sep == 0
+        && g.utf8_lead == 0
+        && g.utf8_end(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tokenize, Visitor};
+    use super::*;
+    use std::ops::Range;
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Ev {
+        Open(bool),
+        Close,
+        Key(Range<usize>, bool),
+        Str(Range<usize>, bool),
+        Scalar(Range<usize>, bool),
+    }
+
+    #[derive(Default)]
+    struct Rec(Vec<Ev>);
+    impl Visitor for Rec {
+        fn open(&mut self, o: bool) {
+            self.0.push(Ev::Open(o))
+        }
+        fn close(&mut self) {
+            self.0.push(Ev::Close)
+        }
+        fn key(&mut self, r: Range<usize>, e: bool) {
+            self.0.push(Ev::Key(r, e))
+        }
+        fn string(&mut self, r: Range<usize>, e: bool) {
+            self.0.push(Ev::Str(r, e))
+        }
+        fn scalar(&mut self, r: Range<usize>, n: bool) {
+            self.0.push(Ev::Scalar(r, n))
+        }
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() >> 16) as usize % n.max(1)
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len())]
+        }
+    }
+
+    fn ws(r: &mut Rng, out: &mut String) {
+        if r.below(3) == 0 {
+            out.push_str(r.pick(&[
+                " ",
+                "\n  ",
+                "\t",
+                "\r\n",
+                "                                                                  ",
+            ]));
+        }
+    }
+
+    /// A random valid document (strings long enough to cross blocks).
+    fn value(r: &mut Rng, depth: usize, out: &mut String) {
+        ws(r, out);
+        match if depth > 6 {
+            2 + r.below(4)
+        } else {
+            r.below(6)
+        } {
+            0 => {
+                out.push('{');
+                for i in 0..r.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    ws(r, out);
+                    string(r, out);
+                    ws(r, out);
+                    out.push(':');
+                    value(r, depth + 1, out);
+                }
+                ws(r, out);
+                out.push('}');
+            }
+            1 => {
+                out.push('[');
+                for i in 0..r.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    value(r, depth + 1, out);
+                }
+                ws(r, out);
+                out.push(']');
+            }
+            2 | 3 => string(r, out),
+            4 => out.push_str(r.pick(&["0", "-12.5e+3", "1e9", "123456789012345", "0.25", "-0"])),
+            _ => out.push_str(r.pick(&["true", "false", "null"])),
+        }
+        ws(r, out);
+    }
+
+    fn string(r: &mut Rng, out: &mut String) {
+        out.push('"');
+        for _ in 0..r.below(40) {
+            out.push_str(r.pick(&[
+                "a",
+                "b",
+                "x y",
+                "é",
+                "😀",
+                "\\\"",
+                "\\\\",
+                "\\n",
+                "\\u00e9",
+                "\\ud83d\\ude00",
+                "\\/",
+                "{",
+                "]",
+                ":",
+                ",",
+                "0123456789abcdef0123456789",
+            ]));
+        }
+        out.push('"');
+    }
+
+    const NOISE: &[u8] =
+        b"{}[]:,\"\\ \n\tabtrufalsenul0123456789-+.eE\xc3\xa9\x80\xff\x01\x1a\x0c\x7f";
+
+    fn mutate(r: &mut Rng, doc: &mut Vec<u8>) {
+        for _ in 0..1 + r.below(3) {
+            let at = r.below(doc.len() + 1);
+            let b = NOISE[r.below(NOISE.len())];
+            match r.below(3) {
+                0 if at < doc.len() => doc[at] = b,
+                1 if at < doc.len() => {
+                    doc.remove(at);
+                }
+                _ => doc.insert(at, b),
+            }
+        }
+    }
+
+    fn check(doc: &[u8]) {
+        let mut want = Rec::default();
+        let ok = tokenize(doc, &mut want).is_ok();
+        assert_eq!(validate(doc), ok, "{:?}", String::from_utf8_lossy(doc));
+        assert_eq!(
+            validate_with::<Scalar>(doc),
+            ok,
+            "{:?}",
+            String::from_utf8_lossy(doc)
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_tokenizer_on_random_and_mutated_documents() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3000 {
+            let mut s = String::new();
+            value(&mut r, 0, &mut s);
+            check(s.as_bytes());
+            let mut doc = s.into_bytes();
+            for _ in 0..4 {
+                mutate(&mut r, &mut doc);
+                check(&doc);
+            }
+        }
+        for _ in 0..20000 {
+            let doc: Vec<u8> = (0..r.below(150))
+                .map(|_| NOISE[r.below(NOISE.len())])
+                .collect();
+            check(&doc);
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_tokenizer_on_edge_cases() {
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        let cases: Vec<Vec<u8>> = [
+            "",
+            " ",
+            "{}",
+            "[]",
+            "{ }",
+            "[ ]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "[1,]",
+            "[,1]",
+            "{,}",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":\"b\":\"c\"}",
+            "{\"a\",1}",
+            "[1:2]",
+            "{1:2}",
+            "{\"a\":1,2:3}",
+            "{\"a\":{}:1}",
+            "{\"a\":{\"b\":1}:2}",
+            "[\"a\":1]",
+            "\"a\" \"b\"",
+            "1 2",
+            "{} {}",
+            "1,",
+            ",",
+            ":",
+            "\"a\":1",
+            "]",
+            "}",
+            "[}",
+            "{]",
+            "truex",
+            "true1",
+            "nulll",
+            "01",
+            "-",
+            "1.",
+            "1e",
+            "1e+",
+            "-01",
+            "[-]",
+            "\"\\u12\"",
+            "\"\\ud800\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\udc00\"",
+            "\"\\x\"",
+            "\"a\\",
+            "\"a",
+            "\u{feff}1",
+            "[1]x",
+            "[\"\\\\\"]",
+            "[\"\\\\\\\"\"]",
+            "{\"\\\"\":1}",
+            "[\"a\t\"]",
+            " [ 1 , 2 ] ",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .chain([
+            deep(MAX_DEPTH).into_bytes(),
+            deep(MAX_DEPTH + 1).into_bytes(),
+            b"[\"\xc3\"]".to_vec(),
+            b"[\"\xc3\xa9\"]".to_vec(),
+            b"[1\xc3\xa9]".to_vec(),
+            b"[\"\xed\xa0\x80\"]".to_vec(),
+            b"\x1a".to_vec(),
+            b"[1\x1a2]".to_vec(),
+            b"{\"a\"\x1a1}".to_vec(),
+            b"[1\x0c2]".to_vec(),
+        ])
+        .collect();
+        for c in &cases {
+            check(c);
+            // The same at every offset of a block, and split across blocks.
+            for pad in [1, 30, 60, 62, 63, 64, 65] {
+                let mut d = vec![b' '; pad];
+                d.extend_from_slice(c);
+                check(&d);
+                let mut d = b"[".to_vec();
+                d.extend(std::iter::repeat_n(b' ', pad));
+                d.extend_from_slice(c);
+                d.push(b']');
+                check(&d);
+                let mut d = format!("[\"{}\",", "x".repeat(pad)).into_bytes();
+                d.extend_from_slice(c);
+                d.push(b']');
+                check(&d);
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_tokenizer_on_utf8_at_every_block_offset() {
+        let pieces: &[&[u8]] = &[
+            b"\xc3\xa9",
+            b"\xc3",
+            b"\xa9",
+            b"\xc3\xc3\xa9",
+            b"\xc3\xa9\xa9",
+            b"\xf0\x9f\x98\x80",
+            b"\xe2\x82\xac\xc3\xa9",
+            b"\xc3\xa9\xe2\x82",
+            b"\xc1\xbf",
+            b"\xe0\x80\x80",
+            b"\xff",
+        ];
+        for piece in pieces {
+            for pad in 0..140 {
+                let mut d = b"[\"".to_vec();
+                d.extend(std::iter::repeat_n(b'a', pad));
+                d.extend_from_slice(piece);
+                d.extend_from_slice(b"\",\"\xc3\xb8\"]");
+                check(&d);
+                let mut d = b"\"".to_vec();
+                d.extend(std::iter::repeat_n(b'a', pad));
+                d.extend_from_slice(piece);
+                check(&d);
+                d.push(b'"');
+                check(&d);
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_tokenizer_on_the_fuzz_corpus() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/json"));
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let doc = std::fs::read(&path).unwrap();
+                check(&doc);
+                let mut r = Rng(n as u64 + 1);
+                for _ in 0..20 {
+                    let mut d = doc.clone();
+                    mutate(&mut r, &mut d);
+                    check(&d);
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 20);
+    }
+}

@@ -1,0 +1,530 @@
+//! Stage 1 of the JSON fast path: classifies 64 bytes at a time into
+//! bitmasks (quotes, backslashes, whitespace, structural characters,
+//! control and non-ASCII bytes), then resolves escapes and the in-string
+//! mask with carries across blocks, so nothing later looks at string
+//! content byte by byte. Three classifiers give identical masks: AVX2 (x86_64,
+//! detected at run time), simd128 (wasm, enabled at build time) and a
+//! portable scalar one that the tests hold the others equal to.
+
+/// Raw byte classes of one 64-byte block, bit i = byte i.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(super) struct Classes {
+    pub quote: u64,
+    pub backslash: u64,
+    /// ` `, `\t`, `\n`, `\r`.
+    pub ws: u64,
+    /// `{}[]:,`.
+    pub op: u64,
+    pub colon: u64,
+    pub comma: u64,
+    /// Bytes below 0x20.
+    pub ctrl: u64,
+    /// Bytes at or above 0x80.
+    pub high: u64,
+}
+
+/// A way to classify a block; all implementations agree bit for bit.
+pub(super) trait Classify {
+    fn classify(block: &[u8; 64]) -> Classes;
+    /// Bit i = xor of bits 0..=i.
+    #[inline(always)]
+    fn prefix_xor(x: u64) -> u64 {
+        prefix_xor_ladder(x)
+    }
+    /// Lead bytes of two-byte UTF-8 sequences (0xc2..=0xdf) and
+    /// continuation bytes (0x80..=0xbf); only asked for blocks holding
+    /// non-ASCII bytes.
+    #[inline(always)]
+    fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+        utf8_pairs_scalar(block)
+    }
+}
+
+#[inline]
+pub(super) fn utf8_pairs_scalar(block: &[u8; 64]) -> (u64, u64) {
+    let (mut lead, mut cont) = (0, 0);
+    for (i, &b) in block.iter().enumerate() {
+        lead |= u64::from((0xc2..=0xdf).contains(&b)) << i;
+        cont |= u64::from(b & 0xc0 == 0x80) << i;
+    }
+    (lead, cont)
+}
+
+#[inline(always)]
+pub(super) fn prefix_xor_ladder(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+const Q: u8 = 1;
+const BS: u8 = 2;
+const WS: u8 = 4;
+const OP: u8 = 8;
+const COLON: u8 = 16;
+const COMMA: u8 = 32;
+const CTRL: u8 = 64;
+const HIGH: u8 = 128;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut c = 0;
+        if b < 0x20 {
+            c |= CTRL;
+        }
+        if b >= 0x80 {
+            c |= HIGH;
+        }
+        match b as u8 {
+            b'"' => c |= Q,
+            b'\\' => c |= BS,
+            b' ' | b'\t' | b'\n' | b'\r' => c |= WS,
+            b':' => c |= OP | COLON,
+            b',' => c |= OP | COMMA,
+            b'{' | b'}' | b'[' | b']' => c |= OP,
+            _ => {}
+        }
+        t[b] = c;
+        b += 1;
+    }
+    t
+}
+
+static TABLE: [u8; 256] = class_table();
+
+/// The portable classifier, and the reference the vector ones are tested
+/// against.
+pub(super) struct Scalar;
+
+impl Classify for Scalar {
+    #[inline]
+    fn classify(block: &[u8; 64]) -> Classes {
+        let mut c = Classes::default();
+        for (i, &b) in block.iter().enumerate() {
+            let k = TABLE[b as usize];
+            let bit = 1u64 << i;
+            let on = |f: u8| if k & f != 0 { bit } else { 0 };
+            c.quote |= on(Q);
+            c.backslash |= on(BS);
+            c.ws |= on(WS);
+            c.op |= on(OP);
+            c.colon |= on(COLON);
+            c.comma |= on(COMMA);
+            c.ctrl |= on(CTRL);
+            c.high |= on(HIGH);
+        }
+        c
+    }
+}
+
+/// Low-nibble tables (simdjson's): a byte is whitespace when the table
+/// entry at its low nibble equals it, and an operator when the operator
+/// entry equals the byte with bit 0x20 set (`[` -> `{`, `]` -> `}`). Bytes
+/// 0x0c and 0x1a (control bytes) also match the operator test; the vector
+/// classifiers clear control bytes from `op` so the masks stay exact.
+const WS_TABLE: [u8; 16] = [
+    b' ', 100, 100, 100, 17, 100, 113, 2, 100, b'\t', b'\n', 112, 100, b'\r', 100, 100,
+];
+const OP_TABLE: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b':', b'{', b',', b'}', 0, 0];
+
+#[cfg(target_arch = "x86_64")]
+pub(super) mod x86 {
+    use super::{Classes, Classify, OP_TABLE, WS_TABLE};
+    use std::arch::x86_64::*;
+
+    pub(in crate::codec::json) struct Avx2;
+
+    impl Classify for Avx2 {
+        #[inline(always)]
+        fn classify(block: &[u8; 64]) -> Classes {
+            // SAFETY: `Avx2` is only used by code that runs after
+            // `is_x86_feature_detected!("avx2")` (see `fast::validate`).
+            unsafe { classify(block) }
+        }
+        #[inline(always)]
+        fn prefix_xor(x: u64) -> u64 {
+            // SAFETY: as above, pclmulqdq is detected with avx2.
+            unsafe { clmul_prefix_xor(x) }
+        }
+        #[inline(always)]
+        fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+            // SAFETY: as above.
+            unsafe { utf8_pairs(block) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+        let half = |p: *const u8| {
+            let v = _mm256_loadu_si256(p.cast());
+            let d = _mm256_sub_epi8(v, _mm256_set1_epi8(0xc2u8 as i8));
+            let lead = _mm256_cmpeq_epi8(_mm256_min_epu8(d, _mm256_set1_epi8(0x1d)), d);
+            let top = _mm256_and_si256(v, _mm256_set1_epi8(0xc0u8 as i8));
+            let cont = _mm256_cmpeq_epi8(top, _mm256_set1_epi8(0x80u8 as i8));
+            (
+                _mm256_movemask_epi8(lead) as u32 as u64,
+                _mm256_movemask_epi8(cont) as u32 as u64,
+            )
+        };
+        let (l0, c0) = half(block.as_ptr());
+        let (l1, c1) = half(block.as_ptr().add(32));
+        (l0 | l1 << 32, c0 | c1 << 32)
+    }
+
+    #[target_feature(enable = "pclmulqdq")]
+    #[inline]
+    unsafe fn clmul_prefix_xor(x: u64) -> u64 {
+        let all = _mm_set1_epi8(-1);
+        let v = _mm_set_epi64x(0, x as i64);
+        _mm_cvtsi128_si64(_mm_clmulepi64_si128(v, all, 0)) as u64
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn classify(block: &[u8; 64]) -> Classes {
+        let ws_t = _mm256_loadu_si256([WS_TABLE, WS_TABLE].as_ptr().cast());
+        let op_t = _mm256_loadu_si256([OP_TABLE, OP_TABLE].as_ptr().cast());
+        let mask = |v: __m256i| _mm256_movemask_epi8(v) as u32 as u64;
+        let half = |p: *const u8| {
+            let v = _mm256_loadu_si256(p.cast());
+            let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
+            let ctrl = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+            let ws = _mm256_cmpeq_epi8(_mm256_shuffle_epi8(ws_t, v), v);
+            let op = _mm256_cmpeq_epi8(
+                _mm256_shuffle_epi8(op_t, v),
+                _mm256_or_si256(v, _mm256_set1_epi8(0x20)),
+            );
+            let op = _mm256_andnot_si256(ctrl, op);
+            Classes {
+                quote: mask(eq(b'"')),
+                backslash: mask(eq(b'\\')),
+                ws: mask(ws),
+                op: mask(op),
+                colon: mask(eq(b':')),
+                comma: mask(eq(b',')),
+                ctrl: mask(ctrl),
+                high: mask(v),
+            }
+        };
+        let lo = half(block.as_ptr());
+        let hi = half(block.as_ptr().add(32));
+        super::join(lo, hi, 32)
+    }
+
+    /// Whether this CPU runs the AVX2 path.
+    pub(in crate::codec::json) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(super) mod wasm {
+    use super::{Classes, Classify, OP_TABLE, WS_TABLE};
+    use core::arch::wasm32::*;
+
+    pub(in crate::codec::json) struct Simd128;
+
+    impl Classify for Simd128 {
+        #[inline(always)]
+        fn classify(block: &[u8; 64]) -> Classes {
+            let ws_t = u8x16(
+                WS_TABLE[0],
+                WS_TABLE[1],
+                WS_TABLE[2],
+                WS_TABLE[3],
+                WS_TABLE[4],
+                WS_TABLE[5],
+                WS_TABLE[6],
+                WS_TABLE[7],
+                WS_TABLE[8],
+                WS_TABLE[9],
+                WS_TABLE[10],
+                WS_TABLE[11],
+                WS_TABLE[12],
+                WS_TABLE[13],
+                WS_TABLE[14],
+                WS_TABLE[15],
+            );
+            let op_t = u8x16(
+                OP_TABLE[0],
+                OP_TABLE[1],
+                OP_TABLE[2],
+                OP_TABLE[3],
+                OP_TABLE[4],
+                OP_TABLE[5],
+                OP_TABLE[6],
+                OP_TABLE[7],
+                OP_TABLE[8],
+                OP_TABLE[9],
+                OP_TABLE[10],
+                OP_TABLE[11],
+                OP_TABLE[12],
+                OP_TABLE[13],
+                OP_TABLE[14],
+                OP_TABLE[15],
+            );
+            let mut out = Classes::default();
+            for (k, chunk) in block.chunks_exact(16).enumerate() {
+                let mut w = [0u8; 16];
+                w.copy_from_slice(chunk);
+                let v = u8x16(
+                    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11],
+                    w[12], w[13], w[14], w[15],
+                );
+                let m = |x: v128| u64::from(u8x16_bitmask(x));
+                let eq = |c: u8| u8x16_eq(v, u8x16_splat(c));
+                let nib = v128_and(v, u8x16_splat(0x0f));
+                let ctrl = u8x16_lt(v, u8x16_splat(0x20));
+                let ws = u8x16_eq(u8x16_swizzle(ws_t, nib), v);
+                let op = u8x16_eq(u8x16_swizzle(op_t, nib), v128_or(v, u8x16_splat(0x20)));
+                let op = v128_andnot(op, ctrl);
+                let part = Classes {
+                    quote: m(eq(b'"')),
+                    backslash: m(eq(b'\\')),
+                    ws: m(ws),
+                    op: m(op),
+                    colon: m(eq(b':')),
+                    comma: m(eq(b',')),
+                    ctrl: m(ctrl),
+                    high: m(v),
+                };
+                out = super::join(out, part, 16 * k as u32);
+            }
+            out
+        }
+
+        #[inline(always)]
+        fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
+            let (mut lead, mut cont) = (0u64, 0u64);
+            for (k, chunk) in block.chunks_exact(16).enumerate() {
+                let mut w = [0u8; 16];
+                w.copy_from_slice(chunk);
+                let v = u8x16(
+                    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11],
+                    w[12], w[13], w[14], w[15],
+                );
+                let l = u8x16_lt(u8x16_sub(v, u8x16_splat(0xc2)), u8x16_splat(0x1e));
+                let c = u8x16_eq(v128_and(v, u8x16_splat(0xc0)), u8x16_splat(0x80));
+                lead |= u64::from(u8x16_bitmask(l)) << (16 * k);
+                cont |= u64::from(u8x16_bitmask(c)) << (16 * k);
+            }
+            (lead, cont)
+        }
+    }
+}
+
+/// `lo` with `hi` shifted in at bit `at`.
+#[inline(always)]
+#[allow(dead_code)]
+fn join(lo: Classes, hi: Classes, at: u32) -> Classes {
+    Classes {
+        quote: lo.quote | hi.quote << at,
+        backslash: lo.backslash | hi.backslash << at,
+        ws: lo.ws | hi.ws << at,
+        op: lo.op | hi.op << at,
+        colon: lo.colon | hi.colon << at,
+        comma: lo.comma | hi.comma << at,
+        ctrl: lo.ctrl | hi.ctrl << at,
+        high: lo.high | hi.high << at,
+    }
+}
+
+/// Bits of the characters escaped by a backslash (simdjson's odd-length
+/// run rule); `prev` carries "the first byte of the next block is escaped".
+#[inline(always)]
+pub(super) fn escaped(backslash: u64, prev: &mut u64) -> u64 {
+    if backslash == 0 && *prev == 0 {
+        return 0;
+    }
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let backslash = backslash & !*prev;
+    let follows = backslash << 1 | *prev;
+    let odd_starts = backslash & !EVEN & !follows;
+    let (sum, carry) = odd_starts.overflowing_add(backslash);
+    *prev = u64::from(carry);
+    let invert = sum << 1;
+    (EVEN ^ invert) & follows
+}
+
+/// Per-block masks after escapes and strings are resolved; every mask but
+/// `in_str`, `qo` is outside strings.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Masks {
+    pub c: Classes,
+    /// String content plus the opening quote.
+    pub in_str: u64,
+    pub qo: u64,
+    pub qc: u64,
+    pub ws: u64,
+    pub op: u64,
+    pub colon: u64,
+    pub comma: u64,
+    /// Bytes of scalars (anything else outside strings).
+    pub scal: u64,
+    /// Scalar bytes whose previous byte is a scalar byte.
+    pub cont: u64,
+}
+
+/// The carries of stage 1 across blocks.
+#[derive(Default)]
+pub(super) struct Stage1 {
+    escaped: u64,
+    in_str: u64,
+    scal: u64,
+}
+
+impl Stage1 {
+    #[inline(always)]
+    pub fn block<C: Classify>(&mut self, c: Classes) -> Masks {
+        let esc = escaped(c.backslash, &mut self.escaped);
+        let quote = c.quote & !esc;
+        let in_str = C::prefix_xor(quote) ^ self.in_str;
+        self.in_str = ((in_str as i64) >> 63) as u64;
+        let out = !in_str;
+        let qc = quote & out;
+        let ws = c.ws & out;
+        let op = c.op & out;
+        let scal = out & !qc & !op & !ws;
+        let cont = scal & (scal << 1 | self.scal);
+        self.scal = scal >> 63;
+        Masks {
+            c,
+            in_str,
+            qo: quote & in_str,
+            qc,
+            ws,
+            op,
+            colon: c.colon & out,
+            comma: c.comma & out,
+            scal,
+            cont,
+        }
+    }
+
+    /// Whether the input ended inside a string.
+    pub fn open_string(&self) -> bool {
+        self.in_str != 0
+    }
+}
+
+/// Calls `f` with each 64-byte block of `doc`, the last one padded with
+/// spaces (whitespace, so padding never adds a token).
+#[inline(always)]
+pub(super) fn blocks(doc: &[u8], mut f: impl FnMut(usize, &[u8; 64]) -> bool) -> bool {
+    let mut chunks = doc.chunks_exact(64);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let Ok(block) = <&[u8; 64]>::try_from(chunk) else {
+            return false;
+        };
+        if !f(base, block) {
+            return false;
+        }
+        base += 64;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut block = [b' '; 64];
+        block[..rest.len()].copy_from_slice(rest);
+        return f(base, &block);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_block(seed: &mut u64, alphabet: &[u8]) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        for x in b.iter_mut() {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *x = if alphabet.is_empty() {
+                (*seed >> 24) as u8
+            } else {
+                alphabet[(*seed >> 24) as usize % alphabet.len()]
+            };
+        }
+        b
+    }
+
+    #[test]
+    fn vector_classifiers_equal_the_scalar_one() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut all = [0u8; 256];
+        for (i, x) in all.iter_mut().enumerate() {
+            *x = i as u8;
+        }
+        let mut blocks: Vec<[u8; 64]> = all
+            .chunks_exact(64)
+            .map(|c| c.try_into().unwrap())
+            .collect();
+        for _ in 0..2000 {
+            blocks.push(random_block(&mut seed, b""));
+            blocks.push(random_block(
+                &mut seed,
+                b"\"\\ \t\n\r{}[]:,ab\x0c\x1a\x1b\x1d\xe9\x80",
+            ));
+        }
+        for b in &blocks {
+            let want = Scalar::classify(b);
+            #[cfg(target_arch = "x86_64")]
+            if x86::available() {
+                assert_eq!(x86::Avx2::utf8_pairs(b), utf8_pairs_scalar(b));
+                assert_eq!(x86::Avx2::classify(b), want, "{b:?}");
+                assert_eq!(
+                    x86::Avx2::prefix_xor(want.quote),
+                    prefix_xor_ladder(want.quote)
+                );
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            assert_eq!(wasm::Simd128::classify(b), want, "{b:?}");
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            assert_eq!(wasm::Simd128::utf8_pairs(b), utf8_pairs_scalar(b));
+            // The scalar table itself against the definitions.
+            for (i, &x) in b.iter().enumerate() {
+                let bit = |m: u64| m >> i & 1 == 1;
+                assert_eq!(bit(want.quote), x == b'"');
+                assert_eq!(bit(want.ws), matches!(x, b' ' | b'\t' | b'\n' | b'\r'));
+                assert_eq!(bit(want.op), b"{}[]:,".contains(&x));
+                assert_eq!(bit(want.ctrl), x < 0x20);
+                assert_eq!(bit(want.high), x >= 0x80);
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_follow_the_odd_run_rule() {
+        // Byte-wise reference over several blocks.
+        let mut seed = 99u64;
+        for _ in 0..300 {
+            let doc: Vec<u8> = (0..4)
+                .flat_map(|_| random_block(&mut seed, b"\\\\\\a\""))
+                .collect();
+            let mut want = vec![false; doc.len()];
+            let mut esc = false;
+            for (i, &b) in doc.iter().enumerate() {
+                want[i] = esc;
+                esc = !esc && b == b'\\';
+            }
+            let mut prev = 0;
+            for (k, chunk) in doc.chunks_exact(64).enumerate() {
+                let bs = Scalar::classify(chunk.try_into().unwrap()).backslash;
+                let got = escaped(bs, &mut prev);
+                for i in 0..64 {
+                    assert_eq!(got >> i & 1 == 1, want[k * 64 + i]);
+                }
+            }
+        }
+    }
+}
