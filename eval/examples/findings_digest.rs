@@ -6,6 +6,7 @@
 //! diff when the digests differ).
 //!
 //! `cargo run --release -p veil-eval --example findings_digest [-- --list]`
+//! (the base to compare with: build this example at the commit before)
 
 use std::fmt::Write as _;
 use veil_engine::{CompiledPolicy, Direction, Target};
@@ -58,6 +59,15 @@ fn corpora() -> Vec<(String, &'static str, Vec<u8>)> {
     out.push(("truncated".into(), "application/json", broken.clone()));
     broken.extend_from_slice(b"}}]]");
     out.push(("unbalanced".into(), "application/json", broken));
+    // A control byte and invalid UTF-8 inside a string; JSON labelled as text.
+    let body = veil_eval::mixed::mixed_json(8, 64 << 10);
+    let mut bad = body.clone();
+    bad[body.len() / 2] = 0x01;
+    out.push(("control-byte".into(), "application/json", bad));
+    let mut bad = body.clone();
+    bad[body.len() / 3] = 0xff;
+    out.push(("bad-utf8".into(), "application/json", bad));
+    out.push(("json-as-text".into(), "text/plain", body));
     out
 }
 
