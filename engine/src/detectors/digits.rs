@@ -84,20 +84,123 @@ pub fn digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
     }
 }
 
-/// The digit runs a numeric detector could accept (`run_may_matter`): like
-/// `digit_runs`, but the byte-class prefilter drops most runs unmeasured,
-/// among them every run glued to a lower-case letter before it (inside a
-/// hex digest, a UUID, an identifier) except after `c` (bech32 `bc1…`):
-/// every numeric detector rejects those.
+/// The digit runs a numeric detector could accept (`wanted` is not
+/// empty): like `digit_runs`, but the byte-class prefilter drops most runs
+/// unmeasured, among them every run glued to a lower-case letter before it
+/// (inside a hex digest, a UUID, an identifier) except after `bc` (bech32
+/// `bc1…`): every numeric detector rejects those.
 pub fn candidate_digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
     super::classes::candidates(hay, true, false, |c| {
         if let super::classes::Candidate::DigitRun(i) = c {
             let run = measure_run(hay, i);
-            if run_may_matter(hay, &run) {
+            if wanted(hay, &run) != 0 {
                 f(&run);
             }
         }
     });
+}
+
+/// One bit per digit-run detector, for `wanted`.
+pub(crate) mod kind {
+    pub const CARD: u16 = 1 << 0;
+    pub const SSN: u16 = 1 << 1;
+    pub const ITIN: u16 = 1 << 2;
+    pub const PHONE: u16 = 1 << 3;
+    pub const IBAN: u16 = 1 << 4;
+    pub const IPV4: u16 = 1 << 5;
+    pub const NINO: u16 = 1 << 6;
+    pub const SIN: u16 = 1 << 7;
+    pub const AADHAAR: u16 = 1 << 8;
+    pub const BITCOIN: u16 = 1 << 9;
+
+    /// The bit of a digit-run detector by id; every bit for an unknown one,
+    /// so a new detector is offered every run until it gets its own.
+    pub fn of(id: &str) -> u16 {
+        match id {
+            "payment_card" => CARD,
+            "us_ssn" => SSN,
+            "us_itin" => ITIN,
+            "phone_number" => PHONE,
+            "iban" => IBAN,
+            "ipv4_address" => IPV4,
+            "uk_nino" => NINO,
+            "ca_sin" => SIN,
+            "in_aadhaar" => AADHAAR,
+            "bitcoin_address" => BITCOIN,
+            _ => u16::MAX,
+        }
+    }
+}
+
+impl super::Builtin {
+    /// This detector's `kind` bit, from a table built once.
+    #[inline]
+    pub(crate) fn digit_kind(self) -> u16 {
+        static KINDS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+        let kinds = KINDS.get_or_init(|| {
+            super::ALL_BUILTINS
+                .iter()
+                .map(|b| kind::of(b.def().id))
+                .collect()
+        });
+        kinds.get(usize::from(self.0)).copied().unwrap_or(u16::MAX)
+    }
+}
+
+/// The detectors that can possibly accept `run` (`kind` bits): each one's
+/// cheapest necessary conditions on the run's digit count, grouping and
+/// neighbours, so a run is measured once and most reach one detector or
+/// none. Only runs `run_may_matter` lets through count, as before.
+#[inline]
+pub(crate) fn wanted(hay: &[u8], run: &DigitRun) -> u16 {
+    let at = |i: usize| hay.get(i).copied().unwrap_or(0);
+    let prev = if run.start > 0 { at(run.start - 1) } else { 0 };
+    let prev2 = if run.start > 1 { at(run.start - 2) } else { 0 };
+    let next = at(run.end);
+    let first = at(run.start);
+    let glued = prev.is_ascii_alphanumeric() || prev == b'_';
+    let d = run.digits;
+    let mut want = 0;
+    if !glued {
+        if (13..=19).contains(&d) && prev != b'+' {
+            want |= kind::CARD;
+        }
+        if d == 9 {
+            want |= kind::SSN | kind::SIN;
+            if first == b'9' {
+                want |= kind::ITIN;
+            }
+        }
+        if d == 12 {
+            want |= kind::AADHAAR;
+        }
+        // A phone number reads past its first run only over `.`, `(`,
+        // `)`, or a separator before a parenthesis.
+        let goes_on = matches!(next, b'.' | b'(' | b')')
+            || (matches!(next, b' ' | b'-') && matches!(at(run.end + 1), b'(' | b')'));
+        if !matches!(prev, b'/' | b':' | b',') && (d >= 10 || goes_on) {
+            want |= kind::PHONE;
+        }
+        if run.group_count == 1 && d <= 3 && next == b'.' && !matches!(prev, b'.' | b'-') {
+            want |= kind::IPV4;
+        }
+        if matches!(first, b'1' | b'3') && run.group_count == 1 && next.is_ascii_alphabetic() {
+            want |= kind::BITCOIN;
+        }
+    }
+    if prev.is_ascii_uppercase() && prev2.is_ascii_uppercase() {
+        want |= kind::IBAN;
+    }
+    if d == 6 && (prev.is_ascii_uppercase() || (prev == b' ' && prev2.is_ascii_uppercase())) {
+        want |= kind::NINO;
+    }
+    if prev == b'c' && prev2 == b'b' {
+        want |= kind::BITCOIN;
+    }
+    if want != 0 && !run_may_matter(hay, run) {
+        return 0;
+    }
+    want
 }
 
 /// The maximal run starting at the digit `hay[i]`.

@@ -28,7 +28,7 @@ mod tokens;
 pub mod validators;
 
 use crate::bundle::{Action, Severity};
-pub(crate) use digits::measure_run;
+pub(crate) use digits::{measure_run, wanted};
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub use doc::catalogue_markdown;
 
