@@ -146,8 +146,7 @@ mod x86 {
                     )
                 };
                 let eq = |b: u8| _mm256_cmpeq_epi8(v, splat(b));
-                let bits =
-                    |m: __m256i| u64::from(_mm256_movemask_epi8(m) as u32) << (part * 32);
+                let bits = |m: __m256i| u64::from(_mm256_movemask_epi8(m) as u32) << (part * 32);
                 let open = eq(b'(');
                 let dot = eq(b'.');
                 c.digit |= bits(range(b'0', 10));
@@ -295,9 +294,24 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
 /// starts from) has the next one at most a four-digit group away; JSON's
 /// `"total":12.5` has none.
 #[inline(always)]
-fn colon_gate(hay: &[u8], base: usize, cur: &Classes, next: &Classes, f: &mut impl FnMut(Candidate)) {
-    let w = u128::from(cur.colon) | u128::from(next.colon) << 64;
-    let m = cur.colon & any_within(w, 5);
+fn colon_gate(
+    hay: &[u8],
+    base: usize,
+    cur: &Classes,
+    next: &Classes,
+    f: &mut impl FnMut(Candidate),
+) {
+    let c = cur.colon;
+    let mut soon = c >> 1 | c >> 2;
+    soon |= soon >> 2 | c >> 5;
+    if c >> 59 != 0 {
+        let w = u128::from(c) | u128::from(next.colon) << 64;
+        soon |= any_within(w, 5);
+    }
+    let m = c & soon;
+    if m == 0 {
+        return;
+    }
     for_each_bit(m, base, hay.len(), |i| {
         let hexish = |j: Option<usize>| {
             j.and_then(|j| hay.get(j))
@@ -352,65 +366,82 @@ fn for_each_bit(mut m: u64, base: usize, len: usize, mut f: impl FnMut(usize)) {
 /// The run starts of `cur` that pass the gate of some numeric detector
 /// (see `super::digits::wanted`, whose conditions these over-approximate
 /// with whole-mask shifts).
-const DG_STARTS: bool = false;
 #[inline(always)]
 fn digit_gate(prev: &Classes, cur: &Classes, next: &Classes) -> u64 {
     let d = cur.digit;
     let pd = p(d, prev.digit, 1);
+    let pd2 = p(d, prev.digit, 2);
     let psep = p(cur.sep, prev.sep, 1);
     let pl = p(cur.lower, prev.lower, 1);
     // After `bc` (bech32); every other lower-case letter glues the run
     // into a word, which every numeric detector rejects.
     let bc = p(cur.c, prev.c, 1) & p(cur.b, prev.b, 2);
-    let starts = d & !pd & !(psep & p(d, prev.digit, 2)) & !(pl & !bc);
-    if starts == 0 || DG_STARTS {
-        if DG_STARTS { return starts; }
-        return 0;
-    }
+    let starts = d & !pd & !(psep & pd2) & !(pl & !bc);
+    let pu = p(cur.upper, prev.upper, 1);
+    let pu2 = p(cur.upper, prev.upper, 2);
     let letter = cur.lower | cur.upper;
     let alnum = d | letter;
     let prev_alnum = prev.digit | prev.lower | prev.upper;
     let pa = |j: u32| p(alnum, prev_alnum, j);
-    let pu = p(cur.upper, prev.upper, 1);
-    let pu2 = p(cur.upper, prev.upper, 2);
+    let sure = p(cur.paren_plus, prev.paren_plus, 1)
+        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
+        | (pu & pu2 & !pa(3))
+        // NINO "AB 12 34 56 C".
+        | (psep & pu2 & p(cur.upper, prev.upper, 3) & !pa(4))
+        | bc;
     // Bytes of a run: digits, and single separators between digits. The
     // next chunk's last byte is counted as one (its successor is
     // unknown), which only lets more through.
     let run = d | (cur.sep & pd & n(d, next.digit, 1));
     let next_run = next.digit | (next.sep & p(next.digit, d, 1) & (next.digit >> 1 | 1 << 63));
     // Nine or more digits (cards, SSN, ITIN, SIN, Aadhaar, long phone
-    // runs) take at least nine run bytes.
-    let long = run
+    // runs) take at least nine run bytes; the few runs that long (dates
+    // and times among them) have their digits counted.
+    let long = starts
+        & !sure
+        & run
         & n(run, next_run, 2)
         & n(run, next_run, 4)
         & n(run, next_run, 6)
         & n(run, next_run, 8);
-    let gate = long
-        // Phone "(415) …" or E.164 "+1 …".
-        | p(cur.paren_plus, prev.paren_plus, 1)
-        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
-        | (pu & pu2 & !pa(3))
-        // NINO "AB 12 34 56 C".
-        | (psep & pu2 & p(cur.upper, prev.upper, 3) & !pa(4))
-        | bc;
-    let rest = starts & !gate & !pa(1);
-    if rest == 0 {
-        return starts & gate;
+    let mut out = starts & sure;
+    if long != 0 {
+        let runs = u128::from(run) | u128::from(next_run) << 64;
+        let digits = u128::from(d) | u128::from(next.digit) << 64;
+        for_each_bit(long, 0, 64, |i| {
+            let len = (!(runs >> i)).trailing_zeros();
+            let mask = if len >= 64 { u64::MAX } else { (1 << len) - 1 };
+            // A run reaching the window's end is long enough anyway.
+            if len >= 64 || ((digits >> i) as u64 & mask).count_ones() >= 9 {
+                out |= 1 << i;
+            }
+        });
     }
+    // The rest is computed without branches: whether a chunk has such
+    // starts is as good as random, and a mispredicted branch costs more
+    // than these few shifts.
+    let rest = starts & !sure & !pa(1) & !out;
     // Base58 "1…"/"3…" at a word start, letters or digits after.
-    let btc = cur.one_three & n(alnum, next.digit | next.lower | next.upper, 1);
+    out |= rest & cur.one_three & n(alnum, next.digit | next.lower | next.upper, 1);
     // A phone number whose first run is short goes on past a `.`, `(` or
     // `)` within its first 18 bytes; never after `:` or a decimal point.
-    let punct = u128::from(cur.punct) | u128::from(next.punct) << 64;
     let pdot = p(cur.dot, prev.dot, 1);
-    let phone = any_within(punct, 18)
-        & !p(cur.colon, prev.colon, 1)
-        & !(pdot & p(d, prev.digit, 2));
+    let punct = u128::from(cur.punct) | u128::from(next.punct) << 64;
+    out |= rest & !p(cur.colon, prev.colon, 1) & !(pdot & pd2) & any_within(punct, 18);
     // IPv4: a dot within the first four bytes and the third one within
-    // twelve.
-    let dots = u128::from(cur.dot) | u128::from(next.dot) << 64;
-    let ip = any_within(dots, 4) & (any_within(dots >> 4, 8)) & !pdot;
-    starts & (gate | (rest & (btc | phone | ip)))
+    // twelve (counted for the few left).
+    let ip = rest
+        & !pdot
+        & (n(cur.dot, next.dot, 1) | n(cur.dot, next.dot, 2) | n(cur.dot, next.dot, 3));
+    if ip != 0 {
+        let dots = u128::from(cur.dot) | u128::from(next.dot) << 64;
+        for_each_bit(ip, 0, 64, |i| {
+            if (dots >> (i + 5)) as u32 & 0xff != 0 {
+                out |= 1 << i;
+            }
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -482,7 +513,11 @@ mod dg_time {
                 });
                 best2 = best2.min(t.elapsed().as_secs_f64());
             }
-            println!("{name}: candidates {n} in {:.3} ms; runs {m} in {:.3} ms", best * 1e3, best2 * 1e3);
+            println!(
+                "{name}: candidates {n} in {:.3} ms; runs {m} in {:.3} ms",
+                best * 1e3,
+                best2 * 1e3
+            );
         }
     }
 }
