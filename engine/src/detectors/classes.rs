@@ -59,16 +59,18 @@ fn classes_scalar(chunk: &[u8; 64]) -> Classes {
     c
 }
 
-/// Fills `out[k]` with the classes of the 64 bytes at `base + 64 * k`
-/// (zero bytes, in no class, past the end). A macro rather than a function
-/// taking the class function, so that each vector path's loop is compiled
-/// with its target features and the class code inlined into it.
+/// Stores in `window` (slots `from..from + count`) the classes of the 64
+/// bytes at `base + 64 * k` (zero bytes, in no class, past the end). A
+/// macro rather than a function taking the class function, so that each
+/// vector path's loop is compiled with its target features and the class
+/// code inlined into it.
 macro_rules! fill_body {
-    ($hay:expr, $base:expr, $out:expr, |$c:ident| $classes:expr) => {{
-        let (hay, base, out): (&[u8], usize, &mut [Classes]) = ($hay, $base, $out);
-        for (k, o) in out.iter_mut().enumerate() {
+    ($hay:expr, $base:expr, $window:expr, $from:expr, $count:expr, |$c:ident| $classes:expr) => {{
+        let (hay, base, window, from, count): (&[u8], usize, &mut Window, usize, usize) =
+            ($hay, $base, $window, $from, $count);
+        for k in 0..count {
             let at = base + 64 * k;
-            *o = match hay.get(at..at + 64) {
+            let classes = match hay.get(at..at + 64) {
                 Some(chunk) => {
                     let $c: &[u8; 64] = chunk.try_into().unwrap_or(&[0; 64]);
                     $classes
@@ -81,12 +83,14 @@ macro_rules! fill_body {
                 }
                 None => Classes::default(),
             };
+            window.set(from + k, &classes);
         }
     }};
 }
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::Classes;
+    use super::{Classes, Window};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -170,9 +174,26 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn fill_avx2(hay: &[u8], base: usize, out: &mut [Classes]) {
+    pub(super) unsafe fn fill_avx2(
+        hay: &[u8],
+        base: usize,
+        window: &mut Window,
+        from: usize,
+        count: usize,
+    ) {
         // SAFETY: this function only runs where AVX2 is available.
-        fill_body!(hay, base, out, |c| unsafe { classes_avx2(c) });
+        fill_body!(hay, base, window, from, count, |c| unsafe {
+            classes_avx2(c)
+        });
+    }
+
+    /// `super::gates` compiled for AVX2, four chunks to a vector.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn gates_avx2(w: &Window, here: usize, g: &mut super::Gates) {
+        super::gates(w, here, g)
     }
 }
 
@@ -244,48 +265,205 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
     let avx2 = std::is_x86_feature_detected!("avx2");
     #[cfg(not(target_arch = "x86_64"))]
     let avx2 = false;
-    let fill = |base: usize, out: &mut [Classes]| {
+    let fill = |base: usize, w: &mut Window, from: usize, count: usize| {
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: AVX2 was detected above.
-            unsafe { x86::fill_avx2(hay, base, out) };
+            unsafe { x86::fill_avx2(hay, base, w, from, count) };
             return;
         }
         let _ = avx2;
-        fill_body!(hay, base, out, |c| classes_vector(c));
+        fill_body!(hay, base, w, from, count, |c| classes_vector(c));
     };
-    // `window[j]` holds the classes of chunk `first - 1 + j`; chunks are
-    // classed a batch at a time, so the gates below read plain masks.
-    const BATCH: usize = 32;
-    let mut window = [Classes::default(); BATCH + 2];
+    let run_gates = |w: &Window, here: usize, g: &mut Gates| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: AVX2 was detected above.
+            unsafe { x86::gates_avx2(w, here, g) };
+            return;
+        }
+        gates(w, here, g);
+    };
+    // `w` holds the classes of chunks `first - 1 ..= first + BATCH`;
+    // chunks are classed, then gated, a batch at a time.
+    let mut w = Window::default();
+    let mut g = Gates::default();
     let chunks = hay.len().div_ceil(64);
     let mut first = 0;
-    // Chunks at or past `chunks` stay default (no byte in any class).
-    let real = chunks.min(BATCH + 1);
-    fill(0, &mut window[1..1 + real]);
-    while first < chunks {
+    // Chunks at or past `chunks` stay zero (no byte in any class).
+    fill(0, &mut w, 1, chunks.min(BATCH + 1));
+    loop {
         let here = (chunks - first).min(BATCH);
-        for j in 1..=here {
-            let base = (first + j - 1) * 64;
-            let (prev, cur, next) = (&window[j - 1], &window[j], &window[j + 1]);
-            if digits {
-                let m = digit_gate(prev, cur, next);
+        if digits {
+            run_gates(&w, here, &mut g);
+            for j in 1..=here {
+                let base = (first + j - 1) * 64;
+                let m = g.out[j] | long_runs(&w, j, g.long[j]) | third_dot(&w, j, g.ip[j]);
                 for_each_bit(m, base, hay.len(), |i| f(Candidate::DigitRun(i)));
             }
-            if colons && cur.colon != 0 {
-                colon_gate(hay, base, cur, next, &mut f);
+        }
+        if colons {
+            for j in 1..=here {
+                if w.colon[j] != 0 {
+                    colon_gate(
+                        hay,
+                        (first + j - 1) * 64,
+                        w.colon[j],
+                        w.colon[j + 1],
+                        &mut f,
+                    );
+                }
             }
         }
         first += BATCH;
         if first >= chunks {
             break;
         }
-        window[0] = window[BATCH];
-        window[1] = window[BATCH + 1];
         let real = (chunks - first - 1).min(BATCH);
-        fill((first + 1) * 64, &mut window[2..2 + real]);
-        if let Some(w) = window.get_mut(2 + real) {
-            *w = Classes::default();
+        w.shift_down(BATCH);
+        fill((first + 1) * 64, &mut w, 2, real);
+        w.clear(2 + real);
+    }
+}
+
+/// Chunks classed and gated at a time.
+const BATCH: usize = 32;
+/// Window slots: the chunk before the batch, the batch, the chunk after.
+const SLOTS: usize = BATCH + 2;
+
+/// The classes of a window of chunks, one array per class, so that the
+/// gates below run across chunks in vector lanes.
+#[derive(Clone)]
+struct Window {
+    digit: [u64; SLOTS],
+    lower: [u64; SLOTS],
+    upper: [u64; SLOTS],
+    sep: [u64; SLOTS],
+    paren_plus: [u64; SLOTS],
+    dot: [u64; SLOTS],
+    punct: [u64; SLOTS],
+    one_three: [u64; SLOTS],
+    colon: [u64; SLOTS],
+    b: [u64; SLOTS],
+    c: [u64; SLOTS],
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        let z = [0; SLOTS];
+        Window {
+            digit: z,
+            lower: z,
+            upper: z,
+            sep: z,
+            paren_plus: z,
+            dot: z,
+            punct: z,
+            one_three: z,
+            colon: z,
+            b: z,
+            c: z,
+        }
+    }
+}
+
+macro_rules! each_class {
+    ($w:ident, |$a:ident| $body:expr) => {{
+        {
+            let $a = &mut $w.digit;
+            $body
+        }
+        {
+            let $a = &mut $w.lower;
+            $body
+        }
+        {
+            let $a = &mut $w.upper;
+            $body
+        }
+        {
+            let $a = &mut $w.sep;
+            $body
+        }
+        {
+            let $a = &mut $w.paren_plus;
+            $body
+        }
+        {
+            let $a = &mut $w.dot;
+            $body
+        }
+        {
+            let $a = &mut $w.punct;
+            $body
+        }
+        {
+            let $a = &mut $w.one_three;
+            $body
+        }
+        {
+            let $a = &mut $w.colon;
+            $body
+        }
+        {
+            let $a = &mut $w.b;
+            $body
+        }
+        {
+            let $a = &mut $w.c;
+            $body
+        }
+    }};
+}
+
+impl Window {
+    #[inline(always)]
+    fn set(&mut self, j: usize, c: &Classes) {
+        if j < SLOTS {
+            self.digit[j] = c.digit;
+            self.lower[j] = c.lower;
+            self.upper[j] = c.upper;
+            self.sep[j] = c.sep;
+            self.paren_plus[j] = c.paren_plus;
+            self.dot[j] = c.dot;
+            self.punct[j] = c.punct;
+            self.one_three[j] = c.one_three;
+            self.colon[j] = c.colon;
+            self.b[j] = c.b;
+            self.c[j] = c.c;
+        }
+    }
+
+    /// Slots `by` and `by + 1` become slots 0 and 1.
+    fn shift_down(&mut self, by: usize) {
+        each_class!(self, |a| {
+            a[0] = a[by];
+            a[1] = a[by + 1];
+        });
+    }
+
+    /// Zeroes slot `j` (if any): the chunk past the end.
+    fn clear(&mut self, j: usize) {
+        if j < SLOTS {
+            each_class!(self, |a| a[j] = 0);
+        }
+    }
+}
+
+/// What `gates` leaves per slot: candidates, and run starts that need one
+/// more look (long runs to count, IPv4 to check for a third dot).
+struct Gates {
+    out: [u64; SLOTS],
+    long: [u64; SLOTS],
+    ip: [u64; SLOTS],
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            out: [0; SLOTS],
+            long: [0; SLOTS],
+            ip: [0; SLOTS],
         }
     }
 }
@@ -294,24 +472,13 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
 /// starts from) has the next one at most a four-digit group away; JSON's
 /// `"total":12.5` has none.
 #[inline(always)]
-fn colon_gate(
-    hay: &[u8],
-    base: usize,
-    cur: &Classes,
-    next: &Classes,
-    f: &mut impl FnMut(Candidate),
-) {
-    let c = cur.colon;
+fn colon_gate(hay: &[u8], base: usize, c: u64, next: u64, f: &mut impl FnMut(Candidate)) {
     let mut soon = c >> 1 | c >> 2;
     soon |= soon >> 2 | c >> 5;
     if c >> 59 != 0 {
-        let w = u128::from(c) | u128::from(next.colon) << 64;
-        soon |= any_within(w, 5);
+        soon |= n(c, next, 1) | n(c, next, 2) | n(c, next, 3) | n(c, next, 4) | n(c, next, 5);
     }
     let m = c & soon;
-    if m == 0 {
-        return;
-    }
     for_each_bit(m, base, hay.len(), |i| {
         let hexish = |j: Option<usize>| {
             j.and_then(|j| hay.get(j))
@@ -335,21 +502,25 @@ fn n(c: u64, nc: u64, j: u32) -> u64 {
     c >> j | nc << (64 - j)
 }
 
-/// Bit i is set when some bit of `x` (a 128-bit window: this chunk, then
-/// the next) is set at i + 1 ..= i + `span`, for span 1..=32.
+/// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
+/// at i + 1 ..= i + 18: doubling on the pair, in plain u64 operations so
+/// that it vectorizes.
 #[inline(always)]
-fn any_within(x: u128, span: u32) -> u64 {
-    // Doubling: `a` covers offsets 1..=k.
-    let mut a = x >> 1;
-    let mut k = 1;
-    while 2 * k <= span {
-        a |= a >> k;
-        k *= 2;
-    }
-    if k < span {
-        a |= a >> (span - k);
-    }
-    a as u64
+fn within_18(x: u64, nx: u64) -> u64 {
+    // (lo, hi) >> k as a 128-bit value.
+    let shr = |lo: u64, hi: u64, k: u32| (lo >> k | hi << (64 - k), hi >> k);
+    let (lo, hi) = shr(x, nx, 1); // offset 1
+    let (a, b) = shr(lo, hi, 1);
+    let (lo, hi) = (lo | a, hi | b); // 1..=2
+    let (l2, h2) = (lo, hi);
+    let (a, b) = shr(lo, hi, 2);
+    let (lo, hi) = (lo | a, hi | b); // 1..=4
+    let (a, b) = shr(lo, hi, 4);
+    let (lo, hi) = (lo | a, hi | b); // 1..=8
+    let (a, b) = shr(lo, hi, 8);
+    let lo = lo | a; // 1..=16
+    let _ = b;
+    lo | shr(l2, h2, 16).0 // 1..=18
 }
 
 #[inline(always)]
@@ -363,40 +534,57 @@ fn for_each_bit(mut m: u64, base: usize, len: usize, mut f: impl FnMut(usize)) {
     }
 }
 
-/// The run starts of `cur` that pass the gate of some numeric detector
-/// (see `super::digits::wanted`, whose conditions these over-approximate
-/// with whole-mask shifts).
+/// Bytes of a digit run in slot `j`: digits, and single separators
+/// between digits. The last byte of the slot after is counted as one (its
+/// successor is unknown), which only lets more through.
 #[inline(always)]
-fn digit_gate(prev: &Classes, cur: &Classes, next: &Classes) -> u64 {
-    let d = cur.digit;
-    let pd = p(d, prev.digit, 1);
-    let pd2 = p(d, prev.digit, 2);
-    let psep = p(cur.sep, prev.sep, 1);
-    let pl = p(cur.lower, prev.lower, 1);
+fn run_bytes(w: &Window, j: usize) -> (u64, u64) {
+    let (pd, d, nd) = (w.digit[j - 1], w.digit[j], w.digit[j + 1]);
+    let run = d | (w.sep[j] & p(d, pd, 1) & n(d, nd, 1));
+    let next_run = nd | (w.sep[j + 1] & p(nd, d, 1) & (nd >> 1 | 1 << 63));
+    (run, next_run)
+}
+
+/// The run starts of every slot `1..=here` that pass the gate of some
+/// numeric detector (see `super::digits::wanted`, whose conditions these
+/// over-approximate with whole-mask shifts). Branch-free and across
+/// slots, so it runs in vector lanes; whether a chunk has a start is as
+/// good as random, and a mispredicted branch costs more than the shifts.
+#[inline(always)]
+fn gates(w: &Window, here: usize, g: &mut Gates) {
+    for j in 1..=here.min(BATCH) {
+        let (o, l, i) = gate(w, j);
+        g.out[j] = o;
+        g.long[j] = l;
+        g.ip[j] = i;
+    }
+}
+
+#[inline(always)]
+fn gate(w: &Window, j: usize) -> (u64, u64, u64) {
+    let pr = |x: &[u64; SLOTS], k: u32| p(x[j], x[j - 1], k);
+    let nx = |x: &[u64; SLOTS], k: u32| n(x[j], x[j + 1], k);
+    let d = w.digit[j];
+    let pd2 = pr(&w.digit, 2);
+    let psep = pr(&w.sep, 1);
     // After `bc` (bech32); every other lower-case letter glues the run
     // into a word, which every numeric detector rejects.
-    let bc = p(cur.c, prev.c, 1) & p(cur.b, prev.b, 2);
-    let starts = d & !pd & !(psep & pd2) & !(pl & !bc);
-    let pu = p(cur.upper, prev.upper, 1);
-    let pu2 = p(cur.upper, prev.upper, 2);
-    let letter = cur.lower | cur.upper;
-    let alnum = d | letter;
-    let prev_alnum = prev.digit | prev.lower | prev.upper;
-    let pa = |j: u32| p(alnum, prev_alnum, j);
-    let sure = p(cur.paren_plus, prev.paren_plus, 1)
+    let bc = pr(&w.c, 1) & pr(&w.b, 2);
+    let starts = d & !pr(&w.digit, 1) & !(psep & pd2) & !(pr(&w.lower, 1) & !bc);
+    let alnum = |k: usize| w.digit[k] | w.lower[k] | w.upper[k];
+    let (a_prev, a, a_next) = (alnum(j - 1), alnum(j), alnum(j + 1));
+    let pa = |k: u32| p(a, a_prev, k);
+    let pu2 = pr(&w.upper, 2);
+    let sure = pr(&w.paren_plus, 1)
         // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
-        | (pu & pu2 & !pa(3))
+        | (pr(&w.upper, 1) & pu2 & !pa(3))
         // NINO "AB 12 34 56 C".
-        | (psep & pu2 & p(cur.upper, prev.upper, 3) & !pa(4))
+        | (psep & pu2 & pr(&w.upper, 3) & !pa(4))
         | bc;
-    // Bytes of a run: digits, and single separators between digits. The
-    // next chunk's last byte is counted as one (its successor is
-    // unknown), which only lets more through.
-    let run = d | (cur.sep & pd & n(d, next.digit, 1));
-    let next_run = next.digit | (next.sep & p(next.digit, d, 1) & (next.digit >> 1 | 1 << 63));
     // Nine or more digits (cards, SSN, ITIN, SIN, Aadhaar, long phone
     // runs) take at least nine run bytes; the few runs that long (dates
-    // and times among them) have their digits counted.
+    // and times among them) have their digits counted after.
+    let (run, next_run) = run_bytes(w, j);
     let long = starts
         & !sure
         & run
@@ -404,43 +592,55 @@ fn digit_gate(prev: &Classes, cur: &Classes, next: &Classes) -> u64 {
         & n(run, next_run, 4)
         & n(run, next_run, 6)
         & n(run, next_run, 8);
-    let mut out = starts & sure;
-    if long != 0 {
-        let runs = u128::from(run) | u128::from(next_run) << 64;
-        let digits = u128::from(d) | u128::from(next.digit) << 64;
-        for_each_bit(long, 0, 64, |i| {
-            let len = (!(runs >> i)).trailing_zeros();
-            let mask = if len >= 64 { u64::MAX } else { (1 << len) - 1 };
-            // A run reaching the window's end is long enough anyway.
-            if len >= 64 || ((digits >> i) as u64 & mask).count_ones() >= 9 {
-                out |= 1 << i;
-            }
-        });
-    }
-    // The rest is computed without branches: whether a chunk has such
-    // starts is as good as random, and a mispredicted branch costs more
-    // than these few shifts.
-    let rest = starts & !sure & !pa(1) & !out;
+    // Runs with too few digits for `long` may still be phone numbers or
+    // the like, so `rest` keeps them.
+    let rest = starts & !sure & !pa(1);
     // Base58 "1…"/"3…" at a word start, letters or digits after.
-    out |= rest & cur.one_three & n(alnum, next.digit | next.lower | next.upper, 1);
+    let btc = rest & w.one_three[j] & n(a, a_next, 1);
     // A phone number whose first run is short goes on past a `.`, `(` or
     // `)` within its first 18 bytes; never after `:` or a decimal point.
-    let pdot = p(cur.dot, prev.dot, 1);
-    let punct = u128::from(cur.punct) | u128::from(next.punct) << 64;
-    out |= rest & !p(cur.colon, prev.colon, 1) & !(pdot & pd2) & any_within(punct, 18);
-    // IPv4: a dot within the first four bytes and the third one within
-    // twelve (counted for the few left).
-    let ip = rest
-        & !pdot
-        & (n(cur.dot, next.dot, 1) | n(cur.dot, next.dot, 2) | n(cur.dot, next.dot, 3));
-    if ip != 0 {
-        let dots = u128::from(cur.dot) | u128::from(next.dot) << 64;
-        for_each_bit(ip, 0, 64, |i| {
-            if (dots >> (i + 5)) as u32 & 0xff != 0 {
-                out |= 1 << i;
-            }
-        });
+    let pdot = pr(&w.dot, 1);
+    let phone = rest & !pr(&w.colon, 1) & !(pdot & pd2) & within_18(w.punct[j], w.punct[j + 1]);
+    // IPv4: a dot within the first four bytes (the third one is checked
+    // after).
+    let ip = rest & !pdot & (nx(&w.dot, 1) | nx(&w.dot, 2) | nx(&w.dot, 3));
+    (starts & sure | btc | phone, long, ip & !btc & !phone)
+}
+
+/// The starts in `long` (slot `j`) whose runs have nine digits or more.
+#[inline(always)]
+fn long_runs(w: &Window, j: usize, long: u64) -> u64 {
+    if long == 0 {
+        return 0;
     }
+    let (run, next_run) = run_bytes(w, j);
+    let runs = u128::from(run) | u128::from(next_run) << 64;
+    let digits = u128::from(w.digit[j]) | u128::from(w.digit[j + 1]) << 64;
+    let mut out = 0;
+    for_each_bit(long, 0, 64, |i| {
+        let len = (!(runs >> i)).trailing_zeros();
+        let mask = if len >= 64 { u64::MAX } else { (1 << len) - 1 };
+        // A run reaching past the next chunk is long enough anyway.
+        if len >= 64 || ((digits >> i) as u64 & mask).count_ones() >= 9 {
+            out |= 1 << i;
+        }
+    });
+    out
+}
+
+/// The starts in `ip` (slot `j`) with a third dot within twelve bytes.
+#[inline(always)]
+fn third_dot(w: &Window, j: usize, ip: u64) -> u64 {
+    if ip == 0 {
+        return 0;
+    }
+    let dots = u128::from(w.dot[j]) | u128::from(w.dot[j + 1]) << 64;
+    let mut out = 0;
+    for_each_bit(ip, 0, 64, |i| {
+        if (dots >> (i + 5)) as u32 & 0xff != 0 {
+            out |= 1 << i;
+        }
+    });
     out
 }
 
