@@ -193,7 +193,52 @@ mod x86 {
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn gates_avx2(w: &Window, here: usize, g: &mut super::Gates) {
-        super::gates(w, here, g)
+        super::gates::<Avx2>(w, here, g)
+    }
+
+    /// Four chunks' masks.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(__m256i);
+
+    // SAFETY (every method): only reached from `gates_avx2`, which runs
+    // where AVX2 is available; loads and stores go through a bounds-checked
+    // slice of four slots.
+    impl super::Lanes for Avx2 {
+        const N: usize = 4;
+        #[inline(always)]
+        fn at(a: &[u64; super::SLOTS], j: usize) -> Self {
+            let s = &a[j..j + 4];
+            Avx2(unsafe { _mm256_loadu_si256(s.as_ptr().cast()) })
+        }
+        #[inline(always)]
+        fn put(self, a: &mut [u64; super::SLOTS], j: usize) {
+            let s = &mut a[j..j + 4];
+            unsafe { _mm256_storeu_si256(s.as_mut_ptr().cast(), self.0) }
+        }
+        #[inline(always)]
+        fn splat(x: u64) -> Self {
+            Avx2(unsafe { _mm256_set1_epi64x(x as i64) })
+        }
+        #[inline(always)]
+        fn and(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_and_si256(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn or(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_or_si256(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn and_not(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_andnot_si256(o.0, self.0) })
+        }
+        #[inline(always)]
+        fn shl(self, k: u32) -> Self {
+            Avx2(unsafe { _mm256_sll_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn shr(self, k: u32) -> Self {
+            Avx2(unsafe { _mm256_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
     }
 }
 
@@ -282,7 +327,7 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
             unsafe { x86::gates_avx2(w, here, g) };
             return;
         }
-        gates(w, here, g);
+        gates::<u64>(w, here, g);
     };
     // `w` holds the classes of chunks `first - 1 ..= first + BATCH`;
     // chunks are classed, then gated, a batch at a time.
@@ -328,8 +373,9 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
 
 /// Chunks classed and gated at a time.
 const BATCH: usize = 32;
-/// Window slots: the chunk before the batch, the batch, the chunk after.
-const SLOTS: usize = BATCH + 2;
+/// Window slots: the chunk before the batch, the batch, the chunk after,
+/// and room for a vector of four to read past it.
+const SLOTS: usize = BATCH + 6;
 
 /// The classes of a window of chunks, one array per class, so that the
 /// gates below run across chunks in vector lanes.
@@ -490,37 +536,10 @@ fn colon_gate(hay: &[u8], base: usize, c: u64, next: u64, f: &mut impl FnMut(Can
     });
 }
 
-/// Bits of `w >> j` / `w << j` across three chunks: `p(x, j)` is "the byte
-/// j before", `n(x, j)` "the byte j after".
-#[inline(always)]
-fn p(c: u64, pc: u64, j: u32) -> u64 {
-    c << j | pc >> (64 - j)
-}
-
+/// Bits of `w >> j` across two chunks: "the byte j after".
 #[inline(always)]
 fn n(c: u64, nc: u64, j: u32) -> u64 {
     c >> j | nc << (64 - j)
-}
-
-/// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
-/// at i + 1 ..= i + 18: doubling on the pair, in plain u64 operations so
-/// that it vectorizes.
-#[inline(always)]
-fn within_18(x: u64, nx: u64) -> u64 {
-    // (lo, hi) >> k as a 128-bit value.
-    let shr = |lo: u64, hi: u64, k: u32| (lo >> k | hi << (64 - k), hi >> k);
-    let (lo, hi) = shr(x, nx, 1); // offset 1
-    let (a, b) = shr(lo, hi, 1);
-    let (lo, hi) = (lo | a, hi | b); // 1..=2
-    let (l2, h2) = (lo, hi);
-    let (a, b) = shr(lo, hi, 2);
-    let (lo, hi) = (lo | a, hi | b); // 1..=4
-    let (a, b) = shr(lo, hi, 4);
-    let (lo, hi) = (lo | a, hi | b); // 1..=8
-    let (a, b) = shr(lo, hi, 8);
-    let lo = lo | a; // 1..=16
-    let _ = b;
-    lo | shr(l2, h2, 16).0 // 1..=18
 }
 
 #[inline(always)]
@@ -534,77 +553,183 @@ fn for_each_bit(mut m: u64, base: usize, len: usize, mut f: impl FnMut(usize)) {
     }
 }
 
-/// Bytes of a digit run in slot `j`: digits, and single separators
-/// between digits. The last byte of the slot after is counted as one (its
-/// successor is unknown), which only lets more through.
+/// A few chunks' masks side by side (one per vector lane), so that the
+/// gates are written once and run four chunks at a time with AVX2, two
+/// with simd128, one in plain u64.
+pub(crate) trait Lanes: Copy {
+    const N: usize;
+    /// Slots `j..j + N` of `a`.
+    fn at(a: &[u64; SLOTS], j: usize) -> Self;
+    fn put(self, a: &mut [u64; SLOTS], j: usize);
+    fn splat(x: u64) -> Self;
+    fn and(self, o: Self) -> Self;
+    fn or(self, o: Self) -> Self;
+    /// `self & !o`.
+    fn and_not(self, o: Self) -> Self;
+    fn shl(self, k: u32) -> Self;
+    fn shr(self, k: u32) -> Self;
+}
+
+impl Lanes for u64 {
+    const N: usize = 1;
+    #[inline(always)]
+    fn at(a: &[u64; SLOTS], j: usize) -> Self {
+        a[j]
+    }
+    #[inline(always)]
+    fn put(self, a: &mut [u64; SLOTS], j: usize) {
+        a[j] = self;
+    }
+    #[inline(always)]
+    fn splat(x: u64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        self & o
+    }
+    #[inline(always)]
+    fn or(self, o: Self) -> Self {
+        self | o
+    }
+    #[inline(always)]
+    fn and_not(self, o: Self) -> Self {
+        self & !o
+    }
+    #[inline(always)]
+    fn shl(self, k: u32) -> Self {
+        self << k
+    }
+    #[inline(always)]
+    fn shr(self, k: u32) -> Self {
+        self >> k
+    }
+}
+
+/// Slot `j` of `a` shifted to "the byte k before": `p`, and `n` for
+/// "the byte k after", taking the bits from the neighbouring slot.
 #[inline(always)]
-fn run_bytes(w: &Window, j: usize) -> (u64, u64) {
-    let (pd, d, nd) = (w.digit[j - 1], w.digit[j], w.digit[j + 1]);
-    let run = d | (w.sep[j] & p(d, pd, 1) & n(d, nd, 1));
-    let next_run = nd | (w.sep[j + 1] & p(nd, d, 1) & (nd >> 1 | 1 << 63));
+fn lp<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
+    L::at(a, j).shl(k).or(L::at(a, j - 1).shr(64 - k))
+}
+
+#[inline(always)]
+fn ln<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
+    L::at(a, j).shr(k).or(L::at(a, j + 1).shl(64 - k))
+}
+
+#[inline(always)]
+fn pair_n<L: Lanes>(x: L, nx: L, k: u32) -> L {
+    x.shr(k).or(nx.shl(64 - k))
+}
+
+/// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
+/// at i + 1 ..= i + 18: doubling on the pair as a 128-bit value.
+#[inline(always)]
+fn within_18<L: Lanes>(x: L, nx: L) -> L {
+    let shr = |lo: L, hi: L, k: u32| (pair_n(lo, hi, k), hi.shr(k));
+    let (lo, hi) = shr(x, nx, 1); // offset 1
+    let (a, b) = shr(lo, hi, 1);
+    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=2
+    let (l2, h2) = (lo, hi);
+    let (a, b) = shr(lo, hi, 2);
+    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=4
+    let (a, b) = shr(lo, hi, 4);
+    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=8
+    let lo = lo.or(pair_n(lo, hi, 8)); // 1..=16
+    lo.or(pair_n(l2, h2, 16)) // 1..=18
+}
+
+/// Bytes of a digit run in slots `j..`: digits, and single separators
+/// between digits; and the same for the slots after. The last byte of the
+/// slot after is counted as one (its successor is unknown), which only
+/// lets more through.
+#[inline(always)]
+fn run_bytes<L: Lanes>(w: &Window, j: usize) -> (L, L) {
+    let d = L::at(&w.digit, j);
+    let nd = L::at(&w.digit, j + 1);
+    let run = d.or(L::at(&w.sep, j)
+        .and(lp(&w.digit, j, 1))
+        .and(ln(&w.digit, j, 1)));
+    let next_run = nd.or(L::at(&w.sep, j + 1)
+        .and(lp(&w.digit, j + 1, 1))
+        .and(nd.shr(1).or(L::splat(1 << 63))));
     (run, next_run)
 }
 
 /// The run starts of every slot `1..=here` that pass the gate of some
 /// numeric detector (see `super::digits::wanted`, whose conditions these
 /// over-approximate with whole-mask shifts). Branch-free and across
-/// slots, so it runs in vector lanes; whether a chunk has a start is as
-/// good as random, and a mispredicted branch costs more than the shifts.
+/// slots, in vector lanes; whether a chunk has a start is as good as
+/// random, and a mispredicted branch costs more than the shifts.
 #[inline(always)]
-fn gates(w: &Window, here: usize, g: &mut Gates) {
-    for j in 1..=here.min(BATCH) {
-        let (o, l, i) = gate(w, j);
-        g.out[j] = o;
-        g.long[j] = l;
-        g.ip[j] = i;
+fn gates<L: Lanes>(w: &Window, here: usize, g: &mut Gates) {
+    let mut j = 1;
+    while j <= here.min(BATCH) {
+        let (o, l, i) = gate::<L>(w, j);
+        o.put(&mut g.out, j);
+        l.put(&mut g.long, j);
+        i.put(&mut g.ip, j);
+        j += L::N;
     }
 }
 
 #[inline(always)]
-fn gate(w: &Window, j: usize) -> (u64, u64, u64) {
-    let pr = |x: &[u64; SLOTS], k: u32| p(x[j], x[j - 1], k);
-    let nx = |x: &[u64; SLOTS], k: u32| n(x[j], x[j + 1], k);
-    let d = w.digit[j];
+fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
+    let pr = |x: &[u64; SLOTS], k: u32| lp::<L>(x, j, k);
+    let d = L::at(&w.digit, j);
     let pd2 = pr(&w.digit, 2);
     let psep = pr(&w.sep, 1);
     // After `bc` (bech32); every other lower-case letter glues the run
     // into a word, which every numeric detector rejects.
-    let bc = pr(&w.c, 1) & pr(&w.b, 2);
-    let starts = d & !pr(&w.digit, 1) & !(psep & pd2) & !(pr(&w.lower, 1) & !bc);
-    let alnum = |k: usize| w.digit[k] | w.lower[k] | w.upper[k];
+    let bc = pr(&w.c, 1).and(pr(&w.b, 2));
+    let starts = d
+        .and_not(pr(&w.digit, 1))
+        .and_not(psep.and(pd2))
+        .and_not(pr(&w.lower, 1).and_not(bc));
+    let alnum = |k: usize| {
+        L::at(&w.digit, k)
+            .or(L::at(&w.lower, k))
+            .or(L::at(&w.upper, k))
+    };
     let (a_prev, a, a_next) = (alnum(j - 1), alnum(j), alnum(j + 1));
-    let pa = |k: u32| p(a, a_prev, k);
+    let pa = |k: u32| a.shl(k).or(a_prev.shr(64 - k));
     let pu2 = pr(&w.upper, 2);
     let sure = pr(&w.paren_plus, 1)
         // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
-        | (pr(&w.upper, 1) & pu2 & !pa(3))
+        .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)))
         // NINO "AB 12 34 56 C".
-        | (psep & pu2 & pr(&w.upper, 3) & !pa(4))
-        | bc;
+        .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)))
+        .or(bc);
     // Nine or more digits (cards, SSN, ITIN, SIN, Aadhaar, long phone
     // runs) take at least nine run bytes; the few runs that long (dates
     // and times among them) have their digits counted after.
-    let (run, next_run) = run_bytes(w, j);
+    let (run, next_run) = run_bytes::<L>(w, j);
     let long = starts
-        & !sure
-        & run
-        & n(run, next_run, 2)
-        & n(run, next_run, 4)
-        & n(run, next_run, 6)
-        & n(run, next_run, 8);
+        .and_not(sure)
+        .and(run)
+        .and(pair_n(run, next_run, 2))
+        .and(pair_n(run, next_run, 4))
+        .and(pair_n(run, next_run, 6))
+        .and(pair_n(run, next_run, 8));
     // Runs with too few digits for `long` may still be phone numbers or
     // the like, so `rest` keeps them.
-    let rest = starts & !sure & !pa(1);
+    let rest = starts.and_not(sure).and_not(pa(1));
     // Base58 "1…"/"3…" at a word start, letters or digits after.
-    let btc = rest & w.one_three[j] & n(a, a_next, 1);
+    let btc = rest.and(L::at(&w.one_three, j)).and(pair_n(a, a_next, 1));
     // A phone number whose first run is short goes on past a `.`, `(` or
     // `)` within its first 18 bytes; never after `:` or a decimal point.
     let pdot = pr(&w.dot, 1);
-    let phone = rest & !pr(&w.colon, 1) & !(pdot & pd2) & within_18(w.punct[j], w.punct[j + 1]);
+    let phone = rest
+        .and_not(pr(&w.colon, 1))
+        .and_not(pdot.and(pd2))
+        .and(within_18(L::at(&w.punct, j), L::at(&w.punct, j + 1)));
     // IPv4: a dot within the first four bytes (the third one is checked
     // after).
-    let ip = rest & !pdot & (nx(&w.dot, 1) | nx(&w.dot, 2) | nx(&w.dot, 3));
-    (starts & sure | btc | phone, long, ip & !btc & !phone)
+    let nd = |k: u32| ln::<L>(&w.dot, j, k);
+    let ip = rest.and_not(pdot).and(nd(1).or(nd(2)).or(nd(3)));
+    let out = starts.and(sure).or(btc).or(phone);
+    (out, long, ip.and_not(out))
 }
 
 /// The starts in `long` (slot `j`) whose runs have nine digits or more.
@@ -613,7 +738,7 @@ fn long_runs(w: &Window, j: usize, long: u64) -> u64 {
     if long == 0 {
         return 0;
     }
-    let (run, next_run) = run_bytes(w, j);
+    let (run, next_run) = run_bytes::<u64>(w, j);
     let runs = u128::from(run) | u128::from(next_run) << 64;
     let digits = u128::from(w.digit[j]) | u128::from(w.digit[j + 1]) << 64;
     let mut out = 0;
