@@ -640,6 +640,18 @@ fn within_18<L: Lanes>(x: L, nx: L) -> L {
     lo.or(pair_n(l2, h2, 16)) // 1..=18
 }
 
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 25 is set:
+/// a base58 address's 26 characters at least.
+#[inline(always)]
+fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
+    let step = |lo: L, hi: L, k: u32| (lo.and(pair_n(lo, hi, k)), hi.and(hi.shr(k)));
+    let (lo, hi) = step(x, nx, 1); // 0..=1
+    let (lo, hi) = step(lo, hi, 2); // 0..=3
+    let (lo, hi) = step(lo, hi, 4); // 0..=7
+    let (lo, hi) = step(lo, hi, 8); // 0..=15
+    lo.and(pair_n(lo, hi, 10)) // 0..=25
+}
+
 /// Bytes of a digit run in slots `j..`: digits, and single separators
 /// between digits; and the same for the slots after. The last byte of the
 /// slot after is counted as one (its successor is unknown), which only
@@ -700,7 +712,8 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
         .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)))
         // NINO "AB 12 34 56 C".
         .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)))
-        .or(bc);
+        // Bech32 "bc1…" at a word start.
+        .or(bc.and_not(pa(3)));
     // Nine or more digits (cards, SSN, ITIN, SIN, Aadhaar, long phone
     // runs) take at least nine run bytes; the few runs that long (dates
     // and times among them) have their digits counted after.
@@ -715,8 +728,8 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
     // Runs with too few digits for `long` may still be phone numbers or
     // the like, so `rest` keeps them.
     let rest = starts.and_not(sure).and_not(pa(1));
-    // Base58 "1…"/"3…" at a word start, letters or digits after.
-    let btc = rest.and(L::at(&w.one_three, j)).and(pair_n(a, a_next, 1));
+    // Base58 "1…"/"3…" at a word start, 26 letters or digits at least.
+    let btc = rest.and(L::at(&w.one_three, j)).and(run_of_26(a, a_next));
     // A phone number whose first run is short goes on past a `.`, `(` or
     // `)` within its first 18 bytes; never after `:` or a decimal point.
     let pdot = pr(&w.dot, 1);
@@ -807,42 +820,5 @@ mod tests {
             .map(|(i, _)| Candidate::Colon(i))
             .collect();
         assert_eq!(got, want);
-    }
-}
-#[cfg(test)]
-mod dg_time {
-    #[test]
-    #[ignore]
-    fn time_candidates() {
-        for name in ["clean", "mixed"] {
-            let hay = std::fs::read(format!("/tmp/dg/{name}.json")).unwrap();
-            let mut best = f64::MAX;
-            let mut n = 0;
-            for _ in 0..200 {
-                let t = std::time::Instant::now();
-                n = 0;
-                super::candidates(&hay, std::env::var_os("DG_NODIG").is_none(), true, |c| {
-                    n += 1;
-                    std::hint::black_box(c);
-                });
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-            let mut best2 = f64::MAX;
-            let mut m = 0;
-            for _ in 0..200 {
-                let t = std::time::Instant::now();
-                m = 0;
-                super::super::digits::candidate_digit_runs(&hay, |r| {
-                    m += 1;
-                    std::hint::black_box(r);
-                });
-                best2 = best2.min(t.elapsed().as_secs_f64());
-            }
-            println!(
-                "{name}: candidates {n} in {:.3} ms; runs {m} in {:.3} ms",
-                best * 1e3,
-                best2 * 1e3
-            );
-        }
     }
 }
