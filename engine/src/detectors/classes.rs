@@ -801,6 +801,87 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_scalar_classes_agree_on_every_byte() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut chunk = [0u8; 64];
+        for start in (0..256).step_by(64) {
+            for (i, b) in chunk.iter_mut().enumerate() {
+                *b = (start + i) as u8;
+            }
+            // SAFETY: AVX2 was detected above.
+            let avx2 = unsafe { x86::classes_avx2(&chunk) };
+            assert_eq!(avx2, classes_scalar(&chunk), "bytes {start}..");
+        }
+    }
+
+    /// A window of pseudo-random masks, dense enough that every gate fires.
+    fn random_window(seed: &mut u64) -> Window {
+        let mut w = Window::default();
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        each_class!(w, |a| {
+            for x in a.iter_mut() {
+                // Sparse and dense masks both.
+                *x = next() & next() | next() & next() & next();
+            }
+        });
+        w
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_scalar_gates_agree() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for here in [1, 2, 3, 5, 31, 32] {
+            for _ in 0..200 {
+                let w = random_window(&mut seed);
+                let (mut a, mut b) = (Gates::default(), Gates::default());
+                gates::<u64>(&w, here, &mut a);
+                // SAFETY: AVX2 was detected above.
+                unsafe { x86::gates_avx2(&w, here, &mut b) };
+                assert_eq!(a.out[1..=here], b.out[1..=here]);
+                assert_eq!(a.long[1..=here], b.long[1..=here]);
+                assert_eq!(a.ip[1..=here], b.ip[1..=here]);
+            }
+        }
+    }
+
+    /// The u64 gates against byte-by-byte definitions, for one slot.
+    #[test]
+    fn lane_helpers_mean_what_they_say() {
+        let mut seed = 0x1234_5678_9abc_def1;
+        for _ in 0..500 {
+            let w = random_window(&mut seed);
+            let (x, nx) = (w.punct[3], w.punct[4]);
+            let bit = |i: usize| -> bool {
+                if i < 64 {
+                    x >> i & 1 == 1
+                } else if i < 128 {
+                    nx >> (i - 64) & 1 == 1
+                } else {
+                    false
+                }
+            };
+            let within = within_18::<u64>(x, nx);
+            let all26 = run_of_26::<u64>(x, nx);
+            for i in 0..64 {
+                assert_eq!(within >> i & 1 == 1, (i + 1..=i + 18).any(bit), "within {i}");
+                assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
+            }
+        }
+    }
+
     #[test]
     fn colons_next_to_hex_only() {
         let hay = br#"{"a":"b","ip":"fe80::1","t":"12:30:05","n":1,"x":"q:z","v6":"2001:db8:0:0:0:0:2:1"}"#;

@@ -811,3 +811,118 @@ mod tests {
         assert!(ssns("phone 1-123-45-6788").is_empty());
     }
 }
+
+/// The prefilter (`classes::candidates` then `wanted`) against the plain
+/// reference (every run `run_may_matter` lets through, offered to every
+/// numeric detector): the same spans from the same detectors, over
+/// generated text full of near misses.
+#[cfg(test)]
+mod prefilter_tests {
+    use super::super::classes::{candidates, Candidate};
+    use super::super::{Builtin, Input, ALL_BUILTINS};
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "4111111111111111", "4111 1111 1111 1111", "378282246310005", "3782 822463 10005",
+        "123-45-6788", "123456788", "912-70-1234", "912701234", "046 454 286", "046454286",
+        "2345 6789 0124", "234567890124", "415.555.0132", "(415) 555-0132", "+1 415 555 0132",
+        "+4915112345678", "020 7946 0958", "+33 1 23 45 67 89", "98765 43210", "DE89370400440532013000",
+        "GB82 WEST 1234 5698 7654 32", "AB123456C", "AB 12 34 56 C", "QQ123456C", "192.168.1.10",
+        "10.0.0.1", "255.255.255.255", "1.2.3", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "bc1", "bc2",
+        "2025-07-05T20:36:07Z", "ORD-14957435", "1590.25", "173.77", "3c469249-27f2-4d24",
+        "a66886a34170e50d", "1", "12", "123", "1234", "12345", "123456", "1234567", "12345678",
+        "9", "99", "0", " ", " ", " ", "-", "-", ".", ".", "(", ")", "+", ":", ",", "\"", "\":\"",
+        "{", "}", "_", "/", "x", "A", "Z", "c", "b", "bc", "T", "phone ", "ssn: ", "card ",
+        "itin ", "sin ", "aadhaar ", "tel:", "\"phone\":\"", "\"card\":", "IBAN ", "ip ", "é",
+    ];
+
+    fn text(seed: &mut u64, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < len {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            let piece = PIECES[(*seed % PIECES.len() as u64) as usize].as_bytes();
+            // Now and then cut a piece short.
+            let cut = if (*seed >> 20) % 5 == 0 {
+                ((*seed >> 24) as usize) % (piece.len() + 1)
+            } else {
+                piece.len()
+            };
+            out.extend_from_slice(&piece[..cut]);
+        }
+        out
+    }
+
+    fn digit_builtins() -> Vec<Builtin> {
+        ALL_BUILTINS
+            .iter()
+            .copied()
+            .filter(|b| matches!(b.def().how, super::super::catalogue::How::Digits(_)))
+            .collect()
+    }
+
+    fn reference(hay: &[u8], dets: &[Builtin]) -> Vec<(usize, Span)> {
+        let input = Input { hay, field: b"" };
+        let mut out = Vec::new();
+        digit_runs(hay, |run| {
+            if run_may_matter(hay, run) {
+                for (k, b) in dets.iter().enumerate() {
+                    if let Some(span) = b.confirm_digits(&input, run) {
+                        out.push((k, span));
+                    }
+                }
+            }
+        });
+        out
+    }
+
+    fn prefiltered(hay: &[u8], dets: &[Builtin]) -> Vec<(usize, Span)> {
+        let input = Input { hay, field: b"" };
+        let mut out = Vec::new();
+        candidates(hay, true, false, |c| {
+            if let Candidate::DigitRun(i) = c {
+                let run = measure_run(hay, i);
+                let want = wanted(hay, &run);
+                for (k, b) in dets.iter().enumerate() {
+                    if b.digit_kind() & want != 0 {
+                        if let Some(span) = b.confirm_digits(&input, &run) {
+                            out.push((k, span));
+                        }
+                    }
+                }
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn every_digit_detector_has_a_kind() {
+        let dets = digit_builtins();
+        assert_eq!(dets.len(), 10);
+        for b in dets {
+            assert_ne!(b.digit_kind(), u16::MAX, "{}", b.def().id);
+        }
+    }
+
+    #[test]
+    fn prefilter_finds_what_every_run_finds() {
+        let dets = digit_builtins();
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        let mut found = 0;
+        for round in 0..3000 {
+            let hay = text(&mut seed, 40 + round % 300);
+            let want = reference(&hay, &dets);
+            found += want.len();
+            assert_eq!(
+                prefiltered(&hay, &dets),
+                want,
+                "{}",
+                String::from_utf8_lossy(&hay)
+            );
+        }
+        // The generator does reach the detectors.
+        assert!(found > 1000, "{found}");
+    }
+}
