@@ -876,7 +876,11 @@ mod tests {
             let within = within_18::<u64>(x, nx);
             let all26 = run_of_26::<u64>(x, nx);
             for i in 0..64 {
-                assert_eq!(within >> i & 1 == 1, (i + 1..=i + 18).any(bit), "within {i}");
+                assert_eq!(
+                    within >> i & 1 == 1,
+                    (i + 1..=i + 18).any(bit),
+                    "within {i}"
+                );
                 assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
             }
         }
