@@ -775,12 +775,18 @@ impl CompiledPolicy {
             use crate::detectors::classes::{candidates, Candidate};
             candidates(data, program.digits, program.colon, |c| match c {
                 Candidate::DigitRun(i) => {
+                    // Measured once; offered only to the detectors its
+                    // shape allows.
                     let run = crate::detectors::measure_run(data, i);
-                    if !crate::detectors::run_may_matter(data, &run) {
+                    let want = crate::detectors::wanted(data, &run);
+                    if want == 0 {
                         return;
                     }
                     for &det in &self.digit_detectors {
                         if let Some(b) = builtin(det) {
+                            if b.digit_kind() & want == 0 {
+                                continue;
+                            }
                             if let Some(span) = b.confirm_digits(&input, &run) {
                                 out.push((det, span));
                             }

@@ -7,24 +7,27 @@
 //! of JSON syntax never reach a detector.
 
 /// The classes of one 64-byte chunk; bit `i` is byte `i` of the chunk.
+/// Only what the candidate gates below read: every class costs a compare
+/// and a movemask per 16 or 32 bytes on every chunk of every body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Classes {
     pub digit: u64,
-    /// Lower-case letters except `c` (a digit after `bc` may start bech32).
-    pub lower_not_c: u64,
+    pub lower: u64,
     pub upper: u64,
-    /// ASCII letters, either case.
-    pub letter: u64,
     /// ` ` or `-`: the separators inside a digit run.
     pub sep: u64,
     /// `(` or `+`: before a phone number.
     pub paren_plus: u64,
     pub dot: u64,
+    /// `.`, `(` or `)`: where a phone number goes on past its first run.
+    pub punct: u64,
     /// `1` or `3`: the first digit of a base58 Bitcoin address.
     pub one_three: u64,
     pub colon: u64,
-    /// `a-f` / `A-F`.
-    pub hex_letter: u64,
+    /// `b` and `c`: a digit after `bc` may start bech32, the one case a
+    /// run glued to a lower-case letter matters.
+    pub b: u64,
+    pub c: u64,
 }
 
 // The portable path is what other targets run, and the reference the
@@ -35,15 +38,16 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     let bit = 1u64 << i;
     let set = |m: &mut u64, yes: bool| *m |= if yes { bit } else { 0 };
     set(&mut c.digit, b.is_ascii_digit());
-    set(&mut c.lower_not_c, b.is_ascii_lowercase() && b != b'c');
+    set(&mut c.lower, b.is_ascii_lowercase());
     set(&mut c.upper, b.is_ascii_uppercase());
-    set(&mut c.letter, b.is_ascii_alphabetic());
     set(&mut c.sep, b == b' ' || b == b'-');
     set(&mut c.paren_plus, b == b'(' || b == b'+');
     set(&mut c.dot, b == b'.');
+    set(&mut c.punct, matches!(b, b'.' | b'(' | b')'));
     set(&mut c.one_three, b == b'1' || b == b'3');
     set(&mut c.colon, b == b':');
-    set(&mut c.hex_letter, matches!(b | 0x20, b'a'..=b'f'));
+    set(&mut c.b, b == b'b');
+    set(&mut c.c, b == b'c');
 }
 
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "wasm32"), allow(dead_code))]
@@ -55,41 +59,191 @@ fn classes_scalar(chunk: &[u8; 64]) -> Classes {
     c
 }
 
-#[cfg(target_arch = "x86_64")]
-fn classes_vector(chunk: &[u8; 64]) -> Classes {
-    use std::arch::x86_64::*;
-    let mut c = Classes::default();
-    for part in 0..4 {
-        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads
-        // chunk[part * 16..part * 16 + 16], inside the array, unaligned.
-        unsafe {
-            let v = _mm_loadu_si128(chunk.as_ptr().add(part * 16).cast());
-            let splat = |b: u8| _mm_set1_epi8(b as i8);
-            // x in [lo, lo + n) as a signed compare after biasing lo to -128.
-            let range = |v: __m128i, lo: u8, n: u8| {
-                _mm_cmplt_epi8(
-                    _mm_add_epi8(v, splat(128u8.wrapping_sub(lo))),
-                    splat(128u8.wrapping_add(n)),
-                )
+/// Stores in `window` (slots `from..from + count`) the classes of the 64
+/// bytes at `base + 64 * k` (zero bytes, in no class, past the end). A
+/// macro rather than a function taking the class function, so that each
+/// vector path's loop is compiled with its target features and the class
+/// code inlined into it.
+macro_rules! fill_body {
+    ($hay:expr, $base:expr, $window:expr, $from:expr, $count:expr, |$c:ident| $classes:expr) => {{
+        let (hay, base, window, from, count): (&[u8], usize, &mut Window, usize, usize) =
+            ($hay, $base, $window, $from, $count);
+        for k in 0..count {
+            let at = base + 64 * k;
+            let classes = match hay.get(at..at + 64) {
+                Some(chunk) => {
+                    let $c: &[u8; 64] = chunk.try_into().unwrap_or(&[0; 64]);
+                    $classes
+                }
+                None if at < hay.len() => {
+                    let mut chunk = [0u8; 64];
+                    chunk[..hay.len() - at].copy_from_slice(&hay[at..]);
+                    let $c = &chunk;
+                    $classes
+                }
+                None => Classes::default(),
             };
-            let eq = |b: u8| _mm_cmpeq_epi8(v, splat(b));
-            let bits = |m: __m128i| u64::from(_mm_movemask_epi8(m) as u16) << (part * 16);
-            c.digit |= bits(range(v, b'0', 10));
-            c.lower_not_c |= bits(_mm_andnot_si128(eq(b'c'), range(v, b'a', 26)));
-            c.upper |= bits(range(v, b'A', 26));
-            c.letter |= bits(range(_mm_or_si128(v, splat(0x20)), b'a', 26));
-            c.sep |= bits(_mm_or_si128(eq(b' '), eq(b'-')));
-            c.paren_plus |= bits(_mm_or_si128(eq(b'('), eq(b'+')));
-            c.dot |= bits(eq(b'.'));
-            c.one_three |= bits(_mm_or_si128(eq(b'1'), eq(b'3')));
-            c.colon |= bits(eq(b':'));
-            c.hex_letter |= bits(range(_mm_or_si128(v, splat(0x20)), b'a', 6));
+            window.set(from + k, &classes);
+        }
+    }};
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Classes, Window};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    pub(super) fn classes_sse2(chunk: &[u8; 64]) -> Classes {
+        let mut c = Classes::default();
+        for part in 0..4 {
+            // SAFETY: SSE2 is part of the x86_64 baseline; the load reads
+            // chunk[part * 16..part * 16 + 16], inside the array, unaligned.
+            unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr().add(part * 16).cast());
+                let splat = |b: u8| _mm_set1_epi8(b as i8);
+                // x in [lo, lo + n) as a signed compare after biasing lo to -128.
+                let range = |v: __m128i, lo: u8, n: u8| {
+                    _mm_cmplt_epi8(
+                        _mm_add_epi8(v, splat(128u8.wrapping_sub(lo))),
+                        splat(128u8.wrapping_add(n)),
+                    )
+                };
+                let eq = |b: u8| _mm_cmpeq_epi8(v, splat(b));
+                let bits = |m: __m128i| u64::from(_mm_movemask_epi8(m) as u16) << (part * 16);
+                let open = eq(b'(');
+                let dot = eq(b'.');
+                c.digit |= bits(range(v, b'0', 10));
+                c.lower |= bits(range(v, b'a', 26));
+                c.upper |= bits(range(v, b'A', 26));
+                c.sep |= bits(_mm_or_si128(eq(b' '), eq(b'-')));
+                c.paren_plus |= bits(_mm_or_si128(open, eq(b'+')));
+                c.dot |= bits(dot);
+                c.punct |= bits(_mm_or_si128(_mm_or_si128(open, eq(b')')), dot));
+                c.one_three |= bits(_mm_or_si128(eq(b'1'), eq(b'3')));
+                c.colon |= bits(eq(b':'));
+                c.b |= bits(eq(b'b'));
+                c.c |= bits(eq(b'c'));
+            }
+        }
+        c
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn classes_avx2(chunk: &[u8; 64]) -> Classes {
+        let mut c = Classes::default();
+        for part in 0..2 {
+            // SAFETY: AVX2 is enabled for this function (its caller checked
+            // the CPU); the load reads chunk[part * 32..part * 32 + 32],
+            // inside the array, unaligned.
+            unsafe {
+                let v = _mm256_loadu_si256(chunk.as_ptr().add(part * 32).cast());
+                let splat = |b: u8| _mm256_set1_epi8(b as i8);
+                // x in [lo, lo + n) as a signed compare after biasing lo to -128.
+                let range = |lo: u8, n: u8| {
+                    _mm256_cmpgt_epi8(
+                        splat(128u8.wrapping_add(n)),
+                        _mm256_add_epi8(v, splat(128u8.wrapping_sub(lo))),
+                    )
+                };
+                let eq = |b: u8| _mm256_cmpeq_epi8(v, splat(b));
+                let bits = |m: __m256i| u64::from(_mm256_movemask_epi8(m) as u32) << (part * 32);
+                let open = eq(b'(');
+                let dot = eq(b'.');
+                c.digit |= bits(range(b'0', 10));
+                c.lower |= bits(range(b'a', 26));
+                c.upper |= bits(range(b'A', 26));
+                c.sep |= bits(_mm256_or_si256(eq(b' '), eq(b'-')));
+                c.paren_plus |= bits(_mm256_or_si256(open, eq(b'+')));
+                c.dot |= bits(dot);
+                c.punct |= bits(_mm256_or_si256(_mm256_or_si256(open, eq(b')')), dot));
+                c.one_three |= bits(_mm256_or_si256(eq(b'1'), eq(b'3')));
+                c.colon |= bits(eq(b':'));
+                c.b |= bits(eq(b'b'));
+                c.c |= bits(eq(b'c'));
+            }
+        }
+        c
+    }
+
+    /// `super::fill` with the AVX2 classes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn fill_avx2(
+        hay: &[u8],
+        base: usize,
+        window: &mut Window,
+        from: usize,
+        count: usize,
+    ) {
+        // SAFETY: this function only runs where AVX2 is available.
+        fill_body!(hay, base, window, from, count, |c| unsafe {
+            classes_avx2(c)
+        });
+    }
+
+    /// `super::gates` compiled for AVX2, four chunks to a vector.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn gates_avx2(w: &Window, here: usize, g: &mut super::Gates) {
+        super::gates::<Avx2>(w, here, g)
+    }
+
+    /// Four chunks' masks.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(__m256i);
+
+    // SAFETY (every method): only reached from `gates_avx2`, which runs
+    // where AVX2 is available; loads and stores go through a bounds-checked
+    // slice of four slots.
+    impl super::Lanes for Avx2 {
+        const N: usize = 4;
+        #[inline(always)]
+        fn at(a: &[u64; super::SLOTS], j: usize) -> Self {
+            let s = &a[j..j + 4];
+            Avx2(unsafe { _mm256_loadu_si256(s.as_ptr().cast()) })
+        }
+        #[inline(always)]
+        fn put(self, a: &mut [u64; super::SLOTS], j: usize) {
+            let s = &mut a[j..j + 4];
+            unsafe { _mm256_storeu_si256(s.as_mut_ptr().cast(), self.0) }
+        }
+        #[inline(always)]
+        fn splat(x: u64) -> Self {
+            Avx2(unsafe { _mm256_set1_epi64x(x as i64) })
+        }
+        #[inline(always)]
+        fn and(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_and_si256(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn or(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_or_si256(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn and_not(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_andnot_si256(o.0, self.0) })
+        }
+        #[inline(always)]
+        fn shl(self, k: u32) -> Self {
+            Avx2(unsafe { _mm256_sll_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn shr(self, k: u32) -> Self {
+            Avx2(unsafe { _mm256_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
         }
     }
-    c
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
     use core::arch::wasm32::*;
     let mut c = Classes::default();
@@ -101,44 +255,36 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
             |v: v128, lo: u8, n: u8| u8x16_lt(u8x16_sub(v, u8x16_splat(lo)), u8x16_splat(n));
         let eq = |b: u8| u8x16_eq(v, u8x16_splat(b));
         let bits = |m: v128| u64::from(u8x16_bitmask(m)) << (part * 16);
+        let open = eq(b'(');
+        let dot = eq(b'.');
         c.digit |= bits(range(v, b'0', 10));
-        c.lower_not_c |= bits(v128_andnot(range(v, b'a', 26), eq(b'c')));
+        c.lower |= bits(range(v, b'a', 26));
         c.upper |= bits(range(v, b'A', 26));
-        c.letter |= bits(range(v128_or(v, u8x16_splat(0x20)), b'a', 26));
         c.sep |= bits(v128_or(eq(b' '), eq(b'-')));
-        c.paren_plus |= bits(v128_or(eq(b'('), eq(b'+')));
-        c.dot |= bits(eq(b'.'));
+        c.paren_plus |= bits(v128_or(open, eq(b'+')));
+        c.dot |= bits(dot);
+        c.punct |= bits(v128_or(v128_or(open, eq(b')')), dot));
         c.one_three |= bits(v128_or(eq(b'1'), eq(b'3')));
         c.colon |= bits(eq(b':'));
-        c.hex_letter |= bits(range(v128_or(v, u8x16_splat(0x20)), b'a', 6));
+        c.b |= bits(eq(b'b'));
+        c.c |= bits(eq(b'c'));
     }
     c
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn classes_vector(chunk: &[u8; 64]) -> Classes {
+    x86::classes_sse2(chunk)
 }
 
 #[cfg(not(any(
     target_arch = "x86_64",
     all(target_arch = "wasm32", target_feature = "simd128")
 )))]
+#[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
     classes_scalar(chunk)
-}
-
-/// Classes of the 64 bytes at `base` (zero bytes, in no class, past the
-/// end).
-fn classes_at(hay: &[u8], base: usize) -> Classes {
-    match hay.get(base..base + 64) {
-        Some(chunk) => {
-            let chunk: &[u8; 64] = chunk.try_into().unwrap_or(&[0; 64]);
-            classes_vector(chunk)
-        }
-        None => {
-            let mut chunk = [0u8; 64];
-            if let Some(rest) = hay.get(base..) {
-                chunk[..rest.len()].copy_from_slice(rest);
-            }
-            classes_vector(&chunk)
-        }
-    }
 }
 
 /// A position worth a scalar look.
@@ -152,104 +298,488 @@ pub(crate) enum Candidate {
 }
 
 /// Calls `f` for every candidate, in order of position. Every digit run
-/// that `super::digits::run_may_matter` accepts and that is not glued to a
-/// lower-case letter other than `c` is reported by its first digit; every
-/// `:` with a hex digit or `:` on either side and another `:` within five
-/// bytes after it is reported.
+/// that `super::digits::wanted` could accept is reported by its first
+/// digit (and a few more: the gates are necessary conditions, the caller
+/// measures the run); every `:` with a hex digit or `:` on either side and
+/// another `:` within five bytes after it is reported.
 pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnMut(Candidate)) {
     if hay.is_empty() || !(digits || colons) {
         return;
     }
-    let mut prev = Classes::default();
-    let mut cur = classes_at(hay, 0);
-    let mut base = 0;
-    while base < hay.len() {
-        let next = classes_at(hay, base + 64);
-        // Shifts across chunk borders: `p(x, j)` is "the byte j before",
-        // `n(x, j)` "the byte j after".
-        let p = |c: u64, pc: u64, j: u32| c << j | pc >> (64 - j);
-        let n = |c: u64, nc: u64, j: u32| c >> j | nc << (64 - j);
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = false;
+    let fill = |base: usize, w: &mut Window, from: usize, count: usize| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: AVX2 was detected above.
+            unsafe { x86::fill_avx2(hay, base, w, from, count) };
+            return;
+        }
+        let _ = avx2;
+        fill_body!(hay, base, w, from, count, |c| classes_vector(c));
+    };
+    let run_gates = |w: &Window, here: usize, g: &mut Gates| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: AVX2 was detected above.
+            unsafe { x86::gates_avx2(w, here, g) };
+            return;
+        }
+        gates::<u64>(w, here, g);
+    };
+    // `w` holds the classes of chunks `first - 1 ..= first + BATCH`;
+    // chunks are classed, then gated, a batch at a time.
+    let mut w = Window::default();
+    let mut g = Gates::default();
+    let chunks = hay.len().div_ceil(64);
+    let mut first = 0;
+    // Chunks at or past `chunks` stay zero (no byte in any class).
+    fill(0, &mut w, 1, chunks.min(BATCH + 1));
+    loop {
+        let here = (chunks - first).min(BATCH);
         if digits {
-            let d = cur.digit;
-            let pd = p(d, prev.digit, 1);
-            let psep = p(cur.sep, prev.sep, 1);
-            let starts = d & !pd & !(psep & p(d, prev.digit, 2));
-            let glued = p(cur.lower_not_c, prev.lower_not_c, 1);
-            let starts = starts & !glued;
-            if starts != 0 {
-                // Bytes of a run: digits, and single separators between
-                // digits. The next chunk's last byte is counted as one
-                // (its successor is unknown), which only lets more through.
-                let run = d | (cur.sep & pd & n(d, next.digit, 1));
-                let next_run =
-                    next.digit | (next.sep & p(next.digit, d, 1) & (next.digit >> 1 | 1 << 63));
-                let mut long = run;
-                for j in 1..6 {
-                    long &= n(run, next_run, j);
-                }
-                let pu = p(cur.upper, prev.upper, 1);
-                let pu2 = p(cur.upper, prev.upper, 2);
-                let pu3 = p(cur.upper, prev.upper, 3);
-                let alnum = d | cur.letter;
-                let prev_alnum = prev.digit | prev.letter;
-                let pa = |j: u32| p(alnum, prev_alnum, j);
-                let dot_digit = cur.dot & n(d, next.digit, 1);
-                let next_dot_digit = next.dot & (next.digit >> 1 | 1 << 63);
-                let ip = n(dot_digit, next_dot_digit, 1)
-                    | n(dot_digit, next_dot_digit, 2)
-                    | n(dot_digit, next_dot_digit, 3);
-                // Base58 "1…"/"3…" at a word start, bech32 "bc1…" (the `c`
-                // is the only lower-case letter not already excluded):
-                // letters follow within the first six bytes.
-                let c_only = cur.letter & !cur.lower_not_c & !cur.upper;
-                let prev_c_only = prev.letter & !prev.lower_not_c & !prev.upper;
-                let mut letter_soon = 0;
-                for j in 1..7 {
-                    letter_soon |= n(cur.letter, next.letter, j);
-                }
-                let btc = cur.one_three & letter_soon & (!pa(1) | p(c_only, prev_c_only, 1));
-                let gate = long
-                    | p(cur.paren_plus, prev.paren_plus, 1)
-                    // IBAN / NINO: two capitals at a word start.
-                    | (pu & pu2 & !pa(3))
-                    | (psep & pu2 & pu3 & !pa(4))
-                    | btc
-                    | ip;
-                let mut m = starts & gate;
-                while m != 0 {
-                    let i = base + m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    if i < hay.len() {
-                        f(Candidate::DigitRun(i));
-                    }
+            run_gates(&w, here, &mut g);
+            for j in 1..=here {
+                let base = (first + j - 1) * 64;
+                let m = g.out[j] | long_runs(&w, j, g.long[j]) | third_dot(&w, j, g.ip[j]);
+                for_each_bit(m, base, hay.len(), |i| f(Candidate::DigitRun(i)));
+            }
+        }
+        if colons {
+            for j in 1..=here {
+                if w.colon[j] != 0 {
+                    colon_gate(
+                        hay,
+                        (first + j - 1) * 64,
+                        w.colon[j],
+                        w.colon[j + 1],
+                        &mut f,
+                    );
                 }
             }
         }
-        if colons && cur.colon != 0 {
-            let hexish = cur.digit | cur.hex_letter | cur.colon;
-            let prev_hexish = prev.digit | prev.hex_letter | prev.colon;
-            let next_hexish = next.digit | next.hex_letter | next.colon;
-            // The first colon of an IPv6 address (the only one
-            // `network::ipv6` starts from) has the next one at most a
-            // four-digit group away; JSON's `"total":12.5` has none.
-            let mut colon_soon = 0;
-            for j in 1..6 {
-                colon_soon |= n(cur.colon, next.colon, j);
-            }
-            let mut m =
-                cur.colon & colon_soon & (p(hexish, prev_hexish, 1) | n(hexish, next_hexish, 1));
-            while m != 0 {
-                let i = base + m.trailing_zeros() as usize;
-                m &= m - 1;
-                if i < hay.len() {
-                    f(Candidate::Colon(i));
-                }
-            }
+        first += BATCH;
+        if first >= chunks {
+            break;
         }
-        prev = cur;
-        cur = next;
-        base += 64;
+        let real = (chunks - first - 1).min(BATCH);
+        w.shift_down(BATCH);
+        fill((first + 1) * 64, &mut w, 2, real);
+        w.clear(2 + real);
     }
+}
+
+/// Chunks classed and gated at a time.
+const BATCH: usize = 32;
+/// Window slots: the chunk before the batch, the batch, the chunk after,
+/// and room for a vector of four to read past it.
+const SLOTS: usize = BATCH + 6;
+
+/// The classes of a window of chunks, one array per class, so that the
+/// gates below run across chunks in vector lanes.
+#[derive(Clone)]
+struct Window {
+    digit: [u64; SLOTS],
+    lower: [u64; SLOTS],
+    upper: [u64; SLOTS],
+    sep: [u64; SLOTS],
+    paren_plus: [u64; SLOTS],
+    dot: [u64; SLOTS],
+    punct: [u64; SLOTS],
+    one_three: [u64; SLOTS],
+    colon: [u64; SLOTS],
+    b: [u64; SLOTS],
+    c: [u64; SLOTS],
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        let z = [0; SLOTS];
+        Window {
+            digit: z,
+            lower: z,
+            upper: z,
+            sep: z,
+            paren_plus: z,
+            dot: z,
+            punct: z,
+            one_three: z,
+            colon: z,
+            b: z,
+            c: z,
+        }
+    }
+}
+
+macro_rules! each_class {
+    ($w:ident, |$a:ident| $body:expr) => {{
+        {
+            let $a = &mut $w.digit;
+            $body
+        }
+        {
+            let $a = &mut $w.lower;
+            $body
+        }
+        {
+            let $a = &mut $w.upper;
+            $body
+        }
+        {
+            let $a = &mut $w.sep;
+            $body
+        }
+        {
+            let $a = &mut $w.paren_plus;
+            $body
+        }
+        {
+            let $a = &mut $w.dot;
+            $body
+        }
+        {
+            let $a = &mut $w.punct;
+            $body
+        }
+        {
+            let $a = &mut $w.one_three;
+            $body
+        }
+        {
+            let $a = &mut $w.colon;
+            $body
+        }
+        {
+            let $a = &mut $w.b;
+            $body
+        }
+        {
+            let $a = &mut $w.c;
+            $body
+        }
+    }};
+}
+
+impl Window {
+    #[inline(always)]
+    fn set(&mut self, j: usize, c: &Classes) {
+        if j < SLOTS {
+            self.digit[j] = c.digit;
+            self.lower[j] = c.lower;
+            self.upper[j] = c.upper;
+            self.sep[j] = c.sep;
+            self.paren_plus[j] = c.paren_plus;
+            self.dot[j] = c.dot;
+            self.punct[j] = c.punct;
+            self.one_three[j] = c.one_three;
+            self.colon[j] = c.colon;
+            self.b[j] = c.b;
+            self.c[j] = c.c;
+        }
+    }
+
+    /// Slots `by` and `by + 1` become slots 0 and 1.
+    fn shift_down(&mut self, by: usize) {
+        each_class!(self, |a| {
+            a[0] = a[by];
+            a[1] = a[by + 1];
+        });
+    }
+
+    /// Zeroes slot `j` (if any): the chunk past the end.
+    fn clear(&mut self, j: usize) {
+        if j < SLOTS {
+            each_class!(self, |a| a[j] = 0);
+        }
+    }
+}
+
+/// What `gates` leaves per slot: candidates, and run starts that need one
+/// more look (long runs to count, IPv4 to check for a third dot).
+struct Gates {
+    out: [u64; SLOTS],
+    long: [u64; SLOTS],
+    ip: [u64; SLOTS],
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            out: [0; SLOTS],
+            long: [0; SLOTS],
+            ip: [0; SLOTS],
+        }
+    }
+}
+
+/// The first colon of an IPv6 address (the only one `network::ipv6`
+/// starts from) has the next one at most a four-digit group away; JSON's
+/// `"total":12.5` has none.
+#[inline(always)]
+fn colon_gate(hay: &[u8], base: usize, c: u64, next: u64, f: &mut impl FnMut(Candidate)) {
+    let mut soon = c >> 1 | c >> 2;
+    soon |= soon >> 2 | c >> 5;
+    if c >> 59 != 0 {
+        soon |= n(c, next, 1) | n(c, next, 2) | n(c, next, 3) | n(c, next, 4) | n(c, next, 5);
+    }
+    let m = c & soon;
+    for_each_bit(m, base, hay.len(), |i| {
+        let hexish = |j: Option<usize>| {
+            j.and_then(|j| hay.get(j))
+                .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':')
+        };
+        if hexish(i.checked_sub(1)) || hexish(Some(i + 1)) {
+            f(Candidate::Colon(i));
+        }
+    });
+}
+
+/// Bits of `w >> j` across two chunks: "the byte j after".
+#[inline(always)]
+fn n(c: u64, nc: u64, j: u32) -> u64 {
+    c >> j | nc << (64 - j)
+}
+
+#[inline(always)]
+fn for_each_bit(mut m: u64, base: usize, len: usize, mut f: impl FnMut(usize)) {
+    while m != 0 {
+        let i = base + m.trailing_zeros() as usize;
+        m &= m - 1;
+        if i < len {
+            f(i);
+        }
+    }
+}
+
+/// A few chunks' masks side by side (one per vector lane), so that the
+/// gates are written once and run four chunks at a time with AVX2, two
+/// with simd128, one in plain u64.
+pub(crate) trait Lanes: Copy {
+    const N: usize;
+    /// Slots `j..j + N` of `a`.
+    fn at(a: &[u64; SLOTS], j: usize) -> Self;
+    fn put(self, a: &mut [u64; SLOTS], j: usize);
+    fn splat(x: u64) -> Self;
+    fn and(self, o: Self) -> Self;
+    fn or(self, o: Self) -> Self;
+    /// `self & !o`.
+    fn and_not(self, o: Self) -> Self;
+    fn shl(self, k: u32) -> Self;
+    fn shr(self, k: u32) -> Self;
+}
+
+impl Lanes for u64 {
+    const N: usize = 1;
+    #[inline(always)]
+    fn at(a: &[u64; SLOTS], j: usize) -> Self {
+        a[j]
+    }
+    #[inline(always)]
+    fn put(self, a: &mut [u64; SLOTS], j: usize) {
+        a[j] = self;
+    }
+    #[inline(always)]
+    fn splat(x: u64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        self & o
+    }
+    #[inline(always)]
+    fn or(self, o: Self) -> Self {
+        self | o
+    }
+    #[inline(always)]
+    fn and_not(self, o: Self) -> Self {
+        self & !o
+    }
+    #[inline(always)]
+    fn shl(self, k: u32) -> Self {
+        self << k
+    }
+    #[inline(always)]
+    fn shr(self, k: u32) -> Self {
+        self >> k
+    }
+}
+
+/// Slot `j` of `a` shifted to "the byte k before": `p`, and `n` for
+/// "the byte k after", taking the bits from the neighbouring slot.
+#[inline(always)]
+fn lp<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
+    L::at(a, j).shl(k).or(L::at(a, j - 1).shr(64 - k))
+}
+
+#[inline(always)]
+fn ln<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
+    L::at(a, j).shr(k).or(L::at(a, j + 1).shl(64 - k))
+}
+
+#[inline(always)]
+fn pair_n<L: Lanes>(x: L, nx: L, k: u32) -> L {
+    x.shr(k).or(nx.shl(64 - k))
+}
+
+/// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
+/// at i + 1 ..= i + 18: doubling on the pair as a 128-bit value.
+#[inline(always)]
+fn within_18<L: Lanes>(x: L, nx: L) -> L {
+    let shr = |lo: L, hi: L, k: u32| (pair_n(lo, hi, k), hi.shr(k));
+    let (lo, hi) = shr(x, nx, 1); // offset 1
+    let (a, b) = shr(lo, hi, 1);
+    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=2
+    let (l2, h2) = (lo, hi);
+    let (a, b) = shr(lo, hi, 2);
+    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=4
+    let (a, b) = shr(lo, hi, 4);
+    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=8
+    let lo = lo.or(pair_n(lo, hi, 8)); // 1..=16
+    lo.or(pair_n(l2, h2, 16)) // 1..=18
+}
+
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 25 is set:
+/// a base58 address's 26 characters at least.
+#[inline(always)]
+fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
+    let step = |lo: L, hi: L, k: u32| (lo.and(pair_n(lo, hi, k)), hi.and(hi.shr(k)));
+    let (lo, hi) = step(x, nx, 1); // 0..=1
+    let (lo, hi) = step(lo, hi, 2); // 0..=3
+    let (lo, hi) = step(lo, hi, 4); // 0..=7
+    let (lo, hi) = step(lo, hi, 8); // 0..=15
+    lo.and(pair_n(lo, hi, 10)) // 0..=25
+}
+
+/// Bytes of a digit run in slots `j..`: digits, and single separators
+/// between digits; and the same for the slots after. The last byte of the
+/// slot after is counted as one (its successor is unknown), which only
+/// lets more through.
+#[inline(always)]
+fn run_bytes<L: Lanes>(w: &Window, j: usize) -> (L, L) {
+    let d = L::at(&w.digit, j);
+    let nd = L::at(&w.digit, j + 1);
+    let run = d.or(L::at(&w.sep, j)
+        .and(lp(&w.digit, j, 1))
+        .and(ln(&w.digit, j, 1)));
+    let next_run = nd.or(L::at(&w.sep, j + 1)
+        .and(lp(&w.digit, j + 1, 1))
+        .and(nd.shr(1).or(L::splat(1 << 63))));
+    (run, next_run)
+}
+
+/// The run starts of every slot `1..=here` that pass the gate of some
+/// numeric detector (see `super::digits::wanted`, whose conditions these
+/// over-approximate with whole-mask shifts). Branch-free and across
+/// slots, in vector lanes; whether a chunk has a start is as good as
+/// random, and a mispredicted branch costs more than the shifts.
+#[inline(always)]
+fn gates<L: Lanes>(w: &Window, here: usize, g: &mut Gates) {
+    let mut j = 1;
+    while j <= here.min(BATCH) {
+        let (o, l, i) = gate::<L>(w, j);
+        o.put(&mut g.out, j);
+        l.put(&mut g.long, j);
+        i.put(&mut g.ip, j);
+        j += L::N;
+    }
+}
+
+#[inline(always)]
+fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
+    let pr = |x: &[u64; SLOTS], k: u32| lp::<L>(x, j, k);
+    let d = L::at(&w.digit, j);
+    let pd2 = pr(&w.digit, 2);
+    let psep = pr(&w.sep, 1);
+    // After `bc` (bech32); every other lower-case letter glues the run
+    // into a word, which every numeric detector rejects.
+    let bc = pr(&w.c, 1).and(pr(&w.b, 2));
+    let starts = d
+        .and_not(pr(&w.digit, 1))
+        .and_not(psep.and(pd2))
+        .and_not(pr(&w.lower, 1).and_not(bc));
+    let alnum = |k: usize| {
+        L::at(&w.digit, k)
+            .or(L::at(&w.lower, k))
+            .or(L::at(&w.upper, k))
+    };
+    let (a_prev, a, a_next) = (alnum(j - 1), alnum(j), alnum(j + 1));
+    let pa = |k: u32| a.shl(k).or(a_prev.shr(64 - k));
+    let pu2 = pr(&w.upper, 2);
+    let sure = pr(&w.paren_plus, 1)
+        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
+        .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)))
+        // NINO "AB 12 34 56 C".
+        .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)))
+        // Bech32 "bc1…" at a word start.
+        .or(bc.and_not(pa(3)));
+    // Nine or more digits (cards, SSN, ITIN, SIN, Aadhaar, long phone
+    // runs) take at least nine run bytes; the few runs that long (dates
+    // and times among them) have their digits counted after.
+    let (run, next_run) = run_bytes::<L>(w, j);
+    let long = starts
+        .and_not(sure)
+        .and(run)
+        .and(pair_n(run, next_run, 2))
+        .and(pair_n(run, next_run, 4))
+        .and(pair_n(run, next_run, 6))
+        .and(pair_n(run, next_run, 8));
+    // Runs with too few digits for `long` may still be phone numbers or
+    // the like, so `rest` keeps them.
+    let rest = starts.and_not(sure).and_not(pa(1));
+    // Base58 "1…"/"3…" at a word start, 26 letters or digits at least.
+    let btc = rest.and(L::at(&w.one_three, j)).and(run_of_26(a, a_next));
+    // A phone number whose first run is short goes on past a `.`, `(` or
+    // `)` within its first 18 bytes; never after `:` or a decimal point.
+    let pdot = pr(&w.dot, 1);
+    let phone = rest
+        .and_not(pr(&w.colon, 1))
+        .and_not(pdot.and(pd2))
+        .and(within_18(L::at(&w.punct, j), L::at(&w.punct, j + 1)));
+    // IPv4: a dot within the first four bytes (the third one is checked
+    // after).
+    let nd = |k: u32| ln::<L>(&w.dot, j, k);
+    let ip = rest.and_not(pdot).and(nd(1).or(nd(2)).or(nd(3)));
+    let out = starts.and(sure).or(btc).or(phone);
+    (out, long, ip.and_not(out))
+}
+
+/// The starts in `long` (slot `j`) whose runs have nine digits or more.
+#[inline(always)]
+fn long_runs(w: &Window, j: usize, long: u64) -> u64 {
+    if long == 0 {
+        return 0;
+    }
+    let (run, next_run) = run_bytes::<u64>(w, j);
+    let runs = u128::from(run) | u128::from(next_run) << 64;
+    let digits = u128::from(w.digit[j]) | u128::from(w.digit[j + 1]) << 64;
+    let mut out = 0;
+    for_each_bit(long, 0, 64, |i| {
+        let len = (!(runs >> i)).trailing_zeros();
+        let mask = if len >= 64 { u64::MAX } else { (1 << len) - 1 };
+        // A run reaching past the next chunk is long enough anyway.
+        if len >= 64 || ((digits >> i) as u64 & mask).count_ones() >= 9 {
+            out |= 1 << i;
+        }
+    });
+    out
+}
+
+/// The starts in `ip` (slot `j`) with a third dot within twelve bytes.
+#[inline(always)]
+fn third_dot(w: &Window, j: usize, ip: u64) -> u64 {
+    if ip == 0 {
+        return 0;
+    }
+    let dots = u128::from(w.dot[j]) | u128::from(w.dot[j + 1]) << 64;
+    let mut out = 0;
+    for_each_bit(ip, 0, 64, |i| {
+        if (dots >> (i + 5)) as u32 & 0xff != 0 {
+            out |= 1 << i;
+        }
+    });
+    out
 }
 
 #[cfg(test)]
@@ -268,6 +798,91 @@ mod tests {
                 classes_scalar(&chunk),
                 "bytes {start}.."
             );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_scalar_classes_agree_on_every_byte() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut chunk = [0u8; 64];
+        for start in (0..256).step_by(64) {
+            for (i, b) in chunk.iter_mut().enumerate() {
+                *b = (start + i) as u8;
+            }
+            // SAFETY: AVX2 was detected above.
+            let avx2 = unsafe { x86::classes_avx2(&chunk) };
+            assert_eq!(avx2, classes_scalar(&chunk), "bytes {start}..");
+        }
+    }
+
+    /// A window of pseudo-random masks, dense enough that every gate fires.
+    fn random_window(seed: &mut u64) -> Window {
+        let mut w = Window::default();
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        each_class!(w, |a| {
+            for x in a.iter_mut() {
+                // Sparse and dense masks both.
+                *x = next() & next() | next() & next() & next();
+            }
+        });
+        w
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_scalar_gates_agree() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for here in [1, 2, 3, 5, 31, 32] {
+            for _ in 0..200 {
+                let w = random_window(&mut seed);
+                let (mut a, mut b) = (Gates::default(), Gates::default());
+                gates::<u64>(&w, here, &mut a);
+                // SAFETY: AVX2 was detected above.
+                unsafe { x86::gates_avx2(&w, here, &mut b) };
+                assert_eq!(a.out[1..=here], b.out[1..=here]);
+                assert_eq!(a.long[1..=here], b.long[1..=here]);
+                assert_eq!(a.ip[1..=here], b.ip[1..=here]);
+            }
+        }
+    }
+
+    /// The u64 gates against byte-by-byte definitions, for one slot.
+    #[test]
+    fn lane_helpers_mean_what_they_say() {
+        let mut seed = 0x1234_5678_9abc_def1;
+        for _ in 0..500 {
+            let w = random_window(&mut seed);
+            let (x, nx) = (w.punct[3], w.punct[4]);
+            let bit = |i: usize| -> bool {
+                if i < 64 {
+                    x >> i & 1 == 1
+                } else if i < 128 {
+                    nx >> (i - 64) & 1 == 1
+                } else {
+                    false
+                }
+            };
+            let within = within_18::<u64>(x, nx);
+            let all26 = run_of_26::<u64>(x, nx);
+            for i in 0..64 {
+                assert_eq!(
+                    within >> i & 1 == 1,
+                    (i + 1..=i + 18).any(bit),
+                    "within {i}"
+                );
+                assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
+            }
         }
     }
 

@@ -28,8 +28,8 @@ mod tokens;
 pub mod validators;
 
 use crate::bundle::{Action, Severity};
-pub(crate) use digits::measure_run;
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
+pub(crate) use digits::{measure_run, wanted};
 pub use doc::catalogue_markdown;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
