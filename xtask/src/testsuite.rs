@@ -29,6 +29,8 @@ pub fn test() -> Result<()> {
         (
             "lint (cargo clippy -D warnings)",
             Box::new(|_| {
+                // The first step that builds the eBPF exporter.
+                setup::bpf_toolchain()?;
                 run(cargo().args([
                     "clippy",
                     "--workspace",
