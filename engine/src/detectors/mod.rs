@@ -26,11 +26,13 @@ mod network;
 mod shape;
 mod tokens;
 pub mod validators;
+mod wordset;
 
 use crate::bundle::{Action, Severity};
 pub(crate) use digits::measure_run;
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub use doc::catalogue_markdown;
+pub(crate) use wordset::WordSet;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,75 +349,6 @@ pub fn keyword_variants(kw: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-/// A fixed list of lower-case words searched case-insensitively in short
-/// values (placeholders, benign key suffixes), without allocating: a
-/// bitmap of the words' first two bytes (built at compile time) rejects
-/// almost every position with one lookup.
-pub(crate) struct WordSet {
-    words: &'static [&'static [u8]],
-    pairs: [u64; 1024],
-    singles: [u64; 4],
-}
-
-impl WordSet {
-    pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
-        let mut pairs = [0u64; 1024];
-        let mut singles = [0u64; 4];
-        let mut i = 0;
-        while i < words.len() {
-            let w = words[i];
-            let mut j = 0;
-            while j < w.len() {
-                // `found_in` compares the first bytes without folding.
-                assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
-                j += 1;
-            }
-            if w.len() == 1 {
-                singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
-            } else if w.len() > 1 {
-                let p = (w[0] as usize) << 8 | w[1] as usize;
-                pairs[p / 64] |= 1 << (p % 64);
-            }
-            i += 1;
-        }
-        WordSet {
-            words,
-            pairs,
-            singles,
-        }
-    }
-
-    /// Some word occurs in `hay`, ignoring ASCII case.
-    pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
-        let has_singles = self.singles.iter().any(|&w| w != 0);
-        for (i, &b) in hay.iter().enumerate() {
-            let c = b.to_ascii_lowercase();
-            if has_singles && self.singles[usize::from(c >> 6)] >> (c & 63) & 1 == 1 {
-                return true;
-            }
-            let Some(&c2) = hay.get(i + 1) else { break };
-            let p = usize::from(c) << 8 | usize::from(c2.to_ascii_lowercase());
-            if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
-                continue;
-            }
-            // Words are lower case: the first two bytes are compared as
-            // they are, so most words are dismissed without a full compare.
-            let c2 = c2.to_ascii_lowercase();
-            let rest = &hay[i..];
-            if self.words.iter().any(|w| {
-                w.len() > 1
-                    && w[0] == c
-                    && w[1] == c2
-                    && rest.len() >= w.len()
-                    && rest[..w.len()].eq_ignore_ascii_case(w)
-            }) {
-                return true;
-            }
-        }
-        false
-    }
 }
 
 /// True for bytes that may continue an identifier-like token; used for

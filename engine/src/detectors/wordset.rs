@@ -1,0 +1,369 @@
+//! `WordSet`: a fixed list of lower-case words searched case-insensitively
+//! in short values (placeholders, fillers, benign key suffixes).
+//!
+//! Confirmers ask it about every value they are about to report, so on a
+//! body full of findings it reads every byte of every finding. A per-byte
+//! scalar loop made it the largest single cost of confirming; here a
+//! Teddy-style filter (SSSE3 `pshufb` on x86_64, `i8x16.swizzle` in wasm
+//! simd128) looks at 16 positions at once through nibble tables of the
+//! words' first two bytes (both cases), and only the few positions it
+//! marks are compared exactly. The scalar path (other targets, and the
+//! reference the tests hold the vector path to) uses an exact bitmap of
+//! first-byte pairs. Nothing is allocated.
+
+/// Bucket bits per nibble: bit `k` of `table[n]` means some word of
+/// bucket `k` has a byte with that nibble at that position.
+type Nibbles = [u8; 16];
+
+pub(crate) struct WordSet {
+    words: &'static [&'static [u8]],
+    /// Exact bitmap of (first, second) lower-cased byte pairs of words
+    /// longer than one byte.
+    pairs: [u64; 1024],
+    /// Exact bitmap of one-byte words.
+    singles: [u64; 4],
+    has_singles: bool,
+    /// Vector filter: low and high nibble tables of the first byte (both
+    /// cases) and of the second byte (both cases; every byte for a one-byte
+    /// word).
+    first_lo: Nibbles,
+    first_hi: Nibbles,
+    second_lo: Nibbles,
+    second_hi: Nibbles,
+}
+
+/// Marks byte `b` (and its other case) for `bucket` in a nibble table pair.
+const fn mark(lo: &mut Nibbles, hi: &mut Nibbles, b: u8, bucket: u8) {
+    let bit = 1u8 << bucket;
+    lo[(b & 15) as usize] |= bit;
+    hi[(b >> 4) as usize] |= bit;
+    if b.is_ascii_lowercase() {
+        let u = b.to_ascii_uppercase();
+        lo[(u & 15) as usize] |= bit;
+        hi[(u >> 4) as usize] |= bit;
+    }
+}
+
+impl WordSet {
+    pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
+        let mut pairs = [0u64; 1024];
+        let mut singles = [0u64; 4];
+        let mut first_lo = [0u8; 16];
+        let mut first_hi = [0u8; 16];
+        let mut second_lo = [0u8; 16];
+        let mut second_hi = [0u8; 16];
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i];
+            let mut j = 0;
+            while j < w.len() {
+                // The exact checks compare the first bytes without folding.
+                assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
+                j += 1;
+            }
+            // Words with the same first byte share a bucket, so a bucket's
+            // nibble tables stay close to its real first bytes.
+            let bucket = if w.is_empty() { 0 } else { (w[0] % 8) as u8 };
+            if w.len() == 1 {
+                singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
+                mark(&mut first_lo, &mut first_hi, w[0], bucket);
+                // Any second byte, including the zero padding past the end.
+                let mut n = 0;
+                while n < 16 {
+                    second_lo[n] |= 1 << bucket;
+                    second_hi[n] |= 1 << bucket;
+                    n += 1;
+                }
+            } else if w.len() > 1 {
+                let p = (w[0] as usize) << 8 | w[1] as usize;
+                pairs[p / 64] |= 1 << (p % 64);
+                mark(&mut first_lo, &mut first_hi, w[0], bucket);
+                mark(&mut second_lo, &mut second_hi, w[1], bucket);
+            }
+            i += 1;
+        }
+        WordSet {
+            words,
+            pairs,
+            singles,
+            has_singles: singles[0] | singles[1] | singles[2] | singles[3] != 0,
+            first_lo,
+            first_hi,
+            second_lo,
+            second_hi,
+        }
+    }
+
+    /// Some word occurs in `hay`, ignoring ASCII case.
+    pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("ssse3") {
+                // SAFETY: the CPU supports SSSE3 (checked just above).
+                return unsafe { x86::found_in(self, hay) };
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            return wasm::found_in(self, hay);
+        }
+        #[allow(unreachable_code)]
+        self.found_in_scalar(hay)
+    }
+
+    /// The portable path: every position through the exact pair bitmap.
+    pub(crate) fn found_in_scalar(&self, hay: &[u8]) -> bool {
+        (0..hay.len()).any(|i| self.word_at(hay, i))
+    }
+
+    /// Some word starts at `hay[i]` (`i < hay.len()`), ignoring ASCII case.
+    #[inline]
+    fn word_at(&self, hay: &[u8], i: usize) -> bool {
+        let Some(&b) = hay.get(i) else { return false };
+        let c = b.to_ascii_lowercase();
+        if self.has_singles && self.singles[usize::from(c >> 6)] >> (c & 63) & 1 == 1 {
+            return true;
+        }
+        let Some(&c2) = hay.get(i + 1) else {
+            return false;
+        };
+        let c2 = c2.to_ascii_lowercase();
+        let p = usize::from(c) << 8 | usize::from(c2);
+        if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
+            return false;
+        }
+        // Words are lower case: the first two bytes are compared as they
+        // are, so most words are dismissed without a full compare.
+        let rest = &hay[i..];
+        self.words.iter().any(|w| {
+            w.len() > 1
+                && w[0] == c
+                && w[1] == c2
+                && rest.len() >= w.len()
+                && rest[..w.len()].eq_ignore_ascii_case(w)
+        })
+    }
+
+    /// Checks the positions `base + k` for the bits `k` of `mask` that
+    /// the vector filter marked.
+    #[inline]
+    fn any_marked(&self, hay: &[u8], base: usize, mut mask: u32) -> bool {
+        while mask != 0 {
+            if self.word_at(hay, base + mask.trailing_zeros() as usize) {
+                return true;
+            }
+            mask &= mask - 1;
+        }
+        false
+    }
+}
+
+/// The 17 bytes from `hay[i]` for one block of 16 positions and their next
+/// bytes, zero-padded past the end; and the mask of positions in `hay`.
+#[inline]
+fn tail_block(hay: &[u8], i: usize) -> ([u8; 32], u32) {
+    let mut buf = [0u8; 32];
+    let rest = hay.get(i..).unwrap_or(&[]);
+    let n = rest.len().min(17);
+    buf[..n].copy_from_slice(&rest[..n]);
+    let live = if rest.len() >= 16 {
+        0xffff
+    } else {
+        (1u32 << rest.len()) - 1
+    };
+    (buf, live)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::WordSet;
+    use std::arch::x86_64::*;
+
+    /// The marks of the 16 positions from `p`, reading `p[0..17]`.
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    unsafe fn block(t: &[__m128i; 4], p: *const u8) -> u32 {
+        let nib = _mm_set1_epi8(0x0f);
+        let a = _mm_loadu_si128(p.cast());
+        let b = _mm_loadu_si128(p.add(1).cast());
+        let look = |lo: __m128i, hi: __m128i, v: __m128i| {
+            _mm_and_si128(
+                _mm_shuffle_epi8(lo, _mm_and_si128(v, nib)),
+                _mm_shuffle_epi8(hi, _mm_and_si128(_mm_srli_epi16(v, 4), nib)),
+            )
+        };
+        let m = _mm_and_si128(look(t[0], t[1], a), look(t[2], t[3], b));
+        !(_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_setzero_si128())) as u32) & 0xffff
+    }
+
+    #[target_feature(enable = "ssse3")]
+    pub(super) unsafe fn found_in(set: &WordSet, hay: &[u8]) -> bool {
+        let load = |t: &[u8; 16]| _mm_loadu_si128(t.as_ptr().cast());
+        let t = [
+            load(&set.first_lo),
+            load(&set.first_hi),
+            load(&set.second_lo),
+            load(&set.second_hi),
+        ];
+        let mut i = 0;
+        while i + 17 <= hay.len() {
+            // SAFETY: `block` reads hay[i..i + 17], in bounds by the loop
+            // condition.
+            let mask = block(&t, hay.as_ptr().add(i));
+            if mask != 0 && set.any_marked(hay, i, mask) {
+                return true;
+            }
+            i += 16;
+        }
+        if i < hay.len() {
+            let (buf, live) = super::tail_block(hay, i);
+            // SAFETY: `block` reads buf[0..17] of 32 bytes.
+            let mask = block(&t, buf.as_ptr()) & live;
+            return mask != 0 && set.any_marked(hay, i, mask);
+        }
+        false
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use super::WordSet;
+    use core::arch::wasm32::*;
+
+    fn load(t: &[u8; 16]) -> v128 {
+        u8x16(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        )
+    }
+
+    /// The marks of the 16 positions from `p[0]`, reading `p[0..17]`.
+    #[inline]
+    fn block(t: &[v128; 4], p: &[u8]) -> u32 {
+        debug_assert!(p.len() >= 17);
+        if p.len() < 17 {
+            return 0xffff;
+        }
+        // SAFETY: p has at least 17 bytes (checked above); v128_load has
+        // no alignment requirement.
+        let (a, b) = unsafe {
+            (
+                v128_load(p.as_ptr().cast()),
+                v128_load(p.as_ptr().add(1).cast()),
+            )
+        };
+        let nib = u8x16_splat(0x0f);
+        let look = |lo: v128, hi: v128, v: v128| {
+            v128_and(
+                u8x16_swizzle(lo, v128_and(v, nib)),
+                u8x16_swizzle(hi, u8x16_shr(v, 4)),
+            )
+        };
+        let m = v128_and(look(t[0], t[1], a), look(t[2], t[3], b));
+        u32::from(i8x16_bitmask(i8x16_ne(m, u8x16_splat(0))))
+    }
+
+    pub(super) fn found_in(set: &WordSet, hay: &[u8]) -> bool {
+        let t = [
+            load(&set.first_lo),
+            load(&set.first_hi),
+            load(&set.second_lo),
+            load(&set.second_hi),
+        ];
+        let mut i = 0;
+        while i + 17 <= hay.len() {
+            let mask = block(&t, &hay[i..]);
+            if mask != 0 && set.any_marked(hay, i, mask) {
+                return true;
+            }
+            i += 16;
+        }
+        if i < hay.len() {
+            let (buf, live) = super::tail_block(hay, i);
+            let mask = block(&t, &buf) & live;
+            return mask != 0 && set.any_marked(hay, i, mask);
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SET: WordSet = WordSet::new(&[
+        b"${", b"<", b"xxxx", b"example", b"your_", b"0000", b"env(", b"id", b"~",
+    ]);
+
+    fn random_texts() -> Vec<Vec<u8>> {
+        let alphabet = b"abcdeXYZxX0${<>(_-~ry\x00\x7f\xc3\xa9\xff";
+        let words: &[&[u8]] = &[b"EXAMPLE", b"xXxX", b"YOUR_", b"$", b"0000", b"Env(", b"iD"];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = Vec::new();
+        for len in 0..80 {
+            for _ in 0..60 {
+                let mut t: Vec<u8> = (0..len)
+                    .map(|_| alphabet[next() as usize % alphabet.len()])
+                    .collect();
+                if len > 0 && next() % 3 == 0 {
+                    let w = words[next() as usize % words.len()];
+                    let at = next() as usize % len;
+                    for (k, &b) in w.iter().enumerate() {
+                        if let Some(slot) = t.get_mut(at + k) {
+                            *slot = b;
+                        }
+                    }
+                }
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn vector_path_agrees_with_scalar_path() {
+        let texts = random_texts();
+        let mut found = 0;
+        for t in &texts {
+            let want = SET.found_in_scalar(t);
+            assert_eq!(SET.found_in(t), want, "{:?}", String::from_utf8_lossy(t));
+            found += usize::from(want);
+        }
+        // Both outcomes are exercised.
+        assert!(found > texts.len() / 10 && found < texts.len() * 9 / 10);
+    }
+
+    #[test]
+    fn words_at_the_edges_and_in_any_case() {
+        for t in [
+            &b"ab<"[..],
+            b"<",
+            b"~",
+            b"0123456789abcdef~",
+            b"0123456789abcdefID",
+            b"0123456789abcdeID",
+            b"0123456789abcdefghijklmnopqrstuvwxyzEXAMPLE",
+            b"YoUr_key",
+        ] {
+            assert!(SET.found_in(t), "{:?}", String::from_utf8_lossy(t));
+            assert!(SET.found_in_scalar(t));
+        }
+        for t in [
+            &b""[..],
+            b"i",
+            b"0123456789abcdefi",
+            b"examplx",
+            b"you_r",
+            b"000",
+        ] {
+            assert!(!SET.found_in(t), "{:?}", String::from_utf8_lossy(t));
+            assert!(!SET.found_in_scalar(t));
+        }
+    }
+}
