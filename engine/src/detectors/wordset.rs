@@ -44,6 +44,35 @@ const fn mark(lo: &mut Nibbles, hi: &mut Nibbles, b: u8, bucket: u8) {
     }
 }
 
+/// One-byte words have a bucket of their own: their second byte is any
+/// byte, so sharing a bucket would let every byte follow the other words'
+/// first bytes.
+const SINGLES_BUCKET: u8 = 7;
+
+/// The bucket of longer words starting with `b`: the distinct first bytes
+/// in byte order, cut into 7 ranges, so a bucket holds neighbouring bytes
+/// (mostly one high nibble) and its nibble tables admit few other bytes.
+const fn pair_bucket(firsts: &[u64; 4], b: u8) -> u8 {
+    let mut rank = 0u32;
+    let mut total = 0u32;
+    let mut w = 0;
+    while w < 4 {
+        total += firsts[w].count_ones();
+        let base = w as u32 * 64;
+        if (b as u32) >= base + 64 {
+            rank += firsts[w].count_ones();
+        } else if (b as u32) > base {
+            rank += (firsts[w] & ((1u64 << (b as u32 - base)) - 1)).count_ones();
+        }
+        w += 1;
+    }
+    if total == 0 {
+        0
+    } else {
+        (rank * SINGLES_BUCKET as u32 / total) as u8
+    }
+}
+
 impl WordSet {
     pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
         let mut pairs = [0u64; 1024];
@@ -52,6 +81,15 @@ impl WordSet {
         let mut first_hi = [0u8; 16];
         let mut second_lo = [0u8; 16];
         let mut second_hi = [0u8; 16];
+        let mut firsts = [0u64; 4];
+        let mut i = 0;
+        while i < words.len() {
+            if words[i].len() > 1 {
+                let b = words[i][0];
+                firsts[(b / 64) as usize] |= 1 << (b % 64);
+            }
+            i += 1;
+        }
         let mut i = 0;
         while i < words.len() {
             let w = words[i];
@@ -61,9 +99,11 @@ impl WordSet {
                 assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
                 j += 1;
             }
-            // Words with the same first byte share a bucket, so a bucket's
-            // nibble tables stay close to its real first bytes.
-            let bucket = if w.is_empty() { 0 } else { (w[0] % 8) as u8 };
+            let bucket = match w.len() {
+                0 => 0,
+                1 => SINGLES_BUCKET,
+                _ => pair_bucket(&firsts, w[0]),
+            };
             if w.len() == 1 {
                 singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
                 mark(&mut first_lo, &mut first_hi, w[0], bucket);
