@@ -5,7 +5,7 @@
 //! the whole buffer is the value.
 
 use super::tokens::looks_placeholder;
-use super::validators::shannon_entropy;
+use super::validators::ByteStats;
 use super::{Cx, Span};
 
 /// Longest value an assignment detector reads.
@@ -193,18 +193,6 @@ fn placeholder_value(v: &[u8]) -> bool {
         || is(b"%s")
 }
 
-fn char_classes(v: &[u8]) -> usize {
-    [
-        v.iter().any(u8::is_ascii_lowercase),
-        v.iter().any(u8::is_ascii_uppercase),
-        v.iter().any(u8::is_ascii_digit),
-        v.iter().any(|b| b.is_ascii_punctuation()),
-    ]
-    .iter()
-    .filter(|&&x| x)
-    .count()
-}
-
 /// The generic assignment detector: a high-entropy value assigned to a
 /// password/secret/token/api-key style key.
 pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
@@ -226,11 +214,13 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     }
     // Cheapest test first: most values under a `token` or `key` key are
     // low-entropy settings, rejected before the placeholder word lists.
-    let classes = char_classes(v);
+    // One pass over the value serves the class and entropy tests.
+    let stats = ByteStats::of(v);
+    let classes = stats.char_classes();
     let strong = if v.len() >= 16 {
-        classes >= 2 && shannon_entropy(v) >= 3.5
+        classes >= 2 && stats.entropy_at_least(v, 3.5)
     } else {
-        classes >= 3 && shannon_entropy(v) >= 2.75
+        classes >= 3 && stats.entropy_at_least(v, 2.75)
     };
     (strong && !placeholder_value(v) && !looks_placeholder(v)).then_some(Span { start, end })
 }
@@ -248,7 +238,7 @@ pub(crate) fn aws_secret_access_key(cx: &Cx, kw_end: usize) -> Option<Span> {
         b.is_ascii_alphanumeric() || b == b'/' || b == b'+'
     })?;
     let v = &cx.hay[span.start..span.end];
-    (char_classes(v) >= 3).then_some(span)
+    (ByteStats::of(v).char_classes() >= 3).then_some(span)
 }
 
 /// How far from an AWS access key id its secret key is looked for.
@@ -277,10 +267,13 @@ pub(crate) fn aws_secret_near_key_id(cx: &Cx, id_start: usize, _anchor_end: usiz
         let ok = e - s == 40
             && (s == 0 || !glued(hay[s - 1]))
             && hay.get(e).is_none_or(|&b| !glued(b))
-            && v.iter().any(u8::is_ascii_lowercase)
-            && v.iter().any(u8::is_ascii_uppercase)
-            && v.iter().any(u8::is_ascii_digit)
-            && shannon_entropy(v) >= 4.2
+            && {
+                let stats = ByteStats::of(v);
+                stats.has_lowercase()
+                    && stats.has_uppercase()
+                    && stats.has_digit()
+                    && stats.entropy_at_least(v, 4.2)
+            }
             && !looks_placeholder(v);
         ok.then_some(Span { start: s, end: e })
     };
