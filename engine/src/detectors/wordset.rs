@@ -6,14 +6,18 @@
 //! scalar loop made it the largest single cost of confirming; here a
 //! Teddy-style filter (SSSE3 `pshufb` on x86_64, `i8x16.swizzle` in wasm
 //! simd128) looks at 16 positions at once through nibble tables of the
-//! words' first two bytes (both cases), and only the few positions it
-//! marks are compared exactly. The scalar path (other targets, and the
-//! reference the tests hold the vector path to) uses an exact bitmap of
-//! first-byte pairs. Nothing is allocated.
+//! words' first three bytes (both cases), and only the few positions it
+//! marks are compared exactly. Three bytes, not two: common pairs (`re`,
+//! `in`, `00`) are everywhere in tokens, their continuations are not. The
+//! scalar path (other targets, and the reference the tests hold the vector
+//! path to) uses an exact bitmap of first-byte pairs. Nothing is allocated.
 
 /// Bucket bits per nibble: bit `k` of `table[n]` means some word of
 /// bucket `k` has a byte with that nibble at that position.
 type Nibbles = [u8; 16];
+
+/// Leading bytes of each word the vector filter looks at.
+const WIDTH: usize = 3;
 
 pub(crate) struct WordSet {
     words: &'static [&'static [u8]],
@@ -23,13 +27,10 @@ pub(crate) struct WordSet {
     /// Exact bitmap of one-byte words.
     singles: [u64; 4],
     has_singles: bool,
-    /// Vector filter: low and high nibble tables of the first byte (both
-    /// cases) and of the second byte (both cases; every byte for a one-byte
-    /// word).
-    first_lo: Nibbles,
-    first_hi: Nibbles,
-    second_lo: Nibbles,
-    second_hi: Nibbles,
+    /// Vector filter: low and high nibble tables of byte `k` of the words
+    /// (both cases; every byte past a word's end).
+    lo: [Nibbles; WIDTH],
+    hi: [Nibbles; WIDTH],
 }
 
 /// Marks byte `b` (and its other case) for `bucket` in a nibble table pair.
@@ -77,10 +78,8 @@ impl WordSet {
     pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
         let mut pairs = [0u64; 1024];
         let mut singles = [0u64; 4];
-        let mut first_lo = [0u8; 16];
-        let mut first_hi = [0u8; 16];
-        let mut second_lo = [0u8; 16];
-        let mut second_hi = [0u8; 16];
+        let mut lo = [[0u8; 16]; WIDTH];
+        let mut hi = [[0u8; 16]; WIDTH];
         let mut firsts = [0u64; 4];
         let mut i = 0;
         while i < words.len() {
@@ -106,19 +105,24 @@ impl WordSet {
             };
             if w.len() == 1 {
                 singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
-                mark(&mut first_lo, &mut first_hi, w[0], bucket);
-                // Any second byte, including the zero padding past the end.
-                let mut n = 0;
-                while n < 16 {
-                    second_lo[n] |= 1 << bucket;
-                    second_hi[n] |= 1 << bucket;
-                    n += 1;
-                }
             } else if w.len() > 1 {
                 let p = (w[0] as usize) << 8 | w[1] as usize;
                 pairs[p / 64] |= 1 << (p % 64);
-                mark(&mut first_lo, &mut first_hi, w[0], bucket);
-                mark(&mut second_lo, &mut second_hi, w[1], bucket);
+            }
+            let mut k = 0;
+            while k < WIDTH && !w.is_empty() {
+                if k < w.len() {
+                    mark(&mut lo[k], &mut hi[k], w[k], bucket);
+                } else {
+                    // Any byte, including the zero padding past the end.
+                    let mut n = 0;
+                    while n < 16 {
+                        lo[k][n] |= 1 << bucket;
+                        hi[k][n] |= 1 << bucket;
+                        n += 1;
+                    }
+                }
+                k += 1;
             }
             i += 1;
         }
@@ -127,10 +131,8 @@ impl WordSet {
             pairs,
             singles,
             has_singles: singles[0] | singles[1] | singles[2] | singles[3] != 0,
-            first_lo,
-            first_hi,
-            second_lo,
-            second_hi,
+            lo,
+            hi,
         }
     }
 
@@ -198,13 +200,17 @@ impl WordSet {
     }
 }
 
-/// The 17 bytes from `hay[i]` for one block of 16 positions and their next
-/// bytes, zero-padded past the end; and the mask of positions in `hay`.
+/// Bytes one block of 16 positions reads: the positions and the
+/// `WIDTH - 1` bytes after them.
+const BLOCK_READ: usize = 16 + WIDTH - 1;
+
+/// The `BLOCK_READ` bytes from `hay[i]`, zero-padded past the end; and the
+/// mask of positions in `hay`.
 #[inline]
 fn tail_block(hay: &[u8], i: usize) -> ([u8; 32], u32) {
     let mut buf = [0u8; 32];
     let rest = hay.get(i..).unwrap_or(&[]);
-    let n = rest.len().min(17);
+    let n = rest.len().min(BLOCK_READ);
     buf[..n].copy_from_slice(&rest[..n]);
     let live = if rest.len() >= 16 {
         0xffff
@@ -216,50 +222,52 @@ fn tail_block(hay: &[u8], i: usize) -> ([u8; 32], u32) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::WordSet;
+    use super::{WordSet, BLOCK_READ, WIDTH};
     use std::arch::x86_64::*;
 
-    /// The marks of the 16 positions from `p`, reading `p[0..17]`.
+    /// The marks of the 16 positions from `p`, reading `p[0..BLOCK_READ]`.
     #[target_feature(enable = "ssse3")]
     #[inline]
-    unsafe fn block(t: &[__m128i; 4], p: *const u8) -> u32 {
+    unsafe fn block(lo: &[__m128i; WIDTH], hi: &[__m128i; WIDTH], p: *const u8) -> u32 {
         let nib = _mm_set1_epi8(0x0f);
-        let a = _mm_loadu_si128(p.cast());
-        let b = _mm_loadu_si128(p.add(1).cast());
-        let look = |lo: __m128i, hi: __m128i, v: __m128i| {
-            _mm_and_si128(
-                _mm_shuffle_epi8(lo, _mm_and_si128(v, nib)),
-                _mm_shuffle_epi8(hi, _mm_and_si128(_mm_srli_epi16(v, 4), nib)),
-            )
-        };
-        let m = _mm_and_si128(look(t[0], t[1], a), look(t[2], t[3], b));
+        let mut m = _mm_set1_epi8(-1);
+        for k in 0..WIDTH {
+            let v = _mm_loadu_si128(p.add(k).cast());
+            m = _mm_and_si128(
+                m,
+                _mm_and_si128(
+                    _mm_shuffle_epi8(lo[k], _mm_and_si128(v, nib)),
+                    _mm_shuffle_epi8(hi[k], _mm_and_si128(_mm_srli_epi16(v, 4), nib)),
+                ),
+            );
+        }
         !(_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_setzero_si128())) as u32) & 0xffff
     }
 
     #[target_feature(enable = "ssse3")]
     pub(super) unsafe fn found_in(set: &WordSet, hay: &[u8]) -> bool {
         let load = |t: &[u8; 16]| _mm_loadu_si128(t.as_ptr().cast());
-        let t = [
-            load(&set.first_lo),
-            load(&set.first_hi),
-            load(&set.second_lo),
-            load(&set.second_hi),
-        ];
+        let lo: [__m128i; WIDTH] = std::array::from_fn(|k| load(&set.lo[k]));
+        let hi: [__m128i; WIDTH] = std::array::from_fn(|k| load(&set.hi[k]));
         let mut i = 0;
-        while i + 17 <= hay.len() {
-            // SAFETY: `block` reads hay[i..i + 17], in bounds by the loop
-            // condition.
-            let mask = block(&t, hay.as_ptr().add(i));
+        while i + BLOCK_READ <= hay.len() {
+            // SAFETY: `block` reads hay[i..i + BLOCK_READ], in bounds by
+            // the loop condition.
+            let mask = block(&lo, &hi, hay.as_ptr().add(i));
             if mask != 0 && set.any_marked(hay, i, mask) {
                 return true;
             }
             i += 16;
         }
-        if i < hay.len() {
+        // The last 1..BLOCK_READ positions, in up to two padded blocks.
+        while i < hay.len() {
             let (buf, live) = super::tail_block(hay, i);
-            // SAFETY: `block` reads buf[0..17] of 32 bytes.
-            let mask = block(&t, buf.as_ptr()) & live;
-            return mask != 0 && set.any_marked(hay, i, mask);
+            // SAFETY: `block` reads buf[0..BLOCK_READ] of 32 bytes.
+            let mask = block(&lo, &hi, buf.as_ptr()) & live;
+            if mask != 0 && set.any_marked(hay, i, mask) {
+                return true;
+            }
+            i += 16;
         }
         false
     }
@@ -267,7 +275,7 @@ mod x86 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::WordSet;
+    use super::{WordSet, BLOCK_READ, WIDTH};
     use core::arch::wasm32::*;
 
     fn load(t: &[u8; 16]) -> v128 {
@@ -277,51 +285,51 @@ mod wasm {
         )
     }
 
-    /// The marks of the 16 positions from `p[0]`, reading `p[0..17]`.
+    /// The marks of the 16 positions from `p[0]`, reading
+    /// `p[0..BLOCK_READ]`.
     #[inline]
-    fn block(t: &[v128; 4], p: &[u8]) -> u32 {
-        debug_assert!(p.len() >= 17);
-        if p.len() < 17 {
+    fn block(lo: &[v128; WIDTH], hi: &[v128; WIDTH], p: &[u8]) -> u32 {
+        if p.len() < BLOCK_READ {
+            // Every position marked: the exact check decides.
             return 0xffff;
         }
-        // SAFETY: p has at least 17 bytes (checked above); v128_load has
-        // no alignment requirement.
-        let (a, b) = unsafe {
-            (
-                v128_load(p.as_ptr().cast()),
-                v128_load(p.as_ptr().add(1).cast()),
-            )
-        };
         let nib = u8x16_splat(0x0f);
-        let look = |lo: v128, hi: v128, v: v128| {
-            v128_and(
-                u8x16_swizzle(lo, v128_and(v, nib)),
-                u8x16_swizzle(hi, u8x16_shr(v, 4)),
-            )
-        };
-        let m = v128_and(look(t[0], t[1], a), look(t[2], t[3], b));
+        let mut m = u8x16_splat(0xff);
+        for k in 0..WIDTH {
+            // SAFETY: p has at least BLOCK_READ = 16 + WIDTH - 1 bytes
+            // (checked above), so p[k..k + 16] is in bounds; v128_load has
+            // no alignment requirement.
+            let v = unsafe { v128_load(p.as_ptr().add(k).cast()) };
+            m = v128_and(
+                m,
+                v128_and(
+                    u8x16_swizzle(lo[k], v128_and(v, nib)),
+                    u8x16_swizzle(hi[k], u8x16_shr(v, 4)),
+                ),
+            );
+        }
         u32::from(i8x16_bitmask(i8x16_ne(m, u8x16_splat(0))))
     }
 
     pub(super) fn found_in(set: &WordSet, hay: &[u8]) -> bool {
-        let t = [
-            load(&set.first_lo),
-            load(&set.first_hi),
-            load(&set.second_lo),
-            load(&set.second_hi),
-        ];
+        let lo: [v128; WIDTH] = std::array::from_fn(|k| load(&set.lo[k]));
+        let hi: [v128; WIDTH] = std::array::from_fn(|k| load(&set.hi[k]));
         let mut i = 0;
-        while i + 17 <= hay.len() {
-            let mask = block(&t, &hay[i..]);
+        while i + BLOCK_READ <= hay.len() {
+            let mask = block(&lo, &hi, &hay[i..]);
             if mask != 0 && set.any_marked(hay, i, mask) {
                 return true;
             }
             i += 16;
         }
-        if i < hay.len() {
+        // The last 1..BLOCK_READ positions, in up to two padded blocks.
+        while i < hay.len() {
             let (buf, live) = super::tail_block(hay, i);
-            let mask = block(&t, &buf) & live;
-            return mask != 0 && set.any_marked(hay, i, mask);
+            let mask = block(&lo, &hi, &buf) & live;
+            if mask != 0 && set.any_marked(hay, i, mask) {
+                return true;
+            }
+            i += 16;
         }
         false
     }
@@ -380,12 +388,30 @@ mod tests {
     }
 
     #[test]
+    fn a_word_is_found_at_every_position_of_every_length() {
+        for w in [&b"<"[..], b"~", b"${", b"Id", b"ENV(", b"xXxX", b"Example"] {
+            for len in w.len()..70 {
+                for at in 0..=len - w.len() {
+                    let mut t = vec![b'q'; len];
+                    t[at..at + w.len()].copy_from_slice(w);
+                    assert!(SET.found_in(&t), "{:?}", String::from_utf8_lossy(&t));
+                    t[at + w.len() - 1] = b'q';
+                    let want = SET.found_in_scalar(&t);
+                    assert_eq!(SET.found_in(&t), want, "{:?}", String::from_utf8_lossy(&t));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn words_at_the_edges_and_in_any_case() {
         for t in [
             &b"ab<"[..],
             b"<",
             b"~",
             b"0123456789abcdef~",
+            b"0123456789abcdef0~",
+            b"0123456789abcdef01~",
             b"0123456789abcdefID",
             b"0123456789abcdeID",
             b"0123456789abcdefghijklmnopqrstuvwxyzEXAMPLE",
