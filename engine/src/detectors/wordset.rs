@@ -186,6 +186,13 @@ impl WordSet {
         })
     }
 
+    /// Checks the last `WIDTH - 1` positions, which no vector block starts
+    /// at (a block reads `WIDTH - 1` bytes past its positions).
+    #[inline]
+    fn last_positions(&self, hay: &[u8]) -> bool {
+        (hay.len().saturating_sub(WIDTH - 1)..hay.len()).any(|i| self.word_at(hay, i))
+    }
+
     /// Checks the positions `base + k` for the bits `k` of `mask` that
     /// the vector filter marked.
     #[inline]
@@ -201,24 +208,9 @@ impl WordSet {
 }
 
 /// Bytes one block of 16 positions reads: the positions and the
-/// `WIDTH - 1` bytes after them.
+/// `WIDTH - 1` bytes after them. Shorter values take the scalar path, and
+/// the last `WIDTH - 1` positions of longer ones are checked one by one.
 const BLOCK_READ: usize = 16 + WIDTH - 1;
-
-/// The `BLOCK_READ` bytes from `hay[i]`, zero-padded past the end; and the
-/// mask of positions in `hay`.
-#[inline]
-fn tail_block(hay: &[u8], i: usize) -> ([u8; 32], u32) {
-    let mut buf = [0u8; 32];
-    let rest = hay.get(i..).unwrap_or(&[]);
-    let n = rest.len().min(BLOCK_READ);
-    buf[..n].copy_from_slice(&rest[..n]);
-    let live = if rest.len() >= 16 {
-        0xffff
-    } else {
-        (1u32 << rest.len()) - 1
-    };
-    (buf, live)
-}
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -259,17 +251,17 @@ mod x86 {
             }
             i += 16;
         }
-        // The last 1..BLOCK_READ positions, in up to two padded blocks.
-        while i < hay.len() {
-            let (buf, live) = super::tail_block(hay, i);
-            // SAFETY: `block` reads buf[0..BLOCK_READ] of 32 bytes.
-            let mask = block(&lo, &hi, buf.as_ptr()) & live;
-            if mask != 0 && set.any_marked(hay, i, mask) {
-                return true;
-            }
-            i += 16;
+        if i >= hay.len() {
+            return false;
         }
-        false
+        let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+            return set.found_in_scalar(hay);
+        };
+        // The last block ends at the end (overlapping the one before);
+        // its positions from `i` on are new.
+        // SAFETY: `block` reads hay[last..hay.len()].
+        let mask = block(&lo, &hi, hay.as_ptr().add(last)) & (0xffff << (i - last) & 0xffff);
+        mask != 0 && set.any_marked(hay, last, mask) || set.last_positions(hay)
     }
 }
 
@@ -322,16 +314,16 @@ mod wasm {
             }
             i += 16;
         }
-        // The last 1..BLOCK_READ positions, in up to two padded blocks.
-        while i < hay.len() {
-            let (buf, live) = super::tail_block(hay, i);
-            let mask = block(&lo, &hi, &buf) & live;
-            if mask != 0 && set.any_marked(hay, i, mask) {
-                return true;
-            }
-            i += 16;
+        if i >= hay.len() {
+            return false;
         }
-        false
+        let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+            return set.found_in_scalar(hay);
+        };
+        // The last block ends at the end (overlapping the one before);
+        // its positions from `i` on are new.
+        let mask = block(&lo, &hi, &hay[last..]) & (0xffff << (i - last) & 0xffff);
+        mask != 0 && set.any_marked(hay, last, mask) || set.last_positions(hay)
     }
 }
 
