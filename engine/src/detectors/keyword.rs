@@ -70,9 +70,78 @@ fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
     Some((i, quote, suffix))
 }
 
+/// Bytes that may end a value, per quote: the quote itself and line
+/// breaks, a backslash (it ends the value when it escapes a `"`), and for
+/// unquoted values whitespace and delimiters. One lookup per byte instead
+/// of a chain of compares.
+const fn stop_table(quote: Option<u8>) -> [bool; 256] {
+    let mut t = [false; 256];
+    match quote {
+        Some(q) => {
+            t[q as usize] = true;
+            t[b'\n' as usize] = true;
+            t[b'\r' as usize] = true;
+            t[b'\\' as usize] = true;
+        }
+        None => {
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                t[b] = c.is_ascii_whitespace()
+                    || matches!(
+                        c,
+                        b'&' | b',' | b';' | b'}' | b']' | b')' | b'"' | b'\'' | b'<' | b'>'
+                    );
+                b += 1;
+            }
+        }
+    }
+    t
+}
+
+static STOP_DQUOTE: [bool; 256] = stop_table(Some(b'"'));
+static STOP_SQUOTE: [bool; 256] = stop_table(Some(b'\''));
+static STOP_BACKTICK: [bool; 256] = stop_table(Some(b'`'));
+static STOP_ESCAPED: [bool; 256] = stop_table(Some(b'\\'));
+static STOP_BARE: [bool; 256] = stop_table(None);
+
 /// The value from `start`: up to its closing quote, or for unquoted values
 /// up to whitespace or a delimiter (`&`, `,`, `;`, `}`...).
 fn value_end(hay: &[u8], start: usize, quote: Option<u8>) -> Option<usize> {
+    let limit = (start + MAX_VALUE + 1).min(hay.len());
+    let stop = match quote {
+        Some(b'"') => &STOP_DQUOTE,
+        Some(b'\'') => &STOP_SQUOTE,
+        Some(b'`') => &STOP_BACKTICK,
+        Some(b'\\') => &STOP_ESCAPED,
+        Some(_) => return value_end_slow(hay, start, quote),
+        None => &STOP_BARE,
+    };
+    let mut i = start;
+    while i < limit {
+        let b = hay[i];
+        if stop[usize::from(b)] {
+            // A backslash ends a quoted value only before a `"` (a
+            // JSON-escaped closing quote), unless it is the quote itself.
+            let ends = quote.is_none()
+                || b != b'\\'
+                || quote == Some(b'\\')
+                || hay.get(i + 1) == Some(&b'"');
+            if ends {
+                break;
+            }
+        }
+        i += 1;
+    }
+    if i == limit && limit - start > MAX_VALUE {
+        return None;
+    }
+    (i > start).then_some(i)
+}
+
+/// `value_end` byte by byte, for any quote byte; the reference the tests
+/// hold the table path to.
+fn value_end_slow(hay: &[u8], start: usize, quote: Option<u8>) -> Option<usize> {
     let limit = (start + MAX_VALUE + 1).min(hay.len());
     let mut i = start;
     while i < limit {
@@ -203,19 +272,18 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     }
     let end = value_end(hay, start, quote)?;
     let v = &hay[start..end];
-    if v.len() < 8 || v.contains(&b' ') {
+    if v.len() < 8 {
         return None;
     }
+    // One pass over the value serves the space, number, class and entropy
+    // tests.
+    let stats = ByteStats::of(v);
     // Numbers, dates, booleans and plain words are settings, not secrets.
-    if v.iter()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b':'))
-    {
+    if stats.has_space() || stats.only_numeric() {
         return None;
     }
     // Cheapest test first: most values under a `token` or `key` key are
     // low-entropy settings, rejected before the placeholder word lists.
-    // One pass over the value serves the class and entropy tests.
-    let stats = ByteStats::of(v);
     let classes = stats.char_classes();
     let strong = if v.len() >= 16 {
         classes >= 2 && stats.entropy_at_least(v, 3.5)
@@ -497,6 +565,38 @@ mod tests {
         };
         let at = hay.find(id)?;
         aws_secret_near_key_id(&cx, at, at + 4).map(|s| hay[s.start..s.end].to_string())
+    }
+
+    #[test]
+    fn value_end_tables_agree_with_the_byte_by_byte_rules() {
+        let alphabet = b"ab\"'`\\\n\r \t&,;}])<>=:x";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..300usize {
+            for _ in 0..20 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        if state % 4 == 0 {
+                            alphabet[(state >> 8) as usize % alphabet.len()]
+                        } else {
+                            b'k'
+                        }
+                    })
+                    .collect();
+                for quote in [None, Some(b'"'), Some(b'\''), Some(b'`'), Some(b'\\')] {
+                    for start in [0, 1, len / 2] {
+                        assert_eq!(
+                            value_end(&hay, start, quote),
+                            value_end_slow(&hay, start, quote),
+                            "{quote:?} {start} {:?}",
+                            String::from_utf8_lossy(&hay)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

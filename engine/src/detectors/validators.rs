@@ -262,35 +262,60 @@ pub fn shannon_entropy(s: &[u8]) -> f64 {
 
 /// Byte counts of a short value, from one pass: what the entropy test and
 /// the character-class tests of a confirmer need, so a value is read once.
+/// Per byte: one count, one class-bit OR in a register, and one append to
+/// the list of distinct bytes (no read-modify-write chain through a
+/// bitmap in memory).
 pub(crate) struct ByteStats {
     len: usize,
     counts: [u16; 256],
-    /// The bytes present, as a 256-bit set.
-    present: [u64; 4],
+    /// The distinct bytes, in order of first occurrence (and a scratch
+    /// slot past them).
+    distinct: [u8; 257],
+    n_distinct: usize,
+    /// OR of `CLASS` over the bytes.
+    classes: u8,
 }
 
-/// A 256-bit set of the bytes in the inclusive `ranges`, built at compile
-/// time.
-const fn byte_set(ranges: &[(u8, u8)]) -> [u64; 4] {
-    let mut set = [0u64; 4];
-    let mut r = 0;
-    while r < ranges.len() {
-        let mut b = ranges[r].0 as usize;
-        while b <= ranges[r].1 as usize {
-            set[b / 64] |= 1 << (b % 64);
-            b += 1;
-        }
-        r += 1;
-    }
-    set
-}
-
-const LOWER: [u64; 4] = byte_set(&[(b'a', b'z')]);
-const UPPER: [u64; 4] = byte_set(&[(b'A', b'Z')]);
-const DIGIT: [u64; 4] = byte_set(&[(b'0', b'9')]);
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 4;
 /// `u8::is_ascii_punctuation`.
-const PUNCT: [u64; 4] = byte_set(&[(b'!', b'/'), (b':', b'@'), (b'[', b'`'), (b'{', b'~')]);
-const ALPHA: [u64; 4] = byte_set(&[(b'a', b'z'), (b'A', b'Z')]);
+const PUNCT: u8 = 8;
+const SPACE: u8 = 16;
+/// Not a digit, `.`, `-` or `:` (a value of only those is a number, a
+/// date or a time).
+const NOT_NUMERIC: u8 = 32;
+
+/// The class bits of every byte.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut bits = 0;
+        if c.is_ascii_lowercase() {
+            bits |= LOWER;
+        }
+        if c.is_ascii_uppercase() {
+            bits |= UPPER;
+        }
+        if c.is_ascii_digit() {
+            bits |= DIGIT;
+        }
+        if c.is_ascii_punctuation() {
+            bits |= PUNCT;
+        }
+        if c == b' ' {
+            bits |= SPACE;
+        }
+        if !(c.is_ascii_digit() || c == b'.' || c == b'-' || c == b':') {
+            bits |= NOT_NUMERIC;
+        }
+        t[b] = bits;
+        b += 1;
+    }
+    t
+};
 
 /// Values up to this long take the table path of `entropy_at_least`.
 const TABLE_LEN: usize = 256;
@@ -317,44 +342,51 @@ const ENTROPY_SLACK: f64 = 1e-9;
 impl ByteStats {
     pub(crate) fn of(s: &[u8]) -> ByteStats {
         let mut counts = [0u16; 256];
-        let mut present = [0u64; 4];
+        let mut distinct = [0u8; 257];
+        let mut n_distinct = 0usize;
+        let mut classes = 0u8;
         for &b in s {
-            counts[usize::from(b)] = counts[usize::from(b)].wrapping_add(1);
-            present[usize::from(b >> 6)] |= 1 << (b & 63);
+            let c = &mut counts[usize::from(b)];
+            let first = *c == 0;
+            *c = c.wrapping_add(1);
+            // The slot past the distinct bytes is overwritten until a new
+            // byte moves the end on; there are at most 256.
+            distinct[n_distinct.min(256)] = b;
+            n_distinct += usize::from(first);
+            classes |= CLASS[usize::from(b)];
         }
         ByteStats {
             len: s.len(),
             counts,
-            present,
+            distinct,
+            n_distinct,
+            classes,
         }
     }
 
-    fn any_of(&self, set: &[u64; 4]) -> bool {
-        self.present.iter().zip(set).any(|(p, s)| p & s != 0)
-    }
-
     pub(crate) fn has_lowercase(&self) -> bool {
-        self.any_of(&LOWER)
+        self.classes & LOWER != 0
     }
     pub(crate) fn has_uppercase(&self) -> bool {
-        self.any_of(&UPPER)
+        self.classes & UPPER != 0
     }
     pub(crate) fn has_digit(&self) -> bool {
-        self.any_of(&DIGIT)
-    }
-    pub(crate) fn has_punctuation(&self) -> bool {
-        self.any_of(&PUNCT)
+        self.classes & DIGIT != 0
     }
     pub(crate) fn has_letter(&self) -> bool {
-        self.any_of(&ALPHA)
+        self.classes & (LOWER | UPPER) != 0
+    }
+    pub(crate) fn has_space(&self) -> bool {
+        self.classes & SPACE != 0
+    }
+    /// Every byte is a digit, `.`, `-` or `:`.
+    pub(crate) fn only_numeric(&self) -> bool {
+        self.classes & NOT_NUMERIC == 0
     }
 
     /// How many of lower case, upper case, digits and punctuation occur.
     pub(crate) fn char_classes(&self) -> usize {
-        usize::from(self.has_lowercase())
-            + usize::from(self.has_uppercase())
-            + usize::from(self.has_digit())
-            + usize::from(self.has_punctuation())
+        (self.classes & (LOWER | UPPER | DIGIT | PUNCT)).count_ones() as usize
     }
 
     /// `shannon_entropy(s) >= threshold` for the `s` these stats are of,
@@ -368,15 +400,10 @@ impl ByteStats {
             return shannon_entropy(s) >= threshold;
         }
         let table = nlog2n();
-        let mut sum = 0.0;
-        for (w, &bits) in self.present.iter().enumerate() {
-            let mut m = bits;
-            while m != 0 {
-                let b = w * 64 + m.trailing_zeros() as usize;
-                sum += table[usize::from(self.counts[b])];
-                m &= m - 1;
-            }
-        }
+        let sum: f64 = self.distinct[..self.n_distinct]
+            .iter()
+            .map(|&b| table[usize::from(self.counts[usize::from(b)])])
+            .sum();
         let n = self.len as f64;
         let approx = table[self.len] / n - sum / n;
         if approx >= threshold + ENTROPY_SLACK {
@@ -453,6 +480,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn byte_stats_of_every_byte_value() {
+        let all: Vec<u8> = (0..=255).collect();
+        let st = ByteStats::of(&all);
+        let h = shannon_entropy(&all);
+        assert!(st.entropy_at_least(&all, h) && !st.entropy_at_least(&all, h + 1e-6));
+        let mut skewed = all.clone();
+        skewed[255] = b'a';
+        let st = ByteStats::of(&skewed);
+        let h = shannon_entropy(&skewed);
+        assert!(st.entropy_at_least(&skewed, h - 1e-6) && !st.entropy_at_least(&skewed, h + 1e-6));
+    }
+
+    #[test]
     fn byte_stats_agree_with_the_direct_tests() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for len in 0..300usize {
@@ -470,8 +510,20 @@ mod tests {
                 assert_eq!(st.has_lowercase(), s.iter().any(u8::is_ascii_lowercase));
                 assert_eq!(st.has_uppercase(), s.iter().any(u8::is_ascii_uppercase));
                 assert_eq!(st.has_digit(), s.iter().any(u8::is_ascii_digit));
-                assert_eq!(st.has_punctuation(), s.iter().any(u8::is_ascii_punctuation));
+                let classes = [
+                    s.iter().any(u8::is_ascii_lowercase),
+                    s.iter().any(u8::is_ascii_uppercase),
+                    s.iter().any(u8::is_ascii_digit),
+                    s.iter().any(u8::is_ascii_punctuation),
+                ];
+                assert_eq!(st.char_classes(), classes.iter().filter(|&&c| c).count());
                 assert_eq!(st.has_letter(), s.iter().any(u8::is_ascii_alphabetic));
+                assert_eq!(st.has_space(), s.contains(&b' '));
+                assert_eq!(
+                    st.only_numeric(),
+                    s.iter()
+                        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b':'))
+                );
                 let h = shannon_entropy(&s);
                 // The thresholds the confirmers use, and the exact value
                 // and its neighbours (the exact fallback decides those).
