@@ -161,7 +161,34 @@ impl Cx<'_> {
 /// preceded by a lower-case letter unless it starts with a capital
 /// (`userPhone`, `user_phone`, `PHONE` count; `telephone` counts for `tel`;
 /// `hotel` does not).
+/// One pass over the region: a bitmap of the keywords' first bytes (both
+/// cases) picks the positions worth comparing, instead of comparing every
+/// keyword at every position.
 fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
+    let mut firsts = [0u64; 4];
+    for kw in keywords {
+        if let Some(&f) = kw.as_bytes().first() {
+            for b in [f.to_ascii_lowercase(), f.to_ascii_uppercase()] {
+                firsts[usize::from(b >> 6)] |= 1 << (b & 63);
+            }
+        }
+    }
+    region.iter().enumerate().any(|(i, &b)| {
+        firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
+            && keywords.iter().any(|kw| {
+                let kw = kw.as_bytes();
+                region
+                    .get(i..i + kw.len())
+                    .is_some_and(|w| !kw.is_empty() && w.eq_ignore_ascii_case(kw))
+            })
+            && starts_word(region, i)
+    })
+}
+
+/// `keyword_in` as every keyword at every position: the reference the
+/// tests hold it to.
+#[cfg(test)]
+fn keyword_in_slow(region: &[u8], keywords: &[&str]) -> bool {
     keywords.iter().any(|kw| {
         let kw = kw.as_bytes();
         !kw.is_empty()
@@ -410,6 +437,39 @@ mod tests {
         let hay = b"my SSN is 123456789";
         assert!(has_keyword_before(hay, 10, 16, &[b"ssn"]));
         assert!(!has_keyword_before(hay, 10, 3, &[b"ssn"]));
+    }
+
+    #[test]
+    fn keyword_in_agrees_with_every_keyword_at_every_position() {
+        let keywords: &[&str] = &["tel", "phone", "ssn", "date of birth", "Zip", "#"];
+        let alphabet = b"telphonsiDATEOFBIRTHzZ# _-x";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut found = 0;
+        for len in 0..60usize {
+            for _ in 0..200 {
+                let region: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state >> 8) as usize % alphabet.len()]
+                    })
+                    .collect();
+                let want = keyword_in_slow(&region, keywords);
+                assert_eq!(keyword_in(&region, keywords), want, "{region:?}");
+                found += usize::from(want);
+            }
+        }
+        assert!(found > 100);
+        for (region, want) in [
+            (&b"userPhone"[..], true),
+            (b"telephone", true),
+            (b"hotel", false),
+            (b"DATE OF BIRTH:", true),
+            (b"", false),
+        ] {
+            assert_eq!(keyword_in(region, keywords), want, "{region:?}");
+        }
     }
 
     #[test]
