@@ -200,13 +200,20 @@ pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
 
 /// Fewer than 8 distinct bytes. A real token has 8 within its first few
 /// dozen bytes, so the count stops there instead of reading the rest.
+/// The seen-set lives in two registers (ASCII and the rest), not in a
+/// bitmap in memory that each byte would read and write back.
 fn few_distinct(token: &[u8]) -> bool {
-    let mut seen = [0u64; 4];
-    for chunk in token.chunks(16) {
+    let (mut ascii, mut high) = (0u128, 0u128);
+    for chunk in token.chunks(8) {
         for &b in chunk {
-            seen[usize::from(b >> 6)] |= 1 << (b & 63);
+            let bit = 1u128 << (b & 127);
+            if b < 128 {
+                ascii |= bit;
+            } else {
+                high |= bit;
+            }
         }
-        if seen.iter().map(|w| w.count_ones()).sum::<u32>() >= 8 {
+        if ascii.count_ones() + high.count_ones() >= 8 {
             return false;
         }
     }
@@ -236,7 +243,7 @@ mod tests {
                         if i == len.saturating_sub(1) && spread % 3 == 0 {
                             b'z'
                         } else {
-                            b'a' + (state % spread) as u8
+                            b"a\xc3b\xa9c\xffd\x80efgh"[(state % spread) as usize]
                         }
                     })
                     .collect();
