@@ -67,10 +67,9 @@ const fn pair_bucket(firsts: &[u64; 4], b: u8) -> u8 {
         }
         w += 1;
     }
-    if total == 0 {
-        0
-    } else {
-        (rank * SINGLES_BUCKET as u32 / total) as u8
+    match (rank * SINGLES_BUCKET as u32).checked_div(total) {
+        Some(q) => q as u8,
+        None => 0,
     }
 }
 
@@ -351,7 +350,7 @@ mod tests {
                 let mut t: Vec<u8> = (0..len)
                     .map(|_| alphabet[next() as usize % alphabet.len()])
                     .collect();
-                if len > 0 && next() % 3 == 0 {
+                if len > 0 && next().is_multiple_of(3) {
                     let w = words[next() as usize % words.len()];
                     let at = next() as usize % len;
                     for (k, &b) in w.iter().enumerate() {
