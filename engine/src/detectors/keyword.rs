@@ -5,7 +5,7 @@
 //! the whole buffer is the value.
 
 use super::tokens::looks_placeholder;
-use super::validators::shannon_entropy;
+use super::validators::ByteStats;
 use super::{Cx, Span};
 
 /// Longest value an assignment detector reads.
@@ -70,9 +70,78 @@ fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
     Some((i, quote, suffix))
 }
 
+/// Bytes that may end a value, per quote: the quote itself and line
+/// breaks, a backslash (it ends the value when it escapes a `"`), and for
+/// unquoted values whitespace and delimiters. One lookup per byte instead
+/// of a chain of compares.
+const fn stop_table(quote: Option<u8>) -> [bool; 256] {
+    let mut t = [false; 256];
+    match quote {
+        Some(q) => {
+            t[q as usize] = true;
+            t[b'\n' as usize] = true;
+            t[b'\r' as usize] = true;
+            t[b'\\' as usize] = true;
+        }
+        None => {
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                t[b] = c.is_ascii_whitespace()
+                    || matches!(
+                        c,
+                        b'&' | b',' | b';' | b'}' | b']' | b')' | b'"' | b'\'' | b'<' | b'>'
+                    );
+                b += 1;
+            }
+        }
+    }
+    t
+}
+
+static STOP_DQUOTE: [bool; 256] = stop_table(Some(b'"'));
+static STOP_SQUOTE: [bool; 256] = stop_table(Some(b'\''));
+static STOP_BACKTICK: [bool; 256] = stop_table(Some(b'`'));
+static STOP_ESCAPED: [bool; 256] = stop_table(Some(b'\\'));
+static STOP_BARE: [bool; 256] = stop_table(None);
+
 /// The value from `start`: up to its closing quote, or for unquoted values
 /// up to whitespace or a delimiter (`&`, `,`, `;`, `}`...).
 fn value_end(hay: &[u8], start: usize, quote: Option<u8>) -> Option<usize> {
+    let limit = (start + MAX_VALUE + 1).min(hay.len());
+    let stop = match quote {
+        Some(b'"') => &STOP_DQUOTE,
+        Some(b'\'') => &STOP_SQUOTE,
+        Some(b'`') => &STOP_BACKTICK,
+        Some(b'\\') => &STOP_ESCAPED,
+        Some(_) => return value_end_slow(hay, start, quote),
+        None => &STOP_BARE,
+    };
+    let mut i = start;
+    while i < limit {
+        let b = hay[i];
+        if stop[usize::from(b)] {
+            // A backslash ends a quoted value only before a `"` (a
+            // JSON-escaped closing quote), unless it is the quote itself.
+            let ends = quote.is_none()
+                || b != b'\\'
+                || quote == Some(b'\\')
+                || hay.get(i + 1) == Some(&b'"');
+            if ends {
+                break;
+            }
+        }
+        i += 1;
+    }
+    if i == limit && limit - start > MAX_VALUE {
+        return None;
+    }
+    (i > start).then_some(i)
+}
+
+/// `value_end` byte by byte, for any quote byte; the reference the tests
+/// hold the table path to.
+fn value_end_slow(hay: &[u8], start: usize, quote: Option<u8>) -> Option<usize> {
     let limit = (start + MAX_VALUE + 1).min(hay.len());
     let mut i = start;
     while i < limit {
@@ -193,18 +262,6 @@ fn placeholder_value(v: &[u8]) -> bool {
         || is(b"%s")
 }
 
-fn char_classes(v: &[u8]) -> usize {
-    [
-        v.iter().any(u8::is_ascii_lowercase),
-        v.iter().any(u8::is_ascii_uppercase),
-        v.iter().any(u8::is_ascii_digit),
-        v.iter().any(|b| b.is_ascii_punctuation()),
-    ]
-    .iter()
-    .filter(|&&x| x)
-    .count()
-}
-
 /// The generic assignment detector: a high-entropy value assigned to a
 /// password/secret/token/api-key style key.
 pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
@@ -215,22 +272,23 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     }
     let end = value_end(hay, start, quote)?;
     let v = &hay[start..end];
-    if v.len() < 8 || v.contains(&b' ') {
+    if v.len() < 8 {
         return None;
     }
+    // One pass over the value serves the space, number, class and entropy
+    // tests.
+    let stats = ByteStats::of(v);
     // Numbers, dates, booleans and plain words are settings, not secrets.
-    if v.iter()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b':'))
-    {
+    if stats.has_space() || stats.only_numeric() {
         return None;
     }
     // Cheapest test first: most values under a `token` or `key` key are
     // low-entropy settings, rejected before the placeholder word lists.
-    let classes = char_classes(v);
+    let classes = stats.char_classes();
     let strong = if v.len() >= 16 {
-        classes >= 2 && shannon_entropy(v) >= 3.5
+        classes >= 2 && stats.entropy_at_least(v, 3.5)
     } else {
-        classes >= 3 && shannon_entropy(v) >= 2.75
+        classes >= 3 && stats.entropy_at_least(v, 2.75)
     };
     (strong && !placeholder_value(v) && !looks_placeholder(v)).then_some(Span { start, end })
 }
@@ -248,7 +306,7 @@ pub(crate) fn aws_secret_access_key(cx: &Cx, kw_end: usize) -> Option<Span> {
         b.is_ascii_alphanumeric() || b == b'/' || b == b'+'
     })?;
     let v = &cx.hay[span.start..span.end];
-    (char_classes(v) >= 3).then_some(span)
+    (ByteStats::of(v).char_classes() >= 3).then_some(span)
 }
 
 /// How far from an AWS access key id its secret key is looked for.
@@ -277,10 +335,13 @@ pub(crate) fn aws_secret_near_key_id(cx: &Cx, id_start: usize, _anchor_end: usiz
         let ok = e - s == 40
             && (s == 0 || !glued(hay[s - 1]))
             && hay.get(e).is_none_or(|&b| !glued(b))
-            && v.iter().any(u8::is_ascii_lowercase)
-            && v.iter().any(u8::is_ascii_uppercase)
-            && v.iter().any(u8::is_ascii_digit)
-            && shannon_entropy(v) >= 4.2
+            && {
+                let stats = ByteStats::of(v);
+                stats.has_lowercase()
+                    && stats.has_uppercase()
+                    && stats.has_digit()
+                    && stats.entropy_at_least(v, 4.2)
+            }
             && !looks_placeholder(v);
         ok.then_some(Span { start: s, end: e })
     };
@@ -504,6 +565,38 @@ mod tests {
         };
         let at = hay.find(id)?;
         aws_secret_near_key_id(&cx, at, at + 4).map(|s| hay[s.start..s.end].to_string())
+    }
+
+    #[test]
+    fn value_end_tables_agree_with_the_byte_by_byte_rules() {
+        let alphabet = b"ab\"'`\\\n\r \t&,;}])<>=:x";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..300usize {
+            for _ in 0..20 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        if state.is_multiple_of(4) {
+                            alphabet[(state >> 8) as usize % alphabet.len()]
+                        } else {
+                            b'k'
+                        }
+                    })
+                    .collect();
+                for quote in [None, Some(b'"'), Some(b'\''), Some(b'`'), Some(b'\\')] {
+                    for start in [0, 1, len / 2] {
+                        assert_eq!(
+                            value_end(&hay, start, quote),
+                            value_end_slow(&hay, start, quote),
+                            "{quote:?} {start} {:?}",
+                            String::from_utf8_lossy(&hay)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! a window of a few dozen bytes and validate it.
 
 use super::tokens::looks_placeholder;
-use super::validators::{base64_decode, github_checksum_valid, shannon_entropy};
+use super::validators::{base64_decode, github_checksum_valid, ByteStats};
 use super::{is_word_byte, Cx, Span};
 
 pub const AWS_PREFIXES: &[&str] = &["AKIA", "ASIA", "ABIA", "ACCA"];
@@ -259,9 +259,12 @@ pub(crate) fn bearer_token(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
     if v.len() < 16 || hay.get(i).is_some_and(|&b| is_word_byte(b)) {
         return None;
     }
-    let digits = v.iter().any(u8::is_ascii_digit);
-    let letters = v.iter().any(u8::is_ascii_alphabetic);
-    if !digits || !letters || shannon_entropy(v) < 3.0 || looks_placeholder(v) {
+    let stats = ByteStats::of(v);
+    if !stats.has_digit()
+        || !stats.has_letter()
+        || !stats.entropy_at_least(v, 3.0)
+        || looks_placeholder(v)
+    {
         return None;
     }
     Some(Span { start: end, end: i })

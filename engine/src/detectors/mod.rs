@@ -26,11 +26,13 @@ mod network;
 mod shape;
 mod tokens;
 pub mod validators;
+mod wordset;
 
 use crate::bundle::{Action, Severity};
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub(crate) use digits::{measure_run, wanted};
 pub use doc::catalogue_markdown;
+pub(crate) use wordset::WordSet;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +161,34 @@ impl Cx<'_> {
 /// preceded by a lower-case letter unless it starts with a capital
 /// (`userPhone`, `user_phone`, `PHONE` count; `telephone` counts for `tel`;
 /// `hotel` does not).
+/// One pass over the region: a bitmap of the keywords' first bytes (both
+/// cases) picks the positions worth comparing, instead of comparing every
+/// keyword at every position.
 fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
+    let mut firsts = [0u64; 4];
+    for kw in keywords {
+        if let Some(&f) = kw.as_bytes().first() {
+            for b in [f.to_ascii_lowercase(), f.to_ascii_uppercase()] {
+                firsts[usize::from(b >> 6)] |= 1 << (b & 63);
+            }
+        }
+    }
+    region.iter().enumerate().any(|(i, &b)| {
+        firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
+            && keywords.iter().any(|kw| {
+                let kw = kw.as_bytes();
+                region
+                    .get(i..i + kw.len())
+                    .is_some_and(|w| !kw.is_empty() && w.eq_ignore_ascii_case(kw))
+            })
+            && starts_word(region, i)
+    })
+}
+
+/// `keyword_in` as every keyword at every position: the reference the
+/// tests hold it to.
+#[cfg(test)]
+fn keyword_in_slow(region: &[u8], keywords: &[&str]) -> bool {
     keywords.iter().any(|kw| {
         let kw = kw.as_bytes();
         !kw.is_empty()
@@ -349,75 +378,6 @@ pub fn keyword_variants(kw: &str) -> Vec<String> {
     out
 }
 
-/// A fixed list of lower-case words searched case-insensitively in short
-/// values (placeholders, benign key suffixes), without allocating: a
-/// bitmap of the words' first two bytes (built at compile time) rejects
-/// almost every position with one lookup.
-pub(crate) struct WordSet {
-    words: &'static [&'static [u8]],
-    pairs: [u64; 1024],
-    singles: [u64; 4],
-}
-
-impl WordSet {
-    pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
-        let mut pairs = [0u64; 1024];
-        let mut singles = [0u64; 4];
-        let mut i = 0;
-        while i < words.len() {
-            let w = words[i];
-            let mut j = 0;
-            while j < w.len() {
-                // `found_in` compares the first bytes without folding.
-                assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
-                j += 1;
-            }
-            if w.len() == 1 {
-                singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
-            } else if w.len() > 1 {
-                let p = (w[0] as usize) << 8 | w[1] as usize;
-                pairs[p / 64] |= 1 << (p % 64);
-            }
-            i += 1;
-        }
-        WordSet {
-            words,
-            pairs,
-            singles,
-        }
-    }
-
-    /// Some word occurs in `hay`, ignoring ASCII case.
-    pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
-        let has_singles = self.singles.iter().any(|&w| w != 0);
-        for (i, &b) in hay.iter().enumerate() {
-            let c = b.to_ascii_lowercase();
-            if has_singles && self.singles[usize::from(c >> 6)] >> (c & 63) & 1 == 1 {
-                return true;
-            }
-            let Some(&c2) = hay.get(i + 1) else { break };
-            let p = usize::from(c) << 8 | usize::from(c2.to_ascii_lowercase());
-            if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
-                continue;
-            }
-            // Words are lower case: the first two bytes are compared as
-            // they are, so most words are dismissed without a full compare.
-            let c2 = c2.to_ascii_lowercase();
-            let rest = &hay[i..];
-            if self.words.iter().any(|w| {
-                w.len() > 1
-                    && w[0] == c
-                    && w[1] == c2
-                    && rest.len() >= w.len()
-                    && rest[..w.len()].eq_ignore_ascii_case(w)
-            }) {
-                return true;
-            }
-        }
-        false
-    }
-}
-
 /// True for bytes that may continue an identifier-like token; used for
 /// word-boundary checks on both sides of a match.
 #[inline]
@@ -477,6 +437,39 @@ mod tests {
         let hay = b"my SSN is 123456789";
         assert!(has_keyword_before(hay, 10, 16, &[b"ssn"]));
         assert!(!has_keyword_before(hay, 10, 3, &[b"ssn"]));
+    }
+
+    #[test]
+    fn keyword_in_agrees_with_every_keyword_at_every_position() {
+        let keywords: &[&str] = &["tel", "phone", "ssn", "date of birth", "Zip", "#"];
+        let alphabet = b"telphonsiDATEOFBIRTHzZ# _-x";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut found = 0;
+        for len in 0..60usize {
+            for _ in 0..200 {
+                let region: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state >> 8) as usize % alphabet.len()]
+                    })
+                    .collect();
+                let want = keyword_in_slow(&region, keywords);
+                assert_eq!(keyword_in(&region, keywords), want, "{region:?}");
+                found += usize::from(want);
+            }
+        }
+        assert!(found > 100);
+        for (region, want) in [
+            (&b"userPhone"[..], true),
+            (b"telephone", true),
+            (b"hotel", false),
+            (b"DATE OF BIRTH:", true),
+            (b"", false),
+        ] {
+            assert_eq!(keyword_in(region, keywords), want, "{region:?}");
+        }
     }
 
     #[test]

@@ -195,25 +195,62 @@ static FILLERS: super::WordSet = super::WordSet::new(&[
 /// Vendors' documentation keys and obvious fillers: `...EXAMPLE...`,
 /// `xxxxxxxx`, `00000000`, runs of one character, very few distinct bytes.
 pub(crate) fn looks_placeholder(token: &[u8]) -> bool {
-    if FILLERS.found_in(token) {
-        return true;
-    }
-    if token.len() >= 16 {
-        let mut seen = [0u64; 4];
-        for &b in token {
-            seen[usize::from(b >> 6)] |= 1 << (b & 63);
+    FILLERS.found_in(token) || (token.len() >= 16 && few_distinct(token))
+}
+
+/// Fewer than 8 distinct bytes. A real token has 8 within its first few
+/// dozen bytes, so the count stops there instead of reading the rest.
+/// The seen-set lives in two registers (ASCII and the rest), not in a
+/// bitmap in memory that each byte would read and write back.
+fn few_distinct(token: &[u8]) -> bool {
+    let (mut ascii, mut high) = (0u128, 0u128);
+    for chunk in token.chunks(8) {
+        for &b in chunk {
+            let bit = 1u128 << (b & 127);
+            if b < 128 {
+                ascii |= bit;
+            } else {
+                high |= bit;
+            }
         }
-        let distinct: u32 = seen.iter().map(|w| w.count_ones()).sum();
-        if distinct < 8 {
-            return true;
+        if ascii.count_ones() + high.count_ones() >= 8 {
+            return false;
         }
     }
-    false
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_distinct_counts_the_whole_token() {
+        let count = |t: &[u8]| {
+            let mut seen = [false; 256];
+            t.iter().for_each(|&b| seen[usize::from(b)] = true);
+            seen.iter().filter(|&&x| x).count()
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..100usize {
+            for spread in 1..12u64 {
+                let t: Vec<u8> = (0..len)
+                    .map(|i| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        // New bytes late in the token too.
+                        if i == len.saturating_sub(1) && spread % 3 == 0 {
+                            b'z'
+                        } else {
+                            b"a\xc3b\xa9c\xffd\x80efgh"[(state % spread) as usize]
+                        }
+                    })
+                    .collect();
+                assert_eq!(few_distinct(&t), count(&t) < 8, "{t:?}");
+            }
+        }
+    }
 
     /// Every token pattern of the catalogue runs on the small matcher, so
     /// no scan compiles a regex; and the matcher agrees with the regex

@@ -1,0 +1,426 @@
+//! `WordSet`: a fixed list of lower-case words searched case-insensitively
+//! in short values (placeholders, fillers, benign key suffixes).
+//!
+//! Confirmers ask it about every value they are about to report, so on a
+//! body full of findings it reads every byte of every finding. A per-byte
+//! scalar loop made it the largest single cost of confirming; here a
+//! Teddy-style filter (SSSE3 `pshufb` on x86_64, `i8x16.swizzle` in wasm
+//! simd128) looks at 16 positions at once through nibble tables of the
+//! words' first three bytes (both cases), and only the few positions it
+//! marks are compared exactly. Three bytes, not two: common pairs (`re`,
+//! `in`, `00`) are everywhere in tokens, their continuations are not. The
+//! scalar path (other targets, and the reference the tests hold the vector
+//! path to) uses an exact bitmap of first-byte pairs. Nothing is allocated.
+
+/// Bucket bits per nibble: bit `k` of `table[n]` means some word of
+/// bucket `k` has a byte with that nibble at that position.
+type Nibbles = [u8; 16];
+
+/// Leading bytes of each word the vector filter looks at.
+const WIDTH: usize = 3;
+
+pub(crate) struct WordSet {
+    words: &'static [&'static [u8]],
+    /// Exact bitmap of (first, second) lower-cased byte pairs of words
+    /// longer than one byte.
+    pairs: [u64; 1024],
+    /// Exact bitmap of one-byte words.
+    singles: [u64; 4],
+    has_singles: bool,
+    /// Vector filter: low and high nibble tables of byte `k` of the words
+    /// (both cases; every byte past a word's end).
+    lo: [Nibbles; WIDTH],
+    hi: [Nibbles; WIDTH],
+}
+
+/// Marks byte `b` (and its other case) for `bucket` in a nibble table pair.
+const fn mark(lo: &mut Nibbles, hi: &mut Nibbles, b: u8, bucket: u8) {
+    let bit = 1u8 << bucket;
+    lo[(b & 15) as usize] |= bit;
+    hi[(b >> 4) as usize] |= bit;
+    if b.is_ascii_lowercase() {
+        let u = b.to_ascii_uppercase();
+        lo[(u & 15) as usize] |= bit;
+        hi[(u >> 4) as usize] |= bit;
+    }
+}
+
+/// One-byte words have a bucket of their own: their second byte is any
+/// byte, so sharing a bucket would let every byte follow the other words'
+/// first bytes.
+const SINGLES_BUCKET: u8 = 7;
+
+/// The bucket of longer words starting with `b`: the distinct first bytes
+/// in byte order, cut into 7 ranges, so a bucket holds neighbouring bytes
+/// (mostly one high nibble) and its nibble tables admit few other bytes.
+const fn pair_bucket(firsts: &[u64; 4], b: u8) -> u8 {
+    let mut rank = 0u32;
+    let mut total = 0u32;
+    let mut w = 0;
+    while w < 4 {
+        total += firsts[w].count_ones();
+        let base = w as u32 * 64;
+        if (b as u32) >= base + 64 {
+            rank += firsts[w].count_ones();
+        } else if (b as u32) > base {
+            rank += (firsts[w] & ((1u64 << (b as u32 - base)) - 1)).count_ones();
+        }
+        w += 1;
+    }
+    match (rank * SINGLES_BUCKET as u32).checked_div(total) {
+        Some(q) => q as u8,
+        None => 0,
+    }
+}
+
+impl WordSet {
+    pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
+        let mut pairs = [0u64; 1024];
+        let mut singles = [0u64; 4];
+        let mut lo = [[0u8; 16]; WIDTH];
+        let mut hi = [[0u8; 16]; WIDTH];
+        let mut firsts = [0u64; 4];
+        let mut i = 0;
+        while i < words.len() {
+            if words[i].len() > 1 {
+                let b = words[i][0];
+                firsts[(b / 64) as usize] |= 1 << (b % 64);
+            }
+            i += 1;
+        }
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i];
+            let mut j = 0;
+            while j < w.len() {
+                // The exact checks compare the first bytes without folding.
+                assert!(!w[j].is_ascii_uppercase(), "WordSet words are lower case");
+                j += 1;
+            }
+            let bucket = match w.len() {
+                0 => 0,
+                1 => SINGLES_BUCKET,
+                _ => pair_bucket(&firsts, w[0]),
+            };
+            if w.len() == 1 {
+                singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
+            } else if w.len() > 1 {
+                let p = (w[0] as usize) << 8 | w[1] as usize;
+                pairs[p / 64] |= 1 << (p % 64);
+            }
+            let mut k = 0;
+            while k < WIDTH && !w.is_empty() {
+                if k < w.len() {
+                    mark(&mut lo[k], &mut hi[k], w[k], bucket);
+                } else {
+                    // Any byte, including the zero padding past the end.
+                    let mut n = 0;
+                    while n < 16 {
+                        lo[k][n] |= 1 << bucket;
+                        hi[k][n] |= 1 << bucket;
+                        n += 1;
+                    }
+                }
+                k += 1;
+            }
+            i += 1;
+        }
+        WordSet {
+            words,
+            pairs,
+            singles,
+            has_singles: singles[0] | singles[1] | singles[2] | singles[3] != 0,
+            lo,
+            hi,
+        }
+    }
+
+    /// Some word occurs in `hay`, ignoring ASCII case.
+    pub(crate) fn found_in(&self, hay: &[u8]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("ssse3") {
+                // SAFETY: the CPU supports SSSE3 (checked just above).
+                return unsafe { x86::found_in(self, hay) };
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            return wasm::found_in(self, hay);
+        }
+        #[allow(unreachable_code)]
+        self.found_in_scalar(hay)
+    }
+
+    /// The portable path: every position through the exact pair bitmap.
+    pub(crate) fn found_in_scalar(&self, hay: &[u8]) -> bool {
+        (0..hay.len()).any(|i| self.word_at(hay, i))
+    }
+
+    /// Some word starts at `hay[i]` (`i < hay.len()`), ignoring ASCII case.
+    #[inline]
+    fn word_at(&self, hay: &[u8], i: usize) -> bool {
+        let Some(&b) = hay.get(i) else { return false };
+        let c = b.to_ascii_lowercase();
+        if self.has_singles && self.singles[usize::from(c >> 6)] >> (c & 63) & 1 == 1 {
+            return true;
+        }
+        let Some(&c2) = hay.get(i + 1) else {
+            return false;
+        };
+        let c2 = c2.to_ascii_lowercase();
+        let p = usize::from(c) << 8 | usize::from(c2);
+        if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
+            return false;
+        }
+        // Words are lower case: the first two bytes are compared as they
+        // are, so most words are dismissed without a full compare.
+        let rest = &hay[i..];
+        self.words.iter().any(|w| {
+            w.len() > 1
+                && w[0] == c
+                && w[1] == c2
+                && rest.len() >= w.len()
+                && rest[..w.len()].eq_ignore_ascii_case(w)
+        })
+    }
+
+    /// Checks the last `WIDTH - 1` positions, which no vector block starts
+    /// at (a block reads `WIDTH - 1` bytes past its positions).
+    #[inline]
+    fn last_positions(&self, hay: &[u8]) -> bool {
+        (hay.len().saturating_sub(WIDTH - 1)..hay.len()).any(|i| self.word_at(hay, i))
+    }
+
+    /// Checks the positions `base + k` for the bits `k` of `mask` that
+    /// the vector filter marked.
+    #[inline]
+    fn any_marked(&self, hay: &[u8], base: usize, mut mask: u32) -> bool {
+        while mask != 0 {
+            if self.word_at(hay, base + mask.trailing_zeros() as usize) {
+                return true;
+            }
+            mask &= mask - 1;
+        }
+        false
+    }
+}
+
+/// Bytes one block of 16 positions reads: the positions and the
+/// `WIDTH - 1` bytes after them. Shorter values take the scalar path, and
+/// the last `WIDTH - 1` positions of longer ones are checked one by one.
+const BLOCK_READ: usize = 16 + WIDTH - 1;
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{WordSet, BLOCK_READ, WIDTH};
+    use std::arch::x86_64::*;
+
+    /// The marks of the 16 positions from `p`, reading `p[0..BLOCK_READ]`.
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    unsafe fn block(lo: &[__m128i; WIDTH], hi: &[__m128i; WIDTH], p: *const u8) -> u32 {
+        let nib = _mm_set1_epi8(0x0f);
+        let mut m = _mm_set1_epi8(-1);
+        for k in 0..WIDTH {
+            let v = _mm_loadu_si128(p.add(k).cast());
+            m = _mm_and_si128(
+                m,
+                _mm_and_si128(
+                    _mm_shuffle_epi8(lo[k], _mm_and_si128(v, nib)),
+                    _mm_shuffle_epi8(hi[k], _mm_and_si128(_mm_srli_epi16(v, 4), nib)),
+                ),
+            );
+        }
+        !(_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_setzero_si128())) as u32) & 0xffff
+    }
+
+    #[target_feature(enable = "ssse3")]
+    pub(super) unsafe fn found_in(set: &WordSet, hay: &[u8]) -> bool {
+        let load = |t: &[u8; 16]| _mm_loadu_si128(t.as_ptr().cast());
+        let lo: [__m128i; WIDTH] = std::array::from_fn(|k| load(&set.lo[k]));
+        let hi: [__m128i; WIDTH] = std::array::from_fn(|k| load(&set.hi[k]));
+        let mut i = 0;
+        while i + BLOCK_READ <= hay.len() {
+            // SAFETY: `block` reads hay[i..i + BLOCK_READ], in bounds by
+            // the loop condition.
+            let mask = block(&lo, &hi, hay.as_ptr().add(i));
+            if mask != 0 && set.any_marked(hay, i, mask) {
+                return true;
+            }
+            i += 16;
+        }
+        if i >= hay.len() {
+            return false;
+        }
+        let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+            return set.found_in_scalar(hay);
+        };
+        // The last block ends at the end (overlapping the one before);
+        // its positions from `i` on are new.
+        // SAFETY: `block` reads hay[last..hay.len()].
+        let mask = block(&lo, &hi, hay.as_ptr().add(last)) & (0xffff << (i - last) & 0xffff);
+        mask != 0 && set.any_marked(hay, last, mask) || set.last_positions(hay)
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use super::{WordSet, BLOCK_READ, WIDTH};
+    use core::arch::wasm32::*;
+
+    fn load(t: &[u8; 16]) -> v128 {
+        u8x16(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        )
+    }
+
+    /// The marks of the 16 positions from `p[0]`, reading
+    /// `p[0..BLOCK_READ]`.
+    #[inline]
+    fn block(lo: &[v128; WIDTH], hi: &[v128; WIDTH], p: &[u8]) -> u32 {
+        if p.len() < BLOCK_READ {
+            // Every position marked: the exact check decides.
+            return 0xffff;
+        }
+        let nib = u8x16_splat(0x0f);
+        let mut m = u8x16_splat(0xff);
+        for k in 0..WIDTH {
+            // SAFETY: p has at least BLOCK_READ = 16 + WIDTH - 1 bytes
+            // (checked above), so p[k..k + 16] is in bounds; v128_load has
+            // no alignment requirement.
+            let v = unsafe { v128_load(p.as_ptr().add(k).cast()) };
+            m = v128_and(
+                m,
+                v128_and(
+                    u8x16_swizzle(lo[k], v128_and(v, nib)),
+                    u8x16_swizzle(hi[k], u8x16_shr(v, 4)),
+                ),
+            );
+        }
+        u32::from(i8x16_bitmask(i8x16_ne(m, u8x16_splat(0))))
+    }
+
+    pub(super) fn found_in(set: &WordSet, hay: &[u8]) -> bool {
+        let lo: [v128; WIDTH] = std::array::from_fn(|k| load(&set.lo[k]));
+        let hi: [v128; WIDTH] = std::array::from_fn(|k| load(&set.hi[k]));
+        let mut i = 0;
+        while i + BLOCK_READ <= hay.len() {
+            let mask = block(&lo, &hi, &hay[i..]);
+            if mask != 0 && set.any_marked(hay, i, mask) {
+                return true;
+            }
+            i += 16;
+        }
+        if i >= hay.len() {
+            return false;
+        }
+        let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+            return set.found_in_scalar(hay);
+        };
+        // The last block ends at the end (overlapping the one before);
+        // its positions from `i` on are new.
+        let mask = block(&lo, &hi, &hay[last..]) & (0xffff << (i - last) & 0xffff);
+        mask != 0 && set.any_marked(hay, last, mask) || set.last_positions(hay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SET: WordSet = WordSet::new(&[
+        b"${", b"<", b"xxxx", b"example", b"your_", b"0000", b"env(", b"id", b"~",
+    ]);
+
+    fn random_texts() -> Vec<Vec<u8>> {
+        let alphabet = b"abcdeXYZxX0${<>(_-~ry\x00\x7f\xc3\xa9\xff";
+        let words: &[&[u8]] = &[b"EXAMPLE", b"xXxX", b"YOUR_", b"$", b"0000", b"Env(", b"iD"];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = Vec::new();
+        for len in 0..80 {
+            for _ in 0..60 {
+                let mut t: Vec<u8> = (0..len)
+                    .map(|_| alphabet[next() as usize % alphabet.len()])
+                    .collect();
+                if len > 0 && next().is_multiple_of(3) {
+                    let w = words[next() as usize % words.len()];
+                    let at = next() as usize % len;
+                    for (k, &b) in w.iter().enumerate() {
+                        if let Some(slot) = t.get_mut(at + k) {
+                            *slot = b;
+                        }
+                    }
+                }
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn vector_path_agrees_with_scalar_path() {
+        let texts = random_texts();
+        let mut found = 0;
+        for t in &texts {
+            let want = SET.found_in_scalar(t);
+            assert_eq!(SET.found_in(t), want, "{:?}", String::from_utf8_lossy(t));
+            found += usize::from(want);
+        }
+        // Both outcomes are exercised.
+        assert!(found > texts.len() / 10 && found < texts.len() * 9 / 10);
+    }
+
+    #[test]
+    fn a_word_is_found_at_every_position_of_every_length() {
+        for w in [&b"<"[..], b"~", b"${", b"Id", b"ENV(", b"xXxX", b"Example"] {
+            for len in w.len()..70 {
+                for at in 0..=len - w.len() {
+                    let mut t = vec![b'q'; len];
+                    t[at..at + w.len()].copy_from_slice(w);
+                    assert!(SET.found_in(&t), "{:?}", String::from_utf8_lossy(&t));
+                    t[at + w.len() - 1] = b'q';
+                    let want = SET.found_in_scalar(&t);
+                    assert_eq!(SET.found_in(&t), want, "{:?}", String::from_utf8_lossy(&t));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn words_at_the_edges_and_in_any_case() {
+        for t in [
+            &b"ab<"[..],
+            b"<",
+            b"~",
+            b"0123456789abcdef~",
+            b"0123456789abcdef0~",
+            b"0123456789abcdef01~",
+            b"0123456789abcdefID",
+            b"0123456789abcdeID",
+            b"0123456789abcdefghijklmnopqrstuvwxyzEXAMPLE",
+            b"YoUr_key",
+        ] {
+            assert!(SET.found_in(t), "{:?}", String::from_utf8_lossy(t));
+            assert!(SET.found_in_scalar(t));
+        }
+        for t in [
+            &b""[..],
+            b"i",
+            b"0123456789abcdefi",
+            b"examplx",
+            b"you_r",
+            b"000",
+        ] {
+            assert!(!SET.found_in(t), "{:?}", String::from_utf8_lossy(t));
+            assert!(!SET.found_in_scalar(t));
+        }
+    }
+}
