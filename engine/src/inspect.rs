@@ -759,9 +759,14 @@ impl CompiledPolicy {
             }
         }
         if program.at_sign {
-            // `@` and its JSON escape `\u0040`.
-            let escaped = memchr::memmem::find_iter(data, b"\\u0040");
-            for at in memchr::memchr_iter(b'@', data).chain(escaped) {
+            // `@` and its JSON escape `\u0040`, in one pass: a backslash
+            // is rare, so checking for the escape where one stands is
+            // cheaper than a second search over the whole body.
+            let ats = memchr::memchr2_iter(b'@', b'\\', data).filter(|&i| {
+                data.get(i) == Some(&b'@')
+                    || data.get(i..).is_some_and(|r| r.starts_with(b"\\u0040"))
+            });
+            for at in ats {
                 for &det in &self.at_sign_detectors {
                     if let Some(b) = builtin(det) {
                         if let Some(span) = b.confirm_at_sign(&input, at) {
