@@ -785,18 +785,8 @@ mod tests {
     use super::*;
 
     fn full_catalogue() -> CompiledPolicy {
-        let rules: Vec<String> = crate::detectors::ALL_BUILTINS
-            .iter()
-            .map(|b| {
-                let i = b.info();
-                format!(
-                    r#"{{"id":"{id}","category":"{cat}","detector":{{"builtin":"{id}"}},"action":"alert"}}"#,
-                    id = i.id,
-                    cat = i.category
-                )
-            })
-            .collect();
-        CompiledPolicy::from_json(bundle_with(&rules.join(",")).as_bytes()).expect("compiles")
+        CompiledPolicy::from_json(crate::detectors::full_catalogue_bundle().as_bytes())
+            .expect("compiles")
     }
 
     /// The catalogue's anchor set finds exactly what a naive search for

@@ -39,25 +39,7 @@ impl Counts {
     }
 }
 
-/// A bundle with one alert rule per catalogue detector (rule id = detector
-/// id), everything enabled, so every detector is measured.
-pub fn full_catalogue_bundle() -> String {
-    let rules: Vec<String> = ALL_BUILTINS
-        .iter()
-        .map(|b| {
-            let i = b.info();
-            format!(
-                r#"{{"id":"{id}","category":"{cat}","detector":{{"builtin":"{id}"}},"action":"alert"}}"#,
-                id = i.id,
-                cat = i.category
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"version":1,"metadata":{{"name":"full-catalogue","revision":"eval"}},"rules":[{}]}}"#,
-        rules.join(",")
-    )
-}
+pub use veil_engine::detectors::full_catalogue_bundle;
 
 pub struct Report {
     pub per_type: BTreeMap<String, Counts>,

@@ -133,3 +133,24 @@ Defaults below are what `policy-schema/bundles/default.json` uses for detectors 
     }
     out
 }
+
+/// A bundle with one alert rule per catalogue detector (rule id = detector
+/// id), everything enabled: what the eval, the benches and the tests that
+/// must reach every detector compile.
+pub fn full_catalogue_bundle() -> String {
+    let rules: Vec<String> = super::ALL_BUILTINS
+        .iter()
+        .map(|b| {
+            let i = b.info();
+            format!(
+                r#"{{"id":"{id}","category":"{cat}","detector":{{"builtin":"{id}"}},"action":"alert"}}"#,
+                id = i.id,
+                cat = i.category
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":1,"metadata":{{"name":"full-catalogue","revision":"eval"}},"rules":[{}]}}"#,
+        rules.join(",")
+    )
+}

@@ -31,7 +31,7 @@ mod wordset;
 use crate::bundle::{Action, Severity};
 pub use digits::{candidate_digit_runs, digit_runs, run_may_matter, DigitRun};
 pub(crate) use digits::{measure_run, wanted};
-pub use doc::catalogue_markdown;
+pub use doc::{catalogue_markdown, full_catalogue_bundle};
 pub(crate) use wordset::WordSet;
 
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
