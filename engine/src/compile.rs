@@ -811,12 +811,7 @@ mod tests {
             pieces.push(w.as_bytes().to_vec());
         }
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = || crate::test_rng::xorshift(&mut state);
         for round in 0..20 {
             let mut hay = Vec::new();
             while hay.len() < 3000 + round * 500 {

@@ -20,6 +20,8 @@ pub mod media;
 pub mod redact;
 pub mod sse;
 pub mod stream;
+#[cfg(test)]
+mod test_rng;
 
 pub use body::{AcceptEncoding, BodyHandling, BodyMode, UnsupportedEncoding};
 pub use bundle::{parse_bundle, Action, Bundle, BundleError, MaskStyle, Mode, Severity};

@@ -1266,9 +1266,7 @@ mod tests {
             for _ in 0..40 {
                 let hay: Vec<u8> = (0..len)
                     .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
+                        crate::test_rng::xorshift(&mut state);
                         alphabet[(state >> 11) as usize % alphabet.len()]
                     })
                     .collect();

@@ -821,12 +821,7 @@ mod tests {
     /// A window of pseudo-random masks, dense enough that every gate fires.
     fn random_window(seed: &mut u64) -> Window {
         let mut w = Window::default();
-        let mut next = || {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            *seed
-        };
+        let mut next = || crate::test_rng::xorshift(seed);
         each_class!(w, |a| {
             for x in a.iter_mut() {
                 // Sparse and dense masks both.

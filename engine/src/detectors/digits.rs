@@ -915,9 +915,7 @@ mod prefilter_tests {
     fn text(seed: &mut u64, len: usize) -> Vec<u8> {
         let mut out = Vec::new();
         while out.len() < len {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
+            crate::test_rng::xorshift(seed);
             let piece = PIECES[(*seed % PIECES.len() as u64) as usize].as_bytes();
             // Now and then cut a piece short.
             let cut = match (*seed >> 20) % 5 {

@@ -575,9 +575,7 @@ mod tests {
             for _ in 0..20 {
                 let hay: Vec<u8> = (0..len)
                     .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
+                        crate::test_rng::xorshift(&mut state);
                         if state.is_multiple_of(4) {
                             alphabet[(state >> 8) as usize % alphabet.len()]
                         } else {

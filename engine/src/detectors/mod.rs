@@ -449,9 +449,7 @@ mod tests {
             for _ in 0..200 {
                 let region: Vec<u8> = (0..len)
                     .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
+                        crate::test_rng::xorshift(&mut state);
                         alphabet[(state >> 8) as usize % alphabet.len()]
                     })
                     .collect();
@@ -589,9 +587,7 @@ mod example_tests {
             for _ in 0..50 {
                 let data: Vec<u8> = (0..len)
                     .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
+                        crate::test_rng::xorshift(&mut state);
                         if state.is_multiple_of(5) {
                             (state >> 24) as u8
                         } else {

@@ -371,12 +371,7 @@ mod tests {
     /// into the pattern before they match or fail.
     fn inputs(alphabet: &[u8], seed: u64) -> Vec<Vec<u8>> {
         let mut state = seed | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = move || crate::test_rng::xorshift(&mut state);
         let mut out = Vec::new();
         for len in [0usize, 1, 3, 8, 20, 40, 60, 90, 130, 200] {
             for _ in 0..40 {

@@ -236,9 +236,7 @@ mod tests {
             for spread in 1..12u64 {
                 let t: Vec<u8> = (0..len)
                     .map(|i| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
+                        crate::test_rng::xorshift(&mut state);
                         // New bytes late in the token too.
                         if i == len.saturating_sub(1) && spread % 3 == 0 {
                             b'z'

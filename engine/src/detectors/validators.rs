@@ -499,9 +499,7 @@ mod tests {
             for round in 0..8 {
                 let s: Vec<u8> = (0..len)
                     .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
+                        crate::test_rng::xorshift(&mut state);
                         (state >> 56) as u8 % (2 + (len * 7 + round * 31) as u8 % 254)
                     })
                     .map(|b| if round % 2 == 0 { b'!' + b % 94 } else { b })
@@ -595,9 +593,7 @@ mod tests {
         for len in 1..300 {
             let s: Vec<u8> = (0..len)
                 .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
+                    crate::test_rng::xorshift(&mut state);
                     (state >> 56) as u8 % (1 + (len % 200) as u8)
                 })
                 .collect();

@@ -338,12 +338,7 @@ mod tests {
         let alphabet = b"abcdeXYZxX0${<>(_-~ry\x00\x7f\xc3\xa9\xff";
         let words: &[&[u8]] = &[b"EXAMPLE", b"xXxX", b"YOUR_", b"$", b"0000", b"Env(", b"iD"];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = || crate::test_rng::xorshift(&mut state);
         let mut out = Vec::new();
         for len in 0..80 {
             for _ in 0..60 {

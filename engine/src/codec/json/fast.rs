@@ -374,10 +374,7 @@ mod tests {
     struct Rng(u64);
     impl Rng {
         fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
+            crate::test_rng::xorshift(&mut self.0)
         }
         fn below(&mut self, n: usize) -> usize {
             (self.next() >> 16) as usize % n.max(1)

@@ -446,9 +446,7 @@ mod tests {
     fn random_block(seed: &mut u64, alphabet: &[u8]) -> [u8; 64] {
         let mut b = [0u8; 64];
         for x in b.iter_mut() {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
+            crate::test_rng::xorshift(seed);
             *x = if alphabet.is_empty() {
                 (*seed >> 24) as u8
             } else {
