@@ -1,6 +1,8 @@
 //! `veil-eval [--seed N] [--per-type N] [--mistakes]`: generates the
 //! labelled corpus and prints per-detector precision / recall / F1.
-//! `cargo xtask eval` runs this.
+//! `cargo xtask eval` runs this. `veil-eval corpus {mixed|clean}` writes
+//! the 1 MiB throughput corpus to standard output, for tools outside this
+//! crate (the anchor statistics test, profilers).
 
 use std::process::ExitCode;
 use veil_eval::{corpus, score};
@@ -9,6 +11,24 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("throughput") {
         return throughput(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("corpus") {
+        let body = match args.get(1).map(String::as_str) {
+            Some("mixed") => veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20),
+            Some("clean") => veil_eval::mixed::clean_json(veil_eval::SEED, 1 << 20),
+            _ => {
+                eprintln!("usage: veil-eval corpus {{mixed|clean}}");
+                return ExitCode::FAILURE;
+            }
+        };
+        use std::io::Write;
+        return match std::io::stdout().write_all(&body) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("writing the corpus: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let value = |name: &str, default: u64| {
         args.iter()

@@ -786,6 +786,37 @@ fn third_dot(w: &Window, j: usize, ip: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// Tuning aid, run by hand: how many digit-run and colon candidates
+    /// the gates let through, and how many runs some numeric detector
+    /// may accept, over the files named in `VEIL_CLASS_STATS`
+    /// (colon-separated; `cargo run --release -p veil-eval -- corpus clean
+    /// > clean.json` writes the throughput corpus):
+    /// `VEIL_CLASS_STATS=clean.json cargo test --release -p veil-engine
+    /// class_stats -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn class_stats() {
+        let files = std::env::var("VEIL_CLASS_STATS").unwrap_or_default();
+        for name in files.split(':').filter(|n| !n.is_empty()) {
+            let hay = std::fs::read(name).expect("corpus");
+            let (mut runs, mut offered, mut colons) = (0, 0, 0);
+            candidates(&hay, true, true, |c| match c {
+                Candidate::DigitRun(i) => {
+                    runs += 1;
+                    let run = crate::detectors::measure_run(&hay, i);
+                    if crate::detectors::wanted(&hay, &run) != 0 {
+                        offered += 1;
+                    }
+                }
+                Candidate::Colon(_) => colons += 1,
+            });
+            println!(
+                "{name}: {runs} digit-run candidates, {offered} offered to a detector, \
+                 {colons} colon candidates"
+            );
+        }
+    }
+
     #[test]
     fn vector_and_scalar_classes_agree_on_every_byte() {
         let mut chunk = [0u8; 64];
