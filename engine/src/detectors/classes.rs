@@ -789,8 +789,8 @@ mod tests {
     /// Tuning aid, run by hand: how many digit-run and colon candidates
     /// the gates let through, and how many runs some numeric detector
     /// may accept, over the files named in `VEIL_CLASS_STATS`
-    /// (colon-separated; `cargo run --release -p veil-eval -- corpus clean
-    /// > clean.json` writes the throughput corpus):
+    /// (colon-separated; the throughput corpus is written by
+    /// `cargo run --release -p veil-eval -- corpus clean >clean.json`):
     /// `VEIL_CLASS_STATS=clean.json cargo test --release -p veil-engine
     /// class_stats -- --ignored --nocapture`.
     #[test]
