@@ -482,6 +482,15 @@ impl CompiledPolicy {
     fn json_hits(&self, program: &Program, data: &[u8], docs: &[Range<usize>], a: &mut Analysis) {
         let escaped = memchr::memchr(b'\\', data).is_some();
         let first = a.hits.len();
+        if escaped
+            && program.key_rules.is_empty()
+            && docs.len() == 1
+            && self.escaped_json_hits(program, data, &docs[0], a)
+        {
+            return;
+        }
+        // Left by a document `escaped_json_hits` found invalid: redone.
+        a.hits.truncate(first);
         let mut failed: Vec<Range<usize>> = Vec::new();
         let mut walk_docs: Vec<(usize, Range<usize>)> = Vec::with_capacity(docs.len());
         if escaped {
@@ -531,6 +540,18 @@ impl CompiledPolicy {
         for (n, doc) in walk_docs {
             let lo = hits.partition_point(|h| h.start < doc.start);
             let hi = hits.partition_point(|h| h.start < doc.end);
+            // Without key rules only the hits need paths: the vector
+            // validator finds them in its pass, the tokenizer never runs
+            // on a valid document.
+            if program.key_rules.is_empty() {
+                let starts: Vec<usize> = hits[lo..hi].iter().map(|h| h.start).collect();
+                if let Some(paths) = json::hit_paths(data, doc.clone(), &starts) {
+                    for (h, path) in hits[lo..hi].iter_mut().zip(paths) {
+                        h.path = path;
+                    }
+                    continue;
+                }
+            }
             let before = key_hits.len();
             let mut sink = PathSink {
                 policy: self,
@@ -563,6 +584,37 @@ impl CompiledPolicy {
             failed.push(doc);
         }
         self.lenient_key_hits(program, data, &failed, a);
+    }
+
+    /// One escaped document and no key rules, in one vector pass over it
+    /// after the scan: decoded as if valid, scanned, then validated while
+    /// the hits get their paths. False (hits left for the caller to drop)
+    /// when it is not valid, then `json_hits` does it the careful way
+    /// (validate, decode what precedes the error, fall back to text).
+    fn escaped_json_hits(
+        &self,
+        program: &Program,
+        data: &[u8],
+        doc: &Range<usize>,
+        a: &mut Analysis,
+    ) -> bool {
+        let first = a.hits.len();
+        let mut decoded = Decoded::with_capacity(data.len());
+        json::decode_unchecked(data, doc.clone(), &mut decoded);
+        decoded.finish(data);
+        let map = decoded.changed().then_some(&decoded);
+        let hay = map.map_or(data, |d| &d.bytes[..]);
+        self.raw_hits(program, hay, b"", 0, map, false, &mut a.hits);
+        let hits = &mut a.hits[first..];
+        hits.sort_by_key(|h| h.start);
+        let starts: Vec<usize> = hits.iter().map(|h| h.start).collect();
+        let Some(paths) = json::hit_paths(data, doc.clone(), &starts) else {
+            return false;
+        };
+        for (h, path) in hits.iter_mut().zip(paths) {
+            h.path = path;
+        }
+        true
     }
 
     /// Key rules over documents that did not parse: a forgiving scan for

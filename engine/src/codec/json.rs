@@ -521,13 +521,9 @@ pub fn decode(
 ) -> Result<(), ParseError> {
     let doc = data.get(range.clone()).unwrap_or_default();
     if fast::validate(doc) {
-        // Every backslash of a valid document starts or continues an
-        // escape inside a string: decoding them in order is what the
-        // visitor below does string by string.
+        // What the visitor below does string by string.
         if let Some(out) = decoded {
-            if memchr::memchr(b'\\', doc).is_some() {
-                decode_string_into(data, range, out, &mut Vec::new());
-            }
+            decode_unchecked(data, range, out);
         }
         return Ok(());
     }
@@ -547,6 +543,38 @@ pub fn decode(
         offset: e.offset + range.start,
         reason: e.reason,
     })
+}
+
+/// The paths `walk` would give hits starting at `starts` (sorted, `data`
+/// offsets inside `range`) of the document `data[range]`, found while the
+/// vector validator checks it, without the tokenizer: for each start, the
+/// path of the first key, string or scalar whose content ends at or after
+/// it (`None` after the last token). `None` when the document is not
+/// valid; `walk` then gives the error.
+pub fn hit_paths(
+    data: &[u8],
+    range: Range<usize>,
+    starts: &[usize],
+) -> Option<Vec<Option<Vec<Segment>>>> {
+    let doc = data.get(range.clone())?;
+    let rel: Vec<usize> = starts
+        .iter()
+        .map(|s| s.saturating_sub(range.start))
+        .collect();
+    fast::validate_paths(doc, &rel)
+}
+
+/// What `decode` does to `data[range]` when it is valid, without checking
+/// that it is: every backslash of a valid document starts or continues an
+/// escape inside a string, so decoding them in order decodes the
+/// document's strings. Given an invalid document the copy may differ from
+/// `decode`'s; a caller that does not know the document is valid must
+/// check it (`hit_paths`) and redo the work with `decode` if it is not.
+pub fn decode_unchecked(data: &[u8], range: Range<usize>, decoded: &mut Decoded) {
+    let doc = data.get(range.clone()).unwrap_or_default();
+    if memchr::memchr(b'\\', doc).is_some() {
+        decode_string_into(data, range, decoded, &mut Vec::new());
+    }
 }
 
 /// Adds `base` to every span a visitor sees.

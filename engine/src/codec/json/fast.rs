@@ -22,7 +22,7 @@
 //! UTF-8); control bytes are rejected per block.
 
 use super::stage1::{blocks, Classify, Masks, Scalar, Stage1};
-use super::{escape, number, skip_ws, MAX_DEPTH};
+use super::{escape, number, skip_ws, unescape_into, Segment, MAX_DEPTH};
 
 /// Whether `doc` is one valid JSON document (exactly when `tokenize`
 /// accepts it).
@@ -42,6 +42,32 @@ pub(super) fn validate(doc: &[u8]) -> bool {
 #[target_feature(enable = "avx2,pclmulqdq")]
 unsafe fn validate_avx2(doc: &[u8]) -> bool {
     validate_with::<super::stage1::x86::Avx2>(doc)
+}
+
+/// The path of each token owning a query position, one answer per query.
+pub(super) type Answers = Vec<Option<Vec<Segment>>>;
+
+/// `validate`, answering in the same pass, for each position of `starts`
+/// (sorted, offsets in `doc`), the path of the token that owns it: the
+/// first key, string or scalar whose content ends at or after it (what
+/// `walk` reports for that token), `None` after the last token. `None`
+/// when `doc` is not valid.
+pub(super) fn validate_paths(doc: &[u8], starts: &[usize]) -> Option<Answers> {
+    #[cfg(target_arch = "x86_64")]
+    if super::stage1::x86::available() {
+        // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
+        return unsafe { validate_paths_avx2(doc, starts) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return run::<super::stage1::wasm::Simd128, true>(doc, starts);
+    #[allow(unreachable_code)]
+    run::<Scalar, true>(doc, starts)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,pclmulqdq")]
+unsafe fn validate_paths_avx2(doc: &[u8], starts: &[usize]) -> Option<Answers> {
+    run::<super::stage1::x86::Avx2, true>(doc, starts)
 }
 
 /// Positions right after each bit of `x`, skipping whitespace runs `ws`:
@@ -72,7 +98,22 @@ struct Frame {
     empty: bool,
 }
 
-struct Grammar {
+/// What the validator tracks for path queries (`P`): per open container
+/// its slot, and the queries not answered yet.
+struct PathState<'q> {
+    /// Sorted query positions, and the first one not answered.
+    starts: &'q [usize],
+    next: usize,
+    /// Per open container: an object's last `:` (`usize::MAX` before the
+    /// first), an array's index so far (commas seen).
+    slots: Vec<usize>,
+    /// The last byte of the previous block is a scalar byte.
+    scal: u64,
+    out: Answers,
+}
+
+struct Grammar<'q, const P: bool> {
+    paths: PathState<'q>,
     stack: [Frame; MAX_DEPTH],
     depth: usize,
     /// Carries of `next_after` for separators, values, non-string values.
@@ -87,11 +128,11 @@ struct Grammar {
     utf8_lead: u64,
 }
 
-impl Grammar {
-    /// Separators `sep`/`colon` (bits of the block) of one stretch between
-    /// brackets, all in the innermost container.
+impl<const P: bool> Grammar<'_, P> {
+    /// Separators `sep`/`colon` (bits of the block at `base`) of one
+    /// stretch between brackets, all in the innermost container.
     #[inline(always)]
-    fn stretch<C: Classify>(&mut self, sep: u64, colon: u64) -> bool {
+    fn stretch<C: Classify>(&mut self, base: usize, sep: u64, colon: u64) -> bool {
         if sep == 0 {
             return true;
         }
@@ -103,6 +144,11 @@ impl Grammar {
             return false; // separators at the top level
         };
         if !top.object {
+            if P {
+                if let Some(slot) = self.paths.slots.last_mut() {
+                    *slot += sep.count_ones() as usize;
+                }
+            }
             return colon == 0;
         }
         let odd = sep & C::prefix_xor(sep);
@@ -111,10 +157,112 @@ impl Grammar {
             return false;
         }
         top.want_colon ^= sep.count_ones() & 1 == 1;
+        if P && colon != 0 {
+            if let Some(slot) = self.paths.slots.last_mut() {
+                *slot = base + 63 - colon.leading_zeros() as usize;
+            }
+        }
         true
     }
 
+    /// Token ends of the block at `base` when a query may be answered in
+    /// it, else 0: closing quotes (a string's content ends there) and the
+    /// byte after each scalar.
+    #[inline(always)]
+    fn marks(&mut self, base: usize, m: &Masks) -> u64 {
+        let carry = self.paths.scal;
+        self.paths.scal = m.scal >> 63;
+        match self.paths.starts.get(self.paths.next) {
+            Some(&h) if h < base + 64 => m.qc | (!m.scal & (m.scal << 1 | carry)),
+            _ => 0,
+        }
+    }
+
+    /// Answers the queries owned by the token ends `marks` of the stretch
+    /// that starts at bit `from` (before its separators are counted).
+    #[cold]
+    fn resolve(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
+        while let Some(&h) = self.paths.starts.get(self.paths.next) {
+            if h >= base + 64 {
+                return;
+            }
+            let owned = if h <= base {
+                marks
+            } else {
+                marks & (!0u64 << (h - base))
+            };
+            if owned == 0 {
+                return;
+            }
+            let bit = owned.trailing_zeros();
+            let path = self.path_at(doc, base, from, bit, seps);
+            let end = base + bit as usize;
+            while let Some(&h) = self.paths.starts.get(self.paths.next) {
+                if h > end {
+                    break;
+                }
+                if let Some(slot) = self.paths.out.get_mut(self.paths.next) {
+                    *slot = Some(path.clone());
+                }
+                self.paths.next += 1;
+            }
+        }
+    }
+
+    /// The path of the token whose content ends at bit `bit` of the block
+    /// (in the stretch starting at `from`): every open container's slot,
+    /// the innermost one as of that token.
+    /// `seps` holds the block's colons and commas outside strings.
+    fn path_at(
+        &self,
+        doc: &[u8],
+        base: usize,
+        from: u32,
+        bit: u32,
+        seps: [u64; 2],
+    ) -> Vec<Segment> {
+        let [colon, comma] = seps;
+        let depth = self.depth;
+        let mut path = Vec::with_capacity(depth);
+        for (frame, &slot) in self
+            .stack
+            .iter()
+            .zip(&self.paths.slots)
+            .take(depth.saturating_sub(1))
+        {
+            path.push(if frame.object {
+                key_before_colon(doc, slot)
+            } else {
+                Segment::Index(slot)
+            });
+        }
+        let Some(d) = depth.checked_sub(1) else {
+            return path;
+        };
+        let (Some(top), Some(&slot)) = (self.stack.get(d), self.paths.slots.get(d)) else {
+            return path;
+        };
+        let before = span(from, bit);
+        path.push(if !top.object {
+            Segment::Index(slot + (comma & before).count_ones() as usize)
+        } else if top.want_colon ^ (((colon | comma) & before).count_ones() & 1 == 1) {
+            // Before this object's next `:`: the token is a key.
+            key_ending_at(doc, base + bit as usize)
+        } else {
+            let colons = colon & before;
+            let colon = if colons != 0 {
+                base + 63 - colons.leading_zeros() as usize
+            } else {
+                slot
+            };
+            key_before_colon(doc, colon)
+        });
+        path
+    }
     fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
+        if P {
+            self.paths.slots.push(if object { usize::MAX } else { 0 });
+        }
         let next = doc.get(skip_ws(doc, pos + 1)).copied();
         let (ok, empty) = if object {
             (matches!(next, Some(b'"' | b'}')), next == Some(b'}'))
@@ -145,6 +293,9 @@ impl Grammar {
         };
         let top = self.stack.get(d).copied().unwrap_or_default();
         self.depth = d;
+        if P {
+            self.paths.slots.pop();
+        }
         top.object == object && (!object || !top.want_colon || top.empty)
     }
 
@@ -154,12 +305,18 @@ impl Grammar {
     fn brackets<C: Classify>(&mut self, doc: &[u8], base: usize, m: &Masks) -> Option<u64> {
         let sep = m.colon | m.comma;
         let mut brackets = m.op & !sep;
+        let marks = if P { self.marks(base, m) } else { 0 };
         let mut close = 0;
         let mut from = 0;
         while brackets != 0 {
             let t = brackets.trailing_zeros();
             let s = span(from, t);
-            if !self.stretch::<C>(sep & s, m.colon & s) {
+            // A scalar right before the bracket ends at the bracket.
+            let mine = marks & span(from, t + 1);
+            if P && mine != 0 {
+                self.resolve(doc, base, from, mine, [m.colon, m.comma]);
+            }
+            if !self.stretch::<C>(base, sep & s, m.colon & s) {
                 return None;
             }
             let pos = base + t as usize;
@@ -180,7 +337,11 @@ impl Grammar {
             brackets &= brackets - 1;
         }
         let s = span(from, 64);
-        self.stretch::<C>(sep & s, m.colon & s).then_some(close)
+        if P && marks & s != 0 {
+            self.resolve(doc, base, from, marks & s, [m.colon, m.comma]);
+        }
+        self.stretch::<C>(base, sep & s, m.colon & s)
+            .then_some(close)
     }
 
     #[inline(always)]
@@ -307,10 +468,61 @@ fn scalar_ok(doc: &[u8], p: usize) -> bool {
     })
 }
 
+/// The key whose closing quote is at `close`, decoded (empty if there is
+/// none, which only an invalid document gives).
+fn key_ending_at(doc: &[u8], close: usize) -> Segment {
+    let mut end = close.min(doc.len());
+    // The opening quote is the first `"` before that no backslash escapes
+    // (an odd run of backslashes before a quote escapes it).
+    let open = loop {
+        let Some(q) = memchr::memrchr(b'"', &doc[..end]) else {
+            return Segment::Key(Vec::new());
+        };
+        let run = doc[..q].iter().rev().take_while(|&&b| b == b'\\').count();
+        if run % 2 == 0 {
+            break q;
+        }
+        end = q;
+    };
+    let mut key = Vec::with_capacity(close - open);
+    unescape_into(doc.get(open + 1..close).unwrap_or_default(), &mut key);
+    Segment::Key(key)
+}
+
+/// The key of the `:` at `colon` (whitespace may separate them).
+fn key_before_colon(doc: &[u8], colon: usize) -> Segment {
+    let head = doc.get(..colon).unwrap_or_default();
+    let ws = head
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    match (head.len() - ws).checked_sub(1) {
+        Some(close) => key_ending_at(doc, close),
+        None => Segment::Key(Vec::new()),
+    }
+}
+
 #[inline(always)]
 pub(super) fn validate_with<C: Classify>(doc: &[u8]) -> bool {
+    run::<C, false>(doc, &[]).is_some()
+}
+
+#[inline(always)]
+fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     let mut s1 = Stage1::default();
-    let mut g = Grammar {
+    let mut g = Grammar::<P> {
+        paths: PathState {
+            starts,
+            next: 0,
+            slots: Vec::new(),
+            scal: 0,
+            out: if P {
+                vec![None; starts.len()]
+            } else {
+                Vec::new()
+            },
+        },
         stack: [Frame::default(); MAX_DEPTH],
         depth: 0,
         // The start of the document wants a value, like a separator.
@@ -329,11 +541,29 @@ pub(super) fn validate_with<C: Classify>(doc: &[u8]) -> bool {
             g.block::<C>(doc, base, block, &m)
         },
     );
-    ok && !s1.open_string()
+    let valid = ok
+        && !s1.open_string()
         && g.depth == 0
         && g.after_sep == 0
         && g.utf8_lead == 0
-        && g.utf8_end(doc)
+        && g.utf8_end(doc);
+    if !valid {
+        return None;
+    }
+    if P && g.paths.scal != 0 {
+        // A top-level scalar filling the last block ends with the document.
+        let p = &mut g.paths;
+        while let Some(&h) = p.starts.get(p.next) {
+            if h > doc.len() {
+                break;
+            }
+            if let Some(slot) = p.out.get_mut(p.next) {
+                *slot = Some(Vec::new());
+            }
+            p.next += 1;
+        }
+    }
+    Some(g.paths.out)
 }
 
 #[cfg(test)]
@@ -636,6 +866,162 @@ mod tests {
                 check(&d);
                 d.push(b'"');
                 check(&d);
+            }
+        }
+    }
+
+    /// Every key and leaf `walk` reports: content end and path.
+    struct Leaves(Vec<(usize, Vec<Segment>)>);
+    impl super::super::LeafSink for Leaves {
+        fn leaf(&mut self, leaf: super::super::Leaf<'_>) {
+            self.0.push((leaf.raw.end, leaf.path()));
+        }
+    }
+
+    /// `validate_paths` (vector and scalar) against `walk`, the way
+    /// `PathSink` assigns paths: for every position of `doc`, then for a
+    /// sparse subset (answers must not depend on the other queries).
+    fn check_paths(doc: &[u8], r: &mut Rng) {
+        let mut leaves = Leaves(Vec::new());
+        let walked = super::super::walk(doc, 0..doc.len(), &mut leaves).is_ok();
+        let all: Vec<usize> = (0..=doc.len()).collect();
+        let mut some: Vec<usize> = all.iter().copied().filter(|_| r.below(9) == 0).collect();
+        some.dedup();
+        for starts in [all, some] {
+            let want: Option<Answers> = walked.then(|| {
+                starts
+                    .iter()
+                    .map(|&h| {
+                        leaves
+                            .0
+                            .iter()
+                            .find(|(end, _)| *end >= h)
+                            .map(|(_, p)| p.clone())
+                    })
+                    .collect()
+            });
+            let show = String::from_utf8_lossy(doc);
+            assert_eq!(validate_paths(doc, &starts), want, "{show:?}");
+            assert_eq!(run::<Scalar, true>(doc, &starts), want, "{show:?}");
+        }
+    }
+
+    /// Keys that stress the scan back from `:` to the opening quote.
+    fn awkward_key(r: &mut Rng, out: &mut String) {
+        out.push_str(r.pick(&[
+            "\"\"",
+            "\"a\\\\\"",
+            "\"\\\"\"",
+            "\"x\\\"y\\\\\"",
+            "\"\\u0041b\"",
+            "\"\\ud83d\\ude00\"",
+            "\"é\"",
+            "\"k:,{}[]\"",
+        ]));
+    }
+
+    fn tricky(r: &mut Rng, depth: usize, out: &mut String) {
+        ws(r, out);
+        match if depth > 5 {
+            3 + r.below(3)
+        } else {
+            r.below(6)
+        } {
+            0 => {
+                out.push('{');
+                for i in 0..r.below(4) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    ws(r, out);
+                    if r.below(2) == 0 {
+                        awkward_key(r, out);
+                    } else {
+                        string(r, out);
+                    }
+                    ws(r, out);
+                    out.push(':');
+                    tricky(r, depth + 1, out);
+                }
+                ws(r, out);
+                out.push('}');
+            }
+            1 | 2 => {
+                out.push('[');
+                for i in 0..r.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    tricky(r, depth + 1, out);
+                }
+                ws(r, out);
+                out.push(']');
+            }
+            3 => string(r, out),
+            4 => out.push_str(r.pick(&["0", "-12.5e+3", "123456789012345", "[]", "{}", "[[]]"])),
+            _ => out.push_str(r.pick(&["true", "null", "1"])),
+        }
+        ws(r, out);
+    }
+
+    #[test]
+    fn hit_paths_equal_the_walk_on_random_documents() {
+        let mut r = Rng(0x51ed_270b_1f3a_0c77);
+        for i in 0..1500 {
+            let mut s = " ".repeat(r.below(70));
+            if i % 2 == 0 {
+                value(&mut r, 0, &mut s);
+            } else {
+                tricky(&mut r, 0, &mut s);
+            }
+            check_paths(s.as_bytes(), &mut r);
+            let mut doc = s.into_bytes();
+            mutate(&mut r, &mut doc);
+            check_paths(&doc, &mut r);
+        }
+    }
+
+    #[test]
+    fn hit_paths_equal_the_walk_at_block_edges() {
+        let mut r = Rng(7);
+        let cases = [
+            "1",
+            "\"ab\"",
+            "{\"a\":1}",
+            "[1,2]",
+            "{\"a\":[1,{\"b\":true}],\"c\":\"x\"}",
+            "{\"a\\\"\":{},\"b\":[]}",
+            "{}",
+            "[]",
+        ];
+        for c in cases {
+            for pad in 0..140 {
+                for d in [
+                    format!("{}{c}", " ".repeat(pad)),
+                    format!("{c}{}", " ".repeat(pad)),
+                    format!("[{},{c}]", "7".repeat(pad + 1)),
+                    format!("{{\"{}\":{c}}}", "k".repeat(pad)),
+                    format!("[\"{}\",{c},{}]", "s".repeat(pad), "8".repeat(pad + 1)),
+                ] {
+                    check_paths(d.as_bytes(), &mut r);
+                }
+            }
+        }
+        // A top-level scalar that ends exactly at a block end.
+        for n in [63, 64, 65, 128] {
+            check_paths("9".repeat(n).as_bytes(), &mut r);
+            check_paths(format!("{}1", " ".repeat(n - 1)).as_bytes(), &mut r);
+        }
+    }
+
+    #[test]
+    fn hit_paths_equal_the_walk_on_the_fuzz_corpus() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/json"));
+        let mut r = Rng(11);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                check_paths(&std::fs::read(&path).unwrap(), &mut r);
             }
         }
     }
