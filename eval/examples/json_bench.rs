@@ -1,5 +1,6 @@
 //! Times the JSON layer alone over the 1 MiB corpora: validation
-//! (`decode(.., None)`) and the path walk, best of N runs, in µs per MiB.
+//! (`decode(.., None)`), the path walk and `hit_paths` (validation with
+//! paths at sparse starts), best of N runs, in µs per MiB.
 use veil_engine::codec::json::{self, Leaf, LeafSink};
 
 struct Count(usize);
@@ -24,6 +25,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
+    let only_paths = std::env::args().nth(2).as_deref() == Some("paths");
     for (name, body) in [
         (
             "clean",
@@ -35,6 +37,15 @@ fn main() {
         ),
     ] {
         let mib = body.len() as f64 / (1 << 20) as f64;
+        // About the mixed corpus' hit density: one start per 877 bytes.
+        let starts: Vec<usize> = (0..body.len()).step_by(877).collect();
+        if only_paths {
+            let p = best(n, || {
+                assert!(json::hit_paths(&body, 0..body.len(), &starts).is_some());
+            });
+            println!("{name}: hit_paths {:.0} us/MiB", p / mib);
+            continue;
+        }
         let v = best(n, || {
             assert!(json::decode(&body, 0..body.len(), None).is_ok())
         });
@@ -47,11 +58,19 @@ fn main() {
             let mut c = Count(0);
             assert!(json::walk(&body, 0..body.len(), &mut c).is_ok());
         });
+        let p = best(n, || {
+            assert!(json::hit_paths(&body, 0..body.len(), &starts).is_some());
+        });
+        let p0 = best(n, || {
+            assert!(json::hit_paths(&body, 0..body.len(), &[]).is_some());
+        });
+        eprintln!("{name}: hit_paths without starts {:.0} us/MiB", p0 / mib);
         println!(
-            "{name}: validate {:.0} us/MiB, decode {:.0} us/MiB, walk {:.0} us/MiB",
+            "{name}: validate {:.0} us/MiB, decode {:.0} us/MiB, walk {:.0} us/MiB, hit_paths {:.0} us/MiB",
             v / mib,
             dec / mib,
-            w / mib
+            w / mib,
+            p / mib
         );
     }
 }

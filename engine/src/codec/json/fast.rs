@@ -28,6 +28,11 @@ use super::{escape, number, skip_ws, unescape_into, Segment, MAX_DEPTH};
 /// accepts it).
 pub(super) fn validate(doc: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
+    if super::stage1::x86::avx512_available() {
+        // SAFETY: the CPU has AVX-512BW, AVX2 and PCLMULQDQ (just checked).
+        return unsafe { validate_avx512(doc) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::available() {
         // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
         return unsafe { validate_avx2(doc) };
@@ -44,6 +49,18 @@ unsafe fn validate_avx2(doc: &[u8]) -> bool {
     validate_with::<super::stage1::x86::Avx2>(doc)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx2,pclmulqdq")]
+unsafe fn validate_avx512(doc: &[u8]) -> bool {
+    validate_with::<super::stage1::x86::Avx512>(doc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx2,pclmulqdq")]
+unsafe fn validate_paths_avx512(doc: &[u8], starts: &[usize]) -> Option<Answers> {
+    run::<super::stage1::x86::Avx512, true>(doc, starts)
+}
+
 /// The path of each token owning a query position, one answer per query.
 pub(super) type Answers = Vec<Option<Vec<Segment>>>;
 
@@ -53,6 +70,11 @@ pub(super) type Answers = Vec<Option<Vec<Segment>>>;
 /// `walk` reports for that token), `None` after the last token. `None`
 /// when `doc` is not valid.
 pub(super) fn validate_paths(doc: &[u8], starts: &[usize]) -> Option<Answers> {
+    #[cfg(target_arch = "x86_64")]
+    if super::stage1::x86::avx512_available() {
+        // SAFETY: the CPU has AVX-512BW, AVX2 and PCLMULQDQ (just checked).
+        return unsafe { validate_paths_avx512(doc, starts) };
+    }
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::available() {
         // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
@@ -197,15 +219,20 @@ impl<const P: bool> Grammar<'_, P> {
             let bit = owned.trailing_zeros();
             let path = self.path_at(doc, base, from, bit, seps);
             let end = base + bit as usize;
-            while let Some(&h) = self.paths.starts.get(self.paths.next) {
-                if h > end {
-                    break;
+            let p = &mut self.paths;
+            let rest = p.starts.get(p.next..).unwrap_or_default();
+            // At least the query `h` (the token ends at or after it);
+            // rarely more than one.
+            let owners = rest.iter().take_while(|&&h| h <= end).count();
+            if let Some(out) = p.out.get_mut(p.next..p.next + owners) {
+                if let Some((last, rest)) = out.split_last_mut() {
+                    for slot in rest {
+                        *slot = Some(path.clone());
+                    }
+                    *last = Some(path);
                 }
-                if let Some(slot) = self.paths.out.get_mut(self.paths.next) {
-                    *slot = Some(path.clone());
-                }
-                self.paths.next += 1;
             }
+            p.next += owners.max(1);
         }
     }
 
@@ -368,12 +395,14 @@ impl<const P: bool> Grammar<'_, P> {
         if r & m.colon != 0 {
             return false;
         }
-        let mut s = starts;
-        while s != 0 {
-            if !scalar_ok(doc, base + s.trailing_zeros() as usize) {
-                return false;
+        if starts != 0 && !simple_numbers::<C>(block, m, starts) {
+            let mut s = starts;
+            while s != 0 {
+                if !scalar_ok(doc, base + s.trailing_zeros() as usize) {
+                    return false;
+                }
+                s &= s - 1;
             }
-            s &= s - 1;
         }
         let mut e = c.backslash & m.in_str & !m.qo;
         while e != 0 {
@@ -441,6 +470,40 @@ impl<const P: bool> Grammar<'_, P> {
     }
 }
 
+/// Whether every scalar run starting in the block (`starts`) is a number
+/// of the form `-?(0|[1-9][0-9]*)(\.[0-9]+)?` inside the block, checked
+/// with masks. False sends the block's runs to `scalar_ok`, which is exact:
+/// exponents, literals, runs reaching the block's last byte, and invalid
+/// scalars. (A run carried in from the previous block reached that
+/// block's last byte, so `scalar_ok` checked it there.)
+#[inline(always)]
+fn simple_numbers<C: Classify>(block: &[u8; 64], m: &Masks, starts: u64) -> bool {
+    let s = m.scal;
+    let carried = if m.cont & 1 != 0 {
+        s & !s.wrapping_add(1)
+    } else {
+        0
+    };
+    let own = s & !carried;
+    if own >> 63 != 0 {
+        return false;
+    }
+    let [digit, zero, minus, dot] = C::number_bytes(block).map(|x| x & own);
+    // The first digit of each run, after an optional `-`.
+    let first = (starts & digit) | (starts & minus) << 1;
+    // Digits after a `.`, to the end of their run of digits: a run holds
+    // no more scalar bytes after them (a second `.`).
+    let frac = digit & !digit.wrapping_add(dot << 1 & digit);
+    let bad = (own & !(digit | minus | dot))
+        | (minus & !starts)
+        | (minus & !(digit >> 1))
+        | (first & zero & digit >> 1)
+        | (dot & !(digit << 1))
+        | (dot & !(digit >> 1))
+        | (frac << 1 & !frac & own);
+    bad == 0
+}
+
 /// A number or literal starting at `p` that fills its whole run of
 /// scalar bytes.
 #[inline]
@@ -475,7 +538,8 @@ fn key_ending_at(doc: &[u8], close: usize) -> Segment {
     // The opening quote is the first `"` before that no backslash escapes
     // (an odd run of backslashes before a quote escapes it).
     let open = loop {
-        let Some(q) = memchr::memrchr(b'"', &doc[..end]) else {
+        // Keys are short: a plain loop beats a vector search here.
+        let Some(q) = doc[..end].iter().rposition(|&b| b == b'"') else {
             return Segment::Key(Vec::new());
         };
         let run = doc[..q].iter().rev().take_while(|&&b| b == b'\\').count();
@@ -719,6 +783,40 @@ mod tests {
             "{:?}",
             String::from_utf8_lossy(doc)
         );
+        #[cfg(target_arch = "x86_64")]
+        if super::super::stage1::x86::available() {
+            // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
+            let avx2 = unsafe { validate_avx2(doc) };
+            assert_eq!(avx2, ok, "{:?}", String::from_utf8_lossy(doc));
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_tokenizer_on_number_soup_at_every_offset() {
+        let mut r = Rng(0x0bad_cafe);
+        let alphabet = b"0123456789-+.eE";
+        for _ in 0..3000 {
+            let mut d = b"[".to_vec();
+            d.extend(std::iter::repeat_n(b' ', r.below(64)));
+            for i in 0..1 + r.below(6) {
+                if i > 0 {
+                    d.push(b',');
+                }
+                // Mostly plausible numbers, some soup.
+                let n = 1 + r.below(9);
+                for k in 0..n {
+                    let b = match r.below(4) {
+                        0 => alphabet[r.below(alphabet.len())],
+                        _ if k == 0 && r.below(3) == 0 => b'-',
+                        _ if k == 2 && r.below(2) == 0 => b'.',
+                        _ => b'0' + r.below(10) as u8,
+                    };
+                    d.push(b);
+                }
+            }
+            d.push(b']');
+            check(&d);
+        }
     }
 
     #[test]
@@ -903,6 +1001,12 @@ mod tests {
             let show = String::from_utf8_lossy(doc);
             assert_eq!(validate_paths(doc, &starts), want, "{show:?}");
             assert_eq!(run::<Scalar, true>(doc, &starts), want, "{show:?}");
+            #[cfg(target_arch = "x86_64")]
+            if super::super::stage1::x86::available() {
+                // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
+                let avx2 = unsafe { validate_paths_avx2(doc, &starts) };
+                assert_eq!(avx2, want, "{show:?}");
+            }
         }
     }
 
