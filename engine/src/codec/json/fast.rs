@@ -374,6 +374,9 @@ impl<const P: bool> Grammar<'_, P> {
     #[inline(always)]
     fn block<C: Classify>(&mut self, doc: &[u8], base: usize, block: &[u8; 64], m: &Masks) -> bool {
         let c = &m.c;
+        if self.inside_string(m) {
+            return true;
+        }
         // Control bytes: only whitespace, and never inside a string.
         if c.ctrl & (m.in_str | !c.ws) != 0 {
             return false;
@@ -419,6 +422,19 @@ impl<const P: bool> Grammar<'_, P> {
             }
         }
         self.utf8_block::<C>(doc, base, block, c.high)
+    }
+
+    /// A block wholly inside one string, with no quote, backslash, control
+    /// or non-ASCII byte, and nothing pending: no token starts or ends in
+    /// it, so the grammar has nothing to check (its carries are all zero,
+    /// and stay zero).
+    #[inline(always)]
+    fn inside_string(&self, m: &Masks) -> bool {
+        let c = &m.c;
+        m.in_str == !0
+            && c.quote | c.backslash | c.ctrl | c.high == 0
+            && self.after_sep | self.after_value | self.utf8_lead == 0
+            && self.utf8.is_none()
     }
 
     /// Non-ASCII bytes of one block. A block whose non-ASCII bytes are all
