@@ -450,7 +450,8 @@ impl CompiledPolicy {
                 );
             }
             a.kind = ContentKind::Json;
-            return self.json_hits(program, data, std::slice::from_ref(&(0..data.len())), a);
+            let doc = 0..data.len();
+            return self.json_hits_in(program, data, std::slice::from_ref(&doc), true, a);
         }
         let utf8 = content_type
             .and_then(|ct| {
@@ -474,12 +475,27 @@ impl CompiledPolicy {
     }
 
     /// JSON documents `docs` of `data` (one, or one per NDJSON line).
-    /// A body with a backslash is validated and decoded first (pass 1), the
-    /// decoded copy scanned, and walked for paths only if needed (pass 2).
-    /// Without one (the common case) the raw bytes are scanned in place and
-    /// one walk validates and gives paths at once; without findings or field
-    /// rules that walk does not track paths at all.
     fn json_hits(&self, program: &Program, data: &[u8], docs: &[Range<usize>], a: &mut Analysis) {
+        self.json_hits_in(program, data, docs, false, a)
+    }
+
+    /// `json_hits`; `valid` says the caller has validated the documents.
+    /// Without key rules each document is validated once, by the vector
+    /// validator, which also gives the hits their paths (`hit_paths`): a
+    /// body without a backslash is scanned in place first; one escaped
+    /// document is decoded as if valid, scanned, then validated (see
+    /// `escaped_json_hits`). Otherwise a body with a backslash is validated
+    /// and decoded first (pass 1), the decoded copy scanned, and walked for
+    /// paths and key rules only if needed (pass 2); without one the raw
+    /// bytes are scanned in place and one walk validates and gives paths.
+    fn json_hits_in(
+        &self,
+        program: &Program,
+        data: &[u8],
+        docs: &[Range<usize>],
+        valid: bool,
+        a: &mut Analysis,
+    ) {
         let escaped = memchr::memchr(b'\\', data).is_some();
         let first = a.hits.len();
         if escaped
@@ -522,7 +538,7 @@ impl CompiledPolicy {
         }
         let need_paths = a.hits.len() > first || program.fields || !program.key_rules.is_empty();
         if !need_paths {
-            if !escaped {
+            if !escaped && !valid {
                 for (n, doc) in walk_docs {
                     if let Err(e) = json::decode(data, doc.clone(), None) {
                         json_parse_error(a, n, &doc, &e);
