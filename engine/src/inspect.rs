@@ -1404,6 +1404,41 @@ mod tests {
     }
 
     #[test]
+    fn without_key_rules_paths_come_from_the_validator_and_errors_from_the_tokenizer() {
+        let p = CompiledPolicy::from_json(crate::detectors::full_catalogue_bundle().as_bytes())
+            .unwrap();
+        assert!(p
+            .program(Direction::Request, crate::compile::LocationKind::Body)
+            .key_rules
+            .is_empty());
+        let email = |doc: &[u8]| {
+            let ins = p.inspect(Direction::Request, body("application/json"), doc);
+            let f = ins
+                .findings
+                .iter()
+                .find(|f| f.rule_id.contains("email"))
+                .cloned();
+            let notices: Vec<String> = ins.notices.iter().map(|n| n.detail.clone()).collect();
+            (f.map(|f| (f.start, f.path)), notices)
+        };
+        // Valid: paths as the walk gives them, escaped key and body alike.
+        let (f, notices) = email(br#"{"a":[1,{"e\u006dail":"jane@example.com"}]}"#);
+        assert_eq!(f, Some((23, Some(Arc::from("$.a[1].email")))));
+        assert!(notices.is_empty());
+        let (f, _) = email(br#"{"a":[1,{"email":"jane@example.com"}]}"#);
+        assert_eq!(f, Some((18, Some(Arc::from("$.a[1].email")))));
+        // Invalid with a backslash: the optimistic pass is dropped, the
+        // tokenizer's error reported, the finding kept without a path.
+        let (f, notices) = email(br#"{"n":"\u0041","email":"jane@example.com", oops}"#);
+        assert_eq!(f, Some((23, None)));
+        assert_eq!(notices.len(), 1);
+        assert!(
+            notices[0].starts_with("json: expected a key at byte 42"),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
     fn malformed_json_is_scanned_as_text_with_a_parse_error() {
         let p = default_policy();
         for doc in [
