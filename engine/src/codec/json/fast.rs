@@ -19,7 +19,12 @@
 //!
 //! Strings need no work unless their block has a backslash (each escape is
 //! checked) or a non-ASCII byte (each run of such blocks is checked as
-//! UTF-8); control bytes are rejected per block.
+//! UTF-8); control bytes are rejected per block, numbers with masks.
+//!
+//! `validate_paths` also answers path queries in the same pass: per open
+//! container its slot (an object's last `:`, an array's comma count, both
+//! per separator stretch), and per query the first token end at or after
+//! it; keys are read back from the document only for answers.
 
 use super::stage1::{blocks, Classify, Masks, Scalar, Stage1};
 use super::{escape, number, skip_ws, unescape_into, Segment, MAX_DEPTH};
