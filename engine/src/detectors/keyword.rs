@@ -263,7 +263,11 @@ fn placeholder_value(v: &[u8]) -> bool {
 }
 
 /// The generic assignment detector: a high-entropy value assigned to a
-/// password/secret/token/api-key style key.
+/// password/secret/token/api-key style key. Confirming here finds only the
+/// value (key, separator, quotes, length); `generic_secret_value` judges
+/// its bytes later, in `settle`, and only when the answer can change what
+/// is reported: most such values are a token a specific detector claims,
+/// and the generic span then goes unreported whatever its entropy.
 pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     let hay = cx.hay;
     let (start, quote, suffix) = assignment(hay, kw_end)?;
@@ -271,16 +275,19 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
         return None;
     }
     let end = value_end(hay, start, quote)?;
-    let v = &hay[start..end];
-    if v.len() < 8 {
-        return None;
-    }
+    (end - start >= 8).then_some(Span { start, end })
+}
+
+/// The value test of `generic_secret`: it depends on the value's bytes
+/// alone (not on the key or the context), which is what lets `settle` run
+/// it late and skip it.
+pub(crate) fn generic_secret_value(v: &[u8]) -> bool {
     // One pass over the value serves the space, number, class and entropy
     // tests.
     let stats = ByteStats::of(v);
     // Numbers, dates, booleans and plain words are settings, not secrets.
     if stats.has_space() || stats.only_numeric() {
-        return None;
+        return false;
     }
     // Cheapest test first: most values under a `token` or `key` key are
     // low-entropy settings, rejected before the placeholder word lists.
@@ -290,7 +297,7 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     } else {
         classes >= 3 && stats.entropy_at_least(v, 2.75)
     };
-    (strong && !placeholder_value(v) && !looks_placeholder(v)).then_some(Span { start, end })
+    strong && !placeholder_value(v) && !looks_placeholder(v)
 }
 
 fn exact_token(hay: &[u8], kw_end: usize, len: usize, ok: impl Fn(u8) -> bool) -> Option<Span> {
