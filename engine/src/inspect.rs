@@ -406,15 +406,22 @@ impl CompiledPolicy {
         }
         let mut spans: Vec<(usize, Span)> = Vec::new();
         self.candidates(program, hay, field, &mut spans);
-        for &r in &program.rules {
-            let det = self.rules[r].detector;
-            // `candidates` leaves the spans sorted by detector.
-            let from = spans.partition_point(|(d, _)| *d < det);
-            for (_, span) in spans[from..].iter().take_while(|(d, _)| *d == det) {
-                let (start, end) = match map {
-                    Some(m) => m.raw_span(span.start, span.end),
-                    None => (span.start, span.end),
-                };
+        // The rules of each detector (program.rules is in rule order).
+        let mut rules: Vec<(usize, usize)> = program
+            .rules
+            .iter()
+            .map(|&r| (self.rules[r].detector, r))
+            .collect();
+        rules.sort_unstable();
+        let first = out.len();
+        // `candidates` leaves the spans sorted by start.
+        for &(det, span) in &spans {
+            let from = rules.partition_point(|&(d, _)| d < det);
+            let (start, end) = match map {
+                Some(m) => m.raw_span(span.start, span.end),
+                None => (span.start, span.end),
+            };
+            for &(_, r) in rules[from..].iter().take_while(|&&(d, _)| d == det) {
                 out.push(Hit {
                     rule: r,
                     start: base + start,
@@ -424,6 +431,9 @@ impl CompiledPolicy {
                 });
             }
         }
+        // By start, then rule: the order reporting wants. Spans that share
+        // a start are the only ones out of it, so this is one pass.
+        out[first..].sort_by_key(|h| (h.start, h.rule));
     }
 
     /// Text bodies: scanned raw. A `text/*` (or unlabelled) body that is
@@ -966,16 +976,21 @@ fn ndjson_lines(data: &[u8]) -> Vec<Range<usize>> {
 /// `passes(det, span)` is the value test confirming left to here
 /// (`Builtin::settles`): a span that fails it was never found. A yielding
 /// detector's span that a specific one claims is not reported either way,
-/// so its test runs only when a later span of the same detector starts
-/// inside it (whether it was kept decides whether that one is).
+/// so its test runs only when the detector's next span starts inside it
+/// (whether it was kept decides whether that one is).
+/// Leaves the spans sorted by start, longest first, then detector: the
+/// order hits are reported in, so nothing downstream sorts them again.
 fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize, Span) -> bool) {
     if out.len() < 2 {
         out.retain(|&(det, span)| passes(det, span));
         return;
     }
-    // The key is the whole element: an unstable sort gives the same order.
-    out.sort_unstable_by_key(|&(det, span)| (det, span.start, std::cmp::Reverse(span.end)));
+    // Equal keys are equal elements: an unstable sort gives the same order.
+    out.sort_unstable_by_key(|&(det, span)| (span.start, std::cmp::Reverse(span.end), det));
     let is_yielding = |det: usize| yielding.get(det).copied().unwrap_or(false);
+    let dets = out.iter().map(|&(det, _)| det + 1).max().unwrap_or(0);
+    // Per detector, the end of the last span it kept (0: none yet).
+    let mut last_end = vec![0usize; dets];
     // Specific detectors first (the spans yielding ones give way to);
     // yielding spans stay in place for the second pass.
     let mut kept: Vec<(usize, Span)> = Vec::with_capacity(out.len());
@@ -983,14 +998,8 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
     for &(det, span) in out.iter() {
         if is_yielding(det) {
             kept.push((det, span));
-            continue;
-        }
-        if let Some(&(d, last)) = kept.last() {
-            if d == det && span.start < last.end {
-                continue;
-            }
-        }
-        if passes(det, span) {
+        } else if span.start >= last_end[det] && passes(det, span) {
+            last_end[det] = span.end;
             kept.push((det, span));
             specific.push(span);
         }
@@ -999,8 +1008,8 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
         *out = kept;
         return;
     }
-    specific.sort_unstable_by_key(|s| s.start);
-    // max_end[i]: the furthest end among specific[..=i].
+    // `specific` is sorted by start; max_end[i]: the furthest end among
+    // specific[..=i].
     let max_end: Vec<usize> = specific
         .iter()
         .scan(0, |m, s| {
@@ -1012,27 +1021,26 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
         let before = specific.partition_point(|o| o.start < s.end);
         before > 0 && max_end[before - 1] > s.start
     };
+    // Per yielding detector, its last claimed span whose test was put off.
+    let mut pending: Vec<Option<Span>> = vec![None; dets];
     out.clear();
-    // The last span a yielding detector kept (reported or claimed).
-    let mut last: Option<(usize, usize)> = None;
-    for (i, &(det, span)) in kept.iter().enumerate() {
+    for &(det, span) in kept.iter() {
         if !is_yielding(det) {
             out.push((det, span));
             continue;
         }
-        if last.is_some_and(|(d, end)| d == det && span.start < end) {
+        if let Some(p) = pending[det].take() {
+            if span.start < p.end && passes(det, p) {
+                last_end[det] = p.end;
+            }
+        }
+        if span.start < last_end[det] {
             continue;
         }
         if claimed(span) {
-            // Spans are sorted by start: only the next can start inside.
-            let next_inside = kept
-                .get(i + 1)
-                .is_some_and(|&(d, s)| d == det && s.start < span.end);
-            if next_inside && passes(det, span) {
-                last = Some((det, span.end));
-            }
+            pending[det] = Some(span);
         } else if passes(det, span) {
-            last = Some((det, span.end));
+            last_end[det] = span.end;
             out.push((det, span));
         }
     }
@@ -1698,6 +1706,7 @@ hunter2\r\n\
         kept.retain(|(d, s)| {
             !yielding[*d] || !specific.iter().any(|o| o.start < s.end && s.start < o.end)
         });
+        kept.sort_by_key(|&(det, span)| (span.start, std::cmp::Reverse(span.end), det));
         kept
     }
 
