@@ -189,6 +189,10 @@ impl Cx<'_> {
 /// cases) picks the positions worth comparing, instead of comparing every
 /// keyword at every position.
 fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
+    // Most calls are for an empty header name (a body has none).
+    if region.is_empty() {
+        return false;
+    }
     let mut firsts = [0u64; 4];
     for kw in keywords {
         if let Some(&f) = kw.as_bytes().first() {
@@ -199,12 +203,17 @@ fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
     }
     region.iter().enumerate().any(|(i, &b)| {
         firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
-            && keywords.iter().any(|kw| {
-                let kw = kw.as_bytes();
-                region
-                    .get(i..i + kw.len())
-                    .is_some_and(|w| !kw.is_empty() && w.eq_ignore_ascii_case(kw))
-            })
+            && {
+                // Only the keywords with this first byte are compared.
+                let c = b.to_ascii_lowercase();
+                keywords.iter().any(|kw| {
+                    let kw = kw.as_bytes();
+                    kw.first().is_some_and(|f| f.to_ascii_lowercase() == c)
+                        && region
+                            .get(i..i + kw.len())
+                            .is_some_and(|w| w.eq_ignore_ascii_case(kw))
+                })
+            }
             && starts_word(region, i)
     })
 }
