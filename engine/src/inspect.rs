@@ -414,6 +414,7 @@ impl CompiledPolicy {
             .collect();
         rules.sort_unstable();
         let first = out.len();
+        out.reserve(spans.len());
         // `candidates` leaves the spans sorted by start.
         for &(det, span) in &spans {
             let from = rules.partition_point(|&(d, _)| d < det);
@@ -995,20 +996,30 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
     // Per detector, the end of the last span it kept (0: none yet).
     let mut last_end = vec![0usize; dets];
     // Specific detectors first (the spans yielding ones give way to);
-    // yielding spans stay in place for the second pass.
-    let mut kept: Vec<(usize, Span)> = Vec::with_capacity(out.len());
+    // yielding spans stay in place for the second pass. Both passes keep a
+    // subsequence, compacted in place.
     let mut specific: Vec<Span> = Vec::new();
-    for &(det, span) in out.iter() {
-        if is_yielding(det) {
-            kept.push((det, span));
+    let mut any_yielding = false;
+    let mut w = 0;
+    for i in 0..out.len() {
+        let (det, span) = out[i];
+        let keep = if is_yielding(det) {
+            any_yielding = true;
+            true
         } else if span.start >= last_end[det] && passes(det, span) {
             last_end[det] = span.end;
-            kept.push((det, span));
             specific.push(span);
+            true
+        } else {
+            false
+        };
+        if keep {
+            out[w] = (det, span);
+            w += 1;
         }
     }
-    if kept.len() == specific.len() {
-        *out = kept;
+    out.truncate(w);
+    if !any_yielding {
         return;
     }
     // `specific` is sorted by start; max_end[i]: the furthest end among
@@ -1026,27 +1037,35 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
     };
     // Per yielding detector, its last claimed span whose test was put off.
     let mut pending: Vec<Option<Span>> = vec![None; dets];
-    out.clear();
-    for &(det, span) in kept.iter() {
-        if !is_yielding(det) {
-            out.push((det, span));
-            continue;
-        }
-        if let Some(p) = pending[det].take() {
-            if span.start < p.end && passes(det, p) {
-                last_end[det] = p.end;
+    let mut w = 0;
+    for i in 0..out.len() {
+        let (det, span) = out[i];
+        let keep = if !is_yielding(det) {
+            true
+        } else {
+            if let Some(p) = pending[det].take() {
+                if span.start < p.end && passes(det, p) {
+                    last_end[det] = p.end;
+                }
             }
-        }
-        if span.start < last_end[det] {
-            continue;
-        }
-        if claimed(span) {
-            pending[det] = Some(span);
-        } else if passes(det, span) {
-            last_end[det] = span.end;
-            out.push((det, span));
+            if span.start < last_end[det] {
+                false
+            } else if claimed(span) {
+                pending[det] = Some(span);
+                false
+            } else if passes(det, span) {
+                last_end[det] = span.end;
+                true
+            } else {
+                false
+            }
+        };
+        if keep {
+            out[w] = (det, span);
+            w += 1;
         }
     }
+    out.truncate(w);
 }
 
 fn regex_candidates(detector: &Detector, det: usize, data: &[u8], out: &mut Vec<(usize, Span)>) {
