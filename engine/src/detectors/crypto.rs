@@ -156,24 +156,46 @@ pub fn keccak256(data: &[u8]) -> [u8; 32] {
 
 const B58: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
+/// A byte's value in an alphabet, `NOT_A_DIGIT` for bytes outside it.
+const NOT_A_DIGIT: u8 = 0xff;
+
+const fn digits<const N: usize>(alphabet: &[u8; N]) -> [u8; 256] {
+    let mut t = [NOT_A_DIGIT; 256];
+    let mut i = 0;
+    while i < N {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+}
+
+static B58_DIGITS: [u8; 256] = digits(B58);
+
 /// Decodes base58 (Bitcoin alphabet); `None` on a byte outside it.
 pub fn base58_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(s.len());
+    // Little-endian while decoding, so a carry appends a byte instead of
+    // shifting the number; the digit of a byte comes from a table, not a
+    // search of the alphabet.
+    let mut le: Vec<u8> = Vec::with_capacity(s.len());
     for &c in s {
-        let mut carry = B58.iter().position(|&x| x == c)? as u32;
-        for byte in out.iter_mut().rev() {
+        let digit = B58_DIGITS[usize::from(c)];
+        if digit == NOT_A_DIGIT {
+            return None;
+        }
+        let mut carry = u32::from(digit);
+        for byte in le.iter_mut() {
             carry += u32::from(*byte) * 58;
             *byte = (carry & 0xff) as u8;
             carry >>= 8;
         }
         while carry > 0 {
-            out.insert(0, (carry & 0xff) as u8);
+            le.push((carry & 0xff) as u8);
             carry >>= 8;
         }
     }
     let zeros = s.iter().take_while(|&&c| c == b'1').count();
     let mut full = vec![0u8; zeros];
-    full.extend_from_slice(&out);
+    full.extend(le.iter().rev());
     Some(full)
 }
 
@@ -189,6 +211,7 @@ pub fn base58check_payload(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 const BECH32: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+static BECH32_DIGITS: [u8; 256] = digits(BECH32);
 
 /// Verifies a bech32 (BIP-173) or bech32m (BIP-350) string, lower case.
 /// Returns the constant that matched (1: bech32, 0x2bc830a3: bech32m).
@@ -203,7 +226,11 @@ pub fn bech32_verify(s: &[u8]) -> Option<u32> {
     values.push(0);
     values.extend(hrp.iter().map(|b| b & 31));
     for &c in data {
-        values.push(BECH32.iter().position(|&x| x == c)? as u8);
+        let digit = BECH32_DIGITS[usize::from(c)];
+        if digit == NOT_A_DIGIT {
+            return None;
+        }
+        values.push(digit);
     }
     let mut chk: u32 = 1;
     const GEN: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
@@ -225,6 +252,53 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// `base58_decode` as it was: the alphabet searched per byte, the
+    /// number big-endian.
+    fn base58_decode_reference(s: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::new();
+        for &c in s {
+            let mut carry = B58.iter().position(|&x| x == c)? as u32;
+            for byte in out.iter_mut().rev() {
+                carry += u32::from(*byte) * 58;
+                *byte = (carry & 0xff) as u8;
+                carry >>= 8;
+            }
+            while carry > 0 {
+                out.insert(0, (carry & 0xff) as u8);
+                carry >>= 8;
+            }
+        }
+        let zeros = s.iter().take_while(|&&c| c == b'1').count();
+        let mut full = vec![0u8; zeros];
+        full.extend_from_slice(&out);
+        Some(full)
+    }
+
+    #[test]
+    fn base58_decoding_agrees_with_the_alphabet_search() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut decoded = 0;
+        for len in 0..50usize {
+            for _ in 0..40 {
+                let s: Vec<u8> = (0..len)
+                    .map(|i| {
+                        let r = crate::test_rng::xorshift(&mut state);
+                        match r % 53 {
+                            0 => b"0OIl-\xff"[(r >> 8) as usize % 6],
+                            // Leading ones are leading zero bytes.
+                            _ if i < 3 && r.is_multiple_of(3) => b'1',
+                            _ => B58[(r >> 16) as usize % 58],
+                        }
+                    })
+                    .collect();
+                let want = base58_decode_reference(&s);
+                assert_eq!(base58_decode(&s), want, "{s:?}");
+                decoded += usize::from(want.is_some());
+            }
+        }
+        assert!(decoded > 500 && decoded < 1900, "{decoded}");
     }
 
     #[test]

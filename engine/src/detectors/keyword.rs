@@ -263,7 +263,11 @@ fn placeholder_value(v: &[u8]) -> bool {
 }
 
 /// The generic assignment detector: a high-entropy value assigned to a
-/// password/secret/token/api-key style key.
+/// password/secret/token/api-key style key. Confirming here finds only the
+/// value (key, separator, quotes, length); `generic_secret_value` judges
+/// its bytes later, in `settle`, and only when the answer can change what
+/// is reported: most such values are a token a specific detector claims,
+/// and the generic span then goes unreported whatever its entropy.
 pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     let hay = cx.hay;
     let (start, quote, suffix) = assignment(hay, kw_end)?;
@@ -271,16 +275,19 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
         return None;
     }
     let end = value_end(hay, start, quote)?;
-    let v = &hay[start..end];
-    if v.len() < 8 {
-        return None;
-    }
+    (end - start >= 8).then_some(Span { start, end })
+}
+
+/// The value test of `generic_secret`: it depends on the value's bytes
+/// alone (not on the key or the context), which is what lets `settle` run
+/// it late and skip it.
+pub(crate) fn generic_secret_value(v: &[u8]) -> bool {
     // One pass over the value serves the space, number, class and entropy
     // tests.
     let stats = ByteStats::of(v);
     // Numbers, dates, booleans and plain words are settings, not secrets.
     if stats.has_space() || stats.only_numeric() {
-        return None;
+        return false;
     }
     // Cheapest test first: most values under a `token` or `key` key are
     // low-entropy settings, rejected before the placeholder word lists.
@@ -290,7 +297,7 @@ pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     } else {
         classes >= 3 && stats.entropy_at_least(v, 2.75)
     };
-    (strong && !placeholder_value(v) && !looks_placeholder(v)).then_some(Span { start, end })
+    strong && !placeholder_value(v) && !looks_placeholder(v)
 }
 
 fn exact_token(hay: &[u8], kw_end: usize, len: usize, ok: impl Fn(u8) -> bool) -> Option<Span> {
@@ -345,32 +352,49 @@ pub(crate) fn aws_secret_near_key_id(cx: &Cx, id_start: usize, _anchor_end: usiz
             && !looks_placeholder(v);
         ok.then_some(Span { start: s, end: e })
     };
-    // Runs of secret-key bytes in a region, in order.
-    let runs = |from: usize, to: usize| {
-        let mut out = Vec::new();
-        let mut i = from;
-        while i < to {
-            if !is_aws_secret_byte(hay[i]) {
-                i += 1;
-                continue;
-            }
-            let s = i;
-            while i < hay.len() && is_aws_secret_byte(hay[i]) {
-                i += 1;
-            }
-            out.push((s, i));
-        }
-        out
-    };
-    let after = runs(id.end, (id.end + AWS_PAIR_WINDOW).min(hay.len()));
-    if let Some(span) = after.iter().find_map(|&(s, e)| candidate(s, e)) {
+    let after = (id.end + AWS_PAIR_WINDOW).min(hay.len());
+    if let Some(span) = runs_from(hay, id.end, after).find_map(|(s, e)| candidate(s, e)) {
         return Some(span);
     }
-    let before = runs(id.start.saturating_sub(AWS_PAIR_WINDOW), id.start);
-    before
-        .iter()
-        .rev()
-        .find_map(|&(s, e)| candidate(s, e.min(id.start)))
+    let before = id.start.saturating_sub(AWS_PAIR_WINDOW);
+    runs_back(hay, before, id.start).find_map(|(s, e)| candidate(s, e.min(id.start)))
+}
+
+/// The runs of secret-key bytes that start in `hay[from..to]`, in order:
+/// each up to its end (past `to` too), the first cut at `from`.
+fn runs_from(hay: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut i = from;
+    std::iter::from_fn(move || {
+        while i < to && !is_aws_secret_byte(hay[i]) {
+            i += 1;
+        }
+        if i >= to {
+            return None;
+        }
+        let s = i;
+        while i < hay.len() && is_aws_secret_byte(hay[i]) {
+            i += 1;
+        }
+        Some((s, i))
+    })
+}
+
+/// `runs_from(hay, from, to)` last first, without collecting them.
+fn runs_back(hay: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut j = to.min(hay.len());
+    std::iter::from_fn(move || {
+        let k = (from..j).rev().find(|&k| is_aws_secret_byte(hay[k]))?;
+        let mut s = k;
+        while s > from && is_aws_secret_byte(hay[s - 1]) {
+            s -= 1;
+        }
+        let mut e = k + 1;
+        while e < hay.len() && is_aws_secret_byte(hay[e]) {
+            e += 1;
+        }
+        j = s;
+        Some((s, e))
+    })
 }
 
 fn is_lower_hex(b: u8) -> bool {
@@ -592,6 +616,34 @@ mod tests {
                             String::from_utf8_lossy(&hay)
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_back_are_runs_from_last_first() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..80usize {
+            for _ in 0..30 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| b"aZ9+/ -_,"[crate::test_rng::xorshift(&mut state) as usize % 9])
+                    .collect();
+                for (from, to) in [
+                    (0, len),
+                    (len / 3, len),
+                    (len / 4, len / 2),
+                    (1.min(len), len),
+                ] {
+                    let mut forward: Vec<_> = runs_from(&hay, from, to).collect();
+                    forward.reverse();
+                    let back: Vec<_> = runs_back(&hay, from, to).collect();
+                    assert_eq!(
+                        back,
+                        forward,
+                        "{from}..{to} {:?}",
+                        String::from_utf8_lossy(&hay)
+                    );
                 }
             }
         }

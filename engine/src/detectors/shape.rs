@@ -32,6 +32,12 @@ fn disjoint(a: &Set, b: &Set) -> bool {
 #[derive(Debug, Clone, Copy)]
 enum Inst {
     Byte(u8),
+    /// Bytes `lits[at..at + len]`, one instruction for a literal run of
+    /// the pattern (`xoxb-`), not one per byte.
+    Lit {
+        at: u32,
+        len: u32,
+    },
     Class(u16),
     /// A greedy repetition of one byte class, `min..=max` times.
     /// `possessive`: what follows cannot start with a byte of the class,
@@ -64,6 +70,11 @@ const MAX_UNROLL: u32 = 8;
 pub(crate) struct Shape {
     prog: Vec<Inst>,
     classes: Vec<Set>,
+    /// The bytes of `Inst::Lit`s.
+    lits: Vec<u8>,
+    /// Per class, the nibble table of the vector run counter (`Nibbles`),
+    /// when the class is ASCII only.
+    nibbles: Vec<Option<Nibbles>>,
     slots: usize,
 }
 
@@ -77,11 +88,14 @@ impl Shape {
         let mut s = Shape {
             prog: Vec::new(),
             classes: Vec::new(),
+            lits: Vec::new(),
+            nibbles: Vec::new(),
             slots: 2,
         };
         s.emit(&hir)?;
         s.prog.push(Inst::Match);
         s.mark_possessive();
+        s.nibbles = s.classes.iter().map(Nibbles::of).collect();
         Some(s)
     }
 
@@ -130,7 +144,15 @@ impl Shape {
     fn emit(&mut self, hir: &Hir) -> Option<()> {
         match hir.kind() {
             HirKind::Empty => {}
-            HirKind::Literal(l) => self.prog.extend(l.0.iter().map(|&b| Inst::Byte(b))),
+            HirKind::Literal(l) => match *l.0 {
+                [b] => self.prog.push(Inst::Byte(b)),
+                _ => {
+                    let at = u32::try_from(self.lits.len()).ok()?;
+                    let len = u32::try_from(l.0.len()).ok()?;
+                    self.lits.extend_from_slice(&l.0);
+                    self.prog.push(Inst::Lit { at, len });
+                }
+            },
             HirKind::Class(_) => {
                 let c = self.class_of(hir)?;
                 self.prog.push(Inst::Class(c));
@@ -215,6 +237,10 @@ impl Shape {
             let set = self.classes[usize::from(class)];
             let follow_ok = match self.prog.get(pc + 1) {
                 Some(Inst::Byte(b)) => !set_has(&set, *b),
+                Some(Inst::Lit { at, .. }) => self
+                    .lits
+                    .get(*at as usize)
+                    .is_some_and(|b| !set_has(&set, *b)),
                 Some(Inst::Class(c)) => disjoint(&set, &self.classes[usize::from(*c)]),
                 Some(Inst::Repeat { class: c, min, .. }) => {
                     *min >= 1 && disjoint(&set, &self.classes[usize::from(*c)])
@@ -291,6 +317,15 @@ impl Run<'_> {
                     pos += 1;
                     pc += 1;
                 }
+                Inst::Lit { at, len } => {
+                    let (at, len) = (at as usize, len as usize);
+                    let lit = self.shape.lits.get(at..at + len);
+                    if lit.is_none() || self.hay.get(pos..pos + len) != lit {
+                        return Ok(None);
+                    }
+                    pos += len;
+                    pc += 1;
+                }
                 Inst::Class(c) => {
                     let set = &self.shape.classes[usize::from(c)];
                     match self.hay.get(pos) {
@@ -306,14 +341,14 @@ impl Run<'_> {
                     max,
                     possessive,
                 } => {
-                    let set = &self.shape.classes[usize::from(class)];
+                    let c = usize::from(class);
                     let limit = usize::try_from(max).unwrap_or(usize::MAX);
                     let rest = self.hay.get(pos..).unwrap_or(&[]);
-                    let run = rest
-                        .iter()
-                        .take(limit)
-                        .take_while(|&&b| set_has(set, b))
-                        .count();
+                    let rest = &rest[..rest.len().min(limit)];
+                    let run = match self.shape.nibbles.get(c) {
+                        Some(Some(t)) => t.run(rest),
+                        _ => run_scalar(&self.shape.classes[c], rest),
+                    };
                     let min = usize::try_from(min).unwrap_or(usize::MAX);
                     if run < min {
                         return Ok(None);
@@ -351,6 +386,166 @@ impl Run<'_> {
                     return Ok(r);
                 }
             }
+        }
+    }
+}
+
+/// The leading bytes of `hay` in `set`, one at a time.
+fn run_scalar(set: &Set, hay: &[u8]) -> usize {
+    hay.iter().take_while(|&&b| set_has(set, b)).count()
+}
+
+/// An ASCII byte class as one 16-byte table for a vector membership
+/// test: bit `h` of `lo[n]` says byte `h << 4 | n` is in the class
+/// (`h < 8`). A byte is in it when `lo[b & 15] & (1 << (b >> 4))` is not
+/// zero, where `1 << (b >> 4)` is 0 for `b >= 0x80`. Token runs are a few
+/// dozen bytes, so a class repetition counts 16 bytes per step instead of
+/// testing a bitmap byte by byte (it was the largest cost of confirming a
+/// token).
+#[derive(Debug, Clone, Copy)]
+struct Nibbles {
+    lo: [u8; 16],
+}
+
+/// `1 << h` for the high nibbles of ASCII bytes, 0 for the others.
+const HIGH_BITS: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0];
+
+impl Nibbles {
+    fn of(set: &Set) -> Option<Nibbles> {
+        if set[2] | set[3] != 0 {
+            return None;
+        }
+        let mut lo = [0u8; 16];
+        for b in 0..128u8 {
+            if set_has(set, b) {
+                lo[usize::from(b & 15)] |= 1 << (b >> 4);
+            }
+        }
+        Some(Nibbles { lo })
+    }
+
+    /// The leading bytes of `hay` in the class.
+    fn run(&self, hay: &[u8]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("ssse3") {
+                // SAFETY: the CPU supports SSSE3 (checked just above).
+                return unsafe { x86::run(self, hay) };
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            return wasm::run(self, hay);
+        }
+        #[allow(unreachable_code)]
+        self.run_scalar(hay)
+    }
+
+    /// `run` byte by byte through the table (the tail of a vector run,
+    /// and the reference the tests hold the vector paths to).
+    fn run_scalar(&self, hay: &[u8]) -> usize {
+        hay.iter()
+            .take_while(|&&b| self.lo[usize::from(b & 15)] & HIGH_BITS[usize::from(b >> 4)] != 0)
+            .count()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Nibbles, HIGH_BITS};
+    use std::arch::x86_64::*;
+
+    /// Bit k set: byte k of the 16 at `p` is outside the class.
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    unsafe fn outside(lo: __m128i, hi: __m128i, p: *const u8) -> u32 {
+        let nib = _mm_set1_epi8(0x0f);
+        let v = _mm_loadu_si128(p.cast());
+        let m = _mm_and_si128(
+            _mm_shuffle_epi8(lo, _mm_and_si128(v, nib)),
+            _mm_shuffle_epi8(hi, _mm_and_si128(_mm_srli_epi16(v, 4), nib)),
+        );
+        _mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_setzero_si128())) as u32
+    }
+
+    #[target_feature(enable = "ssse3")]
+    pub(super) unsafe fn run(t: &Nibbles, hay: &[u8]) -> usize {
+        let lo = _mm_loadu_si128(t.lo.as_ptr().cast());
+        let hi = _mm_loadu_si128(HIGH_BITS.as_ptr().cast());
+        let mut i = 0;
+        while i + 16 <= hay.len() {
+            // SAFETY: reads hay[i..i + 16], in bounds by the loop condition.
+            let out = outside(lo, hi, hay.as_ptr().add(i));
+            if out != 0 {
+                return i + out.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        if i == hay.len() {
+            return i;
+        }
+        let Some(last) = hay.len().checked_sub(16) else {
+            return t.run_scalar(hay);
+        };
+        // The last 16 bytes (overlapping the block before): positions
+        // before `i` are in the class already.
+        // SAFETY: reads hay[last..last + 16] = the last 16 bytes.
+        let out = outside(lo, hi, hay.as_ptr().add(last)) >> (i - last);
+        if out != 0 {
+            i + out.trailing_zeros() as usize
+        } else {
+            hay.len()
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use super::{Nibbles, HIGH_BITS};
+    use core::arch::wasm32::*;
+
+    fn load(t: &[u8; 16]) -> v128 {
+        u8x16(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        )
+    }
+
+    pub(super) fn run(t: &Nibbles, hay: &[u8]) -> usize {
+        let lo = load(&t.lo);
+        let hi = load(&HIGH_BITS);
+        let nib = u8x16_splat(0x0f);
+        // Bit k set: byte k of the block at `p[0..16]` is outside the class.
+        let outside = |p: &[u8]| -> u32 {
+            let Some(p) = p.get(..16) else { return 0 };
+            // SAFETY: `p` has 16 bytes (checked above); v128_load has no
+            // alignment requirement.
+            let v = unsafe { v128_load(p.as_ptr().cast()) };
+            let m = v128_and(
+                u8x16_swizzle(lo, v128_and(v, nib)),
+                u8x16_swizzle(hi, u8x16_shr(v, 4)),
+            );
+            u32::from(i8x16_bitmask(i8x16_eq(m, u8x16_splat(0))))
+        };
+        let mut i = 0;
+        while i + 16 <= hay.len() {
+            let out = outside(&hay[i..]);
+            if out != 0 {
+                return i + out.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        if i == hay.len() {
+            return i;
+        }
+        let Some(last) = hay.len().checked_sub(16) else {
+            return t.run_scalar(hay);
+        };
+        let out = outside(&hay[last..]) >> (i - last);
+        if out != 0 {
+            i + out.trailing_zeros() as usize
+        } else {
+            hay.len()
         }
     }
 }
@@ -419,6 +614,40 @@ mod tests {
                 assert_eq!(shape.group(&hay, 1), Ok(want_group), "{p} group on {hay:?}");
             }
         }
+    }
+
+    #[test]
+    fn vector_run_counter_agrees_with_the_bitmap() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || crate::test_rng::xorshift(&mut state);
+        let mut runs = [0usize; 3];
+        for round in 0..400 {
+            // A random ASCII class; the bytes come mostly from it.
+            let mut set: Set = [next(), next(), 0, 0];
+            if round % 7 == 0 {
+                set[1] = !0;
+            }
+            let members: Vec<u8> = (0..128u8).filter(|&b| set_has(&set, b)).collect();
+            let t = Nibbles::of(&set).expect("ASCII class");
+            for len in [0usize, 1, 5, 15, 16, 17, 31, 32, 33, 47, 70, 200] {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        if r % 41 == 0 || members.is_empty() {
+                            (r >> 8) as u8
+                        } else {
+                            members[(r >> 16) as usize % members.len()]
+                        }
+                    })
+                    .collect();
+                let want = run_scalar(&set, &hay);
+                assert_eq!(t.run(&hay), want, "{set:x?} {hay:?}");
+                assert_eq!(t.run_scalar(&hay), want);
+                runs[usize::from(want > 0) + usize::from(want == len && len > 16)] += 1;
+            }
+        }
+        assert!(runs.iter().all(|&n| n > 100), "{runs:?}");
+        assert!(Nibbles::of(&[0, 0, 1, 0]).is_none());
     }
 
     #[test]

@@ -211,9 +211,39 @@ impl WordSet {
 /// the last `WIDTH - 1` positions of longer ones are checked one by one.
 const BLOCK_READ: usize = 16 + WIDTH - 1;
 
+/// Bytes two blocks read from the start of a padded short value.
+const SHORT_READ: usize = 16 + BLOCK_READ;
+
+/// A value shorter than one block's read, zero-padded to two blocks: the
+/// vector filter reads it instead of the value, which spares values of a
+/// few bytes (key suffixes, short settings) the scalar path's lookups in
+/// the 8 KiB pair bitmap.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+#[inline]
+fn padded(hay: &[u8]) -> [u8; SHORT_READ] {
+    let mut buf = [0u8; SHORT_READ];
+    let n = hay.len().min(BLOCK_READ - 1);
+    buf[..n].copy_from_slice(&hay[..n]);
+    buf
+}
+
+/// The mask of a padded short value's own positions (the padding can
+/// only add marks, and marks are checked exactly on the value itself).
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+#[inline]
+fn short_positions(hay: &[u8]) -> u32 {
+    (1u32 << hay.len().min(BLOCK_READ - 1)) - 1
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{WordSet, BLOCK_READ, WIDTH};
+    use super::{padded, short_positions, WordSet, BLOCK_READ, WIDTH};
     use std::arch::x86_64::*;
 
     /// The marks of the 16 positions from `p`, reading `p[0..BLOCK_READ]`.
@@ -254,7 +284,11 @@ mod x86 {
             return false;
         }
         let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
-            return set.found_in_scalar(hay);
+            let buf = padded(hay);
+            // SAFETY: `block` reads buf[0..BLOCK_READ] and
+            // buf[16..16 + BLOCK_READ], within its SHORT_READ bytes.
+            let mask = block(&lo, &hi, buf.as_ptr()) | block(&lo, &hi, buf.as_ptr().add(16)) << 16;
+            return set.any_marked(hay, 0, mask & short_positions(hay));
         };
         // The last block ends at the end (overlapping the one before);
         // its positions from `i` on are new.
@@ -266,7 +300,7 @@ mod x86 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{WordSet, BLOCK_READ, WIDTH};
+    use super::{padded, short_positions, WordSet, BLOCK_READ, WIDTH};
     use core::arch::wasm32::*;
 
     fn load(t: &[u8; 16]) -> v128 {
@@ -317,7 +351,9 @@ mod wasm {
             return false;
         }
         let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
-            return set.found_in_scalar(hay);
+            let buf = padded(hay);
+            let mask = block(&lo, &hi, &buf) | block(&lo, &hi, &buf[16..]) << 16;
+            return set.any_marked(hay, 0, mask & short_positions(hay));
         };
         // The last block ends at the end (overlapping the one before);
         // its positions from `i` on are new.
