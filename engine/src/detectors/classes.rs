@@ -379,6 +379,53 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
     c
 }
 
+/// Two chunks' masks in a simd128 vector, for the gates in wasm.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[derive(Clone, Copy)]
+struct Simd128(core::arch::wasm32::v128);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Lanes for Simd128 {
+    const N: usize = 2;
+    #[inline(always)]
+    fn at(a: &[u64; SLOTS], j: usize) -> Self {
+        let s = &a[j..j + 2];
+        // SAFETY: `s` is two u64 in bounds; v128_load has no alignment
+        // requirement.
+        Simd128(unsafe { core::arch::wasm32::v128_load(s.as_ptr().cast()) })
+    }
+    #[inline(always)]
+    fn put(self, a: &mut [u64; SLOTS], j: usize) {
+        let s = &mut a[j..j + 2];
+        // SAFETY: as in `at`, for the store.
+        unsafe { core::arch::wasm32::v128_store(s.as_mut_ptr().cast(), self.0) }
+    }
+    #[inline(always)]
+    fn splat(x: u64) -> Self {
+        Simd128(core::arch::wasm32::u64x2_splat(x))
+    }
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::v128_and(self.0, o.0))
+    }
+    #[inline(always)]
+    fn or(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::v128_or(self.0, o.0))
+    }
+    #[inline(always)]
+    fn and_not(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::v128_andnot(self.0, o.0))
+    }
+    #[inline(always)]
+    fn shl(self, k: u32) -> Self {
+        Simd128(core::arch::wasm32::u64x2_shl(self.0, k))
+    }
+    #[inline(always)]
+    fn shr(self, k: u32) -> Self {
+        Simd128(core::arch::wasm32::u64x2_shr(self.0, k))
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
@@ -449,6 +496,9 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
             unsafe { x86::gates_avx2(w, here, g) };
             return;
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        gates::<Simd128>(w, here, g);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         gates::<u64>(w, here, g);
     };
     // `w` holds the classes of chunks `first - 1 ..= first + BATCH`;
@@ -857,8 +907,16 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
     // runs) take at least nine run bytes; the few runs that long (dates
     // and times among them) have their digits counted after.
     let (run, next_run) = run_bytes::<L>(w, j);
+    // An ISO date `2025-07-05` (a separator at 4 and 7, the run over by
+    // 10) has eight digits: every JSON timestamp, so dropped here rather
+    // than counted after.
+    let (seps, next_seps) = (run.and_not(d), next_run.and_not(L::at(&w.digit, j + 1)));
+    let date = pair_n(seps, next_seps, 4)
+        .and(pair_n(seps, next_seps, 7))
+        .and_not(pair_n(run, next_run, 10));
     let long = starts
         .and_not(sure)
+        .and_not(date)
         .and(run)
         .and(pair_n(run, next_run, 2))
         .and(pair_n(run, next_run, 4))
@@ -1038,6 +1096,24 @@ mod tests {
                 gates::<u64>(&w, here, &mut a);
                 // SAFETY: the callers checked the CPU for `vector`'s features.
                 unsafe { vector(&w, here, &mut b) };
+                assert_eq!(a.out[1..=here], b.out[1..=here]);
+                assert_eq!(a.long[1..=here], b.long[1..=here]);
+                assert_eq!(a.ip[1..=here], b.ip[1..=here]);
+                assert_eq!(a.colon[1..=here], b.colon[1..=here]);
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[test]
+    fn simd128_and_scalar_gates_agree() {
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for here in [1, 2, 3, 5, 9, 31, 32] {
+            for _ in 0..200 {
+                let w = random_window(&mut seed);
+                let (mut a, mut b) = (Gates::default(), Gates::default());
+                gates::<u64>(&w, here, &mut a);
+                gates::<Simd128>(&w, here, &mut b);
                 assert_eq!(a.out[1..=here], b.out[1..=here]);
                 assert_eq!(a.long[1..=here], b.long[1..=here]);
                 assert_eq!(a.ip[1..=here], b.ip[1..=here]);
