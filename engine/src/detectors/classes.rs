@@ -222,11 +222,13 @@ mod x86 {
         });
     }
 
-    /// `super::gates` compiled for AVX-512, eight chunks to a vector.
+    /// `super::gates` compiled for AVX-512, eight chunks to a vector, the
+    /// shifts across chunk edges one funnel shift each (VBMI2): 512-bit
+    /// shifts issue on one port, and they are most of the gates.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
+    /// The CPU must support AVX-512F and AVX-512VBMI2.
+    #[target_feature(enable = "avx512f,avx512vbmi2")]
     pub(super) unsafe fn gates_avx512(w: &Window, here: usize, g: &mut super::Gates) {
         super::gates::<Avx512>(w, here, g)
     }
@@ -236,8 +238,8 @@ mod x86 {
     pub(super) struct Avx512(__m512i);
 
     // SAFETY (every method): only reached from `gates_avx512`, which runs
-    // where AVX-512F is available; loads and stores go through a
-    // bounds-checked slice of eight slots.
+    // where AVX-512F and VBMI2 are available; loads and stores go through
+    // a bounds-checked slice of eight slots.
     impl super::Lanes for Avx512 {
         const N: usize = 8;
         #[inline(always)]
@@ -273,6 +275,14 @@ mod x86 {
         #[inline(always)]
         fn shr(self, k: u32) -> Self {
             Avx512(unsafe { _mm512_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn shl_from(self, prev: Self, k: u32) -> Self {
+            Avx512(unsafe { _mm512_shldv_epi64(self.0, prev.0, _mm512_set1_epi64(i64::from(k))) })
+        }
+        #[inline(always)]
+        fn shr_from(self, next: Self, k: u32) -> Self {
+            Avx512(unsafe { _mm512_shrdv_epi64(self.0, next.0, _mm512_set1_epi64(i64::from(k))) })
         }
     }
 
@@ -461,12 +471,13 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    let (avx512, avx2) = (
+    let (avx512, vbmi2, avx2) = (
         std::is_x86_feature_detected!("avx512bw"),
+        std::is_x86_feature_detected!("avx512vbmi2"),
         std::is_x86_feature_detected!("avx2"),
     );
     #[cfg(not(target_arch = "x86_64"))]
-    let (avx512, avx2) = (false, false);
+    let (avx512, vbmi2, avx2) = (false, false, false);
     let fill = |base: usize, w: &mut Window, from: usize, count: usize| {
         #[cfg(target_arch = "x86_64")]
         if avx512 {
@@ -480,13 +491,14 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
             unsafe { x86::fill_avx2(hay, base, w, from, count) };
             return;
         }
-        let _ = (avx512, avx2);
+        let _ = (avx512, vbmi2, avx2);
         fill_body!(hay, base, w, from, count, |c| classes_vector(c));
     };
     let run_gates = |w: &Window, here: usize, g: &mut Gates| {
         #[cfg(target_arch = "x86_64")]
-        if avx512 {
-            // SAFETY: AVX-512BW (which implies AVX-512F) was detected above.
+        if avx512 && vbmi2 {
+            // SAFETY: AVX-512BW (which implies AVX-512F) and VBMI2 were
+            // detected above.
             unsafe { x86::gates_avx512(w, here, g) };
             return;
         }
@@ -515,7 +527,11 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
         if digits {
             for j in 1..=here {
                 let base = (first + j - 1) * 64;
-                let m = g.out[j] | long_runs(&w, j, g.long[j]) | third_dot(&w, j, g.ip[j]);
+                let (out, long) = (g.out[j], g.long[j]);
+                if out | long == 0 {
+                    continue;
+                }
+                let m = out | long_runs(&w, j, long);
                 for_each_bit(m, base, hay.len(), |i| f(Candidate::DigitRun(i)));
             }
         }
@@ -669,11 +685,10 @@ impl Window {
 }
 
 /// What `gates` leaves per slot: candidates, and run starts that need one
-/// more look (long runs to count, IPv4 to check for a third dot).
+/// more look (long runs to count).
 struct Gates {
     out: [u64; SLOTS],
     long: [u64; SLOTS],
-    ip: [u64; SLOTS],
     /// Colons with another `:` at most five bytes after.
     colon: [u64; SLOTS],
 }
@@ -683,7 +698,6 @@ impl Default for Gates {
         Gates {
             out: [0; SLOTS],
             long: [0; SLOTS],
-            ip: [0; SLOTS],
             colon: [0; SLOTS],
         }
     }
@@ -756,6 +770,17 @@ pub(crate) trait Lanes: Copy {
     fn and_not(self, o: Self) -> Self;
     fn shl(self, k: u32) -> Self;
     fn shr(self, k: u32) -> Self;
+    /// `self << k | prev >> (64 - k)`: "the byte k before", the first k
+    /// bits from the chunk before.
+    #[inline(always)]
+    fn shl_from(self, prev: Self, k: u32) -> Self {
+        self.shl(k).or(prev.shr(64 - k))
+    }
+    /// `self >> k | next << (64 - k)`: "the byte k after".
+    #[inline(always)]
+    fn shr_from(self, next: Self, k: u32) -> Self {
+        self.shr(k).or(next.shl(64 - k))
+    }
 }
 
 impl Lanes for u64 {
@@ -798,17 +823,17 @@ impl Lanes for u64 {
 /// "the byte k after", taking the bits from the neighbouring slot.
 #[inline(always)]
 fn lp<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
-    L::at(a, j).shl(k).or(L::at(a, j - 1).shr(64 - k))
+    L::at(a, j).shl_from(L::at(a, j - 1), k)
 }
 
 #[inline(always)]
 fn ln<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
-    L::at(a, j).shr(k).or(L::at(a, j + 1).shl(64 - k))
+    L::at(a, j).shr_from(L::at(a, j + 1), k)
 }
 
 #[inline(always)]
 fn pair_n<L: Lanes>(x: L, nx: L, k: u32) -> L {
-    x.shr(k).or(nx.shl(64 - k))
+    x.shr_from(nx, k)
 }
 
 /// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
@@ -840,6 +865,18 @@ fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
     lo.and(pair_n(lo, hi, 10)) // 0..=25
 }
 
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 8 is set:
+/// nine run bytes, every one of them (a UUID's `1600-46d5` has them at
+/// every other offset).
+#[inline(always)]
+fn run_of_9<L: Lanes>(x: L, nx: L) -> L {
+    let step = |lo: L, hi: L, k: u32| (lo.and(pair_n(lo, hi, k)), hi.and(hi.shr(k)));
+    let (lo, hi) = step(x, nx, 1); // 0..=1
+    let (lo, hi) = step(lo, hi, 2); // 0..=3
+    let (lo, hi) = step(lo, hi, 4); // 0..=7
+    lo.and(pair_n(lo, hi, 1)) // 0..=8
+}
+
 /// Bytes of a digit run in slots `j..`: digits, and single separators
 /// between digits; and the same for the slots after. The last byte of the
 /// slot after is counted as one (its successor is unknown), which only
@@ -866,17 +903,16 @@ fn run_bytes<L: Lanes>(w: &Window, j: usize) -> (L, L) {
 fn gates<L: Lanes>(w: &Window, here: usize, g: &mut Gates) {
     let mut j = 1;
     while j <= here.min(BATCH) {
-        let (o, l, i) = gate::<L>(w, j);
+        let (o, l) = gate::<L>(w, j);
         o.put(&mut g.out, j);
         l.put(&mut g.long, j);
-        i.put(&mut g.ip, j);
         colon_soon::<L>(w, j).put(&mut g.colon, j);
         j += L::N;
     }
 }
 
 #[inline(always)]
-fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
+fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     let pr = |x: &[u64; SLOTS], k: u32| lp::<L>(x, j, k);
     let d = L::at(&w.digit, j);
     let pd2 = pr(&w.digit, 2);
@@ -917,11 +953,7 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
     let long = starts
         .and_not(sure)
         .and_not(date)
-        .and(run)
-        .and(pair_n(run, next_run, 2))
-        .and(pair_n(run, next_run, 4))
-        .and(pair_n(run, next_run, 6))
-        .and(pair_n(run, next_run, 8));
+        .and(run_of_9(run, next_run));
     // Runs with too few digits for `long` may still be phone numbers or
     // the like, so `rest` keeps them.
     let rest = starts.and_not(sure).and_not(pa(1));
@@ -934,12 +966,24 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
         .and_not(pr(&w.colon, 1))
         .and_not(pdot.and(pd2))
         .and(within_18(L::at(&w.punct, j), L::at(&w.punct, j + 1)));
-    // IPv4: a dot within the first four bytes (the third one is checked
-    // after).
+    // IPv4: a dot within the first four bytes, and a third one within
+    // twelve.
     let nd = |k: u32| ln::<L>(&w.dot, j, k);
-    let ip = rest.and_not(pdot).and(nd(1).or(nd(2)).or(nd(3)));
-    let out = starts.and(sure).or(btc).or(phone);
-    (out, long, ip.and_not(out))
+    let ip = rest
+        .and_not(pdot)
+        .and(nd(1).or(nd(2)).or(nd(3)))
+        .and(dot_5_to_12(L::at(&w.dot, j), L::at(&w.dot, j + 1)));
+    let out = starts.and(sure).or(btc).or(phone).or(ip);
+    (out, long.and_not(out))
+}
+
+/// Bit i is set when some bit of `x` (then `nx`) is set at i + 5 ..= i + 12.
+#[inline(always)]
+fn dot_5_to_12<L: Lanes>(x: L, nx: L) -> L {
+    let (lo, hi) = (pair_n(x, nx, 5), nx.shr(5)); // offset 5
+    let (lo, hi) = (lo.or(pair_n(lo, hi, 1)), hi.or(hi.shr(1))); // 5..=6
+    let (lo, hi) = (lo.or(pair_n(lo, hi, 2)), hi.or(hi.shr(2))); // 5..=8
+    lo.or(pair_n(lo, hi, 4)) // 5..=12
 }
 
 /// The first colon of an IPv6 address (the only one `network::ipv6`
@@ -966,22 +1010,6 @@ fn long_runs(w: &Window, j: usize, long: u64) -> u64 {
         let mask = if len >= 64 { u64::MAX } else { (1 << len) - 1 };
         // A run reaching past the next chunk is long enough anyway.
         if len >= 64 || ((digits >> i) as u64 & mask).count_ones() >= 9 {
-            out |= 1 << i;
-        }
-    });
-    out
-}
-
-/// The starts in `ip` (slot `j`) with a third dot within twelve bytes.
-#[inline(always)]
-fn third_dot(w: &Window, j: usize, ip: u64) -> u64 {
-    if ip == 0 {
-        return 0;
-    }
-    let dots = u128::from(w.dot[j]) | u128::from(w.dot[j + 1]) << 64;
-    let mut out = 0;
-    for_each_bit(ip, 0, 64, |i| {
-        if (dots >> (i + 5)) as u32 & 0xff != 0 {
             out |= 1 << i;
         }
     });
@@ -1098,7 +1126,6 @@ mod tests {
                 unsafe { vector(&w, here, &mut b) };
                 assert_eq!(a.out[1..=here], b.out[1..=here]);
                 assert_eq!(a.long[1..=here], b.long[1..=here]);
-                assert_eq!(a.ip[1..=here], b.ip[1..=here]);
                 assert_eq!(a.colon[1..=here], b.colon[1..=here]);
             }
         }
@@ -1116,7 +1143,6 @@ mod tests {
                 gates::<Simd128>(&w, here, &mut b);
                 assert_eq!(a.out[1..=here], b.out[1..=here]);
                 assert_eq!(a.long[1..=here], b.long[1..=here]);
-                assert_eq!(a.ip[1..=here], b.ip[1..=here]);
                 assert_eq!(a.colon[1..=here], b.colon[1..=here]);
             }
         }
@@ -1133,7 +1159,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx512_and_scalar_gates_agree() {
-        if std::is_x86_feature_detected!("avx512f") {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vbmi2")
+        {
             gates_agree(x86::gates_avx512);
         }
     }
@@ -1156,6 +1183,8 @@ mod tests {
             };
             let within = within_18::<u64>(x, nx);
             let all26 = run_of_26::<u64>(x, nx);
+            let dots = dot_5_to_12::<u64>(x, nx);
+            let all9 = run_of_9::<u64>(x, nx);
             for i in 0..64 {
                 assert_eq!(
                     within >> i & 1 == 1,
@@ -1163,6 +1192,8 @@ mod tests {
                     "within {i}"
                 );
                 assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
+                assert_eq!(dots >> i & 1 == 1, (i + 5..=i + 12).any(bit), "dots {i}");
+                assert_eq!(all9 >> i & 1 == 1, (i..=i + 8).all(bit), "all9 {i}");
             }
         }
     }
