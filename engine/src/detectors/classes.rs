@@ -169,6 +169,123 @@ mod x86 {
         c
     }
 
+    /// The classes with AVX-512BW: one load and one compare into a mask
+    /// register per class, no movemask or shifts.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    pub(super) unsafe fn classes_avx512(chunk: &[u8; 64]) -> Classes {
+        // SAFETY: AVX-512BW is enabled for this function (its caller
+        // checked the CPU); the load reads the 64 bytes of the array,
+        // unaligned.
+        unsafe {
+            let v = _mm512_loadu_si512(chunk.as_ptr().cast());
+            let splat = |b: u8| _mm512_set1_epi8(b as i8);
+            let range =
+                |lo: u8, n: u8| _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, splat(lo)), splat(n));
+            let eq = |b: u8| _mm512_cmpeq_epi8_mask(v, splat(b));
+            let open = eq(b'(');
+            let dot = eq(b'.');
+            Classes {
+                digit: range(b'0', 10),
+                lower: range(b'a', 26),
+                upper: range(b'A', 26),
+                sep: eq(b' ') | eq(b'-'),
+                paren_plus: open | eq(b'+'),
+                dot,
+                punct: open | eq(b')') | dot,
+                one_three: eq(b'1') | eq(b'3'),
+                colon: eq(b':'),
+                b: eq(b'b'),
+                c: eq(b'c'),
+            }
+        }
+    }
+
+    /// `super::fill` with the AVX-512BW classes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn fill_avx512(
+        hay: &[u8],
+        base: usize,
+        window: &mut Window,
+        from: usize,
+        count: usize,
+    ) {
+        // SAFETY: this function only runs where AVX-512BW is available.
+        fill_body!(hay, base, window, from, count, |c| unsafe {
+            classes_avx512(c)
+        });
+    }
+
+    /// `super::gates` compiled for AVX-512, eight chunks to a vector, the
+    /// shifts across chunk edges one funnel shift each (VBMI2): 512-bit
+    /// shifts issue on one port, and they are most of the gates.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512VBMI2.
+    #[target_feature(enable = "avx512f,avx512vbmi2")]
+    pub(super) unsafe fn gates_avx512(w: &Window, here: usize, g: &mut super::Gates) {
+        super::gates::<Avx512>(w, here, g)
+    }
+
+    /// Eight chunks' masks.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx512(__m512i);
+
+    // SAFETY (every method): only reached from `gates_avx512`, which runs
+    // where AVX-512F and VBMI2 are available; loads and stores go through
+    // a bounds-checked slice of eight slots.
+    impl super::Lanes for Avx512 {
+        const N: usize = 8;
+        #[inline(always)]
+        fn at(a: &[u64; super::SLOTS], j: usize) -> Self {
+            let s = &a[j..j + 8];
+            Avx512(unsafe { _mm512_loadu_si512(s.as_ptr().cast()) })
+        }
+        #[inline(always)]
+        fn put(self, a: &mut [u64; super::SLOTS], j: usize) {
+            let s = &mut a[j..j + 8];
+            unsafe { _mm512_storeu_si512(s.as_mut_ptr().cast(), self.0) }
+        }
+        #[inline(always)]
+        fn splat(x: u64) -> Self {
+            Avx512(unsafe { _mm512_set1_epi64(x as i64) })
+        }
+        #[inline(always)]
+        fn and(self, o: Self) -> Self {
+            Avx512(unsafe { _mm512_and_si512(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn or(self, o: Self) -> Self {
+            Avx512(unsafe { _mm512_or_si512(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn and_not(self, o: Self) -> Self {
+            Avx512(unsafe { _mm512_andnot_si512(o.0, self.0) })
+        }
+        #[inline(always)]
+        fn shl(self, k: u32) -> Self {
+            Avx512(unsafe { _mm512_sll_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn shr(self, k: u32) -> Self {
+            Avx512(unsafe { _mm512_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn shl_from(self, prev: Self, k: u32) -> Self {
+            Avx512(unsafe { _mm512_shldv_epi64(self.0, prev.0, _mm512_set1_epi64(i64::from(k))) })
+        }
+        #[inline(always)]
+        fn shr_from(self, next: Self, k: u32) -> Self {
+            Avx512(unsafe { _mm512_shrdv_epi64(self.0, next.0, _mm512_set1_epi64(i64::from(k))) })
+        }
+    }
+
     /// `super::fill` with the AVX2 classes.
     ///
     /// # Safety
@@ -272,6 +389,53 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
     c
 }
 
+/// Two chunks' masks in a simd128 vector, for the gates in wasm.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[derive(Clone, Copy)]
+struct Simd128(core::arch::wasm32::v128);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Lanes for Simd128 {
+    const N: usize = 2;
+    #[inline(always)]
+    fn at(a: &[u64; SLOTS], j: usize) -> Self {
+        let s = &a[j..j + 2];
+        // SAFETY: `s` is two u64 in bounds; v128_load has no alignment
+        // requirement.
+        Simd128(unsafe { core::arch::wasm32::v128_load(s.as_ptr().cast()) })
+    }
+    #[inline(always)]
+    fn put(self, a: &mut [u64; SLOTS], j: usize) {
+        let s = &mut a[j..j + 2];
+        // SAFETY: as in `at`, for the store.
+        unsafe { core::arch::wasm32::v128_store(s.as_mut_ptr().cast(), self.0) }
+    }
+    #[inline(always)]
+    fn splat(x: u64) -> Self {
+        Simd128(core::arch::wasm32::u64x2_splat(x))
+    }
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::v128_and(self.0, o.0))
+    }
+    #[inline(always)]
+    fn or(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::v128_or(self.0, o.0))
+    }
+    #[inline(always)]
+    fn and_not(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::v128_andnot(self.0, o.0))
+    }
+    #[inline(always)]
+    fn shl(self, k: u32) -> Self {
+        Simd128(core::arch::wasm32::u64x2_shl(self.0, k))
+    }
+    #[inline(always)]
+    fn shr(self, k: u32) -> Self {
+        Simd128(core::arch::wasm32::u64x2_shr(self.0, k))
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
@@ -307,26 +471,46 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    let avx2 = std::is_x86_feature_detected!("avx2");
+    let (avx512, vbmi2, avx2) = (
+        std::is_x86_feature_detected!("avx512bw"),
+        std::is_x86_feature_detected!("avx512vbmi2"),
+        std::is_x86_feature_detected!("avx2"),
+    );
     #[cfg(not(target_arch = "x86_64"))]
-    let avx2 = false;
+    let (avx512, vbmi2, avx2) = (false, false, false);
     let fill = |base: usize, w: &mut Window, from: usize, count: usize| {
+        #[cfg(target_arch = "x86_64")]
+        if avx512 {
+            // SAFETY: AVX-512BW was detected above.
+            unsafe { x86::fill_avx512(hay, base, w, from, count) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: AVX2 was detected above.
             unsafe { x86::fill_avx2(hay, base, w, from, count) };
             return;
         }
-        let _ = avx2;
+        let _ = (avx512, vbmi2, avx2);
         fill_body!(hay, base, w, from, count, |c| classes_vector(c));
     };
     let run_gates = |w: &Window, here: usize, g: &mut Gates| {
+        #[cfg(target_arch = "x86_64")]
+        if avx512 && vbmi2 {
+            // SAFETY: AVX-512BW (which implies AVX-512F) and VBMI2 were
+            // detected above.
+            unsafe { x86::gates_avx512(w, here, g) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: AVX2 was detected above.
             unsafe { x86::gates_avx2(w, here, g) };
             return;
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        gates::<Simd128>(w, here, g);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         gates::<u64>(w, here, g);
     };
     // `w` holds the classes of chunks `first - 1 ..= first + BATCH`;
@@ -339,22 +523,26 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
     fill(0, &mut w, 1, chunks.min(BATCH + 1));
     loop {
         let here = (chunks - first).min(BATCH);
+        run_gates(&w, here, &mut g);
         if digits {
-            run_gates(&w, here, &mut g);
             for j in 1..=here {
                 let base = (first + j - 1) * 64;
-                let m = g.out[j] | long_runs(&w, j, g.long[j]) | third_dot(&w, j, g.ip[j]);
+                let (out, long) = (g.out[j], g.long[j]);
+                if out | long == 0 {
+                    continue;
+                }
+                let m = out | long_runs(&w, j, long);
                 for_each_bit(m, base, hay.len(), |i| f(Candidate::DigitRun(i)));
             }
         }
         if colons {
             for j in 1..=here {
-                if w.colon[j] != 0 {
+                if g.colon[j] != 0 {
                     colon_gate(
                         hay,
                         (first + j - 1) * 64,
-                        w.colon[j],
-                        w.colon[j + 1],
+                        g.colon[j],
+                        (w.colon[j], w.colon[j + 1]),
                         &mut f,
                     );
                 }
@@ -497,11 +685,12 @@ impl Window {
 }
 
 /// What `gates` leaves per slot: candidates, and run starts that need one
-/// more look (long runs to count, IPv4 to check for a third dot).
+/// more look (long runs to count).
 struct Gates {
     out: [u64; SLOTS],
     long: [u64; SLOTS],
-    ip: [u64; SLOTS],
+    /// Colons with another `:` at most five bytes after.
+    colon: [u64; SLOTS],
 }
 
 impl Default for Gates {
@@ -509,38 +698,51 @@ impl Default for Gates {
         Gates {
             out: [0; SLOTS],
             long: [0; SLOTS],
-            ip: [0; SLOTS],
+            colon: [0; SLOTS],
         }
     }
 }
 
-/// The first colon of an IPv6 address (the only one `network::ipv6`
-/// starts from) has the next one at most a four-digit group away; JSON's
-/// `"total":12.5` has none.
+/// The colons in `soon` (slot bits with another `:` at most five bytes
+/// after, see `gate`) that may start an IPv6 address: `network::ipv6`
+/// parses at most 46 bytes from its first colon, and an address has `::`
+/// or at least six colons (eight groups, or six and a dotted IPv4 tail),
+/// which the `12:30:05` of a timestamp and JSON's `":` never have. The
+/// same neighbour test as `ipv6` last.
 #[inline(always)]
-fn colon_gate(hay: &[u8], base: usize, c: u64, next: u64, f: &mut impl FnMut(Candidate)) {
-    let mut soon = c >> 1 | c >> 2;
-    soon |= soon >> 2 | c >> 5;
-    if c >> 59 != 0 {
-        soon |= n(c, next, 1) | n(c, next, 2) | n(c, next, 3) | n(c, next, 4) | n(c, next, 5);
-    }
-    let m = c & soon;
-    for_each_bit(m, base, hay.len(), |i| {
+fn colon_gate(
+    hay: &[u8],
+    base: usize,
+    soon: u64,
+    (c, next): (u64, u64),
+    f: &mut impl FnMut(Candidate),
+) {
+    let colons = u128::from(c) | u128::from(next) << 64;
+    for_each_bit(soon, 0, 64, |k| {
+        if !may_start_ipv6(colons >> k) {
+            return;
+        }
+        let i = base + k;
         let hexish = |j: Option<usize>| {
             j.and_then(|j| hay.get(j))
                 .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':')
         };
-        if hexish(i.checked_sub(1)) || hexish(Some(i + 1)) {
+        if i < hay.len() && (hexish(i.checked_sub(1)) || hexish(Some(i + 1))) {
             f(Candidate::Colon(i));
         }
     });
 }
 
-/// Bits of `w >> j` across two chunks: "the byte j after".
+/// `colons` holds the colons from a candidate on (bit 0): `::`, or six
+/// colons, within the 46 bytes `network::ipv6` reads.
 #[inline(always)]
-fn n(c: u64, nc: u64, j: u32) -> u64 {
-    c >> j | nc << (64 - j)
+fn may_start_ipv6(colons: u128) -> bool {
+    let w = colons as u64 & ((1 << IPV6_SPAN) - 1);
+    w.count_ones() >= 6 || w & (w >> 1) != 0
 }
+
+/// The longest text `network::ipv6` parses, from its first colon on.
+const IPV6_SPAN: u32 = 46;
 
 #[inline(always)]
 fn for_each_bit(mut m: u64, base: usize, len: usize, mut f: impl FnMut(usize)) {
@@ -568,6 +770,17 @@ pub(crate) trait Lanes: Copy {
     fn and_not(self, o: Self) -> Self;
     fn shl(self, k: u32) -> Self;
     fn shr(self, k: u32) -> Self;
+    /// `self << k | prev >> (64 - k)`: "the byte k before", the first k
+    /// bits from the chunk before.
+    #[inline(always)]
+    fn shl_from(self, prev: Self, k: u32) -> Self {
+        self.shl(k).or(prev.shr(64 - k))
+    }
+    /// `self >> k | next << (64 - k)`: "the byte k after".
+    #[inline(always)]
+    fn shr_from(self, next: Self, k: u32) -> Self {
+        self.shr(k).or(next.shl(64 - k))
+    }
 }
 
 impl Lanes for u64 {
@@ -610,17 +823,17 @@ impl Lanes for u64 {
 /// "the byte k after", taking the bits from the neighbouring slot.
 #[inline(always)]
 fn lp<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
-    L::at(a, j).shl(k).or(L::at(a, j - 1).shr(64 - k))
+    L::at(a, j).shl_from(L::at(a, j - 1), k)
 }
 
 #[inline(always)]
 fn ln<L: Lanes>(a: &[u64; SLOTS], j: usize, k: u32) -> L {
-    L::at(a, j).shr(k).or(L::at(a, j + 1).shl(64 - k))
+    L::at(a, j).shr_from(L::at(a, j + 1), k)
 }
 
 #[inline(always)]
 fn pair_n<L: Lanes>(x: L, nx: L, k: u32) -> L {
-    x.shr(k).or(nx.shl(64 - k))
+    x.shr_from(nx, k)
 }
 
 /// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
@@ -652,6 +865,18 @@ fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
     lo.and(pair_n(lo, hi, 10)) // 0..=25
 }
 
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 8 is set:
+/// nine run bytes, every one of them (a UUID's `1600-46d5` has them at
+/// every other offset).
+#[inline(always)]
+fn run_of_9<L: Lanes>(x: L, nx: L) -> L {
+    let step = |lo: L, hi: L, k: u32| (lo.and(pair_n(lo, hi, k)), hi.and(hi.shr(k)));
+    let (lo, hi) = step(x, nx, 1); // 0..=1
+    let (lo, hi) = step(lo, hi, 2); // 0..=3
+    let (lo, hi) = step(lo, hi, 4); // 0..=7
+    lo.and(pair_n(lo, hi, 1)) // 0..=8
+}
+
 /// Bytes of a digit run in slots `j..`: digits, and single separators
 /// between digits; and the same for the slots after. The last byte of the
 /// slot after is counted as one (its successor is unknown), which only
@@ -678,16 +903,16 @@ fn run_bytes<L: Lanes>(w: &Window, j: usize) -> (L, L) {
 fn gates<L: Lanes>(w: &Window, here: usize, g: &mut Gates) {
     let mut j = 1;
     while j <= here.min(BATCH) {
-        let (o, l, i) = gate::<L>(w, j);
+        let (o, l) = gate::<L>(w, j);
         o.put(&mut g.out, j);
         l.put(&mut g.long, j);
-        i.put(&mut g.ip, j);
+        colon_soon::<L>(w, j).put(&mut g.colon, j);
         j += L::N;
     }
 }
 
 #[inline(always)]
-fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
+fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     let pr = |x: &[u64; SLOTS], k: u32| lp::<L>(x, j, k);
     let d = L::at(&w.digit, j);
     let pd2 = pr(&w.digit, 2);
@@ -718,13 +943,17 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
     // runs) take at least nine run bytes; the few runs that long (dates
     // and times among them) have their digits counted after.
     let (run, next_run) = run_bytes::<L>(w, j);
+    // An ISO date `2025-07-05` (a separator at 4 and 7, the run over by
+    // 10) has eight digits: every JSON timestamp, so dropped here rather
+    // than counted after.
+    let (seps, next_seps) = (run.and_not(d), next_run.and_not(L::at(&w.digit, j + 1)));
+    let date = pair_n(seps, next_seps, 4)
+        .and(pair_n(seps, next_seps, 7))
+        .and_not(pair_n(run, next_run, 10));
     let long = starts
         .and_not(sure)
-        .and(run)
-        .and(pair_n(run, next_run, 2))
-        .and(pair_n(run, next_run, 4))
-        .and(pair_n(run, next_run, 6))
-        .and(pair_n(run, next_run, 8));
+        .and_not(date)
+        .and(run_of_9(run, next_run));
     // Runs with too few digits for `long` may still be phone numbers or
     // the like, so `rest` keeps them.
     let rest = starts.and_not(sure).and_not(pa(1));
@@ -737,12 +966,33 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L, L) {
         .and_not(pr(&w.colon, 1))
         .and_not(pdot.and(pd2))
         .and(within_18(L::at(&w.punct, j), L::at(&w.punct, j + 1)));
-    // IPv4: a dot within the first four bytes (the third one is checked
-    // after).
+    // IPv4: a dot within the first four bytes, and a third one within
+    // twelve.
     let nd = |k: u32| ln::<L>(&w.dot, j, k);
-    let ip = rest.and_not(pdot).and(nd(1).or(nd(2)).or(nd(3)));
-    let out = starts.and(sure).or(btc).or(phone);
-    (out, long, ip.and_not(out))
+    let ip = rest
+        .and_not(pdot)
+        .and(nd(1).or(nd(2)).or(nd(3)))
+        .and(dot_5_to_12(L::at(&w.dot, j), L::at(&w.dot, j + 1)));
+    let out = starts.and(sure).or(btc).or(phone).or(ip);
+    (out, long.and_not(out))
+}
+
+/// Bit i is set when some bit of `x` (then `nx`) is set at i + 5 ..= i + 12.
+#[inline(always)]
+fn dot_5_to_12<L: Lanes>(x: L, nx: L) -> L {
+    let (lo, hi) = (pair_n(x, nx, 5), nx.shr(5)); // offset 5
+    let (lo, hi) = (lo.or(pair_n(lo, hi, 1)), hi.or(hi.shr(1))); // 5..=6
+    let (lo, hi) = (lo.or(pair_n(lo, hi, 2)), hi.or(hi.shr(2))); // 5..=8
+    lo.or(pair_n(lo, hi, 4)) // 5..=12
+}
+
+/// The first colon of an IPv6 address (the only one `network::ipv6`
+/// starts from) has the next one at most a four-digit group away; JSON's
+/// `"total":12.5` has none.
+#[inline(always)]
+fn colon_soon<L: Lanes>(w: &Window, j: usize) -> L {
+    let nc = |k: u32| ln::<L>(&w.colon, j, k);
+    L::at(&w.colon, j).and(nc(1).or(nc(2)).or(nc(3)).or(nc(4)).or(nc(5)))
 }
 
 /// The starts in `long` (slot `j`) whose runs have nine digits or more.
@@ -760,22 +1010,6 @@ fn long_runs(w: &Window, j: usize, long: u64) -> u64 {
         let mask = if len >= 64 { u64::MAX } else { (1 << len) - 1 };
         // A run reaching past the next chunk is long enough anyway.
         if len >= 64 || ((digits >> i) as u64 & mask).count_ones() >= 9 {
-            out |= 1 << i;
-        }
-    });
-    out
-}
-
-/// The starts in `ip` (slot `j`) with a third dot within twelve bytes.
-#[inline(always)]
-fn third_dot(w: &Window, j: usize, ip: u64) -> u64 {
-    if ip == 0 {
-        return 0;
-    }
-    let dots = u128::from(w.dot[j]) | u128::from(w.dot[j + 1]) << 64;
-    let mut out = 0;
-    for_each_bit(ip, 0, 64, |i| {
-        if (dots >> (i + 5)) as u32 & 0xff != 0 {
             out |= 1 << i;
         }
     });
@@ -849,6 +1083,23 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_and_scalar_classes_agree_on_every_byte() {
+        if !std::is_x86_feature_detected!("avx512bw") {
+            return;
+        }
+        let mut chunk = [0u8; 64];
+        for start in (0..256).step_by(64) {
+            for (i, b) in chunk.iter_mut().enumerate() {
+                *b = (start + i) as u8;
+            }
+            // SAFETY: AVX-512BW was detected above.
+            let avx512 = unsafe { x86::classes_avx512(&chunk) };
+            assert_eq!(avx512, classes_scalar(&chunk), "bytes {start}..");
+        }
+    }
+
     /// A window of pseudo-random masks, dense enough that every gate fires.
     fn random_window(seed: &mut u64) -> Window {
         let mut w = Window::default();
@@ -862,24 +1113,55 @@ mod tests {
         w
     }
 
+    /// The vector gates against the u64 ones over random windows.
     #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn avx2_and_scalar_gates_agree() {
-        if !std::is_x86_feature_detected!("avx2") {
-            return;
-        }
+    fn gates_agree(vector: unsafe fn(&Window, usize, &mut Gates)) {
         let mut seed = 0x2545_f491_4f6c_dd1d;
-        for here in [1, 2, 3, 5, 31, 32] {
+        for here in [1, 2, 3, 5, 9, 31, 32] {
             for _ in 0..200 {
                 let w = random_window(&mut seed);
                 let (mut a, mut b) = (Gates::default(), Gates::default());
                 gates::<u64>(&w, here, &mut a);
-                // SAFETY: AVX2 was detected above.
-                unsafe { x86::gates_avx2(&w, here, &mut b) };
+                // SAFETY: the callers checked the CPU for `vector`'s features.
+                unsafe { vector(&w, here, &mut b) };
                 assert_eq!(a.out[1..=here], b.out[1..=here]);
                 assert_eq!(a.long[1..=here], b.long[1..=here]);
-                assert_eq!(a.ip[1..=here], b.ip[1..=here]);
+                assert_eq!(a.colon[1..=here], b.colon[1..=here]);
             }
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[test]
+    fn simd128_and_scalar_gates_agree() {
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for here in [1, 2, 3, 5, 9, 31, 32] {
+            for _ in 0..200 {
+                let w = random_window(&mut seed);
+                let (mut a, mut b) = (Gates::default(), Gates::default());
+                gates::<u64>(&w, here, &mut a);
+                gates::<Simd128>(&w, here, &mut b);
+                assert_eq!(a.out[1..=here], b.out[1..=here]);
+                assert_eq!(a.long[1..=here], b.long[1..=here]);
+                assert_eq!(a.colon[1..=here], b.colon[1..=here]);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_scalar_gates_agree() {
+        if std::is_x86_feature_detected!("avx2") {
+            gates_agree(x86::gates_avx2);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_and_scalar_gates_agree() {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vbmi2")
+        {
+            gates_agree(x86::gates_avx512);
         }
     }
 
@@ -901,6 +1183,8 @@ mod tests {
             };
             let within = within_18::<u64>(x, nx);
             let all26 = run_of_26::<u64>(x, nx);
+            let dots = dot_5_to_12::<u64>(x, nx);
+            let all9 = run_of_9::<u64>(x, nx);
             for i in 0..64 {
                 assert_eq!(
                     within >> i & 1 == 1,
@@ -908,6 +1192,8 @@ mod tests {
                     "within {i}"
                 );
                 assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
+                assert_eq!(dots >> i & 1 == 1, (i + 5..=i + 12).any(bit), "dots {i}");
+                assert_eq!(all9 >> i & 1 == 1, (i..=i + 8).all(bit), "all9 {i}");
             }
         }
     }
@@ -925,11 +1211,74 @@ mod tests {
                     j.and_then(|j| hay.get(j))
                         .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':')
                 };
-                let colon_soon = (i + 1..i + 6).any(|j| hay.get(j) == Some(&b':'));
-                b == b':' && colon_soon && (ok(i.checked_sub(1)) || ok(Some(i + 1)))
+                let colon_at = |j: usize| hay.get(j) == Some(&b':');
+                let colon_soon = (i + 1..i + 6).any(colon_at);
+                let span = i..i + IPV6_SPAN as usize;
+                let shaped = span.clone().filter(|&j| colon_at(j)).count() >= 6
+                    || span
+                        .take(IPV6_SPAN as usize - 1)
+                        .any(|j| colon_at(j) && colon_at(j + 1));
+                b == b':' && colon_soon && shaped && (ok(i.checked_sub(1)) || ok(Some(i + 1)))
             })
             .map(|(i, _)| Candidate::Colon(i))
             .collect();
         assert_eq!(got, want);
+        // A timestamp's colons are not an address's.
+        let hay = br#"{"t":"2025-07-05T20:36:07Z","note":"no address in the words that follow"}"#;
+        let mut got = Vec::new();
+        candidates(hay, false, true, |c| got.push(c));
+        assert_eq!(got, []);
+    }
+
+    /// Every colon `network::ipv6` accepts is a candidate, over text made
+    /// of address pieces, timestamps and JSON around chunk edges.
+    #[test]
+    fn every_ipv6_start_is_a_candidate() {
+        const PIECES: &[&str] = &[
+            "fe80::1",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "1:2:3:4:5:6:7:8",
+            "::ffff:192.0.2.1",
+            "1:2:3:4:5:6:1.2.3.4",
+            "a:b:c:d:e:f:0:1",
+            "12:30:05",
+            "\":\"",
+            ":",
+            "::",
+            "ff",
+            "0",
+            "1.2",
+            ".",
+            " ",
+            "\"",
+            "Z",
+            "g",
+            "2025-07-05T",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..400 {
+            let mut hay = vec![b' '; round % 64];
+            while hay.len() < 300 {
+                let k = crate::test_rng::xorshift(&mut seed) as usize % PIECES.len();
+                hay.extend_from_slice(PIECES[k].as_bytes());
+            }
+            let mut got = Vec::new();
+            candidates(&hay, false, true, |c| got.push(c));
+            let cx = crate::detectors::Cx {
+                hay: &hay,
+                field: b"",
+                keywords: &[],
+            };
+            for (i, _) in hay.iter().enumerate().filter(|&(_, &b)| b == b':') {
+                if crate::detectors::network::ipv6(&cx, i).is_some() {
+                    assert!(
+                        got.contains(&Candidate::Colon(i)),
+                        "{i} in {:?}",
+                        String::from_utf8_lossy(&hay)
+                    );
+                }
+            }
+        }
     }
 }

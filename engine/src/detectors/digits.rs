@@ -188,7 +188,7 @@ pub(crate) fn wanted(hay: &[u8], run: &DigitRun) -> u16 {
             want |= kind::BITCOIN;
         }
     }
-    if prev.is_ascii_uppercase() && prev2.is_ascii_uppercase() {
+    if prev.is_ascii_uppercase() && prev2.is_ascii_uppercase() && iban_country(prev2, prev) {
         want |= kind::IBAN;
     }
     if d == 6 && (prev.is_ascii_uppercase() || (prev == b' ' && prev2.is_ascii_uppercase())) {
@@ -201,6 +201,28 @@ pub(crate) fn wanted(hay: &[u8], run: &DigitRun) -> u16 {
         return 0;
     }
     want
+}
+
+/// Whether `iban_length` knows the two capitals `a b` as a country: a
+/// bit per code, from `iban_length` itself at first use, where `iban`'s own
+/// lookup walks the whole list (most capitals before a digit in JSON are
+/// SKUs and ids, not IBANs).
+#[inline]
+fn iban_country(a: u8, b: u8) -> bool {
+    static COUNTRIES: std::sync::OnceLock<[u32; 26]> = std::sync::OnceLock::new();
+    let rows = COUNTRIES.get_or_init(|| {
+        let mut rows = [0u32; 26];
+        for (i, row) in rows.iter_mut().enumerate() {
+            for j in 0..26u8 {
+                if super::validators::iban_length(&[b'A' + i as u8, b'A' + j]).is_some() {
+                    *row |= 1 << j;
+                }
+            }
+        }
+        rows
+    });
+    let (i, j) = (usize::from(a.wrapping_sub(b'A')), b.wrapping_sub(b'A'));
+    j < 26 && rows.get(i).is_some_and(|row| row >> j & 1 == 1)
 }
 
 /// The maximal run starting at the digit `hay[i]`.
@@ -721,6 +743,19 @@ mod tests {
             })
             .map(|sp| &s[sp.start..sp.end])
             .collect()
+    }
+
+    #[test]
+    fn iban_country_is_iban_length() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let known = a.is_ascii_uppercase()
+                    && b.is_ascii_uppercase()
+                    && super::super::validators::iban_length(&[a, b]).is_some();
+                assert_eq!(iban_country(a, b), known, "{a} {b}");
+            }
+        }
+        assert!(iban_country(b'D', b'E') && !iban_country(b'D', b'M'));
     }
 
     #[test]
