@@ -185,20 +185,60 @@ fn pair_lift(a: u8, b: u8) -> f64 {
     }
 }
 
-/// Expected rate of a window whose byte `k` is any of `sets[k]`.
-fn window_cost(sets: &[Vec<u8>]) -> f64 {
-    let unigram: f64 = sets
-        .iter()
-        .map(|s| s.iter().map(|&b| typical_frequency(b)).sum::<f64>())
-        .product();
-    let lift: f64 = sets
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (w[0][0], w[1][0]);
-            pair_lift(a, b)
-        })
-        .product();
-    unigram * lift
+/// `typical_frequency` and `pair_lift` as tables, computed once per
+/// process (`Model::get`): window choice and bucket packing ask for them
+/// thousands of times per `AnchorSet::new`.
+struct Model {
+    frequency: [f64; 256],
+    /// `pair_lift` of two small letters, `[a - b'a'][b - b'a']`.
+    lift: [[f64; 26]; 26],
+}
+
+impl Model {
+    fn get() -> &'static Model {
+        static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        MODEL.get_or_init(Model::new)
+    }
+
+    fn new() -> Model {
+        let mut lift = [[1.0; 26]; 26];
+        for &(g, _) in &BIGRAM_PERCENT {
+            lift[usize::from(g[0] - b'a')][usize::from(g[1] - b'a')] = pair_lift(g[0], g[1]);
+        }
+        Model {
+            frequency: std::array::from_fn(|b| typical_frequency(b as u8)),
+            lift,
+        }
+    }
+
+    fn pair_lift(&self, a: u8, b: u8) -> f64 {
+        let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+        if a.is_ascii_lowercase() && b.is_ascii_lowercase() {
+            self.lift[usize::from(a - b'a')][usize::from(b - b'a')]
+        } else {
+            1.0
+        }
+    }
+
+    /// Expected rate of `window`, with both cases of each letter when
+    /// `fold_case`: the product of the bytes' frequencies (both cases
+    /// summed) and the lifts of neighbouring pairs (case-blind).
+    fn window_cost(&self, window: &[u8], fold_case: bool) -> f64 {
+        let mut unigram = 1.0;
+        for &b in window {
+            unigram *= if fold_case && b.is_ascii_alphabetic() {
+                self.frequency[usize::from(b.to_ascii_lowercase())]
+                    + self.frequency[usize::from(b.to_ascii_uppercase())]
+            } else {
+                self.frequency[usize::from(b)]
+            };
+        }
+        let mut lift = 1.0;
+        for w in window.windows(2) {
+            lift *= self.pair_lift(w[0], w[1]);
+        }
+        unigram * lift
+    }
 }
 
 /// One anchor to find, and how it is fingerprinted.
@@ -242,6 +282,7 @@ fn inside_word(bytes: &[u8], o: usize, w: usize) -> bool {
 /// A second round moves anchors onto windows other anchors already use
 /// when they contain one, so fewer distinct windows share the buckets.
 fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
+    let model = Model::get();
     let view = |a: &AnchorSpec| -> Vec<u8> {
         if a.fold_case {
             a.bytes.iter().map(|&b| fold(b)).collect()
@@ -268,17 +309,26 @@ fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
     };
     let cost = |a: &AnchorSpec, o: usize| -> f64 {
         let width = a.bytes.len().min(WIDTH);
-        let sets: Vec<Vec<u8>> = a.bytes[o..o + width]
-            .iter()
-            .map(|&b| {
-                if a.fold_case && b.is_ascii_alphabetic() {
-                    vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
-                } else {
-                    vec![b]
-                }
-            })
-            .collect();
-        window_cost(&sets)
+        model.window_cost(&a.bytes[o..o + width], a.fold_case)
+    };
+    // The first offset of least cost, as `Iterator::min_by` picks it.
+    let cheapest = |a: &AnchorSpec, offsets: &mut dyn Iterator<Item = usize>| {
+        let mut best: Option<(usize, f64)> = None;
+        for o in offsets {
+            let c = cost(a, o);
+            if best.is_none_or(|(_, b)| c.total_cmp(&b).is_lt()) {
+                best = Some((o, c));
+            }
+        }
+        best.map(|(o, _)| o)
+    };
+    // A window of up to `WIDTH` bytes and whether it is folded, as one word.
+    let window_id = |w: &[u8], folded: bool| -> u64 {
+        let mut id = (w.len() as u64) << 40 | u64::from(folded) << 32;
+        for (i, &b) in w.iter().enumerate() {
+            id |= u64::from(b) << (8 * i);
+        }
+        id
     };
     let first: Vec<Option<usize>> = anchors
         .iter()
@@ -286,18 +336,16 @@ fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
             if a.bytes.len() < 2 {
                 return None;
             }
-            offsets(a)
-                .into_iter()
-                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)))
+            cheapest(a, &mut offsets(a).into_iter())
         })
         .collect();
-    let used: std::collections::HashSet<(Vec<u8>, bool)> = anchors
+    let used: std::collections::HashSet<u64> = anchors
         .iter()
         .zip(&first)
         .filter_map(|(a, o)| {
             let o = (*o)?;
             let width = a.bytes.len().min(WIDTH);
-            Some((view(a)[o..o + width].to_vec(), a.fold_case))
+            Some(window_id(&view(a)[o..o + width], a.fold_case))
         })
         .collect();
     anchors
@@ -307,10 +355,12 @@ fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
             let own = (*o)?;
             let width = a.bytes.len().min(WIDTH);
             let v = view(a);
-            let shared = offsets(a)
-                .into_iter()
-                .filter(|&x| used.contains(&(v[x..x + width].to_vec(), a.fold_case)))
-                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)));
+            let shared = cheapest(
+                a,
+                &mut offsets(a)
+                    .into_iter()
+                    .filter(|&x| used.contains(&window_id(&v[x..x + width], a.fold_case))),
+            );
             let offset = shared.unwrap_or(own);
             Some(Choice {
                 window: v[offset..offset + width].to_vec(),
@@ -403,6 +453,8 @@ impl AnchorSet {
         // Fingerprints: per window position the set of bytes, as 256 bits,
         // and whether the window is matched case-folded.
         let mut fingerprints: Vec<([[u64; 4]; WIDTH], bool)> = Vec::new();
+        // A fingerprint is its window and whether it is folded.
+        let mut seen: std::collections::HashSet<(Vec<u8>, bool)> = Default::default();
         let mut keyed: Vec<(u64, u32, u32)> = Vec::new(); // (key, pattern, offset)
         let mut pairs = Box::new([0u64; 1024]);
         let mut tail_pairs = Box::new([0u64; 1024]);
@@ -435,7 +487,7 @@ impl AnchorSet {
                 *set = [0; 4];
                 set[usize::from(b) / 64] |= 1 << (b % 64);
             }
-            if !fingerprints.contains(&(fp, *folded)) {
+            if seen.insert((window.clone(), *folded)) {
                 fingerprints.push((fp, *folded));
             }
         }
@@ -446,9 +498,12 @@ impl AnchorSet {
         for ((fp, _), &bucket) in fingerprints.iter().zip(&assignment) {
             let (set, bit) = (bucket / 8, 1u8 << (bucket % 8));
             for (k, members) in fp.iter().enumerate() {
-                for b in 0..=255u8 {
-                    if members[usize::from(b) / 64] >> (b % 64) & 1 == 1 {
-                        bytes[k][set][usize::from(b & 0x7f)] |= bit;
+                for (w, &word) in members.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let b = w * 64 + word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        bytes[k][set][b & 0x7f] |= bit;
                     }
                 }
             }
@@ -796,18 +851,19 @@ type Tables = (
 /// tables let through.
 fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
     const BUCKETS: usize = 8 * SETS;
-    let freq: Vec<f64> = (0..=255u8).map(|b| typical_frequency(b) / 100.0).collect();
+    let freq: Vec<f64> = Model::get().frequency.iter().map(|f| f / 100.0).collect();
     // row_sums[h][half][bits]: the frequency of bytes with high nibble `h`
     // and a low nibble among `bits` (low or high half of the 16 nibbles),
     // so a nibble rectangle costs at most 32 lookups.
+    // Each sum is the one without its highest nibble plus that nibble's
+    // share: the same additions, in the same order, as summing the
+    // nibbles in ascending order.
     let mut row_sums = vec![[[0f64; 256]; 2]; 16];
     for (h, row) in row_sums.iter_mut().enumerate() {
         for (half, sums) in row.iter_mut().enumerate() {
-            for (bits, sum) in sums.iter_mut().enumerate() {
-                *sum = (0..8)
-                    .filter(|l| bits >> l & 1 == 1)
-                    .map(|l| freq[h << 4 | (half * 8 + l)])
-                    .sum();
+            for bits in 1..256usize {
+                let top = usize::BITS - 1 - bits.leading_zeros();
+                sums[bits] = sums[bits ^ 1 << top] + freq[h << 4 | (half * 8 + top as usize)];
             }
         }
     }
@@ -860,10 +916,13 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
     order.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut buckets = [[(0u16, 0u16); WIDTH]; BUCKETS];
     let mut costs = [0f64; BUCKETS];
+    // Each bucket's rectangle cost per window position: a fingerprint
+    // that leaves a position's rectangle as it is reuses it.
+    let mut position_costs = [[0f64; WIDTH]; BUCKETS];
     let mut used = [false; BUCKETS];
-    let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
     for (_, parts, folded, idx) in order {
-        let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
+        let alone: [f64; WIDTH] = std::array::from_fn(|k| rect_cost(parts[k].0, parts[k].1));
+        let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0, [0f64; WIDTH]);
         for (i, b) in buckets.iter().enumerate() {
             if folded_set(i / 8) != folded {
                 continue;
@@ -873,19 +932,29 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
                 g.0 |= p.0;
                 g.1 |= p.1;
             }
-            let grown_cost = if grown == *b && used[i] {
-                costs[i]
+            let (grown_cost, per_position) = if grown == *b && used[i] {
+                (costs[i], position_costs[i])
             } else {
-                cost(&grown)
+                let per_position: [f64; WIDTH] = std::array::from_fn(|k| {
+                    if !used[i] {
+                        alone[k]
+                    } else if grown[k] == b[k] {
+                        position_costs[i][k]
+                    } else {
+                        rect_cost(grown[k].0, grown[k].1)
+                    }
+                });
+                (per_position.iter().product::<f64>(), per_position)
             };
             let increase = grown_cost - if used[i] { costs[i] } else { 0.0 };
             if increase < best.0 {
-                best = (increase, i, grown, grown_cost);
+                best = (increase, i, grown, grown_cost, per_position);
             }
         }
         assignment[idx] = best.1;
         buckets[best.1] = best.2;
         costs[best.1] = best.3;
+        position_costs[best.1] = best.4;
         used[best.1] = true;
     }
     let mut lo = [[[0u8; 16]; SETS]; WIDTH];
