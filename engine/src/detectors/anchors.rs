@@ -46,6 +46,14 @@ const SETS: usize = 3;
 /// spellings of a keyword (password, Password, PASSWORD) are one window.
 const FOLDED_SETS: usize = 1;
 
+/// Index of byte `b` in `AnchorSet::folded_bytes`: bits 0-4 of `b` and,
+/// as bit 5, bit 6 inverted; the same for `b` and `fold(b)`, different for
+/// any two folded ASCII bytes.
+#[inline]
+const fn folded_index(b: u8) -> usize {
+    ((b & 0x1f) | (!b >> 1 & 0x20)) as usize
+}
+
 /// Whether table set `s` matches folded bytes.
 #[inline]
 const fn folded_set(s: usize) -> bool {
@@ -382,6 +390,11 @@ pub struct AnchorSet {
     /// 128-entry byte lookup (AVX-512 VBMI): exact per byte, where the
     /// nibble tables let through every byte of a nibble rectangle.
     bytes: Box<[[[u8; 128]; SETS]; WIDTH]>,
+    /// The folded sets' whole-byte tables in 64 entries, indexed by
+    /// `folded_index` (one-table `vpermb` instead of two-table
+    /// `vpermi2b`): a folded byte has bit 5 set, so 6 bits tell the
+    /// folded ASCII bytes apart and the lookup is the same.
+    folded_bytes: Box<[[[u8; 64]; FOLDED_SETS]; WIDTH]>,
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
     /// Exact filter on the last two bytes of the full-width windows.
@@ -509,6 +522,15 @@ impl AnchorSet {
             }
         }
 
+        let mut folded_bytes = Box::new([[[0u8; 64]; FOLDED_SETS]; WIDTH]);
+        for (k, sets) in folded_bytes.iter_mut().enumerate() {
+            for (f, table) in sets.iter_mut().enumerate() {
+                for b in (0..128u8).filter(|&b| b == fold(b)) {
+                    table[folded_index(b)] = bytes[k][SETS - FOLDED_SETS + f][usize::from(b)];
+                }
+            }
+        }
+
         keyed.sort_unstable();
         let mut entries = Vec::with_capacity(keyed.len());
         let mut groups: Vec<(u64, u32, u32)> = Vec::new();
@@ -534,6 +556,7 @@ impl AnchorSet {
             lo,
             hi,
             bytes,
+            folded_bytes,
             pairs,
             tail_pairs,
             short_pairs,
@@ -980,7 +1003,7 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{folded_set, AnchorSet, SETS, WIDTH};
+    use super::{folded_set, AnchorSet, FOLDED_SETS, SETS, WIDTH};
     use std::arch::x86_64::*;
 
     /// Positions `[0, returned)` are covered; the caller does the rest.
@@ -1027,40 +1050,63 @@ mod x86 {
     }
 
     /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
-    /// window byte and table set; marks what `masks_scalar_bytes` marks.
+    /// window byte and exact table set and one 64-entry lookup (`vpermb`,
+    /// half the work) per folded set; marks what `masks_scalar_bytes`
+    /// marks.
     #[target_feature(enable = "avx512bw,avx512vbmi")]
     pub(super) unsafe fn masks_vbmi(
         set: &AnchorSet,
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        const EXACT: usize = SETS - FOLDED_SETS;
         let load = |t: &[u8; 128], half: usize| _mm512_loadu_si512(t[64 * half..].as_ptr().cast());
-        let low: [[__m512i; SETS]; WIDTH] =
+        let low: [[__m512i; EXACT]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 0)));
-        let high: [[__m512i; SETS]; WIDTH] =
+        let high: [[__m512i; EXACT]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 1)));
-        let case = _mm512_set1_epi8(0x20);
+        let folded: [[__m512i; FOLDED_SETS]; WIDTH] = std::array::from_fn(|k| {
+            std::array::from_fn(|s| _mm512_loadu_si512(set.folded_bytes[k][s].as_ptr().cast()))
+        });
+        let bit5 = _mm512_set1_epi8(0x20);
         let mut i = 0;
+        // Marks are gathered for up to `BATCH` blocks and handed on after
+        // the vector loop: no call inside it (a call would clobber every
+        // vector register, so the tables would be reloaded each block)
+        // and no branch per block on whether it has marks.
+        const BATCH: usize = 64;
+        let mut marks = [(0usize, 0u64); BATCH];
         while i + 64 + WIDTH - 1 <= hay.len() {
-            let mut acc = [_mm512_set1_epi8(-1); SETS];
-            for k in 0..WIDTH {
-                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
-                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
-                let vf = _mm512_or_si512(v, case);
-                for s in 0..SETS {
-                    let v = if folded_set(s) { vf } else { v };
-                    let m = _mm512_permutex2var_epi8(low[k][s], v, high[k][s]);
-                    acc[s] = _mm512_and_si512(acc[s], m);
+            let mut n = 0;
+            while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
+                let mut acc = [_mm512_set1_epi8(-1); SETS];
+                for k in 0..WIDTH {
+                    // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                    let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                    for s in 0..EXACT {
+                        let m = _mm512_permutex2var_epi8(low[k][s], v, high[k][s]);
+                        acc[s] = _mm512_and_si512(acc[s], m);
+                    }
+                    // `folded_index` of every byte (vpermb reads bits 0-5):
+                    // bit 5 becomes bit 6 inverted, taken from v >> 1.
+                    let shifted = _mm512_srli_epi16(v, 1);
+                    let index = _mm512_ternarylogic_epi32(v, shifted, bit5, 0x72);
+                    for s in 0..FOLDED_SETS {
+                        let m = _mm512_permutexvar_epi8(index, folded[k][s]);
+                        acc[EXACT + s] = _mm512_and_si512(acc[EXACT + s], m);
+                    }
                 }
+                let any = acc
+                    .iter()
+                    .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+                let mask = _mm512_test_epi8_mask(any, any);
+                marks[n] = (i, mask);
+                n += usize::from(mask != 0);
+                i += 64;
             }
-            let any = acc
-                .iter()
-                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
-            let mask = _mm512_test_epi8_mask(any, any);
-            if mask != 0 {
-                f(i, mask);
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
             }
-            i += 64;
         }
         i
     }
@@ -1370,6 +1416,17 @@ mod tests {
                     let ascii = hay[p..(p + WIDTH).min(hay.len())].is_ascii();
                     assert!(!ascii || scalar.binary_search(&p).is_ok(), "{p}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn folded_index_tells_folded_ascii_apart() {
+        let mut seen = [None; 64];
+        for b in 0..128u8 {
+            assert_eq!(folded_index(b), folded_index(fold(b)), "{b}");
+            if b == fold(b) {
+                assert_eq!(seen[folded_index(b)].replace(b), None, "{b}");
             }
         }
     }
