@@ -17,7 +17,9 @@
 //!   SSSE3/AVX2/AVX-512BW, `i8x16.swizzle` in wasm simd128), which let
 //!   through a nibble rectangle around each bucket's bytes;
 //! - whole-byte tables, one 128-entry lookup per byte (`vpermi2b`,
-//!   AVX-512 VBMI), exact per byte (up to the 0x80 bit).
+//!   AVX-512 VBMI; 64 entries, `vpermb`, for the folded set), exact per
+//!   byte (up to the 0x80 bit), with windows packed into the buckets by
+//!   their own exact-byte cost (`assign_byte_buckets`).
 //!
 //! Only positions whose bucket bits survive all window bytes are verified:
 //! exact (folded) 2-byte bitmaps of the window's first and last two bytes,
@@ -36,8 +38,8 @@ const WIDTH: usize = 4;
 /// one lookup (whole bytes) per window byte and block; more buckets let
 /// fewer positions through to the scalar verification. Clean corpus, full
 /// catalogue, 4-byte windows: 2 sets (one exact, one folded) let 93,735
-/// positions through, 3 sets (two exact) 8,540 (5,258 with whole-byte
-/// tables). With 3-byte windows and no folded set, 2 sets let 50,115
+/// positions through, 3 sets (two exact) 8,540 (whole-byte tables: 5,258
+/// packed like the nibble tables, 2,232 packed by exact-byte cost). With 3-byte windows and no folded set, 2 sets let 50,115
 /// through.
 const SETS: usize = 3;
 
@@ -45,6 +47,14 @@ const SETS: usize = 3;
 /// windows are matched against case-folded bytes (see `fold`): all
 /// spellings of a keyword (password, Password, PASSWORD) are one window.
 const FOLDED_SETS: usize = 1;
+
+/// Index of byte `b` in `AnchorSet::folded_bytes`: bits 0-4 of `b` and,
+/// as bit 5, bit 6 inverted; the same for `b` and `fold(b)`, different for
+/// any two folded ASCII bytes.
+#[inline]
+const fn folded_index(b: u8) -> usize {
+    ((b & 0x1f) | (!b >> 1 & 0x20)) as usize
+}
 
 /// Whether table set `s` matches folded bytes.
 #[inline]
@@ -185,20 +195,60 @@ fn pair_lift(a: u8, b: u8) -> f64 {
     }
 }
 
-/// Expected rate of a window whose byte `k` is any of `sets[k]`.
-fn window_cost(sets: &[Vec<u8>]) -> f64 {
-    let unigram: f64 = sets
-        .iter()
-        .map(|s| s.iter().map(|&b| typical_frequency(b)).sum::<f64>())
-        .product();
-    let lift: f64 = sets
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (w[0][0], w[1][0]);
-            pair_lift(a, b)
-        })
-        .product();
-    unigram * lift
+/// `typical_frequency` and `pair_lift` as tables, computed once per
+/// process (`Model::get`): window choice and bucket packing ask for them
+/// thousands of times per `AnchorSet::new`.
+struct Model {
+    frequency: [f64; 256],
+    /// `pair_lift` of two small letters, `[a - b'a'][b - b'a']`.
+    lift: [[f64; 26]; 26],
+}
+
+impl Model {
+    fn get() -> &'static Model {
+        static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        MODEL.get_or_init(Model::new)
+    }
+
+    fn new() -> Model {
+        let mut lift = [[1.0; 26]; 26];
+        for &(g, _) in &BIGRAM_PERCENT {
+            lift[usize::from(g[0] - b'a')][usize::from(g[1] - b'a')] = pair_lift(g[0], g[1]);
+        }
+        Model {
+            frequency: std::array::from_fn(|b| typical_frequency(b as u8)),
+            lift,
+        }
+    }
+
+    fn pair_lift(&self, a: u8, b: u8) -> f64 {
+        let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+        if a.is_ascii_lowercase() && b.is_ascii_lowercase() {
+            self.lift[usize::from(a - b'a')][usize::from(b - b'a')]
+        } else {
+            1.0
+        }
+    }
+
+    /// Expected rate of `window`, with both cases of each letter when
+    /// `fold_case`: the product of the bytes' frequencies (both cases
+    /// summed) and the lifts of neighbouring pairs (case-blind).
+    fn window_cost(&self, window: &[u8], fold_case: bool) -> f64 {
+        let mut unigram = 1.0;
+        for &b in window {
+            unigram *= if fold_case && b.is_ascii_alphabetic() {
+                self.frequency[usize::from(b.to_ascii_lowercase())]
+                    + self.frequency[usize::from(b.to_ascii_uppercase())]
+            } else {
+                self.frequency[usize::from(b)]
+            };
+        }
+        let mut lift = 1.0;
+        for w in window.windows(2) {
+            lift *= self.pair_lift(w[0], w[1]);
+        }
+        unigram * lift
+    }
 }
 
 /// One anchor to find, and how it is fingerprinted.
@@ -242,6 +292,7 @@ fn inside_word(bytes: &[u8], o: usize, w: usize) -> bool {
 /// A second round moves anchors onto windows other anchors already use
 /// when they contain one, so fewer distinct windows share the buckets.
 fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
+    let model = Model::get();
     let view = |a: &AnchorSpec| -> Vec<u8> {
         if a.fold_case {
             a.bytes.iter().map(|&b| fold(b)).collect()
@@ -268,17 +319,26 @@ fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
     };
     let cost = |a: &AnchorSpec, o: usize| -> f64 {
         let width = a.bytes.len().min(WIDTH);
-        let sets: Vec<Vec<u8>> = a.bytes[o..o + width]
-            .iter()
-            .map(|&b| {
-                if a.fold_case && b.is_ascii_alphabetic() {
-                    vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
-                } else {
-                    vec![b]
-                }
-            })
-            .collect();
-        window_cost(&sets)
+        model.window_cost(&a.bytes[o..o + width], a.fold_case)
+    };
+    // The first offset of least cost, as `Iterator::min_by` picks it.
+    let cheapest = |a: &AnchorSpec, offsets: &mut dyn Iterator<Item = usize>| {
+        let mut best: Option<(usize, f64)> = None;
+        for o in offsets {
+            let c = cost(a, o);
+            if best.is_none_or(|(_, b)| c.total_cmp(&b).is_lt()) {
+                best = Some((o, c));
+            }
+        }
+        best.map(|(o, _)| o)
+    };
+    // A window of up to `WIDTH` bytes and whether it is folded, as one word.
+    let window_id = |w: &[u8], folded: bool| -> u64 {
+        let mut id = (w.len() as u64) << 40 | u64::from(folded) << 32;
+        for (i, &b) in w.iter().enumerate() {
+            id |= u64::from(b) << (8 * i);
+        }
+        id
     };
     let first: Vec<Option<usize>> = anchors
         .iter()
@@ -286,18 +346,16 @@ fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
             if a.bytes.len() < 2 {
                 return None;
             }
-            offsets(a)
-                .into_iter()
-                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)))
+            cheapest(a, &mut offsets(a).into_iter())
         })
         .collect();
-    let used: std::collections::HashSet<(Vec<u8>, bool)> = anchors
+    let used: std::collections::HashSet<u64> = anchors
         .iter()
         .zip(&first)
         .filter_map(|(a, o)| {
             let o = (*o)?;
             let width = a.bytes.len().min(WIDTH);
-            Some((view(a)[o..o + width].to_vec(), a.fold_case))
+            Some(window_id(&view(a)[o..o + width], a.fold_case))
         })
         .collect();
     anchors
@@ -307,10 +365,12 @@ fn choose_windows(anchors: &[AnchorSpec]) -> Vec<Option<Choice>> {
             let own = (*o)?;
             let width = a.bytes.len().min(WIDTH);
             let v = view(a);
-            let shared = offsets(a)
-                .into_iter()
-                .filter(|&x| used.contains(&(v[x..x + width].to_vec(), a.fold_case)))
-                .min_by(|&x, &y| cost(a, x).total_cmp(&cost(a, y)));
+            let shared = cheapest(
+                a,
+                &mut offsets(a)
+                    .into_iter()
+                    .filter(|&x| used.contains(&window_id(&v[x..x + width], a.fold_case))),
+            );
             let offset = shared.unwrap_or(own);
             Some(Choice {
                 window: v[offset..offset + width].to_vec(),
@@ -332,6 +392,11 @@ pub struct AnchorSet {
     /// 128-entry byte lookup (AVX-512 VBMI): exact per byte, where the
     /// nibble tables let through every byte of a nibble rectangle.
     bytes: Box<[[[u8; 128]; SETS]; WIDTH]>,
+    /// The folded sets' whole-byte tables in 64 entries, indexed by
+    /// `folded_index` (one-table `vpermb` instead of two-table
+    /// `vpermi2b`): a folded byte has bit 5 set, so 6 bits tell the
+    /// folded ASCII bytes apart and the lookup is the same.
+    folded_bytes: Box<[[[u8; 64]; FOLDED_SETS]; WIDTH]>,
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
     /// Exact filter on the last two bytes of the full-width windows.
@@ -403,6 +468,8 @@ impl AnchorSet {
         // Fingerprints: per window position the set of bytes, as 256 bits,
         // and whether the window is matched case-folded.
         let mut fingerprints: Vec<([[u64; 4]; WIDTH], bool)> = Vec::new();
+        // A fingerprint is its window and whether it is folded.
+        let mut seen: std::collections::HashSet<(Vec<u8>, bool)> = Default::default();
         let mut keyed: Vec<(u64, u32, u32)> = Vec::new(); // (key, pattern, offset)
         let mut pairs = Box::new([0u64; 1024]);
         let mut tail_pairs = Box::new([0u64; 1024]);
@@ -435,21 +502,35 @@ impl AnchorSet {
                 *set = [0; 4];
                 set[usize::from(b) / 64] |= 1 << (b % 64);
             }
-            if !fingerprints.contains(&(fp, *folded)) {
+            if seen.insert((window.clone(), *folded)) {
                 fingerprints.push((fp, *folded));
             }
         }
-        let (lo, hi, assignment) = assign_buckets(&fingerprints);
-        // Whole-byte tables for 128-entry lookups: a byte and the byte
-        // 0x80 apart share an entry, which only widens the filter.
+        let (lo, hi, _) = assign_buckets(&fingerprints);
+        // Whole-byte tables for 128-entry lookups, packed by their own
+        // (exact) cost: a byte and the byte 0x80 apart share an entry,
+        // which only widens the filter.
+        let assignment = assign_byte_buckets(&fingerprints);
         let mut bytes = Box::new([[[0u8; 128]; SETS]; WIDTH]);
         for ((fp, _), &bucket) in fingerprints.iter().zip(&assignment) {
             let (set, bit) = (bucket / 8, 1u8 << (bucket % 8));
             for (k, members) in fp.iter().enumerate() {
-                for b in 0..=255u8 {
-                    if members[usize::from(b) / 64] >> (b % 64) & 1 == 1 {
-                        bytes[k][set][usize::from(b & 0x7f)] |= bit;
+                for (w, &word) in members.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let b = w * 64 + word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        bytes[k][set][b & 0x7f] |= bit;
                     }
+                }
+            }
+        }
+
+        let mut folded_bytes = Box::new([[[0u8; 64]; FOLDED_SETS]; WIDTH]);
+        for (k, sets) in folded_bytes.iter_mut().enumerate() {
+            for (f, table) in sets.iter_mut().enumerate() {
+                for b in (0..128u8).filter(|&b| b == fold(b)) {
+                    table[folded_index(b)] = bytes[k][SETS - FOLDED_SETS + f][usize::from(b)];
                 }
             }
         }
@@ -479,6 +560,7 @@ impl AnchorSet {
             lo,
             hi,
             bytes,
+            folded_bytes,
             pairs,
             tail_pairs,
             short_pairs,
@@ -783,6 +865,78 @@ impl AnchorSet {
     }
 }
 
+/// Greedy bucket packing for the whole-byte tables, as `assign_buckets`
+/// does it for the nibble tables, with a bucket's hit rate the product
+/// over window positions of the frequency of exactly the bytes it lets
+/// through (both cases of a letter in a folded set). Returns each
+/// fingerprint's bucket.
+fn assign_byte_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Vec<usize> {
+    const BUCKETS: usize = 8 * SETS;
+    let model = Model::get();
+    let freq = |b: usize, folded: bool| -> f64 {
+        let c = b as u8;
+        let f = model.frequency[b];
+        if folded && c.is_ascii_lowercase() {
+            f + model.frequency[usize::from(c.to_ascii_uppercase())]
+        } else {
+            f
+        }
+    };
+    // The frequency of the bytes in `s` and not in `except`.
+    let cost_of = |s: &[u64; 4], except: &[u64; 4], folded: bool| -> f64 {
+        let mut sum = 0.0;
+        for w in 0..4 {
+            let mut bits = s[w] & !except[w];
+            while bits != 0 {
+                sum += freq(w * 64 + bits.trailing_zeros() as usize, folded);
+                bits &= bits - 1;
+            }
+        }
+        sum
+    };
+    let mut order: Vec<(f64, usize)> = fingerprints
+        .iter()
+        .enumerate()
+        .map(|(i, (fp, folded))| {
+            let rate = fp.iter().map(|s| cost_of(s, &[0; 4], *folded)).product();
+            (rate, i)
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut buckets = [[[0u64; 4]; WIDTH]; BUCKETS];
+    let mut position_costs = [[0f64; WIDTH]; BUCKETS];
+    let mut costs = [0f64; BUCKETS];
+    let mut used = [false; BUCKETS];
+    let mut assignment = vec![0; fingerprints.len()];
+    for (_, idx) in order {
+        let (fp, folded) = &fingerprints[idx];
+        let mut best = (f64::MAX, 0, [0f64; WIDTH]);
+        for i in 0..BUCKETS {
+            if folded_set(i / 8) != *folded {
+                continue;
+            }
+            let grown: [f64; WIDTH] = std::array::from_fn(|k| {
+                position_costs[i][k] + cost_of(&fp[k], &buckets[i][k], *folded)
+            });
+            let increase = grown.iter().product::<f64>() - if used[i] { costs[i] } else { 0.0 };
+            if increase < best.0 {
+                best = (increase, i, grown);
+            }
+        }
+        let (_, i, grown) = best;
+        for (b, f) in buckets[i].iter_mut().zip(fp) {
+            for (w, &word) in b.iter_mut().zip(f) {
+                *w |= word;
+            }
+        }
+        position_costs[i] = grown;
+        costs[i] = grown.iter().product();
+        used[i] = true;
+        assignment[idx] = i;
+    }
+    assignment
+}
+
 /// Nibble tables (lo, hi) and the bucket of each fingerprint.
 type Tables = (
     [[[u8; 16]; SETS]; WIDTH],
@@ -796,18 +950,19 @@ type Tables = (
 /// tables let through.
 fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
     const BUCKETS: usize = 8 * SETS;
-    let freq: Vec<f64> = (0..=255u8).map(|b| typical_frequency(b) / 100.0).collect();
+    let freq: Vec<f64> = Model::get().frequency.iter().map(|f| f / 100.0).collect();
     // row_sums[h][half][bits]: the frequency of bytes with high nibble `h`
     // and a low nibble among `bits` (low or high half of the 16 nibbles),
     // so a nibble rectangle costs at most 32 lookups.
+    // Each sum is the one without its highest nibble plus that nibble's
+    // share: the same additions, in the same order, as summing the
+    // nibbles in ascending order.
     let mut row_sums = vec![[[0f64; 256]; 2]; 16];
     for (h, row) in row_sums.iter_mut().enumerate() {
         for (half, sums) in row.iter_mut().enumerate() {
-            for (bits, sum) in sums.iter_mut().enumerate() {
-                *sum = (0..8)
-                    .filter(|l| bits >> l & 1 == 1)
-                    .map(|l| freq[h << 4 | (half * 8 + l)])
-                    .sum();
+            for bits in 1..256usize {
+                let top = usize::BITS - 1 - bits.leading_zeros();
+                sums[bits] = sums[bits ^ 1 << top] + freq[h << 4 | (half * 8 + top as usize)];
             }
         }
     }
@@ -860,10 +1015,13 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
     order.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut buckets = [[(0u16, 0u16); WIDTH]; BUCKETS];
     let mut costs = [0f64; BUCKETS];
+    // Each bucket's rectangle cost per window position: a fingerprint
+    // that leaves a position's rectangle as it is reuses it.
+    let mut position_costs = [[0f64; WIDTH]; BUCKETS];
     let mut used = [false; BUCKETS];
-    let cost = |b: &[(u16, u16); WIDTH]| b.iter().map(|&(l, h)| rect_cost(l, h)).product::<f64>();
     for (_, parts, folded, idx) in order {
-        let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0);
+        let alone: [f64; WIDTH] = std::array::from_fn(|k| rect_cost(parts[k].0, parts[k].1));
+        let mut best = (f64::MAX, 0, [(0u16, 0u16); WIDTH], 0.0, [0f64; WIDTH]);
         for (i, b) in buckets.iter().enumerate() {
             if folded_set(i / 8) != folded {
                 continue;
@@ -873,19 +1031,29 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
                 g.0 |= p.0;
                 g.1 |= p.1;
             }
-            let grown_cost = if grown == *b && used[i] {
-                costs[i]
+            let (grown_cost, per_position) = if grown == *b && used[i] {
+                (costs[i], position_costs[i])
             } else {
-                cost(&grown)
+                let per_position: [f64; WIDTH] = std::array::from_fn(|k| {
+                    if !used[i] {
+                        alone[k]
+                    } else if grown[k] == b[k] {
+                        position_costs[i][k]
+                    } else {
+                        rect_cost(grown[k].0, grown[k].1)
+                    }
+                });
+                (per_position.iter().product::<f64>(), per_position)
             };
             let increase = grown_cost - if used[i] { costs[i] } else { 0.0 };
             if increase < best.0 {
-                best = (increase, i, grown, grown_cost);
+                best = (increase, i, grown, grown_cost, per_position);
             }
         }
         assignment[idx] = best.1;
         buckets[best.1] = best.2;
         costs[best.1] = best.3;
+        position_costs[best.1] = best.4;
         used[best.1] = true;
     }
     let mut lo = [[[0u8; 16]; SETS]; WIDTH];
@@ -911,7 +1079,7 @@ fn assign_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Tables {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{folded_set, AnchorSet, SETS, WIDTH};
+    use super::{folded_set, AnchorSet, FOLDED_SETS, SETS, WIDTH};
     use std::arch::x86_64::*;
 
     /// Positions `[0, returned)` are covered; the caller does the rest.
@@ -958,40 +1126,63 @@ mod x86 {
     }
 
     /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
-    /// window byte and table set; marks what `masks_scalar_bytes` marks.
+    /// window byte and exact table set and one 64-entry lookup (`vpermb`,
+    /// half the work) per folded set; marks what `masks_scalar_bytes`
+    /// marks.
     #[target_feature(enable = "avx512bw,avx512vbmi")]
     pub(super) unsafe fn masks_vbmi(
         set: &AnchorSet,
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        const EXACT: usize = SETS - FOLDED_SETS;
         let load = |t: &[u8; 128], half: usize| _mm512_loadu_si512(t[64 * half..].as_ptr().cast());
-        let low: [[__m512i; SETS]; WIDTH] =
+        let low: [[__m512i; EXACT]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 0)));
-        let high: [[__m512i; SETS]; WIDTH] =
+        let high: [[__m512i; EXACT]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.bytes[k][s], 1)));
-        let case = _mm512_set1_epi8(0x20);
+        let folded: [[__m512i; FOLDED_SETS]; WIDTH] = std::array::from_fn(|k| {
+            std::array::from_fn(|s| _mm512_loadu_si512(set.folded_bytes[k][s].as_ptr().cast()))
+        });
+        let bit5 = _mm512_set1_epi8(0x20);
         let mut i = 0;
+        // Marks are gathered for up to `BATCH` blocks and handed on after
+        // the vector loop: no call inside it (a call would clobber every
+        // vector register, so the tables would be reloaded each block)
+        // and no branch per block on whether it has marks.
+        const BATCH: usize = 64;
+        let mut marks = [(0usize, 0u64); BATCH];
         while i + 64 + WIDTH - 1 <= hay.len() {
-            let mut acc = [_mm512_set1_epi8(-1); SETS];
-            for k in 0..WIDTH {
-                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
-                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
-                let vf = _mm512_or_si512(v, case);
-                for s in 0..SETS {
-                    let v = if folded_set(s) { vf } else { v };
-                    let m = _mm512_permutex2var_epi8(low[k][s], v, high[k][s]);
-                    acc[s] = _mm512_and_si512(acc[s], m);
+            let mut n = 0;
+            while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
+                let mut acc = [_mm512_set1_epi8(-1); SETS];
+                for k in 0..WIDTH {
+                    // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                    let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                    for s in 0..EXACT {
+                        let m = _mm512_permutex2var_epi8(low[k][s], v, high[k][s]);
+                        acc[s] = _mm512_and_si512(acc[s], m);
+                    }
+                    // `folded_index` of every byte (vpermb reads bits 0-5):
+                    // bit 5 becomes bit 6 inverted, taken from v >> 1.
+                    let shifted = _mm512_srli_epi16(v, 1);
+                    let index = _mm512_ternarylogic_epi32(v, shifted, bit5, 0x72);
+                    for s in 0..FOLDED_SETS {
+                        let m = _mm512_permutexvar_epi8(index, folded[k][s]);
+                        acc[EXACT + s] = _mm512_and_si512(acc[EXACT + s], m);
+                    }
                 }
+                let any = acc
+                    .iter()
+                    .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+                let mask = _mm512_test_epi8_mask(any, any);
+                marks[n] = (i, mask);
+                n += usize::from(mask != 0);
+                i += 64;
             }
-            let any = acc
-                .iter()
-                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
-            let mask = _mm512_test_epi8_mask(any, any);
-            if mask != 0 {
-                f(i, mask);
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
             }
-            i += 64;
         }
         i
     }
@@ -1293,14 +1484,26 @@ mod tests {
                 }
                 from_nibbles.sort_unstable();
                 assert_eq!(from_nibbles, naive(&anchors, &hay));
-                // The whole-byte tables are the tighter filter: where the
-                // window bytes are ASCII (no 0x80 aliasing) they mark no
-                // position the nibble tables leave out.
+                // The whole-byte tables (packed into buckets on their
+                // own) cover every real window too.
                 let bytes = positions(|f| set.masks_scalar_bytes(&hay, 0, &mut |b, m| f(b, m)));
-                for p in bytes {
-                    let ascii = hay[p..(p + WIDTH).min(hay.len())].is_ascii();
-                    assert!(!ascii || scalar.binary_search(&p).is_ok(), "{p}");
+                let mut from_bytes = Vec::new();
+                for &p in &bytes {
+                    set.verify(&hay, p, &mut |id, s, e| from_bytes.push((id, s, e)));
                 }
+                from_bytes.sort_unstable();
+                assert_eq!(from_bytes, naive(&anchors, &hay));
+            }
+        }
+    }
+
+    #[test]
+    fn folded_index_tells_folded_ascii_apart() {
+        let mut seen = [None; 64];
+        for b in 0..128u8 {
+            assert_eq!(folded_index(b), folded_index(fold(b)), "{b}");
+            if b == fold(b) {
+                assert_eq!(seen[folded_index(b)].replace(b), None, "{b}");
             }
         }
     }
