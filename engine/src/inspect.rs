@@ -1015,17 +1015,24 @@ fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths) {
         return;
     }
     let mut buf = String::new();
-    let mut last: Option<((usize, usize), Arc<str>)> = None;
-    for (q, h) in hits.iter_mut().enumerate() {
-        h.path = paths.id(q).map(|id| match &last {
-            Some((seen, r)) if *seen == id => HitPath::Rendered(r.clone()),
-            _ => {
+    // The previous answer and the hit holding its rendering (cloned only
+    // when the next hit shares it).
+    let mut last: Option<((usize, usize), usize)> = None;
+    for q in 0..hits.len() {
+        let path = paths.id(q).map(|id| {
+            let shared = match last {
+                Some((seen, at)) if seen == id => hits.get(at).and_then(|h| h.path.clone()),
+                _ => None,
+            };
+            shared.unwrap_or_else(|| {
                 paths.render_into(q, &mut buf);
-                let r: Arc<str> = Arc::from(buf.as_str());
-                last = Some((id, r.clone()));
-                HitPath::Rendered(r)
-            }
+                last = Some((id, q));
+                HitPath::Rendered(Arc::from(buf.as_str()))
+            })
         });
+        if let Some(h) = hits.get_mut(q) {
+            h.path = path;
+        }
     }
 }
 

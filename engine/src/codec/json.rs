@@ -989,7 +989,6 @@ pub fn render_path_into(path: &[Segment], out: &mut String) {
 }
 
 fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
-    use std::fmt::Write;
     let start = s.len();
     s.push('$');
     for seg in path {
@@ -999,8 +998,9 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
         }
         match seg {
             StepRef::Index(i) => {
-                // Writing to a String cannot fail.
-                let _ = write!(s, "[{i}]");
+                s.push('[');
+                push_decimal(s, i);
+                s.push(']');
             }
             StepRef::Key(k) if plain_key(k) => {
                 s.push('.');
@@ -1009,6 +1009,27 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
             StepRef::Key(_) => s.push_str(".*"),
         }
     }
+}
+
+/// `i` in decimal, without the formatting machinery (a path per hit).
+fn push_decimal(s: &mut String, mut i: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while let Some(d) = digits.get_mut(at.wrapping_sub(1)) {
+        *d = b'0' + (i % 10) as u8;
+        at -= 1;
+        i /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    s.extend(
+        digits
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .map(|&b| b as char),
+    );
 }
 
 pub const MAX_RENDERED_PATH: usize = 200;
@@ -1182,6 +1203,10 @@ mod tests {
             Segment::Key(b"user-id".to_vec()),
         ];
         assert_eq!(render_path(&p), "$.users.*.*.user-id");
+        for i in [0, 7, 10, 99, 4096, usize::MAX] {
+            let p = [Segment::Index(i), Segment::Key(b"k".to_vec())];
+            assert_eq!(render_path(&p), format!("$[{i}].k"));
+        }
         let long = vec![Segment::Key(b"abcdefghij".to_vec()); 100];
         assert!(render_path(&long).len() < MAX_RENDERED_PATH + 20);
     }
