@@ -438,10 +438,11 @@ impl CompiledPolicy {
         let first = out.len();
         out.reserve(spans.len());
         // `candidates` leaves the spans sorted by start.
+        let mut cursor = map.map(Decoded::cursor);
         for &(det, span) in &spans {
             let from = rules.partition_point(|&(d, _)| d < det);
-            let (start, end) = match map {
-                Some(m) => m.raw_span(span.start, span.end),
+            let (start, end) = match cursor.as_mut() {
+                Some(c) => c.raw_span(span.start, span.end),
                 None => (span.start, span.end),
             };
             for &(_, r) in rules[from..].iter().take_while(|&&(d, _)| d == det) {
