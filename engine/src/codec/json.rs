@@ -1004,7 +1004,8 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
             }
             StepRef::Key(k) if plain_key(k) => {
                 s.push('.');
-                s.extend(k.iter().map(|&b| b as char));
+                // A plain key is ASCII, so this always copies it.
+                s.push_str(std::str::from_utf8(k).unwrap_or("*"));
             }
             StepRef::Key(_) => s.push_str(".*"),
         }
