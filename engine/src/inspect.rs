@@ -179,10 +179,19 @@ struct Hit {
     rule: usize,
     start: usize,
     end: usize,
-    path: Option<Vec<Segment>>,
+    path: Option<HitPath>,
     /// Found in a buffer that should have been structured but did not
     /// parse: include-selectors cannot be checked and do not filter.
     fallback: bool,
+}
+
+/// Where a hit is: its path as segments (what field selectors match), or
+/// already rendered when no rule of the program has selectors (the
+/// validator's paths: hits of one token share one rendering).
+#[derive(Debug, Clone)]
+enum HitPath {
+    Segments(Vec<Segment>),
+    Rendered(Arc<str>),
 }
 
 /// Findings and notices of one buffer, and how to rewrite it.
@@ -299,6 +308,7 @@ impl CompiledPolicy {
             _ => None,
         };
         let mut findings = Vec::with_capacity(a.hits.len());
+        let mut rendered = String::new();
         for hit in a.hits {
             let rule = &self.rules[hit.rule];
             if let Some(h) = &header {
@@ -306,7 +316,13 @@ impl CompiledPolicy {
                     continue;
                 }
             }
-            if !rule.selects(hit.path.as_deref(), hit.fallback) {
+            let segments = match &hit.path {
+                None => None,
+                Some(HitPath::Segments(p)) => Some(&p[..]),
+                // Only made when no rule has selectors: any path selects.
+                Some(HitPath::Rendered(_)) => Some(&[][..]),
+            };
+            if !rule.selects(segments, hit.fallback) {
                 continue;
             }
             findings.push(Finding {
@@ -319,7 +335,13 @@ impl CompiledPolicy {
                 monitor: rule.monitor,
                 start: hit.start,
                 end: hit.end,
-                path: hit.path.map(|p| Arc::from(json::render_path(&p))),
+                path: hit.path.map(|p| match p {
+                    HitPath::Segments(p) => {
+                        json::render_path_into(&p, &mut rendered);
+                        Arc::from(rendered.as_str())
+                    }
+                    HitPath::Rendered(r) => r,
+                }),
             });
         }
         findings.sort_by(|a, b| {
@@ -416,10 +438,11 @@ impl CompiledPolicy {
         let first = out.len();
         out.reserve(spans.len());
         // `candidates` leaves the spans sorted by start.
+        let mut cursor = map.map(Decoded::cursor);
         for &(det, span) in &spans {
             let from = rules.partition_point(|&(d, _)| d < det);
-            let (start, end) = match map {
-                Some(m) => m.raw_span(span.start, span.end),
+            let (start, end) = match cursor.as_mut() {
+                Some(c) => c.raw_span(span.start, span.end),
                 None => (span.start, span.end),
             };
             for &(_, r) in rules[from..].iter().take_while(|&&(d, _)| d == det) {
@@ -573,9 +596,7 @@ impl CompiledPolicy {
             if program.key_rules.is_empty() {
                 let starts: Vec<usize> = hits[lo..hi].iter().map(|h| h.start).collect();
                 if let Some(paths) = json::hit_paths(data, doc.clone(), &starts) {
-                    for (h, path) in hits[lo..hi].iter_mut().zip(paths) {
-                        h.path = path;
-                    }
+                    give_paths(program, &mut hits[lo..hi], &paths);
                     continue;
                 }
             }
@@ -638,9 +659,7 @@ impl CompiledPolicy {
         let Some(paths) = json::hit_paths(data, doc.clone(), &starts) else {
             return false;
         };
-        for (h, path) in hits.iter_mut().zip(paths) {
-            h.path = path;
-        }
+        give_paths(program, hits, &paths);
         true
     }
 
@@ -696,7 +715,7 @@ impl CompiledPolicy {
                     break;
                 }
                 if h.start >= pair.name.start {
-                    h.path = Some(path.clone());
+                    h.path = Some(HitPath::Segments(path.clone()));
                 }
                 next += 1;
             }
@@ -706,7 +725,7 @@ impl CompiledPolicy {
                         rule: r,
                         start: pair.value.start,
                         end: pair.value.end,
-                        path: Some(path.clone()),
+                        path: Some(HitPath::Segments(path.clone())),
                         fallback: false,
                     });
                 }
@@ -754,14 +773,14 @@ impl CompiledPolicy {
                 &mut a.hits,
             );
             for h in a.hits[first..].iter_mut() {
-                h.path = Some(path.clone());
+                h.path = Some(HitPath::Segments(path.clone()));
             }
             for r in self.matching_key_rules(program, last_key(&path)) {
                 a.hits.push(Hit {
                     rule: r,
                     start: part.body.start,
                     end: part.body.end,
-                    path: Some(path.clone()),
+                    path: Some(HitPath::Segments(path.clone())),
                     fallback: false,
                 });
             }
@@ -953,7 +972,7 @@ impl LeafSink for PathSink<'_> {
             if h.start > leaf.raw.end {
                 break;
             }
-            h.path = Some(leaf.path());
+            h.path = Some(HitPath::Segments(leaf.path()));
             self.next += 1;
         }
         if leaf.is_key {
@@ -975,7 +994,7 @@ impl LeafSink for PathSink<'_> {
                     rule: r,
                     start: leaf.raw.start,
                     end: leaf.raw.end,
-                    path: Some(leaf.path()),
+                    path: Some(HitPath::Segments(leaf.path())),
                     fallback: false,
                 });
             }
@@ -984,6 +1003,37 @@ impl LeafSink for PathSink<'_> {
 
     fn value_end(&mut self, depth: usize) {
         self.active.retain(|&(d, _)| d != depth);
+    }
+}
+
+/// Gives `hits` (in query order) the validator's `paths`: rendered once
+/// per token unless some rule has field selectors, which match segments.
+fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths) {
+    if program.fields {
+        for (q, h) in hits.iter_mut().enumerate() {
+            h.path = paths.segments(q).map(HitPath::Segments);
+        }
+        return;
+    }
+    let mut buf = String::new();
+    // The previous answer and the hit holding its rendering (cloned only
+    // when the next hit shares it).
+    let mut last: Option<((usize, usize), usize)> = None;
+    for q in 0..hits.len() {
+        let path = paths.id(q).map(|id| {
+            let shared = match last {
+                Some((seen, at)) if seen == id => hits.get(at).and_then(|h| h.path.clone()),
+                _ => None,
+            };
+            shared.unwrap_or_else(|| {
+                paths.render_into(q, &mut buf);
+                last = Some((id, q));
+                HitPath::Rendered(Arc::from(buf.as_str()))
+            })
+        });
+        if let Some(h) = hits.get_mut(q) {
+            h.path = path;
+        }
     }
 }
 

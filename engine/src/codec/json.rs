@@ -553,11 +553,7 @@ pub fn decode(
 /// path of the first key, string or scalar whose content ends at or after
 /// it (`None` after the last token). `None` when the document is not
 /// valid; `walk` then gives the error.
-pub fn hit_paths(
-    data: &[u8],
-    range: Range<usize>,
-    starts: &[usize],
-) -> Option<Vec<Option<Vec<Segment>>>> {
+pub fn hit_paths(data: &[u8], range: Range<usize>, starts: &[usize]) -> Option<HitPaths> {
     let doc = data.get(range.clone())?;
     let rel: Vec<usize> = starts
         .iter()
@@ -850,31 +846,191 @@ pub fn lenient_pairs(data: &[u8], range: Range<usize>) -> Vec<(Vec<u8>, Range<us
     out
 }
 
+/// `hit_paths`' answer: the path of each query, all in one arena (keys
+/// decoded into one buffer, steps in one list), so a body with a thousand
+/// hits costs a few buffers rather than a few allocations per hit, and the
+/// queries one token owns share one answer.
+#[derive(Debug, Default, Clone)]
+pub struct HitPaths {
+    keys: Vec<u8>,
+    steps: Vec<Step>,
+    /// Per query: its steps (`steps[a..b]`), `None` after the last token.
+    answers: Vec<Option<(usize, usize)>>,
+}
+
+/// One path step in the arena: a key (`keys[a..b]`, decoded) or an index.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Key(usize, usize),
+    Index(usize),
+}
+
+/// A path step borrowed from wherever it is kept.
+#[derive(Clone, Copy)]
+enum StepRef<'a> {
+    Key(&'a [u8]),
+    Index(usize),
+}
+
+impl HitPaths {
+    /// Room for `queries` answers, none given yet.
+    pub(super) fn with_queries(queries: usize) -> HitPaths {
+        HitPaths {
+            keys: Vec::new(),
+            steps: Vec::new(),
+            answers: vec![None; queries],
+        }
+    }
+
+    /// Where the next path's steps start (for `answer`).
+    pub(super) fn mark(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub(super) fn push_index(&mut self, i: usize) {
+        self.steps.push(Step::Index(i));
+    }
+
+    /// Adds a key step: `fill` appends the decoded key to the buffer.
+    pub(super) fn push_key(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
+        let a = self.keys.len();
+        fill(&mut self.keys);
+        self.steps.push(Step::Key(a, self.keys.len()));
+    }
+
+    /// Query `q` owns the path of the steps pushed since `mark`.
+    pub(super) fn answer(&mut self, q: usize, mark: usize) {
+        if let Some(slot) = self.answers.get_mut(q) {
+            *slot = Some((mark, self.steps.len()));
+        }
+    }
+
+    /// Number of queries.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// Which answer query `q` got: equal ids mean the same path (`None`:
+    /// no path).
+    pub fn id(&self, q: usize) -> Option<(usize, usize)> {
+        self.answers.get(q).copied().flatten()
+    }
+
+    fn steps_of(&self, q: usize) -> Option<impl Iterator<Item = StepRef<'_>> + '_> {
+        let (a, b) = self.id(q)?;
+        Some(
+            self.steps
+                .get(a..b)
+                .unwrap_or_default()
+                .iter()
+                .map(|s| match *s {
+                    Step::Key(a, b) => StepRef::Key(self.keys.get(a..b).unwrap_or_default()),
+                    Step::Index(i) => StepRef::Index(i),
+                }),
+        )
+    }
+
+    /// The path of query `q` as `Segment`s (for field selectors).
+    pub fn segments(&self, q: usize) -> Option<Vec<Segment>> {
+        Some(
+            self.steps_of(q)?
+                .map(|s| match s {
+                    StepRef::Key(k) => Segment::Key(k.to_vec()),
+                    StepRef::Index(i) => Segment::Index(i),
+                })
+                .collect(),
+        )
+    }
+
+    /// Renders the path of query `q` (as `render_path` does) into `out`,
+    /// which is cleared first; false when `q` has no path.
+    pub fn render_into(&self, q: usize, out: &mut String) -> bool {
+        out.clear();
+        match self.steps_of(q) {
+            Some(steps) => {
+                render_steps(steps, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every answer as `Segment`s (tests compare them with the walk's).
+    #[cfg(test)]
+    pub(super) fn all_segments(&self) -> Vec<Option<Vec<Segment>>> {
+        (0..self.len()).map(|q| self.segments(q)).collect()
+    }
+}
+
 /// Renders a path for `veil.location`: `$.user.email`, `$.items[2].card`.
 /// Keys that are not plain identifiers (or hold 4+ digits in a row, so a
 /// card number used as a key cannot leak) are shown as `*`; long paths are
 /// cut at `MAX_RENDERED_PATH` bytes with `…`.
 pub fn render_path(path: &[Segment]) -> String {
-    let mut s = String::from("$");
+    let mut s = String::with_capacity(32);
+    render_path_into(path, &mut s);
+    s
+}
+
+/// `render_path` into `out` (cleared first), which a caller reuses.
+pub fn render_path_into(path: &[Segment], out: &mut String) {
+    out.clear();
+    render_steps(
+        path.iter().map(|s| match s {
+            Segment::Key(k) => StepRef::Key(k),
+            Segment::Index(i) => StepRef::Index(*i),
+        }),
+        out,
+    );
+}
+
+fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
+    let start = s.len();
+    s.push('$');
     for seg in path {
-        if s.len() > MAX_RENDERED_PATH {
+        if s.len() - start > MAX_RENDERED_PATH {
             s.push('…');
             break;
         }
         match seg {
-            Segment::Index(i) => {
+            StepRef::Index(i) => {
                 s.push('[');
-                s.push_str(&i.to_string());
+                push_decimal(s, i);
                 s.push(']');
             }
-            Segment::Key(k) if plain_key(k) => {
+            StepRef::Key(k) if plain_key(k) => {
                 s.push('.');
-                s.extend(k.iter().map(|&b| b as char));
+                // A plain key is ASCII, so this always copies it.
+                s.push_str(std::str::from_utf8(k).unwrap_or("*"));
             }
-            Segment::Key(_) => s.push_str(".*"),
+            StepRef::Key(_) => s.push_str(".*"),
         }
     }
-    s
+}
+
+/// `i` in decimal, without the formatting machinery (a path per hit).
+fn push_decimal(s: &mut String, mut i: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while let Some(d) = digits.get_mut(at.wrapping_sub(1)) {
+        *d = b'0' + (i % 10) as u8;
+        at -= 1;
+        i /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    s.extend(
+        digits
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .map(|&b| b as char),
+    );
 }
 
 pub const MAX_RENDERED_PATH: usize = 200;
@@ -1048,8 +1204,36 @@ mod tests {
             Segment::Key(b"user-id".to_vec()),
         ];
         assert_eq!(render_path(&p), "$.users.*.*.user-id");
+        for i in [0, 7, 10, 99, 4096, usize::MAX] {
+            let p = [Segment::Index(i), Segment::Key(b"k".to_vec())];
+            assert_eq!(render_path(&p), format!("$[{i}].k"));
+        }
         let long = vec![Segment::Key(b"abcdefghij".to_vec()); 100];
         assert!(render_path(&long).len() < MAX_RENDERED_PATH + 20);
+    }
+
+    #[test]
+    fn hit_paths_render_as_their_segments_and_share_a_token() {
+        let doc = br#"{"a":[1,{"k\u0041y":"xyz","4111222233334444":"v"}],"b":7}"#;
+        let at = |s: &str| memchr::memmem::find(doc, s.as_bytes()).unwrap_or(0);
+        let starts = [at("1,"), at("xyz"), at("xyz") + 1, at("\"v") + 1, at("7}")];
+        let paths = hit_paths(doc, 0..doc.len(), &starts).unwrap_or_default();
+        let mut got = Vec::new();
+        let mut buf = String::from("stale");
+        for q in 0..paths.len() {
+            assert!(paths.render_into(q, &mut buf));
+            let segs = paths.segments(q).unwrap_or_default();
+            assert_eq!(buf, render_path(&segs));
+            got.push(buf.clone());
+        }
+        assert_eq!(
+            got,
+            ["$.a[0]", "$.a[1].kAy", "$.a[1].kAy", "$.a[1].*", "$.b"]
+        );
+        assert_eq!(paths.id(1), paths.id(2));
+        assert_ne!(paths.id(0), paths.id(1));
+        let none = hit_paths(doc, 0..doc.len(), &[doc.len()]).unwrap_or_default();
+        assert!(!none.render_into(0, &mut buf) && none.id(0).is_none());
     }
 
     #[test]

@@ -102,6 +102,12 @@ impl Decoded {
         raw_end + (pos - u_end)
     }
 
+    /// A mapper for spans given in order of start (`SpanCursor::raw_span`
+    /// equals `raw_span`), which walks the escapes instead of searching.
+    pub fn cursor(&self) -> SpanCursor<'_> {
+        SpanCursor { d: self, next: 0 }
+    }
+
     /// Maps a decoded span to the raw span that holds it, widened to whole
     /// escapes.
     pub fn raw_span(&self, start: usize, end: usize) -> (usize, usize) {
@@ -111,6 +117,68 @@ impl Decoded {
         let s = self.raw_pos(start, false);
         let e = self.raw_pos(end, true).max(s);
         (s, e)
+    }
+}
+
+/// `Decoded::raw_span` for spans sorted by start: `next` is the first
+/// escape starting after the last start seen, so each step moves forward.
+pub struct SpanCursor<'d> {
+    d: &'d Decoded,
+    next: usize,
+}
+
+impl SpanCursor<'_> {
+    /// The unit holding or preceding decoded offset `probe`, searching
+    /// forward from `from`: (its index + 1, or 0 when there is none).
+    fn after(&self, from: usize, probe: usize) -> usize {
+        let units = &self.d.units;
+        let mut i = from;
+        while units.get(i).is_some_and(|u| u.decoded <= probe) {
+            i += 1;
+        }
+        i
+    }
+
+    /// `raw_pos` with the unit index already found.
+    fn raw_pos(&self, idx: usize, pos: usize, end: bool) -> usize {
+        let Some(u) = idx.checked_sub(1).and_then(|i| self.d.units.get(i)) else {
+            return pos;
+        };
+        let probe = if end { pos - 1 } else { pos };
+        let u_end = u.decoded + u.decoded_len as usize;
+        let raw_end = u.raw + u.raw_len as usize;
+        if probe < u_end {
+            return if end { raw_end } else { u.raw };
+        }
+        raw_end + (pos - u_end)
+    }
+
+    /// `Decoded::raw_span(start, end)`; `start` must not be below the
+    /// previous call's (else this falls back to the search).
+    pub fn raw_span(&mut self, start: usize, end: usize) -> (usize, usize) {
+        if self.d.units.is_empty() {
+            return (start, end);
+        }
+        let back = self
+            .next
+            .checked_sub(1)
+            .and_then(|i| self.d.units.get(i))
+            .is_some_and(|u| u.decoded > start);
+        if back {
+            return self.d.raw_span(start, end);
+        }
+        self.next = self.after(self.next, start);
+        let s = self.raw_pos(self.next, start, false);
+        let e = match end.checked_sub(1) {
+            // An end at or before the start maps from units up to start.
+            Some(probe) if probe >= start => {
+                let idx = self.after(self.next, probe);
+                self.raw_pos(idx, end, true)
+            }
+            Some(_) => self.d.raw_pos(end, true),
+            None => 0,
+        };
+        (s, e.max(s))
     }
 }
 
@@ -137,6 +205,32 @@ mod tests {
         // span starting right after an escape
         assert_eq!(d.raw_span(3, 5), (5, 7));
         assert_eq!(d.raw_span(0, 7), (0, 11));
+    }
+
+    #[test]
+    fn the_cursor_maps_as_the_search_does() {
+        let raw = b"ab%40cd%20e%41%42fg%43";
+        let mut d = Decoded::default();
+        for at in [2, 7, 11, 14, 19] {
+            d.push_unit(raw, at, 3, &raw[at + 1..at + 2]);
+        }
+        d.finish(raw);
+        let n = d.bytes.len();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for s in 0..=n {
+            for e in 0..=n {
+                spans.push((s, e));
+            }
+        }
+        // In order of start (ends in any order), then out of order.
+        let mut c = d.cursor();
+        for &(s, e) in &spans {
+            assert_eq!(c.raw_span(s, e), d.raw_span(s, e), "{s}..{e}");
+        }
+        let mut c = d.cursor();
+        for &(s, e) in spans.iter().rev() {
+            assert_eq!(c.raw_span(s, e), d.raw_span(s, e), "{s}..{e}");
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //! it; keys are read back from the document only for answers.
 
 use super::stage1::{blocks, Classify, Masks, Scalar, Stage1};
-use super::{escape, number, skip_ws, unescape_into, Segment, MAX_DEPTH};
+use super::{escape, number, skip_ws, unescape_into, HitPaths, MAX_DEPTH};
 
 /// Whether `doc` is one valid JSON document (exactly when `tokenize`
 /// accepts it).
@@ -67,7 +67,7 @@ unsafe fn validate_paths_avx512(doc: &[u8], starts: &[usize]) -> Option<Answers>
 }
 
 /// The path of each token owning a query position, one answer per query.
-pub(super) type Answers = Vec<Option<Vec<Segment>>>;
+pub(super) type Answers = HitPaths;
 
 /// `validate`, answering in the same pass, for each position of `starts`
 /// (sorted, offsets in `doc`), the path of the token that owns it: the
@@ -222,20 +222,18 @@ impl<const P: bool> Grammar<'_, P> {
                 return;
             }
             let bit = owned.trailing_zeros();
-            let path = self.path_at(doc, base, from, bit, seps);
+            let mut out = std::mem::take(&mut self.paths.out);
+            let mark = out.mark();
+            self.path_at(doc, base, from, bit, seps, &mut out);
             let end = base + bit as usize;
             let p = &mut self.paths;
+            p.out = out;
             let rest = p.starts.get(p.next..).unwrap_or_default();
             // At least the query `h` (the token ends at or after it);
-            // rarely more than one.
+            // rarely more than one; they share the answer.
             let owners = rest.iter().take_while(|&&h| h <= end).count();
-            if let Some(out) = p.out.get_mut(p.next..p.next + owners) {
-                if let Some((last, rest)) = out.split_last_mut() {
-                    for slot in rest {
-                        *slot = Some(path.clone());
-                    }
-                    *last = Some(path);
-                }
+            for q in p.next..p.next + owners {
+                p.out.answer(q, mark);
             }
             p.next += owners.max(1);
         }
@@ -252,34 +250,34 @@ impl<const P: bool> Grammar<'_, P> {
         from: u32,
         bit: u32,
         seps: [u64; 2],
-    ) -> Vec<Segment> {
+        out: &mut HitPaths,
+    ) {
         let [colon, comma] = seps;
         let depth = self.depth;
-        let mut path = Vec::with_capacity(depth);
         for (frame, &slot) in self
             .stack
             .iter()
             .zip(&self.paths.slots)
             .take(depth.saturating_sub(1))
         {
-            path.push(if frame.object {
-                key_before_colon(doc, slot)
+            if frame.object {
+                key_before_colon(doc, slot, out);
             } else {
-                Segment::Index(slot)
-            });
+                out.push_index(slot);
+            }
         }
         let Some(d) = depth.checked_sub(1) else {
-            return path;
+            return;
         };
         let (Some(top), Some(&slot)) = (self.stack.get(d), self.paths.slots.get(d)) else {
-            return path;
+            return;
         };
         let before = span(from, bit);
-        path.push(if !top.object {
-            Segment::Index(slot + (comma & before).count_ones() as usize)
+        if !top.object {
+            out.push_index(slot + (comma & before).count_ones() as usize);
         } else if top.want_colon ^ (((colon | comma) & before).count_ones() & 1 == 1) {
             // Before this object's next `:`: the token is a key.
-            key_ending_at(doc, base + bit as usize)
+            key_ending_at(doc, base + bit as usize, out);
         } else {
             let colons = colon & before;
             let colon = if colons != 0 {
@@ -287,9 +285,8 @@ impl<const P: bool> Grammar<'_, P> {
             } else {
                 slot
             };
-            key_before_colon(doc, colon)
-        });
-        path
+            key_before_colon(doc, colon, out);
+        }
     }
     fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
         if P {
@@ -552,16 +549,16 @@ fn scalar_ok(doc: &[u8], p: usize) -> bool {
     })
 }
 
-/// The key whose closing quote is at `close`, decoded (empty if there is
-/// none, which only an invalid document gives).
-fn key_ending_at(doc: &[u8], close: usize) -> Segment {
+/// Adds the key whose closing quote is at `close`, decoded (empty if there
+/// is none, which only an invalid document gives).
+fn key_ending_at(doc: &[u8], close: usize, out: &mut HitPaths) {
     let mut end = close.min(doc.len());
     // The opening quote is the first `"` before that no backslash escapes
     // (an odd run of backslashes before a quote escapes it).
     let open = loop {
         // Keys are short: a plain loop beats a vector search here.
         let Some(q) = doc[..end].iter().rposition(|&b| b == b'"') else {
-            return Segment::Key(Vec::new());
+            return out.push_key(|_| ());
         };
         let run = doc[..q].iter().rev().take_while(|&&b| b == b'\\').count();
         if run % 2 == 0 {
@@ -569,13 +566,11 @@ fn key_ending_at(doc: &[u8], close: usize) -> Segment {
         }
         end = q;
     };
-    let mut key = Vec::with_capacity(close - open);
-    unescape_into(doc.get(open + 1..close).unwrap_or_default(), &mut key);
-    Segment::Key(key)
+    out.push_key(|key| unescape_into(doc.get(open + 1..close).unwrap_or_default(), key));
 }
 
-/// The key of the `:` at `colon` (whitespace may separate them).
-fn key_before_colon(doc: &[u8], colon: usize) -> Segment {
+/// Adds the key of the `:` at `colon` (whitespace may separate them).
+fn key_before_colon(doc: &[u8], colon: usize, out: &mut HitPaths) {
     let head = doc.get(..colon).unwrap_or_default();
     let ws = head
         .iter()
@@ -583,8 +578,8 @@ fn key_before_colon(doc: &[u8], colon: usize) -> Segment {
         .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
         .count();
     match (head.len() - ws).checked_sub(1) {
-        Some(close) => key_ending_at(doc, close),
-        None => Segment::Key(Vec::new()),
+        Some(close) => key_ending_at(doc, close, out),
+        None => out.push_key(|_| ()),
     }
 }
 
@@ -602,11 +597,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
             next: 0,
             slots: Vec::new(),
             scal: 0,
-            out: if P {
-                vec![None; starts.len()]
-            } else {
-                Vec::new()
-            },
+            out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
         },
         stack: [Frame::default(); MAX_DEPTH],
         depth: 0,
@@ -642,9 +633,8 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
             if h > doc.len() {
                 break;
             }
-            if let Some(slot) = p.out.get_mut(p.next) {
-                *slot = Some(Vec::new());
-            }
+            let mark = p.out.mark();
+            p.out.answer(p.next, mark);
             p.next += 1;
         }
     }
@@ -653,7 +643,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tokenize, Visitor};
+    use super::super::{tokenize, Segment, Visitor};
     use super::*;
     use std::ops::Range;
 
@@ -1007,7 +997,7 @@ mod tests {
         let mut some: Vec<usize> = all.iter().copied().filter(|_| r.below(9) == 0).collect();
         some.dedup();
         for starts in [all, some] {
-            let want: Option<Answers> = walked.then(|| {
+            let want: Option<Vec<Option<Vec<Segment>>>> = walked.then(|| {
                 starts
                     .iter()
                     .map(|&h| {
@@ -1020,13 +1010,14 @@ mod tests {
                     .collect()
             });
             let show = String::from_utf8_lossy(doc);
-            assert_eq!(validate_paths(doc, &starts), want, "{show:?}");
-            assert_eq!(run::<Scalar, true>(doc, &starts), want, "{show:?}");
+            let got = |a: Option<Answers>| a.map(|a| a.all_segments());
+            assert_eq!(got(validate_paths(doc, &starts)), want, "{show:?}");
+            assert_eq!(got(run::<Scalar, true>(doc, &starts)), want, "{show:?}");
             #[cfg(target_arch = "x86_64")]
             if super::super::stage1::x86::available() {
                 // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
                 let avx2 = unsafe { validate_paths_avx2(doc, &starts) };
-                assert_eq!(avx2, want, "{show:?}");
+                assert_eq!(got(avx2), want, "{show:?}");
             }
         }
     }
