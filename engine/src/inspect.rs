@@ -1136,14 +1136,12 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
     // Per detector, the end of the last span it kept (0: none yet).
     let mut last_end = vec![0usize; dets];
     // Specific detectors first (the spans yielding ones give way to);
-    // yielding spans stay in place for the second pass. Both passes keep a
-    // subsequence, compacted in place.
+    // yielding spans stay in place for the second pass. Both passes are
+    // `retain`s: in order, in place.
     let mut specific: Vec<Span> = Vec::new();
     let mut any_yielding = false;
-    let mut w = 0;
-    for i in 0..out.len() {
-        let (det, span) = out[i];
-        let keep = if is_yielding(det) {
+    out.retain(|&(det, span)| {
+        if is_yielding(det) {
             any_yielding = true;
             true
         } else if span.start >= last_end[det] && passes(det, span) {
@@ -1152,13 +1150,8 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
             true
         } else {
             false
-        };
-        if keep {
-            out[w] = (det, span);
-            w += 1;
         }
-    }
-    out.truncate(w);
+    });
     if !any_yielding {
         return;
     }
@@ -1177,35 +1170,27 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
     };
     // Per yielding detector, its last claimed span whose test was put off.
     let mut pending: Vec<Option<Span>> = vec![None; dets];
-    let mut w = 0;
-    for i in 0..out.len() {
-        let (det, span) = out[i];
-        let keep = if !is_yielding(det) {
+    out.retain(|&(det, span)| {
+        if !is_yielding(det) {
+            return true;
+        }
+        if let Some(p) = pending[det].take() {
+            if span.start < p.end && passes(det, p) {
+                last_end[det] = p.end;
+            }
+        }
+        if span.start < last_end[det] {
+            false
+        } else if claimed(span) {
+            pending[det] = Some(span);
+            false
+        } else if passes(det, span) {
+            last_end[det] = span.end;
             true
         } else {
-            if let Some(p) = pending[det].take() {
-                if span.start < p.end && passes(det, p) {
-                    last_end[det] = p.end;
-                }
-            }
-            if span.start < last_end[det] {
-                false
-            } else if claimed(span) {
-                pending[det] = Some(span);
-                false
-            } else if passes(det, span) {
-                last_end[det] = span.end;
-                true
-            } else {
-                false
-            }
-        };
-        if keep {
-            out[w] = (det, span);
-            w += 1;
+            false
         }
-    }
-    out.truncate(w);
+    });
 }
 
 /// Sorts spans by start, longest first, then detector, in linear time: a
