@@ -441,6 +441,39 @@ impl Nibbles {
         self.run_scalar(hay)
     }
 
+    /// `run` over 16-byte blocks, given `outside(block)`: bit k set when
+    /// byte k of the block is outside the class. The vector paths differ
+    /// only in that function; a partial last block is read as the last 16
+    /// bytes, overlapping the block before.
+    #[inline(always)]
+    fn run_blocks(&self, hay: &[u8], outside: impl Fn(&[u8; 16]) -> u32) -> usize {
+        let mut i = 0;
+        while let Some(block) = hay[i..].first_chunk::<16>() {
+            let out = outside(block);
+            if out != 0 {
+                return i + out.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        if i == hay.len() {
+            return i;
+        }
+        let Some(block) = hay
+            .len()
+            .checked_sub(16)
+            .and_then(|l| hay[l..].first_chunk::<16>())
+        else {
+            return self.run_scalar(hay);
+        };
+        // Positions before `i` are in the class already.
+        let out = outside(block) >> (i + 16 - hay.len());
+        if out != 0 {
+            i + out.trailing_zeros() as usize
+        } else {
+            hay.len()
+        }
+    }
+
     /// `run` byte by byte through the table (the tail of a vector run,
     /// and the reference the tests hold the vector paths to).
     fn run_scalar(&self, hay: &[u8]) -> usize {
@@ -472,30 +505,9 @@ mod x86 {
     pub(super) unsafe fn run(t: &Nibbles, hay: &[u8]) -> usize {
         let lo = _mm_loadu_si128(t.lo.as_ptr().cast());
         let hi = _mm_loadu_si128(HIGH_BITS.as_ptr().cast());
-        let mut i = 0;
-        while i + 16 <= hay.len() {
-            // SAFETY: reads hay[i..i + 16], in bounds by the loop condition.
-            let out = outside(lo, hi, hay.as_ptr().add(i));
-            if out != 0 {
-                return i + out.trailing_zeros() as usize;
-            }
-            i += 16;
-        }
-        if i == hay.len() {
-            return i;
-        }
-        let Some(last) = hay.len().checked_sub(16) else {
-            return t.run_scalar(hay);
-        };
-        // The last 16 bytes (overlapping the block before): positions
-        // before `i` are in the class already.
-        // SAFETY: reads hay[last..last + 16] = the last 16 bytes.
-        let out = outside(lo, hi, hay.as_ptr().add(last)) >> (i - last);
-        if out != 0 {
-            i + out.trailing_zeros() as usize
-        } else {
-            hay.len()
-        }
+        // SAFETY: `outside` reads the 16 bytes of `block`; SSSE3 is
+        // available (this function's contract).
+        t.run_blocks(hay, |block| unsafe { outside(lo, hi, block.as_ptr()) })
     }
 }
 
@@ -515,38 +527,16 @@ mod wasm {
         let lo = load(&t.lo);
         let hi = load(&HIGH_BITS);
         let nib = u8x16_splat(0x0f);
-        // Bit k set: byte k of the block at `p[0..16]` is outside the class.
-        let outside = |p: &[u8]| -> u32 {
-            let Some(p) = p.get(..16) else { return 0 };
-            // SAFETY: `p` has 16 bytes (checked above); v128_load has no
-            // alignment requirement.
-            let v = unsafe { v128_load(p.as_ptr().cast()) };
+        t.run_blocks(hay, |block| {
+            // SAFETY: `block` has 16 bytes; v128_load has no alignment
+            // requirement.
+            let v = unsafe { v128_load(block.as_ptr().cast()) };
             let m = v128_and(
                 u8x16_swizzle(lo, v128_and(v, nib)),
                 u8x16_swizzle(hi, u8x16_shr(v, 4)),
             );
             u32::from(i8x16_bitmask(i8x16_eq(m, u8x16_splat(0))))
-        };
-        let mut i = 0;
-        while i + 16 <= hay.len() {
-            let out = outside(&hay[i..]);
-            if out != 0 {
-                return i + out.trailing_zeros() as usize;
-            }
-            i += 16;
-        }
-        if i == hay.len() {
-            return i;
-        }
-        let Some(last) = hay.len().checked_sub(16) else {
-            return t.run_scalar(hay);
-        };
-        let out = outside(&hay[last..]) >> (i - last);
-        if out != 0 {
-            i + out.trailing_zeros() as usize
-        } else {
-            hay.len()
-        }
+        })
     }
 }
 
