@@ -51,6 +51,7 @@ const FOLDED_SETS: usize = 1;
 /// Index of byte `b` in `AnchorSet::folded_bytes`: bits 0-4 of `b` and,
 /// as bit 5, bit 6 inverted; the same for `b` and `fold(b)`, different for
 /// any two folded ASCII bytes.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 const fn folded_index(b: u8) -> usize {
     ((b & 0x1f) | (!b >> 1 & 0x20)) as usize
@@ -395,7 +396,9 @@ pub struct AnchorSet {
     /// The folded sets' whole-byte tables in 64 entries, indexed by
     /// `folded_index` (one-table `vpermb` instead of two-table
     /// `vpermi2b`): a folded byte has bit 5 set, so 6 bits tell the
-    /// folded ASCII bytes apart and the lookup is the same.
+    /// folded ASCII bytes apart and the lookup is the same. Only the VBMI
+    /// pass reads it.
+    #[cfg(target_arch = "x86_64")]
     folded_bytes: Box<[[[u8; 64]; FOLDED_SETS]; WIDTH]>,
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
@@ -526,7 +529,9 @@ impl AnchorSet {
             }
         }
 
+        #[cfg(target_arch = "x86_64")]
         let mut folded_bytes = Box::new([[[0u8; 64]; FOLDED_SETS]; WIDTH]);
+        #[cfg(target_arch = "x86_64")]
         for (k, sets) in folded_bytes.iter_mut().enumerate() {
             for (f, table) in sets.iter_mut().enumerate() {
                 for b in (0..128u8).filter(|&b| b == fold(b)) {
@@ -560,6 +565,7 @@ impl AnchorSet {
             lo,
             hi,
             bytes,
+            #[cfg(target_arch = "x86_64")]
             folded_bytes,
             pairs,
             tail_pairs,
@@ -1497,6 +1503,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn folded_index_tells_folded_ascii_apart() {
         let mut seen = [None; 64];
