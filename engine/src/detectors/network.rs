@@ -99,9 +99,23 @@ pub(crate) fn ipv6(cx: &Cx, pos: usize) -> Option<Span> {
     Some(Span { start, end })
 }
 
+/// The base58 alphabet as a table: a token scan tests each byte with one
+/// load, where the range tests branch on every digit/letter change in a
+/// hex digest (most of what starts `1`/`3` before a letter).
+static BASE58: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l');
+        b += 1;
+    }
+    t
+};
+
 #[inline]
-fn is_base58(b: u8) -> bool {
-    b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l')
+pub(crate) fn is_base58(b: u8) -> bool {
+    BASE58[usize::from(b)]
 }
 
 #[inline]
@@ -188,4 +202,17 @@ pub(crate) fn ethereum(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
         return None;
     }
     Some(Span { start: pos, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base58_table_is_the_alphabet() {
+        for b in 0..=255u8 {
+            let want = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".contains(&b);
+            assert_eq!(is_base58(b), want, "{b}");
+        }
+    }
 }
