@@ -70,6 +70,30 @@ fn next_digit(hay: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Position of the first byte at or after `i` that is not an ASCII digit
+/// (or `hay.len()`), eight bytes at a time: with `t = b ^ 0x30`, a byte is
+/// no digit iff `t >= 10`, i.e. its top bit is set or its low seven bits
+/// plus 0x76 carry into the top bit (never into the next byte), so every
+/// flag is exact.
+#[inline]
+fn digits_end(hay: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while i + 8 <= hay.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        let t = u64::from_le_bytes(w) ^ (0x30 * ONES);
+        let m = (((t & (0x7f * ONES)) + 0x76 * ONES) | t) & (0x80 * ONES);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < hay.len() && hay[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
 /// Calls `f` for every maximal digit run in `hay`.
 pub fn digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
     let mut i = 0;
@@ -239,9 +263,7 @@ pub(crate) fn measure_run(hay: &[u8], mut i: usize) -> DigitRun {
     };
     loop {
         let group_start = i;
-        while i < n && hay[i].is_ascii_digit() {
-            i += 1;
-        }
+        i = digits_end(hay, i);
         let len = i - group_start;
         run.digits += len;
         if run.group_count < MAX_GROUPS {
@@ -475,20 +497,23 @@ fn is_phone_sep(b: u8) -> bool {
 pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
     let hay = cx.hay;
     let (start, plus) = phone_start(hay, run)?;
-    // Most candidates are one plain run that ends the number (10-digit
-    // ids, unix timestamps): the number is the run itself, and
-    // `phone_read` would find exactly that.
+    // Most candidates are one run that ends the number (10-digit ids,
+    // unix timestamps, "ORD-2022-553332"): within 24 bytes the number is
+    // the run itself, and `phone_read` would find exactly that.
     let next = hay.get(run.end).copied();
-    if run.group_count == 1 && !next.is_some_and(is_phone_sep) {
-        // "(4155550132" never closes its parenthesis; past 24 bytes the
-        // read stops before a digit.
-        if hay[start] == b'(' || run.end > start + 24 {
+    if !next.is_some_and(is_phone_sep) && run.end <= start + 24 {
+        // "(415 555 0132" never closes its parenthesis.
+        if hay[start] == b'(' || next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return None;
         }
-        if next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if run.group_count == 1 {
+            return phone_digits_ok(cx, &hay[run.start..run.end], plus, start, run.end);
+        }
+        if !(10..=15).contains(&run.digits) {
             return None;
         }
-        return phone_digits_ok(cx, &hay[run.start..run.end], plus, start, run.end);
+        let d = digits_of(hay, run.start, run.end);
+        return phone_digits_ok(cx, &d, plus, start, run.end);
     }
     phone_read(cx, start, plus)
 }
@@ -806,6 +831,24 @@ mod tests {
                 .find(|&j| all[j].is_ascii_digit())
                 .unwrap_or(all.len());
             assert_eq!(next_digit(&all, i), want);
+        }
+    }
+
+    #[test]
+    fn digits_end_is_exact() {
+        let mut all: Vec<u8> = (0u8..=255).collect();
+        all.extend_from_slice(b"0123456789012345678/9:");
+        for start in 0..all.len() {
+            // Every byte after a digit prefix of every length.
+            for len in 0..20 {
+                let mut hay = vec![b'7'; len];
+                hay.extend_from_slice(&all[start..]);
+                let want = hay
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(hay.len());
+                assert_eq!(digits_end(&hay, 0), want, "{start} {len}");
+            }
         }
     }
 
