@@ -425,11 +425,28 @@ pub fn run_may_matter(hay: &[u8], run: &DigitRun) -> bool {
         || (matches!(first, b'1' | b'3')
             && next.is_ascii_alphabetic()
             && !prev.is_ascii_alphanumeric()
-            && hay.get(run.start..run.start + 26).is_some_and(|w| {
-                w.iter().all(|&b| super::network::is_base58(b))
-            }))
+            && hay
+                .get(run.start..run.start + 26)
+                .is_some_and(|w| !has_zero_digit(w) && w.iter().all(|&b| super::network::is_base58(b))))
         // IPv4 dotted quad.
         || (run.digits <= 3 && next == b'.' && at(run.end + 1).is_ascii_digit())
+}
+
+/// Whether the 26-byte window holds a `0` (never base58), in four
+/// overlapping eight-byte words: most words starting `1`/`3` before a
+/// letter are hex digests, and four out of five of them have a `0` in
+/// their first 26 bytes, so this rejects them without a byte loop. The
+/// zero-byte test on `w ^ "00000000"` may flag a byte above a true zero
+/// (a borrow), never a word without one.
+#[inline]
+fn has_zero_digit(w: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    [0, 8, 16, 18].iter().any(|&i| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&w[i..i + 8]);
+        let t = u64::from_le_bytes(b) ^ (0x30 * ONES);
+        t.wrapping_sub(ONES) & !t & (0x80 * ONES) != 0
+    })
 }
 
 /// The digits of a short span, separators dropped, on the stack (at most
@@ -849,6 +866,23 @@ mod tests {
                     .unwrap_or(hay.len());
                 assert_eq!(digits_end(&hay, 0), want, "{start} {len}");
             }
+        }
+    }
+
+    #[test]
+    fn has_zero_digit_is_exact() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for _ in 0..20000 {
+            let mut w = [0u8; 26];
+            for b in w.iter_mut() {
+                crate::test_rng::xorshift(&mut seed);
+                // Mostly hex digits and letters, now and then any byte.
+                *b = match seed % 4 {
+                    0 => (seed >> 8) as u8,
+                    _ => b"0123456789abcdefAZlOI"[((seed >> 8) % 21) as usize],
+                };
+            }
+            assert_eq!(has_zero_digit(&w), w.contains(&b'0'), "{w:?}");
         }
     }
 
