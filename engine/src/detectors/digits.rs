@@ -70,6 +70,30 @@ fn next_digit(hay: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Position of the first byte at or after `i` that is not an ASCII digit
+/// (or `hay.len()`), eight bytes at a time: with `t = b ^ 0x30`, a byte is
+/// no digit iff `t >= 10`, i.e. its top bit is set or its low seven bits
+/// plus 0x76 carry into the top bit (never into the next byte), so every
+/// flag is exact.
+#[inline]
+fn digits_end(hay: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while i + 8 <= hay.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        let t = u64::from_le_bytes(w) ^ (0x30 * ONES);
+        let m = (((t & (0x7f * ONES)) + 0x76 * ONES) | t) & (0x80 * ONES);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < hay.len() && hay[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
 /// Calls `f` for every maximal digit run in `hay`.
 pub fn digit_runs(hay: &[u8], mut f: impl FnMut(&DigitRun)) {
     let mut i = 0;
@@ -239,9 +263,7 @@ pub(crate) fn measure_run(hay: &[u8], mut i: usize) -> DigitRun {
     };
     loop {
         let group_start = i;
-        while i < n && hay[i].is_ascii_digit() {
-            i += 1;
-        }
+        i = digits_end(hay, i);
         let len = i - group_start;
         run.digits += len;
         if run.group_count < MAX_GROUPS {
@@ -403,12 +425,28 @@ pub fn run_may_matter(hay: &[u8], run: &DigitRun) -> bool {
         || (matches!(first, b'1' | b'3')
             && next.is_ascii_alphabetic()
             && !prev.is_ascii_alphanumeric()
-            && hay.get(run.start..run.start + 26).is_some_and(|w| {
-                w.iter()
-                    .all(|&b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l'))
-            }))
+            && hay
+                .get(run.start..run.start + 26)
+                .is_some_and(|w| !has_zero_digit(w) && w.iter().all(|&b| super::network::is_base58(b))))
         // IPv4 dotted quad.
         || (run.digits <= 3 && next == b'.' && at(run.end + 1).is_ascii_digit())
+}
+
+/// Whether the 26-byte window holds a `0` (never base58), in four
+/// overlapping eight-byte words: most words starting `1`/`3` before a
+/// letter are hex digests, and four out of five of them have a `0` in
+/// their first 26 bytes, so this rejects them without a byte loop. The
+/// zero-byte test on `w ^ "00000000"` may flag a byte above a true zero
+/// (a borrow), never a word without one.
+#[inline]
+fn has_zero_digit(w: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    [0, 8, 16, 18].iter().any(|&i| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&w[i..i + 8]);
+        let t = u64::from_le_bytes(b) ^ (0x30 * ONES);
+        t.wrapping_sub(ONES) & !t & (0x80 * ONES) != 0
+    })
 }
 
 /// The digits of a short span, separators dropped, on the stack (at most
@@ -475,6 +513,32 @@ fn is_phone_sep(b: u8) -> bool {
 /// Phone numbers. One candidate per number: the run that starts it.
 pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
     let hay = cx.hay;
+    let (start, plus) = phone_start(hay, run)?;
+    // Most candidates are one run that ends the number (10-digit ids,
+    // unix timestamps, "ORD-2022-553332"): within 24 bytes the number is
+    // the run itself, and `phone_read` would find exactly that.
+    let next = hay.get(run.end).copied();
+    if !next.is_some_and(is_phone_sep) && run.end <= start + 24 {
+        // "(415 555 0132" never closes its parenthesis.
+        if hay[start] == b'(' || next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
+        if run.group_count == 1 {
+            return phone_digits_ok(cx, &hay[run.start..run.end], plus, start, run.end);
+        }
+        if !(10..=15).contains(&run.digits) {
+            return None;
+        }
+        let d = digits_of(hay, run.start, run.end);
+        return phone_digits_ok(cx, &d, plus, start, run.end);
+    }
+    phone_read(cx, start, plus)
+}
+
+/// Where a phone number starting with `run` begins (an opening
+/// parenthesis or the E.164 plus belongs to it) and whether it has the
+/// plus; `None` when the run continues an earlier number or token.
+fn phone_start(hay: &[u8], run: &DigitRun) -> Option<(usize, bool)> {
     let mut start = run.start;
     // An opening parenthesis or the E.164 plus belongs to the number.
     let mut plus = false;
@@ -508,7 +572,13 @@ pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
             return None;
         }
     }
-    // Read the number: digits and single separators, at most 24 bytes.
+    Some((start, plus))
+}
+
+/// Reads the number from `start`: digits and single separators, at most
+/// 24 bytes, then judges its parentheses, neighbours and digits.
+fn phone_read(cx: &Cx, start: usize, plus: bool) -> Option<Span> {
+    let hay = cx.hay;
     let mut end = if plus { start + 1 } else { start };
     let limit = (start + 24).min(hay.len());
     let mut last_digit_end = end;
@@ -549,7 +619,12 @@ pub(crate) fn phone_number(cx: &Cx, run: &DigitRun) -> Option<Span> {
     if text.contains(&b'.') && text.iter().any(|&b| matches!(b, b' ' | b'-')) {
         return None;
     }
-    let d = digits_of(hay, start, end);
+    phone_digits_ok(cx, &digits_of(hay, start, end), plus, start, end)
+}
+
+/// The digit tests of a phone number `hay[start..end]` whose digits are
+/// `d`: E.164 length after a plus, else a national shape and a keyword.
+fn phone_digits_ok(cx: &Cx, d: &[u8], plus: bool, start: usize, end: usize) -> Option<Span> {
     let n = d.len();
     if plus {
         if !(10..=15).contains(&n) || d[0] == b'0' {
@@ -773,6 +848,41 @@ mod tests {
                 .find(|&j| all[j].is_ascii_digit())
                 .unwrap_or(all.len());
             assert_eq!(next_digit(&all, i), want);
+        }
+    }
+
+    #[test]
+    fn digits_end_is_exact() {
+        let mut all: Vec<u8> = (0u8..=255).collect();
+        all.extend_from_slice(b"0123456789012345678/9:");
+        for start in 0..all.len() {
+            // Every byte after a digit prefix of every length.
+            for len in 0..20 {
+                let mut hay = vec![b'7'; len];
+                hay.extend_from_slice(&all[start..]);
+                let want = hay
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(hay.len());
+                assert_eq!(digits_end(&hay, 0), want, "{start} {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn has_zero_digit_is_exact() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for _ in 0..20000 {
+            let mut w = [0u8; 26];
+            for b in w.iter_mut() {
+                crate::test_rng::xorshift(&mut seed);
+                // Mostly hex digits and letters, now and then any byte.
+                *b = match seed % 4 {
+                    0 => (seed >> 8) as u8,
+                    _ => b"0123456789abcdefAZlOI"[((seed >> 8) % 21) as usize],
+                };
+            }
+            assert_eq!(has_zero_digit(&w), w.contains(&b'0'), "{w:?}");
         }
     }
 
@@ -1002,6 +1112,34 @@ mod prefilter_tests {
             }
         });
         out
+    }
+
+    /// `phone_number`'s plain-run shortcut against the general read, on
+    /// every run of the generated text (near misses, cut pieces, keywords).
+    #[test]
+    fn phone_shortcut_is_the_read() {
+        let keywords = Builtin::from_id("phone_number").unwrap().def().keywords;
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        let mut found = 0;
+        for round in 0..3000 {
+            let hay = text(&mut seed, 40 + round % 300);
+            let cx = Cx {
+                hay: &hay,
+                field: b"",
+                keywords,
+            };
+            digit_runs(&hay, |run| {
+                let want = phone_start(&hay, run).and_then(|(s, plus)| phone_read(&cx, s, plus));
+                found += usize::from(want.is_some());
+                assert_eq!(
+                    phone_number(&cx, run),
+                    want,
+                    "{}",
+                    String::from_utf8_lossy(&hay)
+                );
+            });
+        }
+        assert!(found > 200, "{found}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (from `:`), Bitcoin (base58check from digit runs starting `1`/`3`,
 //! bech32 after `bc`), Ethereum (`0x` anchor, EIP-55).
 
-use super::crypto::{base58check_payload, bech32_verify, keccak256};
+use super::crypto::{base58_decode, bech32_verify, keccak256, sha256};
 use super::{Cx, DigitRun, Span};
 
 fn glued(b: Option<u8>) -> bool {
@@ -99,9 +99,23 @@ pub(crate) fn ipv6(cx: &Cx, pos: usize) -> Option<Span> {
     Some(Span { start, end })
 }
 
+/// The base58 alphabet as a table: a token scan tests each byte with one
+/// load, where the range tests branch on every digit/letter change in a
+/// hex digest (most of what starts `1`/`3` before a letter).
+static BASE58: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l');
+        b += 1;
+    }
+    t
+};
+
 #[inline]
-fn is_base58(b: u8) -> bool {
-    b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l')
+pub(crate) fn is_base58(b: u8) -> bool {
+    BASE58[usize::from(b)]
 }
 
 #[inline]
@@ -152,9 +166,17 @@ pub(crate) fn bitcoin(cx: &Cx, run: &DigitRun) -> Option<Span> {
     if !token.iter().any(u8::is_ascii_alphabetic) {
         return None;
     }
-    let payload = base58check_payload(token)?;
-    let version_ok = payload.len() == 21 && matches!((first, payload[0]), (b'1', 0) | (b'3', 5));
-    version_ok.then_some(Span { start: s, end })
+    // A P2PKH/P2SH address decodes to a version byte (0 after `1`, 5
+    // after `3`), a 20-byte hash and a 4-byte checksum: the length and
+    // version are tested before the double SHA-256, which most base58-ish
+    // words (base64 pieces, ids) never reach.
+    let raw = base58_decode(token)?;
+    let version = if first == b'1' { 0 } else { 5 };
+    if raw.len() != 25 || raw[0] != version {
+        return None;
+    }
+    let (payload, check) = raw.split_at(21);
+    (sha256(&sha256(payload))[..4] == *check).then_some(Span { start: s, end })
 }
 
 pub(crate) fn ethereum(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
@@ -188,4 +210,82 @@ pub(crate) fn ethereum(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
         return None;
     }
     Some(Span { start: pos, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The length and version test before the checksum against the
+    /// whole base58check payload: real addresses, each with one character
+    /// changed, cut or grown, and with the other version's prefix.
+    #[test]
+    fn base58_address_test_is_base58check() {
+        use crate::detectors::crypto::base58check_payload;
+        let alphabet = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        let mut tokens = Vec::new();
+        for addr in [
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+            "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+            "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+            "3CVRHcfx1G6YQg2uMcHM9RZbYSu2WLgU6k",
+        ] {
+            let a = addr.as_bytes().to_vec();
+            tokens.push(a.clone());
+            for i in 1..a.len() {
+                for &c in alphabet.iter().step_by(7) {
+                    let mut t = a.clone();
+                    t[i] = c;
+                    tokens.push(t);
+                }
+                tokens.push(a[..i].to_vec());
+            }
+            let mut longer = a.clone();
+            longer.push(b'z');
+            tokens.push(longer);
+            let mut other = a.clone();
+            other[0] = if a[0] == b'1' { b'3' } else { b'1' };
+            tokens.push(other);
+        }
+        let mut found = 0;
+        for t in tokens {
+            let hay = [b" ".as_slice(), &t, b" "].concat();
+            let mut run = None;
+            crate::detectors::digit_runs(&hay, |r| {
+                if run.is_none() {
+                    run = Some(r.clone());
+                }
+            });
+            let Some(run) = run.filter(|r| r.start == 1) else {
+                continue;
+            };
+            let cx = Cx {
+                hay: &hay,
+                field: b"",
+                keywords: &[],
+            };
+            let want = (26..=35).contains(&t.len())
+                && t.iter().any(u8::is_ascii_alphabetic)
+                && base58check_payload(&t).is_some_and(|p| {
+                    p.len() == 21 && matches!((t[0], p[0]), (b'1', 0) | (b'3', 5))
+                });
+            found += usize::from(want);
+            assert_eq!(
+                bitcoin(&cx, &run).is_some(),
+                want,
+                "{}",
+                String::from_utf8_lossy(&t)
+            );
+        }
+        // The real addresses (also where a change put back the same character).
+        assert!(found >= 4, "{found}");
+    }
+
+    #[test]
+    fn base58_table_is_the_alphabet() {
+        for b in 0..=255u8 {
+            let want = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".contains(&b);
+            assert_eq!(is_base58(b), want, "{b}");
+        }
+    }
 }
