@@ -368,15 +368,21 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
         // SAFETY: part * 16 + 16 <= 64; v128_load has no alignment
         // requirement.
         let v = unsafe { v128_load(chunk.as_ptr().add(part * 16).cast()) };
-        let range =
-            |v: v128, lo: u8, n: u8| u8x16_lt(u8x16_sub(v, u8x16_splat(lo)), u8x16_splat(n));
+        // `v - lo < n` (unsigned) as the clear top bits of a saturating
+        // add: V8 lowers `i8x16.lt_u` to four instructions on x64, the
+        // saturating add to one (`paddusb`), and the mask is inverted as
+        // a scalar.
+        let range_bits = |lo: u8, n: u8| {
+            let above = u8x16_add_sat(u8x16_sub(v, u8x16_splat(lo)), u8x16_splat(0x80 - n));
+            (!u64::from(u8x16_bitmask(above)) & 0xffff) << (part * 16)
+        };
         let eq = |b: u8| u8x16_eq(v, u8x16_splat(b));
         let bits = |m: v128| u64::from(u8x16_bitmask(m)) << (part * 16);
         let open = eq(b'(');
         let dot = eq(b'.');
-        c.digit |= bits(range(v, b'0', 10));
-        c.lower |= bits(range(v, b'a', 26));
-        c.upper |= bits(range(v, b'A', 26));
+        c.digit |= range_bits(b'0', 10);
+        c.lower |= range_bits(b'a', 26);
+        c.upper |= range_bits(b'A', 26);
         c.sep |= bits(v128_or(eq(b' '), eq(b'-')));
         c.paren_plus |= bits(v128_or(open, eq(b'+')));
         c.dot |= bits(dot);
@@ -717,9 +723,14 @@ fn colon_gate(
     (c, next): (u64, u64),
     f: &mut impl FnMut(Candidate),
 ) {
-    let colons = u128::from(c) | u128::from(next) << 64;
     for_each_bit(soon, 0, 64, |k| {
-        if !may_start_ipv6(colons >> k) {
+        // The colons from bit `k` on, in a u64 (a u128 shift is a library
+        // call in wasm); `may_start_ipv6` reads only 46 of them.
+        let from_k = match k {
+            0 => c,
+            _ => c >> k | next << (64 - k),
+        };
+        if !may_start_ipv6(from_k) {
             return;
         }
         let i = base + k;
@@ -736,8 +747,8 @@ fn colon_gate(
 /// `colons` holds the colons from a candidate on (bit 0): `::`, or six
 /// colons, within the 46 bytes `network::ipv6` reads.
 #[inline(always)]
-fn may_start_ipv6(colons: u128) -> bool {
-    let w = colons as u64 & ((1 << IPV6_SPAN) - 1);
+fn may_start_ipv6(colons: u64) -> bool {
+    let w = colons & ((1 << IPV6_SPAN) - 1);
     w.count_ones() >= 6 || w & (w >> 1) != 0
 }
 

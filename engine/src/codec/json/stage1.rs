@@ -352,6 +352,14 @@ pub(super) mod wasm {
 
     pub(in crate::codec::json) struct Simd128;
 
+    /// The bitmask of the lanes of `v` below `n` (`0 < n <= 0x80`), as the
+    /// clear top bits of a saturating add: V8 lowers `i8x16.lt_u` to four
+    /// instructions on x64, the saturating add to one (`paddusb`).
+    #[inline(always)]
+    fn below(v: v128, n: u8) -> u64 {
+        !u64::from(u8x16_bitmask(u8x16_add_sat(v, u8x16_splat(0x80 - n)))) & 0xffff
+    }
+
     impl Classify for Simd128 {
         #[inline(always)]
         fn classify(block: &[u8; 64]) -> Classes {
@@ -402,18 +410,17 @@ pub(super) mod wasm {
                 let m = |x: v128| u64::from(u8x16_bitmask(x));
                 let eq = |c: u8| u8x16_eq(v, u8x16_splat(c));
                 let nib = v128_and(v, u8x16_splat(0x0f));
-                let ctrl = u8x16_lt(v, u8x16_splat(0x20));
+                let ctrl = below(v, 0x20);
                 let ws = u8x16_eq(u8x16_swizzle(ws_t, nib), v);
                 let op = u8x16_eq(u8x16_swizzle(op_t, nib), v128_or(v, u8x16_splat(0x20)));
-                let op = v128_andnot(op, ctrl);
                 let part = Classes {
                     quote: m(eq(b'"')),
                     backslash: m(eq(b'\\')),
                     ws: m(ws),
-                    op: m(op),
+                    op: m(op) & !ctrl,
                     colon: m(eq(b':')),
                     comma: m(eq(b',')),
-                    ctrl: m(ctrl),
+                    ctrl,
                     high: m(v),
                 };
                 out = super::join(out, part, 16 * k as u32);
@@ -431,9 +438,9 @@ pub(super) mod wasm {
                     w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11],
                     w[12], w[13], w[14], w[15],
                 );
-                let l = u8x16_lt(u8x16_sub(v, u8x16_splat(0xc2)), u8x16_splat(0x1e));
+                let l = below(u8x16_sub(v, u8x16_splat(0xc2)), 0x1e);
                 let c = u8x16_eq(v128_and(v, u8x16_splat(0xc0)), u8x16_splat(0x80));
-                lead |= u64::from(u8x16_bitmask(l)) << (16 * k);
+                lead |= l << (16 * k);
                 cont |= u64::from(u8x16_bitmask(c)) << (16 * k);
             }
             (lead, cont)
@@ -451,7 +458,7 @@ pub(super) mod wasm {
                 );
                 let m = |x: v128| u64::from(u8x16_bitmask(x)) << (16 * k);
                 let eq = |c: u8| m(u8x16_eq(v, u8x16_splat(c)));
-                out[0] |= m(u8x16_lt(u8x16_sub(v, u8x16_splat(b'0')), u8x16_splat(10)));
+                out[0] |= below(u8x16_sub(v, u8x16_splat(b'0')), 10) << (16 * k);
                 out[1] |= eq(b'0');
                 out[2] |= eq(b'-');
                 out[3] |= eq(b'.');
