@@ -22,9 +22,9 @@
 //!   their own exact-byte cost (`assign_byte_buckets`).
 //!
 //! Only positions whose bucket bits survive all window bytes are verified:
-//! exact (folded) 2-byte bitmaps of the window's first and last two bytes,
-//! then a hash of the folded window that names the anchors to compare in
-//! full (first 8 bytes as one word). Portable scalar paths compute the
+//! exact 2-byte bitmaps of the window's first and last two bytes, then a
+//! hash of the exact window bytes that names the anchors spelled with
+//! them, compared in full (first 8 bytes as one word). Portable scalar paths compute the
 //! same masks from the same tables; tests check every path against them
 //! and the matches against a naive search.
 
@@ -261,8 +261,8 @@ pub struct AnchorSpec<'a> {
     pub fold_case: bool,
 }
 
-/// Case folding of the vector pass for keyword buckets and of the window
-/// keys: sets bit 5, which maps ASCII capitals to small letters (and some
+/// Case folding of the vector pass for keyword buckets and of their
+/// windows: sets bit 5, which maps ASCII capitals to small letters (and some
 /// punctuation onto other punctuation, which only widens the prefilter).
 #[inline]
 fn fold(b: u8) -> u8 {
@@ -488,16 +488,18 @@ impl AnchorSet {
                 continue;
             };
 
-            let folded_window: Vec<u8> = window.iter().map(|&b| fold(b)).collect();
-            keyed.push((key(&folded_window), id as u32, *offset as u32));
-            let pair = usize::from(folded_window[0]) << 8 | usize::from(folded_window[1]);
+            // Verification looks a window up by its exact bytes, so a
+            // lookup lands only on the spellings that share them (`secr`
+            // names 12 anchors, not the 28 of its folded window).
+            let exact = &patterns[id][*offset..*offset + window.len()];
+            keyed.push((key(exact), id as u32, *offset as u32));
+            let pair = usize::from(exact[0]) << 8 | usize::from(exact[1]);
             pairs[pair / 64] |= 1 << (pair % 64);
-            if folded_window.len() == WIDTH {
-                let tail = usize::from(folded_window[WIDTH - 2]) << 8
-                    | usize::from(folded_window[WIDTH - 1]);
+            if exact.len() == WIDTH {
+                let tail = usize::from(exact[WIDTH - 2]) << 8 | usize::from(exact[WIDTH - 1]);
                 tail_pairs[tail / 64] |= 1 << (tail % 64);
             } else {
-                short_lens |= 1 << folded_window.len();
+                short_lens |= 1 << exact.len();
                 short_pairs[pair / 64] |= 1 << (pair % 64);
             }
             let mut fp = [[u64::MAX; 4]; WIDTH];
@@ -608,16 +610,14 @@ impl AnchorSet {
         if p + 2 > hay.len() {
             return;
         }
-        let (b0, b1) = (fold(hay[p]), fold(hay[p + 1]));
-        let pair = usize::from(b0) << 8 | usize::from(b1);
+        let pair = usize::from(hay[p]) << 8 | usize::from(hay[p + 1]);
         if self.pairs[pair / 64] >> (pair % 64) & 1 == 0 {
             return;
         }
         if let Some(w) = hay.get(p..p + WIDTH) {
-            let tail = usize::from(fold(w[WIDTH - 2])) << 8 | usize::from(fold(w[WIDTH - 1]));
+            let tail = usize::from(w[WIDTH - 2]) << 8 | usize::from(w[WIDTH - 1]);
             if self.tail_pairs[tail / 64] >> (tail % 64) & 1 == 1 {
-                let folded: [u8; WIDTH] = std::array::from_fn(|i| fold(w[i]));
-                self.verify_window(hay, p, key(&folded), f);
+                self.verify_window(hay, p, key(w), f);
             }
         }
         if self.short_lens != 0 && self.short_pairs[pair / 64] >> (pair % 64) & 1 == 1 {
@@ -626,13 +626,11 @@ impl AnchorSet {
     }
 
     fn verify_short(&self, hay: &[u8], p: usize, f: &mut impl FnMut(usize, usize, usize)) {
-        let mut folded = [0u8; WIDTH];
-        for (d, &b) in folded.iter_mut().zip(&hay[p..]) {
-            *d = fold(b);
-        }
         for w in 2..WIDTH {
-            if self.short_lens >> w & 1 == 1 && p + w <= hay.len() {
-                self.verify_window(hay, p, key(&folded[..w]), f);
+            if self.short_lens >> w & 1 == 1 {
+                if let Some(window) = hay.get(p..p + w) {
+                    self.verify_window(hay, p, key(window), f);
+                }
             }
         }
     }
@@ -693,7 +691,7 @@ impl AnchorSet {
                 if p + 2 > hay.len() {
                     continue;
                 }
-                let pair = usize::from(fold(hay[p])) << 8 | usize::from(fold(hay[p + 1]));
+                let pair = usize::from(hay[p]) << 8 | usize::from(hay[p + 1]);
                 if self.pairs[pair / 64] >> (pair % 64) & 1 == 1 {
                     paired += 1;
                     *per_window
