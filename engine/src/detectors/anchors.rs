@@ -417,31 +417,36 @@ pub struct AnchorSet {
 }
 
 /// One anchor behind a window: which, where its window starts, and its
-/// first 8 bytes for a one-word compare.
+/// first 16 bytes as two masked words, so most anchors are compared
+/// without a call to `memcmp` (`credential`, `sk_live_` and
+/// `aws_secret_access_key`'s first 16 bytes alike).
 #[derive(Debug, Clone)]
 struct Entry {
     pattern: u32,
     offset: u32,
     len: u32,
-    head: u64,
-    head_mask: u64,
+    head: [u64; 2],
+    head_mask: [u64; 2],
 }
 
 impl Entry {
     fn new(pattern: u32, offset: u32, bytes: &[u8]) -> Entry {
-        let n = bytes.len().min(8);
-        let mut head = [0u8; 8];
+        let n = bytes.len().min(16);
+        let mut head = [0u8; 16];
         head[..n].copy_from_slice(&bytes[..n]);
+        let mut mask = [0u8; 16];
+        mask[..n].fill(0xff);
+        let word = |b: &[u8; 16], i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[8 * i..8 * i + 8]);
+            u64::from_le_bytes(w)
+        };
         Entry {
             pattern,
             offset,
             len: bytes.len() as u32,
-            head: u64::from_le_bytes(head),
-            head_mask: if n == 8 {
-                u64::MAX
-            } else {
-                (1u64 << (8 * n)) - 1
-            },
+            head: [word(&head, 0), word(&head, 1)],
+            head_mask: [word(&mask, 0), word(&mask, 1)],
         }
     }
 }
@@ -636,17 +641,22 @@ impl AnchorSet {
     }
 
     /// Whether entry `e`'s pattern occurs at `start`: its first (up to)
-    /// 8 bytes as one masked word, the rest as a slice.
+    /// 16 bytes as two masked words, the rest as a slice.
     #[inline]
     fn matches_at(&self, hay: &[u8], start: usize, e: &Entry) -> bool {
         let len = e.len as usize;
-        match hay.get(start..start + 8) {
-            Some(word) if len <= hay.len() - start => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                u64::from_le_bytes(w) & e.head_mask == e.head
-                    && (len <= 8
-                        || hay[start + 8..start + len] == self.patterns[e.pattern as usize][8..])
+        match hay.get(start..start + 16) {
+            Some(bytes) if len <= hay.len() - start => {
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+                    u64::from_le_bytes(w)
+                };
+                let differ =
+                    (word(0) & e.head_mask[0] ^ e.head[0]) | (word(1) & e.head_mask[1] ^ e.head[1]);
+                differ == 0
+                    && (len <= 16
+                        || hay[start + 16..start + len] == self.patterns[e.pattern as usize][16..])
             }
             _ => hay.get(start..start + len) == Some(&self.patterns[e.pattern as usize][..]),
         }
