@@ -400,7 +400,10 @@ pub struct AnchorSet {
     hi: [[[u8; 16]; SETS]; WIDTH],
     /// Whole-byte tables `[position][set][byte & 0x7f]`, for CPUs with a
     /// 128-entry byte lookup (AVX-512 VBMI): exact per byte, where the
-    /// nibble tables let through every byte of a nibble rectangle.
+    /// nibble tables let through every byte of a nibble rectangle. Only
+    /// x86_64 has such a lookup; elsewhere the tests still hold the byte
+    /// rule to a naive search.
+    #[cfg(any(test, target_arch = "x86_64"))]
     bytes: Box<[[[u8; 128]; SETS]; WIDTH]>,
     /// The folded sets' whole-byte tables in 64 entries, indexed by
     /// `folded_index` (one-table `vpermb` instead of two-table
@@ -532,25 +535,8 @@ impl AnchorSet {
             }
         }
         let (lo, hi, _) = assign_buckets(&fingerprints);
-        // Whole-byte tables for 128-entry lookups, packed by their own
-        // (exact) cost: a byte and the byte 0x80 apart share an entry,
-        // which only widens the filter.
-        let assignment = assign_byte_buckets(&fingerprints);
-        let mut bytes = Box::new([[[0u8; 128]; SETS]; WIDTH]);
-        for ((fp, _), &bucket) in fingerprints.iter().zip(&assignment) {
-            let (set, bit) = (bucket / 8, 1u8 << (bucket % 8));
-            for (k, members) in fp.iter().enumerate() {
-                for (w, &word) in members.iter().enumerate() {
-                    let mut word = word;
-                    while word != 0 {
-                        let b = w * 64 + word.trailing_zeros() as usize;
-                        word &= word - 1;
-                        bytes[k][set][b & 0x7f] |= bit;
-                    }
-                }
-            }
-        }
-
+        #[cfg(any(test, target_arch = "x86_64"))]
+        let bytes = byte_tables(&fingerprints);
         #[cfg(target_arch = "x86_64")]
         let mut folded_bytes = Box::new([[[0u8; 64]; FOLDED_SETS]; WIDTH]);
         #[cfg(target_arch = "x86_64")]
@@ -597,6 +583,7 @@ impl AnchorSet {
             patterns,
             lo,
             hi,
+            #[cfg(any(test, target_arch = "x86_64"))]
             bytes,
             #[cfg(target_arch = "x86_64")]
             folded_bytes,
@@ -867,7 +854,7 @@ impl AnchorSet {
         }
     }
 
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(all(test, not(target_arch = "x86_64")))]
     #[inline]
     fn exact_byte_entry(&self, k: usize, s: usize, b: u8) -> u8 {
         self.bytes[k][s][usize::from(b & 0x7f)]
@@ -875,7 +862,7 @@ impl AnchorSet {
 
     /// What the whole-byte tables mark, from `from` to the end; bytes
     /// past the end count as 0.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(any(test, target_arch = "x86_64"))]
     fn masks_scalar_bytes(&self, hay: &[u8], from: usize, f: &mut impl FnMut(usize, u64)) {
         let mut base = from;
         while base < hay.len() {
@@ -929,11 +916,35 @@ impl AnchorSet {
     }
 }
 
+/// Whole-byte tables for 128-entry lookups (`AnchorSet::bytes`), packed
+/// by their own (exact) cost: a byte and the byte 0x80 apart share an
+/// entry, which only widens the filter.
+#[cfg(any(test, target_arch = "x86_64"))]
+fn byte_tables(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Box<[[[u8; 128]; SETS]; WIDTH]> {
+    let assignment = assign_byte_buckets(fingerprints);
+    let mut bytes = Box::new([[[0u8; 128]; SETS]; WIDTH]);
+    for ((fp, _), &bucket) in fingerprints.iter().zip(&assignment) {
+        let (set, bit) = (bucket / 8, 1u8 << (bucket % 8));
+        for (k, members) in fp.iter().enumerate() {
+            for (w, &word) in members.iter().enumerate() {
+                let mut word = word;
+                while word != 0 {
+                    let b = w * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    bytes[k][set][b & 0x7f] |= bit;
+                }
+            }
+        }
+    }
+    bytes
+}
+
 /// Greedy bucket packing for the whole-byte tables, as `assign_buckets`
 /// does it for the nibble tables, with a bucket's hit rate the product
 /// over window positions of the frequency of exactly the bytes it lets
 /// through (both cases of a letter in a folded set). Returns each
 /// fingerprint's bucket.
+#[cfg(any(test, target_arch = "x86_64"))]
 fn assign_byte_buckets(fingerprints: &[([[u64; 4]; WIDTH], bool)]) -> Vec<usize> {
     const BUCKETS: usize = 8 * SETS;
     let model = Model::get();

@@ -470,7 +470,10 @@ pub(super) mod wasm {
 
 /// `lo` with `hi` shifted in at bit `at`.
 #[inline(always)]
-#[allow(dead_code)]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 fn join(lo: Classes, hi: Classes, at: u32) -> Classes {
     Classes {
         quote: lo.quote | hi.quote << at,
