@@ -49,6 +49,11 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
     fn proxy_replace_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -127,6 +132,9 @@ mod native {
     ) -> u32 {
         super::NOT_FOUND
     }
+    pub unsafe fn proxy_get_header_map_pairs(_: u32, _: *mut *mut u8, _: *mut usize) -> u32 {
+        super::NOT_FOUND
+    }
     pub unsafe fn proxy_replace_header_map_value(
         _: u32,
         _: *const u8,
@@ -179,6 +187,85 @@ mod native {
 #[cfg(not(target_arch = "wasm32"))]
 use native::*;
 
+/// Host-call accounting for measurements (`--features count-hostcalls`):
+/// a count per kind of call, and how many calls handed bytes back (each
+/// of those made Envoy call `proxy_on_memory_allocate`, another V8 entry).
+/// Without the feature every `tally` is an empty inline function.
+#[cfg(feature = "count-hostcalls")]
+pub mod tally {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub const NAMES: [&str; 16] = [
+        "log",
+        "time",
+        "get_buffer",
+        "set_buffer",
+        "get_header",
+        "get_headers",
+        "set_header",
+        "remove_header",
+        "local_response",
+        "define_metric",
+        "increment_metric",
+        "record_metric",
+        "get_property",
+        "set_property",
+        "host_allocations",
+        "body_callbacks",
+    ];
+    static COUNTS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+    pub fn add(kind: usize) {
+        COUNTS[kind].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `name=count` per kind, divided by `per` (e.g. streams).
+    pub fn report(per: u64) -> String {
+        let mut out = String::new();
+        let mut total = 0;
+        for (i, name) in NAMES.iter().enumerate() {
+            let n = COUNTS[i].load(Ordering::Relaxed);
+            if i < 14 {
+                total += n;
+            }
+            if n > 0 {
+                out.push_str(&format!(" {name}={:.2}", n as f64 / per as f64));
+            }
+        }
+        format!(
+            "host calls per stream {:.2}:{out}",
+            total as f64 / per as f64
+        )
+    }
+}
+
+/// Kinds of host calls counted under `count-hostcalls`.
+#[derive(Debug, Clone, Copy)]
+pub enum Call {
+    Log = 0,
+    Time,
+    GetBuffer,
+    SetBuffer,
+    GetHeader,
+    GetHeaders,
+    SetHeader,
+    RemoveHeader,
+    LocalResponse,
+    DefineMetric,
+    IncrementMetric,
+    RecordMetric,
+    GetProperty,
+    SetProperty,
+    HostAllocation,
+    BodyCallback,
+}
+
+#[inline(always)]
+pub fn tally(_call: Call) {
+    #[cfg(feature = "count-hostcalls")]
+    tally::add(_call as usize);
+}
+
 fn check(call: &'static str, status: u32) -> Result<(), HostError> {
     if status == OK {
         Ok(())
@@ -196,6 +283,7 @@ unsafe fn take_host_bytes(data: *mut u8, size: usize) -> Vec<u8> {
     if data.is_null() {
         return Vec::new();
     }
+    tally(Call::HostAllocation);
     Vec::from_raw_parts(data, size, size)
 }
 
@@ -209,11 +297,13 @@ pub enum Level {
 
 pub fn log(level: Level, message: &str) {
     // Nothing useful can be done when logging itself fails.
+    tally(Call::Log);
     let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
 }
 
 pub fn now_nanos() -> u64 {
     let mut t = 0u64;
+    tally(Call::Time);
     let status = unsafe { proxy_get_current_time_nanoseconds(&mut t) };
     if status == OK {
         t
@@ -231,6 +321,7 @@ pub fn get_buffer(
 ) -> Result<Option<Vec<u8>>, HostError> {
     let mut data: *mut u8 = null_mut();
     let mut size = 0usize;
+    tally(Call::GetBuffer);
     let status = unsafe { proxy_get_buffer_bytes(kind as u32, start, max, &mut data, &mut size) };
     match status {
         OK => Ok(Some(unsafe { take_host_bytes(data, size) })),
@@ -245,6 +336,7 @@ pub fn get_buffer(
 /// Replaces the first `size` bytes of the buffer by `value`. Envoy only
 /// supports `start == 0` (replace) or appending, so callers replace whole.
 pub fn replace_buffer(kind: BufferType, size: usize, value: &[u8]) -> Result<(), HostError> {
+    tally(Call::SetBuffer);
     let status =
         unsafe { proxy_set_buffer_bytes(kind as u32, 0, size, value.as_ptr(), value.len()) };
     check("set_buffer_bytes", status)
@@ -253,6 +345,7 @@ pub fn replace_buffer(kind: BufferType, size: usize, value: &[u8]) -> Result<(),
 pub fn get_header(map: MapType, name: &str) -> Result<Option<Vec<u8>>, HostError> {
     let mut data: *mut u8 = null_mut();
     let mut size = 0usize;
+    tally(Call::GetHeader);
     let status = unsafe {
         proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
     };
@@ -262,6 +355,21 @@ pub fn get_header(map: MapType, name: &str) -> Result<Option<Vec<u8>>, HostError
         NOT_FOUND => Ok(None),
         status => Err(HostError {
             call: "get_header_map_value",
+            status,
+        }),
+    }
+}
+
+/// The whole header map of `map`, serialized (see [`crate::headers`]).
+pub fn get_header_pairs(map: MapType) -> Result<Vec<u8>, HostError> {
+    let mut data: *mut u8 = null_mut();
+    let mut size = 0usize;
+    tally(Call::GetHeaders);
+    let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+    match status {
+        OK => Ok(unsafe { take_host_bytes(data, size) }),
+        status => Err(HostError {
+            call: "get_header_map_pairs",
             status,
         }),
     }
@@ -277,6 +385,7 @@ pub fn get_header_text(map: MapType, name: &str) -> Option<String> {
 }
 
 pub fn set_header(map: MapType, name: &str, value: &[u8]) -> Result<(), HostError> {
+    tally(Call::SetHeader);
     let status = unsafe {
         proxy_replace_header_map_value(
             map as u32,
@@ -290,6 +399,7 @@ pub fn set_header(map: MapType, name: &str, value: &[u8]) -> Result<(), HostErro
 }
 
 pub fn remove_header(map: MapType, name: &str) -> Result<(), HostError> {
+    tally(Call::RemoveHeader);
     let status = unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) };
     check("remove_header_map_value", status)
 }
@@ -321,6 +431,7 @@ pub fn send_local_response(
     body: &[u8],
 ) -> Result<(), HostError> {
     let headers = serialize_headers(headers);
+    tally(Call::LocalResponse);
     let status = unsafe {
         proxy_send_local_response(
             status_code,
@@ -352,6 +463,7 @@ pub enum MetricKind {
 /// Envoy shows it as `wasmcustom.<name>`.
 pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, HostError> {
     let mut id = 0u32;
+    tally(Call::DefineMetric);
     let status = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
     check("define_metric", status).map(|_| id)
 }
@@ -359,11 +471,13 @@ pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, HostError> {
 /// Adds `offset` to a counter or gauge; failures are ignored (a metric is
 /// never worth failing traffic for).
 pub fn increment_metric(id: u32, offset: i64) {
+    tally(Call::IncrementMetric);
     let _ = unsafe { proxy_increment_metric(id, offset) };
 }
 
 /// Sets a gauge or records a histogram sample; failures are ignored.
 pub fn record_metric(id: u32, value: u64) {
+    tally(Call::RecordMetric);
     let _ = unsafe { proxy_record_metric(id, value) };
 }
 
@@ -385,6 +499,7 @@ pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
     let path = property_path(path);
     let mut data: *mut u8 = null_mut();
     let mut size = 0usize;
+    tally(Call::GetProperty);
     let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
     if status == OK && !data.is_null() {
         Some(unsafe { take_host_bytes(data, size) })
@@ -402,6 +517,7 @@ pub fn get_property_text(path: &[&str]) -> Option<String> {
 /// access logs as `%FILTER_STATE(wasm.<path>:PLAIN)%`).
 pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), HostError> {
     let path = property_path(path);
+    tally(Call::SetProperty);
     let status =
         unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
     check("set_property", status)

@@ -35,6 +35,7 @@
 //!   refuses) still get a real local reply.
 
 use crate::config::{FailMode, OverLimit, Settings};
+use crate::headers::Headers;
 use crate::host::{self, HostError, Level};
 use crate::Shared;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -613,16 +614,16 @@ impl VeilHttp {
     }
 
     /// Scans configured headers of `direction`; returns false if blocked.
-    fn scan_headers(&mut self, direction: Direction, map: MapType) -> bool {
+    fn scan_headers(&mut self, direction: Direction, headers: &mut Headers) -> bool {
         let names = self.settings.policy.header_names(direction).to_vec();
         for name in &names {
-            let Ok(Some(value)) = host::get_header(map, name) else {
+            let Ok(Some(value)) = headers.get(name) else {
                 continue;
             };
             match self.inspect_value(direction, Target::Header { name }, &value) {
                 ValueOutcome::Blocked => return false,
                 ValueOutcome::Rewrite(new) => {
-                    if let Err(e) = host::set_header(map, name, &new) {
+                    if let Err(e) = headers.set(name, &new) {
                         host::log(
                             Level::Error,
                             &format!("veil: could not rewrite header {name}: {e}"),
@@ -637,14 +638,14 @@ impl VeilHttp {
 
     /// Asks the upstream only for response codings veil can decode
     /// (`body.encodings.accept_encoding`), so responses stay inspectable.
-    fn narrow_accept_encoding(&mut self, map: MapType) {
-        let current = host::get_header_text(map, "accept-encoding");
+    fn narrow_accept_encoding(&mut self, headers: &mut Headers) {
+        let current = headers.text("accept-encoding");
         let Some(change) = self.settings.policy.accept_encoding(current.as_deref()) else {
             return;
         };
         let result = match change {
-            Some(value) => host::set_header(map, "accept-encoding", value.as_bytes()),
-            None => host::remove_header(map, "accept-encoding"),
+            Some(value) => headers.set("accept-encoding", value.as_bytes()),
+            None => headers.remove("accept-encoding"),
         };
         if let Err(e) = result {
             host::log(
@@ -656,12 +657,17 @@ impl VeilHttp {
 
     /// Decides from the headers how the body is handled; returns false if
     /// the message was refused (an encoding the policy blocks).
-    fn plan_body(&mut self, direction: Direction, map: MapType, end_of_stream: bool) -> bool {
+    fn plan_body(
+        &mut self,
+        direction: Direction,
+        headers: &mut Headers,
+        end_of_stream: bool,
+    ) -> bool {
         if end_of_stream {
             return true;
         }
-        let content_type = host::get_header_text(map, "content-type");
-        let content_encoding = host::get_header_text(map, "content-encoding");
+        let content_type = headers.text("content-type");
+        let content_encoding = headers.text("content-encoding");
         let policy = Rc::clone(&self.settings.policy);
         let handling = policy.body_handling(
             direction,
@@ -682,7 +688,7 @@ impl VeilHttp {
         if may_change {
             // The body may change length (masks, re-encoding, a block
             // message, a switch to streaming); let Envoy frame it.
-            if let Err(e) = host::remove_header(map, "content-length") {
+            if let Err(e) = headers.remove("content-length") {
                 host::log(
                     Level::Warn,
                     &format!("veil: could not remove content-length: {e}"),
@@ -695,8 +701,8 @@ impl VeilHttp {
         // over_limit applies).
         let streams = mode == BodyMode::Stream
             && !announces_trailers(
-                host::get_header_text(map, "te").as_deref(),
-                host::get_header_text(map, "trailer").as_deref(),
+                headers.text("te").as_deref(),
+                headers.text("trailer").as_deref(),
                 content_type.as_deref(),
             );
         let state = self.body_state(direction);
@@ -767,6 +773,7 @@ impl VeilHttp {
     }
 
     fn on_body(&mut self, direction: Direction, body_size: usize, end_of_stream: bool) -> Action {
+        host::tally(host::Call::BodyCallback);
         let max = self.settings.max_body(direction);
         let state = self.body_state(direction);
         if !state.inspect || state.finished {
@@ -1149,19 +1156,19 @@ impl Context for VeilHttp {}
 
 impl HttpContext for VeilHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let map = MapType::HttpRequestHeaders;
-        let full_path = host::get_header_text(map, ":path").unwrap_or_default();
+        let mut headers = Headers::read(MapType::HttpRequestHeaders);
+        let full_path = headers.text(":path").unwrap_or_default();
         let (path, query) = match full_path.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
             None => (full_path.clone(), None),
         };
         self.request = RequestInfo {
-            method: host::get_header_text(map, ":method"),
+            method: headers.text(":method"),
             path: Some(path.clone()),
-            authority: host::get_header_text(map, ":authority"),
-            request_id: host::get_header_text(map, "x-request-id"),
-            traceparent: host::get_header_text(map, "traceparent"),
-            user_agent: host::get_header_text(map, "user-agent"),
+            authority: headers.text(":authority"),
+            request_id: headers.text("x-request-id"),
+            traceparent: headers.text("traceparent"),
+            user_agent: headers.text("user-agent"),
             peer_address: None,
             local_address: None,
             response_status: None,
@@ -1190,15 +1197,15 @@ impl HttpContext for VeilHttp {
                 rewritten.push(b'?');
                 rewritten.extend_from_slice(&q);
             }
-            if let Err(e) = host::set_header(map, ":path", &rewritten) {
+            if let Err(e) = headers.set(":path", &rewritten) {
                 return self.internal_error(Direction::Request, e);
             }
         }
-        if !self.scan_headers(Direction::Request, map) {
+        if !self.scan_headers(Direction::Request, &mut headers) {
             return Action::Pause;
         }
-        self.narrow_accept_encoding(map);
-        if !self.plan_body(Direction::Request, map, end_of_stream) {
+        self.narrow_accept_encoding(&mut headers);
+        if !self.plan_body(Direction::Request, &mut headers, end_of_stream) {
             return Action::Pause;
         }
         Action::Continue
@@ -1213,16 +1220,15 @@ impl HttpContext for VeilHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let map = MapType::HttpResponseHeaders;
+        let mut headers = Headers::read(MapType::HttpResponseHeaders);
         // Read here, not lazily at the first event: Envoy does not expose
         // the response headers to the body callbacks, where most response
         // findings are made (tried; the status came back empty).
-        self.request.response_status =
-            host::get_header_text(map, ":status").and_then(|s| s.trim().parse().ok());
-        if !self.scan_headers(Direction::Response, map) {
+        self.request.response_status = headers.text(":status").and_then(|s| s.trim().parse().ok());
+        if !self.scan_headers(Direction::Response, &mut headers) {
             return Action::Pause;
         }
-        if !self.plan_body(Direction::Response, map, end_of_stream) {
+        if !self.plan_body(Direction::Response, &mut headers, end_of_stream) {
             return Action::Pause;
         }
         Action::Continue

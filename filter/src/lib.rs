@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod export;
+pub mod headers;
 pub mod host;
 pub mod http;
 pub mod metrics;
@@ -211,6 +212,15 @@ impl RootContext for VeilRoot {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let shared = self.shared.as_ref()?;
+        #[cfg(feature = "count-hostcalls")]
+        {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static STREAMS: AtomicU64 = AtomicU64::new(0);
+            let n = STREAMS.fetch_add(1, Ordering::Relaxed);
+            if n > 0 && n.is_multiple_of(1000) {
+                host::log(Level::Warn, &host::tally::report(n));
+            }
+        }
         Some(Box::new(http::VeilHttp::new(
             Rc::clone(shared),
             context_id,
