@@ -27,6 +27,7 @@ const NOT_FOUND: u32 = 1;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
@@ -100,6 +101,9 @@ extern "C" {
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     pub unsafe fn proxy_log(_: u32, _: *const u8, _: usize) -> u32 {
+        super::NOT_FOUND
+    }
+    pub unsafe fn proxy_get_log_level(_: *mut u32) -> u32 {
         super::NOT_FOUND
     }
     pub unsafe fn proxy_get_current_time_nanoseconds(_: *mut u64) -> u32 {
@@ -299,6 +303,15 @@ pub fn log(level: Level, message: &str) {
     // Nothing useful can be done when logging itself fails.
     tally(Call::Log);
     let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
+}
+
+/// The level below which the proxy drops this module's log lines (the
+/// ABI's numbering, as [`Level`]); `None` when the host cannot say.
+pub fn log_level() -> Option<u32> {
+    let mut level = 0u32;
+    tally(Call::Log);
+    let status = unsafe { proxy_get_log_level(&mut level) };
+    (status == OK).then_some(level)
 }
 
 pub fn now_nanos() -> u64 {

@@ -41,6 +41,7 @@ use crate::Shared;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::Value;
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use veil_engine::{
@@ -203,6 +204,8 @@ pub struct VeilHttp {
     connection_read: bool,
     /// Finding events emitted so far (capped by `max_finding_events`).
     finding_events: u32,
+    /// The proxy's log level, asked at this stream's first event.
+    log_level: Cell<Option<Option<u32>>>,
 }
 
 impl VeilHttp {
@@ -219,6 +222,7 @@ impl VeilHttp {
             summary: None,
             connection_read: false,
             finding_events: 0,
+            log_level: Cell::new(None),
         }
     }
 
@@ -273,9 +277,23 @@ impl VeilHttp {
         }
     }
 
+    /// Whether the proxy keeps this module's log lines at `level`. Envoy
+    /// drops lines below its level (Istio's sidecars run at warning), so
+    /// finding events at info are then not even built unless exported.
+    /// Asked once per stream: a level changed through the admin API holds
+    /// from the next stream on.
+    fn logged(&self, level: Level) -> bool {
+        let host = self.log_level.get().unwrap_or_else(|| {
+            let l = host::log_level();
+            self.log_level.set(Some(l));
+            l
+        });
+        kept_at(level, host)
+    }
+
     /// Logs and/or exports one event record.
     fn emit(&self, level: Level, record: &Record, log: bool) {
-        if log {
+        if log && self.logged(level) {
             host::log(level, &record.to_json_line(Some(&self.shared.resource)));
         }
         if let Some(queue) = &self.shared.export {
@@ -354,7 +372,7 @@ impl VeilHttp {
         summary.unreported += unreported;
         self.finding_events += reported as u32;
         self.write_summary();
-        let log = self.settings.log_findings;
+        let log = self.settings.log_findings && self.logged(Level::Info);
         if !log && self.shared.export.is_none() {
             return;
         }
@@ -441,7 +459,7 @@ impl VeilHttp {
         let summary = self.summary.get_or_insert_with(Summary::default);
         summary.shadow_diffs += (added.len() + removed.len()) as u32;
         self.write_summary();
-        let log = self.settings.log_findings;
+        let log = self.settings.log_findings && self.logged(Level::Info);
         if !log && self.shared.export.is_none() {
             return;
         }
@@ -1243,6 +1261,12 @@ impl HttpContext for VeilHttp {
     }
 }
 
+/// Whether a line at `level` passes a proxy at `host` level (`None`: the
+/// host did not say, so every line is sent, as before it could be asked).
+fn kept_at(level: Level, host: Option<u32>) -> bool {
+    host.is_none_or(|h| level as u32 >= h)
+}
+
 /// A fast, well-mixed 64-bit hash step (SplitMix64) for event ids.
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -1271,6 +1295,18 @@ mod tests {
             Some("application/json")
         ));
         assert!(!announces_trailers(None, None, None));
+    }
+
+    #[test]
+    fn lines_below_the_proxy_log_level_are_not_sent() {
+        // The ABI's levels: trace 0, debug 1, info 2, warn 3, error 4,
+        // critical 5, off 6.
+        assert!(kept_at(Level::Info, Some(2)));
+        assert!(kept_at(Level::Info, Some(1)));
+        assert!(!kept_at(Level::Info, Some(3)));
+        assert!(kept_at(Level::Warn, Some(3)));
+        assert!(!kept_at(Level::Error, Some(6)));
+        assert!(kept_at(Level::Info, None));
     }
 
     #[test]
