@@ -6,9 +6,13 @@ use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
-use veil_engine::detectors::ALL_BUILTINS;
+use veil_engine::detectors::{full_catalogue_bundle, ALL_BUILTINS};
 
-pub fn run(as_json: bool, out: &mut impl Write) -> Result<ExitCode> {
+pub fn run(as_json: bool, as_bundle: bool, out: &mut impl Write) -> Result<ExitCode> {
+    if as_bundle {
+        writeln!(out, "{}", full_catalogue_bundle())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let infos: Vec<_> = ALL_BUILTINS.iter().map(|b| b.info()).collect();
     if as_json {
         for i in &infos {

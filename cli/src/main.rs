@@ -41,8 +41,12 @@ enum Command {
     /// List the built-in detectors a bundle can reference.
     Catalogue {
         /// One JSON object per line instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "bundle")]
         json: bool,
+        /// Print a bundle with one alert rule per detector (rule id =
+        /// detector id): a starting point that reaches every detector.
+        #[arg(long)]
+        bundle: bool,
     },
 }
 
@@ -89,7 +93,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { bundle } => check::run(&bundle, &mut out),
         Command::Scan(args) => scan::run(&args, &mut out),
-        Command::Catalogue { json } => catalogue::run(json, &mut out),
+        Command::Catalogue { json, bundle } => catalogue::run(json, bundle, &mut out),
     };
     let result = result.and_then(|code| {
         out.flush()?;

@@ -267,3 +267,22 @@ fn catalogue_lists_every_builtin() {
         assert!(v["id"].is_string() && v["category"].is_string());
     }
 }
+
+#[test]
+fn catalogue_bundle_compiles_and_reaches_every_builtin() {
+    let out = veil(&["catalogue", "--bundle"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bundle = text(&out.stdout);
+    let listed = text(&veil(&["catalogue", "--json"], None).stdout);
+    let v: serde_json::Value = serde_json::from_str(&bundle).unwrap();
+    let ids: Vec<&str> = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detector"]["builtin"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), listed.lines().count());
+    let path = scratch("full-catalogue.json", bundle.as_bytes());
+    let check = veil(&["check", path.to_str().unwrap()], None);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}

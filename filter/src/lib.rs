@@ -131,12 +131,17 @@ impl RootContext for VeilRoot {
                 return false;
             }
         };
-        match Settings::parse(&bytes) {
+        // Timed with the host's clock so operators see what compiling their
+        // bundle costs in this proxy's wasm runtime, first use included.
+        let started = host::now_nanos();
+        let parsed = Settings::parse(&bytes);
+        let compile_ms = host::now_nanos().saturating_sub(started) as f64 / 1e6;
+        match parsed {
             Ok(settings) => {
                 host::log(
                     Level::Info,
                     &format!(
-                        "veil: loaded bundle {} revision {} ({} rules{}), max_body_bytes {:?}, over_limit {:?}, fail_mode {:?}{}",
+                        "veil: loaded bundle {} revision {} ({} rules{}) in {compile_ms:.1} ms, max_body_bytes {:?}, over_limit {:?}, fail_mode {:?}{}",
                         settings.policy.name(),
                         settings.policy.revision(),
                         settings.policy.rule_count(),

@@ -239,7 +239,10 @@ pub fn bench() -> Result<()> {
         report = insert_before_reproduce(&report, &render_export(export)?);
     }
     report = insert_before_reproduce(&report, &crate::bench_kernel::section());
-    report = insert_before_reproduce(&report, &crate::bench_catalogue::section());
+    report = insert_before_reproduce(
+        &report,
+        &crate::bench_catalogue::section(&tools.envoy, &wasm_path),
+    );
     let path = util::root().join("benches/RESULTS.md");
     fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
     step("results");

@@ -2,14 +2,18 @@
 //! bench `eval/benches/catalogue.rs` (whole catalogue and default bundle
 //! on the mixed and clean 1 MiB JSON corpora, compile time), and, when
 //! `node` is installed, the same engine built for wasm32-wasip1 run in V8
-//! by `eval/wasm-run.mjs`. Self-contained so `bench.rs` only inserts what
-//! this returns; details and the profile: eval/RESULTS.md.
+//! by `eval/wasm-run.mjs`, and what compiling a bundle costs inside Envoy's
+//! own V8 (the filter logs it). Self-contained so `bench.rs` only inserts
+//! what this returns; details and the profile: eval/RESULTS.md.
 
+use crate::envoy::{self, Envoy, EnvoyOptions};
 use crate::util::{self, cargo, probe, run, run_bounded, step};
-use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
@@ -27,13 +31,82 @@ struct Measured {
 }
 
 /// The Markdown section (never fails the bench: a failure is reported in
-/// the section instead).
-pub fn section() -> String {
+/// the section instead). `envoy_bin` and `filter_wasm` are the bench's own.
+pub fn section(envoy_bin: &Path, filter_wasm: &Path) -> String {
     let mut s = String::from("## Detection catalogue throughput (engine, 1 MiB JSON)\n\n");
     let native = measure_native();
     let wasm = measure_wasm();
-    s.push_str(&render(&native, &wasm));
+    let in_envoy = measure_envoy_compile(envoy_bin, filter_wasm);
+    s.push_str(&render(&native, &wasm, &in_envoy));
     s
+}
+
+/// Compile times per wasm VM, from the filter's `loaded bundle ... in N ms`
+/// lines: (bundle label, one figure per VM Envoy configured).
+type EnvoyCompile = Vec<(&'static str, Vec<f64>)>;
+
+/// Starts Envoy with the filter twice, with the embedded default bundle and
+/// with the whole catalogue, and reads what the filter logged for compiling
+/// each in every VM. No request is sent, so the upstream is never dialled.
+fn measure_envoy_compile(envoy_bin: &Path, filter_wasm: &Path) -> Result<EnvoyCompile> {
+    step("bundle compile time inside Envoy (the filter's `loaded bundle` log line)");
+    run(cargo().args(["build", "--release", "-p", "veil-cli"]))?;
+    let veil = util::target_dir().join("release/veil");
+    let (status, full, stderr) = run_bounded(
+        Command::new(&veil).args(["catalogue", "--bundle"]),
+        Duration::from_secs(60),
+    )?;
+    ensure!(
+        status.success(),
+        "veil catalogue --bundle: {}",
+        stderr.trim()
+    );
+    let full: Value = serde_json::from_str(&full).context("veil catalogue --bundle output")?;
+    let dir = util::fresh_dir("xtask-bench-compile")?;
+    let upstream = SocketAddr::from(([127, 0, 0, 1], 9));
+    let mut out = Vec::new();
+    for (name, label, config) in [
+        ("default", "embedded default bundle", "{}".to_string()),
+        (
+            "full",
+            "whole catalogue",
+            json!({ "bundle": full }).to_string(),
+        ),
+    ] {
+        let path = dir.join(format!("{name}.json"));
+        let doc = envoy::bootstrap(upstream, Some(filter_wasm), &config);
+        fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
+        let envoy = Envoy::start(&EnvoyOptions {
+            bin: envoy_bin,
+            config: &path,
+            cwd: &util::root(),
+            dir: &dir,
+            name,
+            cpus: None,
+        })?;
+        // The log is flushed every 50 ms; every VM is configured before the
+        // listener serves.
+        std::thread::sleep(Duration::from_millis(300));
+        let ms = compile_ms(&envoy.log());
+        ensure!(
+            !ms.is_empty(),
+            "no `veil: loaded bundle ... in N ms` line in {}",
+            envoy.log_path.display()
+        );
+        out.push((label, ms));
+    }
+    Ok(out)
+}
+
+/// The N of each `veil: loaded bundle ... in N ms` line.
+fn compile_ms(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("veil: loaded bundle")?..];
+            let rest = &rest[rest.find(") in ")? + 5..];
+            rest[..rest.find(" ms")?].parse().ok()
+        })
+        .collect()
 }
 
 fn measure_native() -> Result<Vec<Measured>> {
@@ -133,7 +206,11 @@ fn mbps(m: &Measured) -> Option<f64> {
     m.bytes.map(|b| b as f64 / m.ns * 1e3)
 }
 
-fn render(native: &Result<Vec<Measured>>, wasm: &Result<String>) -> String {
+fn render(
+    native: &Result<Vec<Measured>>,
+    wasm: &Result<String>,
+    in_envoy: &Result<EnvoyCompile>,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -188,6 +265,23 @@ fn render(native: &Result<Vec<Measured>>, wasm: &Result<String>) -> String {
             let _ = writeln!(s, "\nwasm: not measured: {e:#}");
         }
     }
+    match in_envoy {
+        Ok(bundles) => {
+            let _ = writeln!(
+                s,
+                "\nCompile inside Envoy's V8, per wasm VM (the filter times parsing and compiling \
+                 its bundle with the proxy's clock and logs it in its `loaded bundle` line):\n"
+            );
+            for (label, ms) in bundles {
+                let lo = ms.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = ms.iter().copied().fold(0.0, f64::max);
+                let _ = writeln!(s, "- {label}: {lo:.1}-{hi:.1} ms over {} VMs", ms.len());
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(s, "\nCompile inside Envoy: not measured: {e:#}");
+        }
+    }
     let _ = writeln!(
         s,
         "\nReproduce: `cargo bench -p veil-eval --bench catalogue`; \
@@ -201,6 +295,14 @@ fn render(native: &Result<Vec<Measured>>, wasm: &Result<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_compile_times_from_the_filter_log() {
+        let log = "[info][wasm] wasm log veil veil: loaded bundle full-catalogue revision eval (108 rules) in 1.1 ms, max_body_bytes 1048576\n\
+                   [info] unrelated line in 5 ms\n\
+                   [info][wasm] wasm log veil veil: loaded bundle veil-default revision 1 (99 rules, embedded default) in 0.9 ms, fail_mode Open\n";
+        assert_eq!(compile_ms(log), vec![1.1, 0.9]);
+    }
 
     #[test]
     fn renders_rates_targets_and_failures() {
@@ -217,7 +319,12 @@ mod tests {
             },
         ]);
         let wasm = Ok("full catalogue, mixed: 1049081 bytes, mean 300 MB/s\n".to_string());
-        let s = render(&native, &wasm);
+        let in_envoy = Ok(vec![("whole catalogue", vec![1.2, 0.9])]);
+        let s = render(&native, &wasm, &in_envoy);
+        assert!(
+            s.contains("- whole catalogue: 0.9-1.2 ms over 2 VMs"),
+            "{s}"
+        );
         assert!(
             s.contains("| catalogue_mixed_1MiB/full_catalogue_scan | 2.10 ms | 500 |"),
             "{s}"
@@ -231,6 +338,11 @@ mod tests {
         let s = render(
             &Err(anyhow::anyhow!("no cargo")),
             &Err(anyhow::anyhow!("node is not installed")),
+            &Err(anyhow::anyhow!("Envoy exited")),
+        );
+        assert!(
+            s.contains("Compile inside Envoy: not measured: Envoy exited"),
+            "{s}"
         );
         assert!(s.contains("Native: not measured: no cargo"), "{s}");
         assert!(
