@@ -2,12 +2,14 @@
 //!
 //! 1. The criterion engine bench (native MB/s), read back from
 //!    target/criterion.
-//! 2. End to end: one veil-echo upstream and two Envoys with one worker
-//!    each, identical but for the veil filter (default bundle), loaded by
-//!    h2load with the same POST bodies, alternately, several rounds; the
-//!    medians are reported side by side with their ratio. Comparing
-//!    against a no-filter Envoy in the same run is the only comparison that
-//!    survives a noisy 2-core machine.
+//! 2. End to end: one veil-echo upstream and three Envoys with one worker
+//!    each, identical but for their filter: none, veil (default bundle),
+//!    and the wasm floor (`benches/wasm-floor`: buffers and reads each body,
+//!    nothing else, so it is the least any body-inspecting wasm filter
+//!    costs). h2load loads them with the same POST bodies, alternately,
+//!    several rounds; the medians are reported side by side with their
+//!    ratios. Comparing against Envoys in the same run is the only
+//!    comparison that survives a noisy 2-core machine.
 //!
 //! Everything is bounded: request counts are calibrated to ~2 s per run,
 //! each h2load run is killed after 90 s, and the whole command stays
@@ -84,13 +86,14 @@ pub fn bench() -> Result<()> {
     let structure = read_criterion("structure", criterion_started)?;
 
     let wasm_path = wasm::build_filter()?;
+    let floor_path = wasm::build_wasm_floor()?;
     let echo_bin = wasm::build_echo(true)?;
     let dir = util::fresh_dir("xtask-bench")?;
 
     let workloads = write_bodies(&dir)?;
     let pin = cpu_plan();
 
-    step("start veil-echo and two Envoys (no filter / veil)");
+    step("start veil-echo and three Envoys (no filter / veil / wasm floor)");
     let echo = Echo::start(
         &echo_bin,
         "127.0.0.1:0",
@@ -98,9 +101,15 @@ pub fn bench() -> Result<()> {
         pin.as_ref().map(|p| p.load.as_str()),
     )?;
     let mut sides = Vec::new();
-    for (name, with_filter) in [("baseline", false), ("veil", true)] {
+    // Indices: 0 no filter, 1 veil, 2 the wasm floor (the export runs and
+    // the sanity check rely on this order).
+    for (name, module) in [
+        ("baseline", None),
+        ("veil", Some(wasm_path.as_path())),
+        ("wasm-floor", Some(floor_path.as_path())),
+    ] {
         let config = dir.join(format!("{name}.json"));
-        let doc = envoy::bootstrap(echo.addr, with_filter.then_some(wasm_path.as_path()), "{}");
+        let doc = envoy::bootstrap(echo.addr, module, "{}");
         fs::write(&config, serde_json::to_string_pretty(&doc)?)?;
         let envoy = Envoy::start(&EnvoyOptions {
             bin: &tools.envoy,
@@ -159,15 +168,15 @@ pub fn bench() -> Result<()> {
             "throughput: {CLIENTS} clients, {n} requests per run (calibrated at {slowest:.0} rps)"
         );
         let names: Vec<&str> = sides.iter().map(|s| s.envoy.proc.name.as_str()).collect();
-        let (base, veil) = pair(rounds(&names, &[0, 1], ROUNDS, |i, round| {
+        let [base, veil, floor] = trio(rounds(&names, &[0, 1, 2], ROUNDS, |i, round| {
             let log = dir.join(format!("{}-{i}-{round}.log", w.name));
             h2load(&sides[i].url, w, n, CLIENTS, &log)
         })?)?;
         // One client is a few times slower than sixteen; aim at ~1 s.
         let n_latency = (n / 4).clamp(MIN_REQUESTS, 4_000);
         println!("latency: 1 client, {n_latency} requests per run");
-        let (base_latency, veil_latency) =
-            pair(rounds(&names, &[0, 1], LATENCY_ROUNDS, |i, round| {
+        let [base_latency, veil_latency, floor_latency] =
+            trio(rounds(&names, &[0, 1, 2], LATENCY_ROUNDS, |i, round| {
                 let log = dir.join(format!("{}-{i}-{round}-c1.log", w.name));
                 h2load(&sides[i].url, w, n_latency, 1, &log)
             })?)?;
@@ -179,8 +188,10 @@ pub fn bench() -> Result<()> {
             requests: n,
             base,
             veil,
+            floor,
             base_latency,
             veil_latency,
+            floor_latency,
         });
     }
     let export = match workloads.iter().find(|w| w.name == EXPORT_WORKLOAD) {
@@ -366,13 +377,11 @@ fn rounds(
     Ok(runs.iter().map(|r| median_run(r)).collect())
 }
 
-/// The two medians of a no-filter / veil pair of `rounds`.
-fn pair(runs: Vec<Run>) -> Result<(Run, Run)> {
-    let mut it = runs.into_iter();
-    match (it.next(), it.next()) {
-        (Some(a), Some(b)) => Ok((a, b)),
-        _ => bail!("expected two sides"),
-    }
+/// The three medians of a no-filter / veil / wasm-floor run of `rounds`.
+fn trio(runs: Vec<Run>) -> Result<[Run; 3]> {
+    let n = runs.len();
+    runs.try_into()
+        .map_err(|_| anyhow::anyhow!("expected three sides, got {n}"))
 }
 
 fn h2load_run(
@@ -775,9 +784,11 @@ struct Summary {
     /// Throughput runs (CLIENTS clients).
     base: Run,
     veil: Run,
+    floor: Run,
     /// Latency runs (one client).
     base_latency: Run,
     veil_latency: Run,
+    floor_latency: Run,
 }
 
 /// A criterion result: `engine/<function>/<size>`.
@@ -1005,15 +1016,25 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
     writeln!(s, "## End to end: Envoy without and with veil\n")?;
     writeln!(
         s,
+        "A third Envoy runs the wasm floor (`benches/wasm-floor`): a proxy-wasm filter on the \
+         same SDK that buffers each body and reads it once, and does nothing else. It is the \
+         least any body-inspecting wasm filter costs in this Envoy; \"veil / floor\" is what \
+         veil itself costs on top of that.\n"
+    )?;
+    writeln!(
+        s,
         "### Throughput ({CLIENTS} clients, Envoy saturated)\n\n\
          Latency here is mostly queueing (16 requests in flight on one worker), so it \
          follows from the rps; the added latency per request is in the next table.\n"
     )?;
     writeln!(
         s,
-        "| workload | body | requests/run | rps no filter | rps veil | ratio | target | p50 no filter | p50 veil | p99 no filter | p99 veil |"
+        "| workload | body | requests/run | rps no filter | rps veil | ratio | target | rps wasm floor | floor / no filter | veil / floor | p50 no filter | p50 veil | p99 no filter | p99 veil |"
     )?;
-    writeln!(s, "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")?;
+    writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
     for r in results {
         let ratio = r.veil.rps / r.base.rps;
         let target = match r.target_ratio {
@@ -1022,7 +1043,7 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
         };
         writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {:.0} | **{:.2}** | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs |",
+            "| {} | {} | {} | {:.0} | {:.0} | **{:.2}** | {} | {:.0} | {:.2} | **{:.2}** | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs |",
             workload_name(r),
             size_label(r.size),
             r.requests,
@@ -1030,6 +1051,9 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
             r.veil.rps,
             ratio,
             target,
+            r.floor.rps,
+            r.floor.rps / r.base.rps,
+            r.veil.rps / r.floor.rps,
             r.base.p50_us,
             r.veil.p50_us,
             r.base.p99_us,
@@ -1039,9 +1063,9 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
     writeln!(s, "\n### Added latency (1 client, one request at a time)\n")?;
     writeln!(
         s,
-        "| workload | body | p50 no filter | p50 veil | Δp50 | p99 no filter | p99 veil | Δp99 | target |"
+        "| workload | body | p50 no filter | p50 veil | Δp50 | p99 no filter | p99 veil | Δp99 | target | p50 wasm floor | Δp50 veil over floor |"
     )?;
-    writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")?;
     for r in results {
         let (b, v) = (&r.base_latency, &r.veil_latency);
         let dp99 = v.p99_us - b.p99_us;
@@ -1052,7 +1076,7 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
         };
         writeln!(
             s,
-            "| {} | {} | {:.0} µs | {:.0} µs | **{:+.0} µs** | {:.0} µs | {:.0} µs | **{:+.0} µs** | {} |",
+            "| {} | {} | {:.0} µs | {:.0} µs | **{:+.0} µs** | {:.0} µs | {:.0} µs | **{:+.0} µs** | {} | {:.0} µs | {:+.0} µs |",
             workload_name(r),
             size_label(r.size),
             b.p50_us,
@@ -1062,6 +1086,8 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
             v.p99_us,
             dp99,
             target,
+            r.floor_latency.p50_us,
+            v.p50_us - r.floor_latency.p50_us,
         )?;
     }
     let problems: Vec<String> = results
@@ -1070,8 +1096,10 @@ fn render(results: &[Summary], engine: &[EngineResult], f: &Facts) -> Result<Str
             [
                 ("no filter", &r.base),
                 ("veil", &r.veil),
+                ("wasm floor", &r.floor),
                 ("no filter, 1 client", &r.base_latency),
                 ("veil, 1 client", &r.veil_latency),
+                ("wasm floor, 1 client", &r.floor_latency),
             ]
             .map(|(n, run)| (r.name, n, run))
         })
@@ -1263,8 +1291,10 @@ time for request:      412us     12.51ms      3.20ms      1.02ms    70.10%
             requests: 1000,
             base: run(10_000.0, 800.0, 1500.0),
             veil: run(9_000.0, 900.0, 1600.0),
+            floor: run(9_500.0, 850.0, 1550.0),
             base_latency: run(3000.0, 180.0, 400.0),
             veil_latency: run(2900.0, 200.0, 450.0),
+            floor_latency: run(2950.0, 190.0, 420.0),
         };
         let engine = [EngineResult {
             function: "scan".into(),
@@ -1287,7 +1317,13 @@ time for request:      412us     12.51ms      3.20ms      1.02ms    70.10%
         };
         let report = render(std::slice::from_ref(&summary), &engine, &facts).unwrap();
         assert!(
-            report.contains("| clean-4KiB | 4KiB | 1000 | 10000 | 9000 | **0.90** | ≥ 0.85 ✅ |"),
+            report.contains(
+                "| clean-4KiB | 4KiB | 1000 | 10000 | 9000 | **0.90** | ≥ 0.85 ✅ | 9500 | 0.95 | **0.95** |"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains("| Δp99 ≤ +100 µs ✅ | 190 µs | +10 µs |"),
             "{report}"
         );
         assert!(

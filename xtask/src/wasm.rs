@@ -10,18 +10,23 @@ use std::path::PathBuf;
 /// `cargo build --release --target wasm32-wasip1 -p veil-filter`; returns
 /// the module's absolute path.
 pub fn build_filter() -> Result<PathBuf> {
-    step("build the veil filter (release, wasm32-wasip1)");
-    run(cargo().args([
-        "build",
-        "--release",
-        "--target",
-        WASM_TARGET,
-        "-p",
-        "veil-filter",
-    ]))?;
-    let path = target_dir()
-        .join(WASM_TARGET)
-        .join("release/veil_filter.wasm");
+    build_module("the veil filter", "veil-filter", "veil_filter.wasm")
+}
+
+/// Builds the bench's floor filter (`benches/wasm-floor`): buffers and reads
+/// each body, nothing else.
+pub fn build_wasm_floor() -> Result<PathBuf> {
+    build_module(
+        "the wasm floor filter",
+        "veil-wasm-floor",
+        "veil_wasm_floor.wasm",
+    )
+}
+
+fn build_module(what: &str, package: &str, file: &str) -> Result<PathBuf> {
+    step(&format!("build {what} (release, wasm32-wasip1)"));
+    run(cargo().args(["build", "--release", "--target", WASM_TARGET, "-p", package]))?;
+    let path = target_dir().join(WASM_TARGET).join("release").join(file);
     let size = std::fs::metadata(&path)
         .with_context(|| format!("the build succeeded but {} is missing", path.display()))?
         .len();
