@@ -34,12 +34,14 @@ use super::{escape, number, skip_ws, unescape_into, HitPaths, MAX_DEPTH};
 pub(super) fn validate(doc: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::avx512_available() {
-        // SAFETY: the CPU has AVX-512BW, AVX2 and PCLMULQDQ (just checked).
+        // SAFETY: the CPU has AVX-512BW, AVX2, PCLMULQDQ, POPCNT, BMI1/2 and
+        // LZCNT (just checked).
         return unsafe { validate_avx512(doc) };
     }
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::available() {
-        // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
+        // SAFETY: the CPU has AVX2, PCLMULQDQ, POPCNT, BMI1 and LZCNT
+        // (checked just above).
         return unsafe { validate_avx2(doc) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -49,19 +51,19 @@ pub(super) fn validate(doc: &[u8]) -> bool {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,pclmulqdq")]
+#[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1,lzcnt")]
 unsafe fn validate_avx2(doc: &[u8]) -> bool {
     validate_with::<super::stage1::x86::Avx2>(doc)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx2,pclmulqdq")]
+#[target_feature(enable = "avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2,lzcnt")]
 unsafe fn validate_avx512(doc: &[u8]) -> bool {
     validate_with::<super::stage1::x86::Avx512>(doc)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx2,pclmulqdq")]
+#[target_feature(enable = "avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2,lzcnt")]
 unsafe fn validate_paths_avx512(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     run::<super::stage1::x86::Avx512, true>(doc, starts)
 }
@@ -77,12 +79,14 @@ pub(super) type Answers = HitPaths;
 pub(super) fn validate_paths(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::avx512_available() {
-        // SAFETY: the CPU has AVX-512BW, AVX2 and PCLMULQDQ (just checked).
+        // SAFETY: the CPU has AVX-512BW, AVX2, PCLMULQDQ, POPCNT, BMI1/2 and
+        // LZCNT (just checked).
         return unsafe { validate_paths_avx512(doc, starts) };
     }
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::available() {
-        // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
+        // SAFETY: the CPU has AVX2, PCLMULQDQ, POPCNT, BMI1 and LZCNT
+        // (checked just above).
         return unsafe { validate_paths_avx2(doc, starts) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -92,7 +96,7 @@ pub(super) fn validate_paths(doc: &[u8], starts: &[usize]) -> Option<Answers> {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,pclmulqdq")]
+#[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1,lzcnt")]
 unsafe fn validate_paths_avx2(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     run::<super::stage1::x86::Avx2, true>(doc, starts)
 }
@@ -178,7 +182,7 @@ impl<const P: bool> Grammar<'_, P> {
             }
             return colon == 0;
         }
-        let odd = sep & C::prefix_xor(sep);
+        let odd = C::odd_bits(sep);
         let want = if top.want_colon { odd } else { sep & !odd };
         if colon != want {
             return false;
@@ -796,7 +800,7 @@ mod tests {
         );
         #[cfg(target_arch = "x86_64")]
         if super::super::stage1::x86::available() {
-            // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
+            // SAFETY: the AVX2 path's features are present (just checked).
             let avx2 = unsafe { validate_avx2(doc) };
             assert_eq!(avx2, ok, "{:?}", String::from_utf8_lossy(doc));
         }
@@ -1015,7 +1019,7 @@ mod tests {
             assert_eq!(got(run::<Scalar, true>(doc, &starts)), want, "{show:?}");
             #[cfg(target_arch = "x86_64")]
             if super::super::stage1::x86::available() {
-                // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
+                // SAFETY: the AVX2 path's features are present (just checked).
                 let avx2 = unsafe { validate_paths_avx2(doc, &starts) };
                 assert_eq!(got(avx2), want, "{show:?}");
             }
