@@ -136,8 +136,10 @@ struct PathState<'q> {
     starts: &'q [usize],
     next: usize,
     /// Per open container: an object's last `:` (`usize::MAX` before the
-    /// first), an array's index so far (commas seen).
+    /// first), an array's index so far (commas seen); the innermost one in
+    /// `top_slot` (updated per block), the outer ones in `slots`.
     slots: Vec<usize>,
+    top_slot: usize,
     /// The last byte of the previous block is a scalar byte.
     scal: u64,
     out: Answers,
@@ -159,6 +161,57 @@ struct Grammar<'q, const P: bool> {
     utf8_lead: u64,
 }
 
+/// The open containers as `resolve` reads them: the outer ones' frames
+/// and slots (outermost first), and the innermost one's.
+struct Open<'a> {
+    stack: &'a [Frame],
+    slots: &'a [usize],
+    top: Option<(Frame, usize)>,
+}
+
+impl Open<'_> {
+    /// The path of the token whose content ends at bit `bit` of the block
+    /// (in the stretch starting at `from`): every open container's slot,
+    /// the innermost one as of that token.
+    /// `seps` holds the block's colons and commas outside strings.
+    fn path_at(
+        &self,
+        doc: &[u8],
+        base: usize,
+        from: u32,
+        bit: u32,
+        seps: [u64; 2],
+        out: &mut HitPaths,
+    ) {
+        let [colon, comma] = seps;
+        let Some((top, slot)) = self.top else {
+            return;
+        };
+        for (frame, &slot) in self.stack.iter().zip(self.slots) {
+            if frame.object {
+                key_before_colon(doc, slot, out);
+            } else {
+                out.push_index(slot);
+            }
+        }
+        let before = span(from, bit);
+        if !top.object {
+            out.push_index(slot + (comma & before).count_ones() as usize);
+        } else if top.want_colon ^ (((colon | comma) & before).count_ones() & 1 == 1) {
+            // Before this object's next `:`: the token is a key.
+            key_ending_at(doc, base + bit as usize, out);
+        } else {
+            let colons = colon & before;
+            let colon = if colons != 0 {
+                base + 63 - colons.leading_zeros() as usize
+            } else {
+                slot
+            };
+            key_before_colon(doc, colon, out);
+        }
+    }
+}
+
 impl<const P: bool> Grammar<'_, P> {
     /// Separators `sep`/`colon` (bits of the block at `base`) of one
     /// stretch between brackets, all in the innermost container.
@@ -176,9 +229,7 @@ impl<const P: bool> Grammar<'_, P> {
         };
         if !top.object {
             if P {
-                if let Some(slot) = self.paths.slots.last_mut() {
-                    *slot += sep.count_ones() as usize;
-                }
+                self.paths.top_slot += sep.count_ones() as usize;
             }
             return colon == 0;
         }
@@ -189,9 +240,7 @@ impl<const P: bool> Grammar<'_, P> {
         }
         top.want_colon ^= sep.count_ones() & 1 == 1;
         if P && colon != 0 {
-            if let Some(slot) = self.paths.slots.last_mut() {
-                *slot = base + 63 - colon.leading_zeros() as usize;
-            }
+            self.paths.top_slot = base + 63 - colon.leading_zeros() as usize;
         }
         true
     }
@@ -213,7 +262,20 @@ impl<const P: bool> Grammar<'_, P> {
     /// that starts at bit `from` (before its separators are counted).
     #[cold]
     fn resolve(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
-        while let Some(&h) = self.paths.starts.get(self.paths.next) {
+        // The answers are written while the open containers are read:
+        // borrowed field by field, nothing is moved.
+        let p = &mut self.paths;
+        let outer = self.depth.saturating_sub(1);
+        let open = Open {
+            stack: self.stack.get(..outer).unwrap_or_default(),
+            slots: &p.slots,
+            top: self
+                .depth
+                .checked_sub(1)
+                .and_then(|d| self.stack.get(d))
+                .map(|&f| (f, p.top_slot)),
+        };
+        while let Some(&h) = p.starts.get(p.next) {
             if h >= base + 64 {
                 return;
             }
@@ -226,12 +288,9 @@ impl<const P: bool> Grammar<'_, P> {
                 return;
             }
             let bit = owned.trailing_zeros();
-            let mut out = std::mem::take(&mut self.paths.out);
-            let mark = out.mark();
-            self.path_at(doc, base, from, bit, seps, &mut out);
+            let mark = p.out.mark();
+            open.path_at(doc, base, from, bit, seps, &mut p.out);
             let end = base + bit as usize;
-            let p = &mut self.paths;
-            p.out = out;
             let rest = p.starts.get(p.next..).unwrap_or_default();
             // At least the query `h` (the token ends at or after it);
             // rarely more than one; they share the answer.
@@ -243,59 +302,7 @@ impl<const P: bool> Grammar<'_, P> {
         }
     }
 
-    /// The path of the token whose content ends at bit `bit` of the block
-    /// (in the stretch starting at `from`): every open container's slot,
-    /// the innermost one as of that token.
-    /// `seps` holds the block's colons and commas outside strings.
-    fn path_at(
-        &self,
-        doc: &[u8],
-        base: usize,
-        from: u32,
-        bit: u32,
-        seps: [u64; 2],
-        out: &mut HitPaths,
-    ) {
-        let [colon, comma] = seps;
-        let depth = self.depth;
-        for (frame, &slot) in self
-            .stack
-            .iter()
-            .zip(&self.paths.slots)
-            .take(depth.saturating_sub(1))
-        {
-            if frame.object {
-                key_before_colon(doc, slot, out);
-            } else {
-                out.push_index(slot);
-            }
-        }
-        let Some(d) = depth.checked_sub(1) else {
-            return;
-        };
-        let (Some(top), Some(&slot)) = (self.stack.get(d), self.paths.slots.get(d)) else {
-            return;
-        };
-        let before = span(from, bit);
-        if !top.object {
-            out.push_index(slot + (comma & before).count_ones() as usize);
-        } else if top.want_colon ^ (((colon | comma) & before).count_ones() & 1 == 1) {
-            // Before this object's next `:`: the token is a key.
-            key_ending_at(doc, base + bit as usize, out);
-        } else {
-            let colons = colon & before;
-            let colon = if colons != 0 {
-                base + 63 - colons.leading_zeros() as usize
-            } else {
-                slot
-            };
-            key_before_colon(doc, colon, out);
-        }
-    }
     fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
-        if P {
-            self.paths.slots.push(if object { usize::MAX } else { 0 });
-        }
         let next = doc.get(skip_ws(doc, pos + 1)).copied();
         let (ok, empty) = if object {
             (matches!(next, Some(b'"' | b'}')), next == Some(b'}'))
@@ -316,6 +323,12 @@ impl<const P: bool> Grammar<'_, P> {
             want_colon: true,
             empty,
         };
+        if P && self.depth > 0 {
+            self.paths.slots.push(self.paths.top_slot);
+        }
+        if P {
+            self.paths.top_slot = if object { usize::MAX } else { 0 };
+        }
         self.depth += 1;
         ok
     }
@@ -326,8 +339,8 @@ impl<const P: bool> Grammar<'_, P> {
         };
         let top = self.stack.get(d).copied().unwrap_or_default();
         self.depth = d;
-        if P {
-            self.paths.slots.pop();
+        if P && d > 0 {
+            self.paths.top_slot = self.paths.slots.pop().unwrap_or_default();
         }
         top.object == object && (!object || !top.want_colon || top.empty)
     }
@@ -556,21 +569,37 @@ fn scalar_ok(doc: &[u8], p: usize) -> bool {
 /// Adds the key whose closing quote is at `close`, decoded (empty if there
 /// is none, which only an invalid document gives).
 fn key_ending_at(doc: &[u8], close: usize, out: &mut HitPaths) {
-    let mut end = close.min(doc.len());
+    let Some(head) = doc.get(..close) else {
+        return out.push_key(|_| ());
+    };
     // The opening quote is the first `"` before that no backslash escapes
-    // (an odd run of backslashes before a quote escapes it).
+    // (an odd run of backslashes before a quote escapes it). Keys are
+    // short: a plain loop beats a vector search here, and it notes whether
+    // the key holds a backslash at all (most do not: copied as they are).
+    let mut escaped = false;
+    let mut i = head.len();
     let open = loop {
-        // Keys are short: a plain loop beats a vector search here.
-        let Some(q) = doc[..end].iter().rposition(|&b| b == b'"') else {
+        let Some(q) = head[..i].iter().rposition(|&b| b == b'"' || b == b'\\') else {
             return out.push_key(|_| ());
         };
-        let run = doc[..q].iter().rev().take_while(|&&b| b == b'\\').count();
+        if head[q] == b'\\' {
+            escaped = true;
+            i = q;
+            continue;
+        }
+        let run = head[..q].iter().rev().take_while(|&&b| b == b'\\').count();
         if run % 2 == 0 {
             break q;
         }
-        end = q;
+        escaped = true;
+        i = q - run;
     };
-    out.push_key(|key| unescape_into(doc.get(open + 1..close).unwrap_or_default(), key));
+    let raw = head.get(open + 1..).unwrap_or_default();
+    if escaped {
+        out.push_key(|key| unescape_into(raw, key));
+    } else {
+        out.push_key(|key| key.extend_from_slice(raw));
+    }
 }
 
 /// Adds the key of the `:` at `colon` (whitespace may separate them).
@@ -600,6 +629,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
             starts,
             next: 0,
             slots: Vec::new(),
+            top_slot: 0,
             scal: 0,
             out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
         },
