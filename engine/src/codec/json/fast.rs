@@ -405,16 +405,14 @@ impl<const P: bool> Grammar<'_, P> {
         };
         let open = m.op & !(m.colon | m.comma) & !close;
         let starts = m.scal & !m.cont;
-        let r = next_after(m.colon | m.comma, m.ws, &mut self.after_sep);
-        if r & !(m.qo | starts | open) != 0 {
-            return false;
-        }
-        let r = next_after(m.qc | m.scal | close, m.ws, &mut self.after_value) & !m.cont;
-        if r & !(m.colon | m.comma | close) != 0 {
-            return false;
-        }
-        let r = next_after(m.scal | close, m.ws, &mut self.after_plain) & !m.cont;
-        if r & m.colon != 0 {
+        // Most API bodies are compact: without whitespace in the block the
+        // token-follower tests reduce to shifts (a copy with `ws` zero).
+        let follows = if m.ws == 0 {
+            self.follows(m, 0, open, close, starts)
+        } else {
+            self.follows(m, m.ws, open, close, starts)
+        };
+        if !follows {
             return false;
         }
         if starts != 0 && !simple_numbers::<C>(block, m, starts) {
@@ -441,6 +439,21 @@ impl<const P: bool> Grammar<'_, P> {
             }
         }
         self.utf8_block::<C>(doc, base, block, c.high)
+    }
+
+    /// What may follow what, outside strings and across whitespace `ws`
+    /// (the block's, or 0 for a copy specialised to compact blocks): a
+    /// value after a separator (or the start), a separator or a closing
+    /// bracket after a value, and `:` only after a string.
+    #[inline(always)]
+    fn follows(&mut self, m: &Masks, ws: u64, open: u64, close: u64, starts: u64) -> bool {
+        let after_sep = next_after(m.colon | m.comma, ws, &mut self.after_sep);
+        let after_value = next_after(m.qc | m.scal | close, ws, &mut self.after_value) & !m.cont;
+        let after_plain = next_after(m.scal | close, ws, &mut self.after_plain) & !m.cont;
+        (after_sep & !(m.qo | starts | open))
+            | (after_value & !(m.colon | m.comma | close))
+            | (after_plain & m.colon)
+            == 0
     }
 
     /// A block wholly inside one string, with no quote, backslash, control
