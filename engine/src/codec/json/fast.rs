@@ -352,6 +352,13 @@ impl<const P: bool> Grammar<'_, P> {
         let sep = m.colon | m.comma;
         let mut brackets = m.op & !sep;
         let marks = if P { self.marks(base, m) } else { 0 };
+        if brackets == 0 {
+            // Most blocks: one stretch, the whole block.
+            if P && marks != 0 {
+                self.resolve(doc, base, 0, marks, [m.colon, m.comma]);
+            }
+            return self.stretch::<C>(base, sep, m.colon).then_some(0);
+        }
         let mut close = 0;
         let mut from = 0;
         while brackets != 0 {
