@@ -875,9 +875,11 @@ enum StepRef<'a> {
 impl HitPaths {
     /// Room for `queries` answers, none given yet.
     pub(super) fn with_queries(queries: usize) -> HitPaths {
+        // Room for the usual answer (a short key under an index) so the
+        // arena rarely grows while the validator fills it.
         HitPaths {
-            keys: Vec::new(),
-            steps: Vec::new(),
+            keys: Vec::with_capacity(queries * 16),
+            steps: Vec::with_capacity(queries * 2),
             answers: vec![None; queries],
         }
     }

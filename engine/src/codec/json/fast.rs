@@ -599,7 +599,7 @@ fn key_ending_at(doc: &[u8], close: usize, out: &mut HitPaths) {
     let mut escaped = false;
     let mut i = head.len();
     let open = loop {
-        let Some(q) = head[..i].iter().rposition(|&b| b == b'"' || b == b'\\') else {
+        let Some(q) = last_quote_or_backslash(&head[..i]) else {
             return out.push_key(|_| ());
         };
         if head[q] == b'\\' {
@@ -620,6 +620,32 @@ fn key_ending_at(doc: &[u8], close: usize, out: &mut HitPaths) {
     } else {
         out.push_key(|key| key.extend_from_slice(raw));
     }
+}
+
+/// The last `"` or `\\` of `head`: eight bytes at a time from the end, with
+/// exact per-byte equality masks (no carry crosses a byte, so the highest
+/// flagged byte is a real match).
+fn last_quote_or_backslash(head: &[u8]) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let eq = |w: u64, c: u8| {
+        let v = w ^ (ONES * u64::from(c));
+        !(((v & LOW7) + LOW7) | v) & !LOW7
+    };
+    let mut end = head.len();
+    while let Some(chunk) = end.checked_sub(8).and_then(|s| head.get(s..end)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let m = eq(w, b'"') | eq(w, b'\\');
+        if m != 0 {
+            return Some(end - 8 + (63 - m.leading_zeros() as usize) / 8);
+        }
+        end -= 8;
+    }
+    head.get(..end)?
+        .iter()
+        .rposition(|&b| b == b'"' || b == b'\\')
 }
 
 /// Adds the key of the `:` at `colon` (whitespace may separate them).
@@ -1073,6 +1099,18 @@ mod tests {
                 let avx2 = unsafe { validate_paths_avx2(doc, &starts) };
                 assert_eq!(got(avx2), want, "{show:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_backward_search_finds_the_last_quote_or_backslash() {
+        let mut r = Rng(0x7e57);
+        for _ in 0..5000 {
+            let head: Vec<u8> = (0..r.below(40))
+                .map(|_| b"ab\"\\\xa2\xdc\x22\x5c\x00\xff"[r.below(10)])
+                .collect();
+            let want = head.iter().rposition(|&b| b == b'"' || b == b'\\');
+            assert_eq!(last_quote_or_backslash(&head), want, "{head:?}");
         }
     }
 
