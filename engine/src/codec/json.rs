@@ -1006,8 +1006,8 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
             }
             StepRef::Key(k) if plain_key(k) => {
                 s.push('.');
-                // A plain key is ASCII, so this always copies it.
-                s.push_str(std::str::from_utf8(k).unwrap_or("*"));
+                // A plain key is ASCII: byte for char, no UTF-8 check.
+                s.extend(k.iter().map(|&b| char::from(b)));
             }
             StepRef::Key(_) => s.push_str(".*"),
         }
