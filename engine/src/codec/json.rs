@@ -875,9 +875,11 @@ enum StepRef<'a> {
 impl HitPaths {
     /// Room for `queries` answers, none given yet.
     pub(super) fn with_queries(queries: usize) -> HitPaths {
+        // Room for the usual answer (a short key under an index) so the
+        // arena rarely grows while the validator fills it.
         HitPaths {
-            keys: Vec::new(),
-            steps: Vec::new(),
+            keys: Vec::with_capacity(queries * 16),
+            steps: Vec::with_capacity(queries * 2),
             answers: vec![None; queries],
         }
     }
@@ -1004,8 +1006,8 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
             }
             StepRef::Key(k) if plain_key(k) => {
                 s.push('.');
-                // A plain key is ASCII, so this always copies it.
-                s.push_str(std::str::from_utf8(k).unwrap_or("*"));
+                // A plain key is ASCII: byte for char, no UTF-8 check.
+                s.extend(k.iter().map(|&b| char::from(b)));
             }
             StepRef::Key(_) => s.push_str(".*"),
         }
@@ -1035,15 +1037,43 @@ fn push_decimal(s: &mut String, mut i: usize) {
 
 pub const MAX_RENDERED_PATH: usize = 200;
 
+/// Per byte: 1 for a digit, 2 for the other bytes a plain key may hold.
+const KEY_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            1
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'-' || c == b'$' {
+            2
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Whether `k` is shown as it is: 1 to 64 bytes of `[A-Za-z0-9_$-]`, not
+/// starting with a digit, no 4 digits in a row. One table lookup per byte
+/// into two bitmasks (run once per rendered path), then mask tests.
 fn plain_key(k: &[u8]) -> bool {
-    let mut digits = 0;
-    !k.is_empty()
-        && k.len() <= 64
-        && !k[0].is_ascii_digit()
-        && k.iter().all(|&b| {
-            digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
-            digits < 4 && (b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'$')
-        })
+    if k.is_empty() || k.len() > 64 {
+        return false;
+    }
+    let (mut digit, mut other) = (0u64, 0u64);
+    for (i, &b) in k.iter().enumerate() {
+        let c = KEY_CLASS[b as usize];
+        digit |= u64::from(c & 1) << i;
+        other |= u64::from(c >> 1) << i;
+    }
+    let all = if k.len() == 64 {
+        !0
+    } else {
+        (1u64 << k.len()) - 1
+    };
+    (digit | other) == all && digit & 1 == 0 && digit & digit >> 1 & digit >> 2 & digit >> 3 == 0
 }
 
 #[cfg(test)]
@@ -1193,6 +1223,50 @@ mod tests {
         walk_valid(doc, 0..doc.len(), &mut b).unwrap();
         assert_eq!(a.0, b.0);
         assert_eq!(a.0.len(), 6);
+    }
+
+    /// `plain_key`'s definition, byte by byte.
+    fn plain_key_reference(k: &[u8]) -> bool {
+        let mut digits = 0;
+        !k.is_empty()
+            && k.len() <= 64
+            && !k[0].is_ascii_digit()
+            && k.iter().all(|&b| {
+                digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+                digits < 4 && (b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'$')
+            })
+    }
+
+    #[test]
+    fn plain_keys_follow_their_definition() {
+        let mut seed = 0x5eed_u64;
+        let alphabet = b"aZ09_-$.* \xe9\x00\xff1234";
+        for n in 0..3000 {
+            let len = n % 70;
+            let k: Vec<u8> = (0..len)
+                .map(|_| {
+                    crate::test_rng::xorshift(&mut seed);
+                    if seed >> 60 == 0 {
+                        (seed >> 20) as u8
+                    } else {
+                        alphabet[(seed >> 24) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            assert_eq!(plain_key(&k), plain_key_reference(&k), "{k:?}");
+        }
+        for k in [
+            &b"user_id"[..],
+            b"a123",
+            b"a1234",
+            b"1a",
+            b"x-$",
+            b"",
+            &[b'k'; 64],
+            &[b'k'; 65],
+        ] {
+            assert_eq!(plain_key(k), plain_key_reference(k), "{k:?}");
+        }
     }
 
     #[test]

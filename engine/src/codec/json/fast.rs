@@ -34,12 +34,14 @@ use super::{escape, number, skip_ws, unescape_into, HitPaths, MAX_DEPTH};
 pub(super) fn validate(doc: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::avx512_available() {
-        // SAFETY: the CPU has AVX-512BW, AVX2 and PCLMULQDQ (just checked).
+        // SAFETY: the CPU has AVX-512BW, AVX2, PCLMULQDQ, POPCNT, BMI1/2 and
+        // LZCNT (just checked).
         return unsafe { validate_avx512(doc) };
     }
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::available() {
-        // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
+        // SAFETY: the CPU has AVX2, PCLMULQDQ, POPCNT, BMI1 and LZCNT
+        // (checked just above).
         return unsafe { validate_avx2(doc) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -49,19 +51,19 @@ pub(super) fn validate(doc: &[u8]) -> bool {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,pclmulqdq")]
+#[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1,lzcnt")]
 unsafe fn validate_avx2(doc: &[u8]) -> bool {
     validate_with::<super::stage1::x86::Avx2>(doc)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx2,pclmulqdq")]
+#[target_feature(enable = "avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2,lzcnt")]
 unsafe fn validate_avx512(doc: &[u8]) -> bool {
     validate_with::<super::stage1::x86::Avx512>(doc)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx2,pclmulqdq")]
+#[target_feature(enable = "avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2,lzcnt")]
 unsafe fn validate_paths_avx512(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     run::<super::stage1::x86::Avx512, true>(doc, starts)
 }
@@ -77,12 +79,14 @@ pub(super) type Answers = HitPaths;
 pub(super) fn validate_paths(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::avx512_available() {
-        // SAFETY: the CPU has AVX-512BW, AVX2 and PCLMULQDQ (just checked).
+        // SAFETY: the CPU has AVX-512BW, AVX2, PCLMULQDQ, POPCNT, BMI1/2 and
+        // LZCNT (just checked).
         return unsafe { validate_paths_avx512(doc, starts) };
     }
     #[cfg(target_arch = "x86_64")]
     if super::stage1::x86::available() {
-        // SAFETY: the CPU has AVX2 and PCLMULQDQ (checked just above).
+        // SAFETY: the CPU has AVX2, PCLMULQDQ, POPCNT, BMI1 and LZCNT
+        // (checked just above).
         return unsafe { validate_paths_avx2(doc, starts) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -92,7 +96,7 @@ pub(super) fn validate_paths(doc: &[u8], starts: &[usize]) -> Option<Answers> {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,pclmulqdq")]
+#[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1,lzcnt")]
 unsafe fn validate_paths_avx2(doc: &[u8], starts: &[usize]) -> Option<Answers> {
     run::<super::stage1::x86::Avx2, true>(doc, starts)
 }
@@ -132,8 +136,10 @@ struct PathState<'q> {
     starts: &'q [usize],
     next: usize,
     /// Per open container: an object's last `:` (`usize::MAX` before the
-    /// first), an array's index so far (commas seen).
+    /// first), an array's index so far (commas seen); the innermost one in
+    /// `top_slot` (updated per block), the outer ones in `slots`.
     slots: Vec<usize>,
+    top_slot: usize,
     /// The last byte of the previous block is a scalar byte.
     scal: u64,
     out: Answers,
@@ -155,6 +161,57 @@ struct Grammar<'q, const P: bool> {
     utf8_lead: u64,
 }
 
+/// The open containers as `resolve` reads them: the outer ones' frames
+/// and slots (outermost first), and the innermost one's.
+struct Open<'a> {
+    stack: &'a [Frame],
+    slots: &'a [usize],
+    top: Option<(Frame, usize)>,
+}
+
+impl Open<'_> {
+    /// The path of the token whose content ends at bit `bit` of the block
+    /// (in the stretch starting at `from`): every open container's slot,
+    /// the innermost one as of that token.
+    /// `seps` holds the block's colons and commas outside strings.
+    fn path_at(
+        &self,
+        doc: &[u8],
+        base: usize,
+        from: u32,
+        bit: u32,
+        seps: [u64; 2],
+        out: &mut HitPaths,
+    ) {
+        let [colon, comma] = seps;
+        let Some((top, slot)) = self.top else {
+            return;
+        };
+        for (frame, &slot) in self.stack.iter().zip(self.slots) {
+            if frame.object {
+                key_before_colon(doc, slot, out);
+            } else {
+                out.push_index(slot);
+            }
+        }
+        let before = span(from, bit);
+        if !top.object {
+            out.push_index(slot + (comma & before).count_ones() as usize);
+        } else if top.want_colon ^ (((colon | comma) & before).count_ones() & 1 == 1) {
+            // Before this object's next `:`: the token is a key.
+            key_ending_at(doc, base + bit as usize, out);
+        } else {
+            let colons = colon & before;
+            let colon = if colons != 0 {
+                base + 63 - colons.leading_zeros() as usize
+            } else {
+                slot
+            };
+            key_before_colon(doc, colon, out);
+        }
+    }
+}
+
 impl<const P: bool> Grammar<'_, P> {
     /// Separators `sep`/`colon` (bits of the block at `base`) of one
     /// stretch between brackets, all in the innermost container.
@@ -172,22 +229,18 @@ impl<const P: bool> Grammar<'_, P> {
         };
         if !top.object {
             if P {
-                if let Some(slot) = self.paths.slots.last_mut() {
-                    *slot += sep.count_ones() as usize;
-                }
+                self.paths.top_slot += sep.count_ones() as usize;
             }
             return colon == 0;
         }
-        let odd = sep & C::prefix_xor(sep);
+        let odd = C::odd_bits(sep);
         let want = if top.want_colon { odd } else { sep & !odd };
         if colon != want {
             return false;
         }
         top.want_colon ^= sep.count_ones() & 1 == 1;
         if P && colon != 0 {
-            if let Some(slot) = self.paths.slots.last_mut() {
-                *slot = base + 63 - colon.leading_zeros() as usize;
-            }
+            self.paths.top_slot = base + 63 - colon.leading_zeros() as usize;
         }
         true
     }
@@ -209,7 +262,20 @@ impl<const P: bool> Grammar<'_, P> {
     /// that starts at bit `from` (before its separators are counted).
     #[cold]
     fn resolve(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
-        while let Some(&h) = self.paths.starts.get(self.paths.next) {
+        // The answers are written while the open containers are read:
+        // borrowed field by field, nothing is moved.
+        let p = &mut self.paths;
+        let outer = self.depth.saturating_sub(1);
+        let open = Open {
+            stack: self.stack.get(..outer).unwrap_or_default(),
+            slots: &p.slots,
+            top: self
+                .depth
+                .checked_sub(1)
+                .and_then(|d| self.stack.get(d))
+                .map(|&f| (f, p.top_slot)),
+        };
+        while let Some(&h) = p.starts.get(p.next) {
             if h >= base + 64 {
                 return;
             }
@@ -222,12 +288,9 @@ impl<const P: bool> Grammar<'_, P> {
                 return;
             }
             let bit = owned.trailing_zeros();
-            let mut out = std::mem::take(&mut self.paths.out);
-            let mark = out.mark();
-            self.path_at(doc, base, from, bit, seps, &mut out);
+            let mark = p.out.mark();
+            open.path_at(doc, base, from, bit, seps, &mut p.out);
             let end = base + bit as usize;
-            let p = &mut self.paths;
-            p.out = out;
             let rest = p.starts.get(p.next..).unwrap_or_default();
             // At least the query `h` (the token ends at or after it);
             // rarely more than one; they share the answer.
@@ -239,59 +302,7 @@ impl<const P: bool> Grammar<'_, P> {
         }
     }
 
-    /// The path of the token whose content ends at bit `bit` of the block
-    /// (in the stretch starting at `from`): every open container's slot,
-    /// the innermost one as of that token.
-    /// `seps` holds the block's colons and commas outside strings.
-    fn path_at(
-        &self,
-        doc: &[u8],
-        base: usize,
-        from: u32,
-        bit: u32,
-        seps: [u64; 2],
-        out: &mut HitPaths,
-    ) {
-        let [colon, comma] = seps;
-        let depth = self.depth;
-        for (frame, &slot) in self
-            .stack
-            .iter()
-            .zip(&self.paths.slots)
-            .take(depth.saturating_sub(1))
-        {
-            if frame.object {
-                key_before_colon(doc, slot, out);
-            } else {
-                out.push_index(slot);
-            }
-        }
-        let Some(d) = depth.checked_sub(1) else {
-            return;
-        };
-        let (Some(top), Some(&slot)) = (self.stack.get(d), self.paths.slots.get(d)) else {
-            return;
-        };
-        let before = span(from, bit);
-        if !top.object {
-            out.push_index(slot + (comma & before).count_ones() as usize);
-        } else if top.want_colon ^ (((colon | comma) & before).count_ones() & 1 == 1) {
-            // Before this object's next `:`: the token is a key.
-            key_ending_at(doc, base + bit as usize, out);
-        } else {
-            let colons = colon & before;
-            let colon = if colons != 0 {
-                base + 63 - colons.leading_zeros() as usize
-            } else {
-                slot
-            };
-            key_before_colon(doc, colon, out);
-        }
-    }
     fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
-        if P {
-            self.paths.slots.push(if object { usize::MAX } else { 0 });
-        }
         let next = doc.get(skip_ws(doc, pos + 1)).copied();
         let (ok, empty) = if object {
             (matches!(next, Some(b'"' | b'}')), next == Some(b'}'))
@@ -312,6 +323,12 @@ impl<const P: bool> Grammar<'_, P> {
             want_colon: true,
             empty,
         };
+        if P && self.depth > 0 {
+            self.paths.slots.push(self.paths.top_slot);
+        }
+        if P {
+            self.paths.top_slot = if object { usize::MAX } else { 0 };
+        }
         self.depth += 1;
         ok
     }
@@ -322,8 +339,8 @@ impl<const P: bool> Grammar<'_, P> {
         };
         let top = self.stack.get(d).copied().unwrap_or_default();
         self.depth = d;
-        if P {
-            self.paths.slots.pop();
+        if P && d > 0 {
+            self.paths.top_slot = self.paths.slots.pop().unwrap_or_default();
         }
         top.object == object && (!object || !top.want_colon || top.empty)
     }
@@ -335,6 +352,13 @@ impl<const P: bool> Grammar<'_, P> {
         let sep = m.colon | m.comma;
         let mut brackets = m.op & !sep;
         let marks = if P { self.marks(base, m) } else { 0 };
+        if brackets == 0 {
+            // Most blocks: one stretch, the whole block.
+            if P && marks != 0 {
+                self.resolve(doc, base, 0, marks, [m.colon, m.comma]);
+            }
+            return self.stretch::<C>(base, sep, m.colon).then_some(0);
+        }
         let mut close = 0;
         let mut from = 0;
         while brackets != 0 {
@@ -388,16 +412,14 @@ impl<const P: bool> Grammar<'_, P> {
         };
         let open = m.op & !(m.colon | m.comma) & !close;
         let starts = m.scal & !m.cont;
-        let r = next_after(m.colon | m.comma, m.ws, &mut self.after_sep);
-        if r & !(m.qo | starts | open) != 0 {
-            return false;
-        }
-        let r = next_after(m.qc | m.scal | close, m.ws, &mut self.after_value) & !m.cont;
-        if r & !(m.colon | m.comma | close) != 0 {
-            return false;
-        }
-        let r = next_after(m.scal | close, m.ws, &mut self.after_plain) & !m.cont;
-        if r & m.colon != 0 {
+        // Most API bodies are compact: without whitespace in the block the
+        // token-follower tests reduce to shifts (a copy with `ws` zero).
+        let follows = if m.ws == 0 {
+            self.follows(m, 0, open, close, starts)
+        } else {
+            self.follows(m, m.ws, open, close, starts)
+        };
+        if !follows {
             return false;
         }
         if starts != 0 && !simple_numbers::<C>(block, m, starts) {
@@ -424,6 +446,21 @@ impl<const P: bool> Grammar<'_, P> {
             }
         }
         self.utf8_block::<C>(doc, base, block, c.high)
+    }
+
+    /// What may follow what, outside strings and across whitespace `ws`
+    /// (the block's, or 0 for a copy specialised to compact blocks): a
+    /// value after a separator (or the start), a separator or a closing
+    /// bracket after a value, and `:` only after a string.
+    #[inline(always)]
+    fn follows(&mut self, m: &Masks, ws: u64, open: u64, close: u64, starts: u64) -> bool {
+        let after_sep = next_after(m.colon | m.comma, ws, &mut self.after_sep);
+        let after_value = next_after(m.qc | m.scal | close, ws, &mut self.after_value) & !m.cont;
+        let after_plain = next_after(m.scal | close, ws, &mut self.after_plain) & !m.cont;
+        (after_sep & !(m.qo | starts | open))
+            | (after_value & !(m.colon | m.comma | close))
+            | (after_plain & m.colon)
+            == 0
     }
 
     /// A block wholly inside one string, with no quote, backslash, control
@@ -552,21 +589,63 @@ fn scalar_ok(doc: &[u8], p: usize) -> bool {
 /// Adds the key whose closing quote is at `close`, decoded (empty if there
 /// is none, which only an invalid document gives).
 fn key_ending_at(doc: &[u8], close: usize, out: &mut HitPaths) {
-    let mut end = close.min(doc.len());
+    let Some(head) = doc.get(..close) else {
+        return out.push_key(|_| ());
+    };
     // The opening quote is the first `"` before that no backslash escapes
-    // (an odd run of backslashes before a quote escapes it).
+    // (an odd run of backslashes before a quote escapes it). Keys are
+    // short: a plain loop beats a vector search here, and it notes whether
+    // the key holds a backslash at all (most do not: copied as they are).
+    let mut escaped = false;
+    let mut i = head.len();
     let open = loop {
-        // Keys are short: a plain loop beats a vector search here.
-        let Some(q) = doc[..end].iter().rposition(|&b| b == b'"') else {
+        let Some(q) = last_quote_or_backslash(&head[..i]) else {
             return out.push_key(|_| ());
         };
-        let run = doc[..q].iter().rev().take_while(|&&b| b == b'\\').count();
+        if head[q] == b'\\' {
+            escaped = true;
+            i = q;
+            continue;
+        }
+        let run = head[..q].iter().rev().take_while(|&&b| b == b'\\').count();
         if run % 2 == 0 {
             break q;
         }
-        end = q;
+        escaped = true;
+        i = q - run;
     };
-    out.push_key(|key| unescape_into(doc.get(open + 1..close).unwrap_or_default(), key));
+    let raw = head.get(open + 1..).unwrap_or_default();
+    if escaped {
+        out.push_key(|key| unescape_into(raw, key));
+    } else {
+        out.push_key(|key| key.extend_from_slice(raw));
+    }
+}
+
+/// The last `"` or `\\` of `head`: eight bytes at a time from the end, with
+/// exact per-byte equality masks (no carry crosses a byte, so the highest
+/// flagged byte is a real match).
+fn last_quote_or_backslash(head: &[u8]) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let eq = |w: u64, c: u8| {
+        let v = w ^ (ONES * u64::from(c));
+        !(((v & LOW7) + LOW7) | v) & !LOW7
+    };
+    let mut end = head.len();
+    while let Some(chunk) = end.checked_sub(8).and_then(|s| head.get(s..end)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let m = eq(w, b'"') | eq(w, b'\\');
+        if m != 0 {
+            return Some(end - 8 + (63 - m.leading_zeros() as usize) / 8);
+        }
+        end -= 8;
+    }
+    head.get(..end)?
+        .iter()
+        .rposition(|&b| b == b'"' || b == b'\\')
 }
 
 /// Adds the key of the `:` at `colon` (whitespace may separate them).
@@ -596,6 +675,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
             starts,
             next: 0,
             slots: Vec::new(),
+            top_slot: 0,
             scal: 0,
             out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
         },
@@ -796,7 +876,7 @@ mod tests {
         );
         #[cfg(target_arch = "x86_64")]
         if super::super::stage1::x86::available() {
-            // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
+            // SAFETY: the AVX2 path's features are present (just checked).
             let avx2 = unsafe { validate_avx2(doc) };
             assert_eq!(avx2, ok, "{:?}", String::from_utf8_lossy(doc));
         }
@@ -1015,10 +1095,22 @@ mod tests {
             assert_eq!(got(run::<Scalar, true>(doc, &starts)), want, "{show:?}");
             #[cfg(target_arch = "x86_64")]
             if super::super::stage1::x86::available() {
-                // SAFETY: AVX2 and PCLMULQDQ are present (just checked).
+                // SAFETY: the AVX2 path's features are present (just checked).
                 let avx2 = unsafe { validate_paths_avx2(doc, &starts) };
                 assert_eq!(got(avx2), want, "{show:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_backward_search_finds_the_last_quote_or_backslash() {
+        let mut r = Rng(0x7e57);
+        for _ in 0..5000 {
+            let head: Vec<u8> = (0..r.below(40))
+                .map(|_| b"ab\"\\\xa2\xdc\x22\x5c\x00\xff"[r.below(10)])
+                .collect();
+            let want = head.iter().rposition(|&b| b == b'"' || b == b'\\');
+            assert_eq!(last_quote_or_backslash(&head), want, "{head:?}");
         }
     }
 

@@ -31,6 +31,11 @@ pub(super) trait Classify {
     fn prefix_xor(x: u64) -> u64 {
         prefix_xor_ladder(x)
     }
+    /// The 1st, 3rd, 5th... set bits of `x` (`x & prefix_xor(x)`).
+    #[inline(always)]
+    fn odd_bits(x: u64) -> u64 {
+        x & Self::prefix_xor(x)
+    }
     /// Lead bytes of two-byte UTF-8 sequences (0xc2..=0xdf) and
     /// continuation bytes (0x80..=0xbf); only asked for blocks holding
     /// non-ASCII bytes.
@@ -277,6 +282,12 @@ pub(super) mod x86 {
             unsafe { clmul_prefix_xor(x) }
         }
         #[inline(always)]
+        fn odd_bits(x: u64) -> u64 {
+            // SAFETY: as above, bmi2 is detected with avx512bw; one pdep
+            // instead of a carry-less multiply and two vector moves.
+            unsafe { _pdep_u64(0x5555_5555_5555_5555, x) }
+        }
+        #[inline(always)]
         fn utf8_pairs(block: &[u8; 64]) -> (u64, u64) {
             // SAFETY: as above.
             unsafe { utf8_pairs512(block) }
@@ -335,13 +346,19 @@ pub(super) mod x86 {
 
     /// Whether this CPU runs the AVX-512 path.
     pub(in crate::codec::json) fn avx512_available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512bw") && available()
+        std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("bmi2")
+            && available()
     }
 
-    /// Whether this CPU runs the AVX2 path.
+    /// Whether this CPU runs the AVX2 path (with the bit instructions the
+    /// validator's mask work is compiled for).
     pub(in crate::codec::json) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("lzcnt")
     }
 }
 
@@ -631,6 +648,9 @@ mod tests {
                 assert_eq!(x86::Avx512::utf8_pairs(b), utf8_pairs_scalar(b));
                 assert_eq!(x86::Avx512::number_bytes(b), number_bytes_scalar(b));
                 assert_eq!(x86::Avx512::classify(b), want, "{b:?}");
+                for x in [want.quote, want.op, want.ws, !want.high] {
+                    assert_eq!(x86::Avx512::odd_bits(x), Scalar::odd_bits(x));
+                }
             }
             #[cfg(target_arch = "x86_64")]
             if x86::available() {
