@@ -317,26 +317,33 @@ impl Builtin {
 
     /// Confirms a literal-anchor or keyword hit at `hay[start..end]`.
     pub fn confirm_literal(self, input: &Input, start: usize, end: usize) -> Option<Span> {
-        let cx = self.cx(input);
-        let span = match &self.def().how {
-            catalogue::How::Token(t) => tokens::confirm(self, t, &cx, start),
-            catalogue::How::Anchor { confirm, .. } => confirm(&cx, start, end),
+        let pattern = input.hay.get(start..end).unwrap_or_default();
+        self.literal_confirmer(pattern).confirm(input, start, end)
+    }
+
+    /// How a hit of the literal `pattern` (one of the detector's anchors
+    /// or keyword spellings) is confirmed, decided once when a policy is
+    /// compiled instead of at every hit: which branch of the detector's
+    /// `How` applies depends only on the pattern's bytes.
+    pub(crate) fn literal_confirmer(self, pattern: &[u8]) -> LiteralConfirmer {
+        let how = match &self.def().how {
+            catalogue::How::Token(t) => LiteralHow::Token(t),
+            catalogue::How::Anchor { confirm, .. } => LiteralHow::Anchor(*confirm),
             catalogue::How::KeywordOrNear { anchors, near, .. }
-                if anchors
-                    .iter()
-                    .any(|a| input.hay.get(start..end) == Some(a.as_bytes())) =>
+                if anchors.iter().any(|a| a.as_bytes() == pattern) =>
             {
-                near(&cx, start, end)
+                LiteralHow::Anchor(*near)
             }
             catalogue::How::Keyword { value, .. } | catalogue::How::KeywordOrNear { value, .. } => {
-                if !starts_word(input.hay, start) {
-                    return None;
-                }
-                value(&cx, end)
+                LiteralHow::Value(*value)
             }
-            _ => None,
-        }?;
-        (span.end > span.start && span.end <= input.hay.len()).then_some(span)
+            _ => LiteralHow::Nothing,
+        };
+        LiteralConfirmer {
+            builtin: self,
+            keywords: self.def().keywords,
+            how,
+        }
     }
 
     /// The part of confirming that `confirm_*` leave to `settle`: a test of
@@ -384,6 +391,60 @@ impl Builtin {
             catalogue::How::Colon(f) => f(&self.cx(input), pos),
             _ => None,
         }
+    }
+}
+
+/// One detector's confirmation of a literal hit, resolved for one pattern
+/// (`Builtin::literal_confirmer`): the scanner's literal loop calls it
+/// without going through the catalogue entry per hit.
+#[derive(Clone, Copy)]
+pub(crate) struct LiteralConfirmer {
+    builtin: Builtin,
+    keywords: &'static [&'static str],
+    how: LiteralHow,
+}
+
+#[derive(Clone, Copy)]
+enum LiteralHow {
+    Token(&'static tokens::TokenSpec),
+    /// `confirm(cx, start, end)`: an anchor's own confirmation, or the
+    /// `near` search of a keyword detector's related anchor.
+    Anchor(fn(&Cx, usize, usize) -> Option<Span>),
+    /// A keyword spelling: the value after it, if the keyword starts a word.
+    Value(fn(&Cx, usize) -> Option<Span>),
+    /// Not a literal-triggered detector.
+    Nothing,
+}
+
+impl std::fmt::Debug for LiteralConfirmer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LiteralConfirmer")
+            .field(&self.builtin.def().id)
+            .finish()
+    }
+}
+
+impl LiteralConfirmer {
+    /// Confirms the hit at `hay[start..end]`, as `Builtin::confirm_literal`.
+    #[inline]
+    pub(crate) fn confirm(&self, input: &Input, start: usize, end: usize) -> Option<Span> {
+        let cx = Cx {
+            hay: input.hay,
+            field: input.field,
+            keywords: self.keywords,
+        };
+        let span = match self.how {
+            LiteralHow::Token(t) => tokens::confirm(self.builtin, t, &cx, start),
+            LiteralHow::Anchor(confirm) => confirm(&cx, start, end),
+            LiteralHow::Value(value) => {
+                if !starts_word(input.hay, start) {
+                    return None;
+                }
+                value(&cx, end)
+            }
+            LiteralHow::Nothing => None,
+        }?;
+        (span.end > span.start && span.end <= input.hay.len()).then_some(span)
     }
 }
 
