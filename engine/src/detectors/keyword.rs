@@ -645,6 +645,7 @@ mod tests {
             hay: hay.as_bytes(),
             field: b"",
             keywords: &[],
+            firsts: None,
         };
         let at = hay.find(id)?;
         aws_secret_near_key_id(&cx, at, at + 4).map(|s| hay[s.start..s.end].to_string())

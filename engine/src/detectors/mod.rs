@@ -157,7 +157,42 @@ pub(crate) struct Cx<'a> {
     pub hay: &'a [u8],
     pub field: &'a [u8],
     pub keywords: &'static [&'static str],
+    /// `keyword_firsts(keywords)`, built with the program for catalogue
+    /// entries (`None`: computed when needed).
+    pub firsts: Option<&'static KeywordFirsts>,
 }
+
+/// The first bytes of a keyword list in both cases, as a 256-bit set:
+/// `keyword_in` compares keywords only where a region byte is in it.
+pub(crate) type KeywordFirsts = [u64; 4];
+
+const fn keyword_firsts(keywords: &[&str]) -> KeywordFirsts {
+    let mut firsts = [0u64; 4];
+    let mut i = 0;
+    while i < keywords.len() {
+        let kw = keywords[i].as_bytes();
+        if !kw.is_empty() {
+            let (lo, up) = (kw[0].to_ascii_lowercase(), kw[0].to_ascii_uppercase());
+            firsts[(lo >> 6) as usize] |= 1 << (lo & 63);
+            firsts[(up >> 6) as usize] |= 1 << (up & 63);
+        }
+        i += 1;
+    }
+    firsts
+}
+
+/// `keyword_firsts` of every catalogue entry's keywords, at compile time:
+/// a digit run's context check no longer rebuilds its detector's set
+/// (15 phone keywords) on every call.
+static KEYWORD_FIRSTS: [KeywordFirsts; catalogue::DEFS.len()] = {
+    let mut t = [[0u64; 4]; catalogue::DEFS.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = keyword_firsts(catalogue::DEFS[i].keywords);
+        i += 1;
+    }
+    t
+};
 
 impl Cx<'_> {
     /// One of the detector's keywords occurs within `window` bytes before
@@ -167,7 +202,15 @@ impl Cx<'_> {
     /// a keyword only counts for its own field: `"phone":"…","order":"…"`
     /// gives no phone context to the order number.
     pub fn context_before(&self, pos: usize, window: usize) -> bool {
-        keyword_in(self.field, self.keywords) || {
+        let built;
+        let firsts = match self.firsts {
+            Some(f) => f,
+            None => {
+                built = keyword_firsts(self.keywords);
+                &built
+            }
+        };
+        keyword_in(self.field, self.keywords, firsts) || {
             let pos = pos.min(self.hay.len());
             let mut from = pos.saturating_sub(window);
             if let Some(sep) = self.hay[from..pos]
@@ -176,7 +219,7 @@ impl Cx<'_> {
             {
                 from += sep + 1;
             }
-            keyword_in(&self.hay[from..pos], self.keywords)
+            keyword_in(&self.hay[from..pos], self.keywords, firsts)
         }
     }
 }
@@ -188,18 +231,10 @@ impl Cx<'_> {
 /// One pass over the region: a bitmap of the keywords' first bytes (both
 /// cases) picks the positions worth comparing, instead of comparing every
 /// keyword at every position.
-fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
-    // Most calls are for an empty header name (a body has none).
+/// `firsts` is `keyword_firsts(keywords)`.
+fn keyword_in(region: &[u8], keywords: &[&str], firsts: &KeywordFirsts) -> bool {
     if region.is_empty() {
         return false;
-    }
-    let mut firsts = [0u64; 4];
-    for kw in keywords {
-        if let Some(&f) = kw.as_bytes().first() {
-            for b in [f.to_ascii_lowercase(), f.to_ascii_uppercase()] {
-                firsts[usize::from(b >> 6)] |= 1 << (b & 63);
-            }
-        }
     }
     region.iter().enumerate().any(|(i, &b)| {
         firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
@@ -312,6 +347,7 @@ impl Builtin {
             hay: input.hay,
             field: input.field,
             keywords: self.def().keywords,
+            firsts: KEYWORD_FIRSTS.get(usize::from(self.0)),
         }
     }
 
@@ -342,6 +378,7 @@ impl Builtin {
         LiteralConfirmer {
             builtin: self,
             keywords: self.def().keywords,
+            firsts: KEYWORD_FIRSTS.get(usize::from(self.0)),
             how,
         }
     }
@@ -401,6 +438,7 @@ impl Builtin {
 pub(crate) struct LiteralConfirmer {
     builtin: Builtin,
     keywords: &'static [&'static str],
+    firsts: Option<&'static KeywordFirsts>,
     how: LiteralHow,
 }
 
@@ -432,6 +470,7 @@ impl LiteralConfirmer {
             hay: input.hay,
             field: input.field,
             keywords: self.keywords,
+            firsts: self.firsts,
         };
         let span = match self.how {
             LiteralHow::Token(t) => tokens::confirm(self.builtin, t, &cx, start),
@@ -560,7 +599,8 @@ mod tests {
                     })
                     .collect();
                 let want = keyword_in_slow(&region, keywords);
-                assert_eq!(keyword_in(&region, keywords), want, "{region:?}");
+                let firsts = keyword_firsts(keywords);
+                assert_eq!(keyword_in(&region, keywords, &firsts), want, "{region:?}");
                 found += usize::from(want);
             }
         }
@@ -572,7 +612,11 @@ mod tests {
             (b"DATE OF BIRTH:", true),
             (b"", false),
         ] {
-            assert_eq!(keyword_in(region, keywords), want, "{region:?}");
+            assert_eq!(
+                keyword_in(region, keywords, &keyword_firsts(keywords)),
+                want,
+                "{region:?}"
+            );
         }
     }
 
