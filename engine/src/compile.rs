@@ -453,6 +453,23 @@ impl CompiledPolicy {
             )
         };
 
+        // Each pattern's owners with their confirmation, resolved once;
+        // every program keeps the enabled ones.
+        let confirmers: Vec<Vec<(usize, crate::detectors::LiteralConfirmer)>> = anchors
+            .iter()
+            .zip(&literal_owner)
+            .map(|((pattern, _), owners)| {
+                owners
+                    .iter()
+                    .filter_map(|&det| match &detectors[det] {
+                        Detector::Builtin(b) => {
+                            Some((det, b.literal_confirmer(pattern.as_bytes())))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
         let mut programs: [[Program; LOCATION_KINDS]; 2] = Default::default();
         let mut header_names: [Vec<String>; 2] = Default::default();
         for (d, direction) in [Direction::Request, Direction::Response]
@@ -512,15 +529,9 @@ impl CompiledPolicy {
                 }
                 if p.literals {
                     p.literal_from.push(0);
-                    for ((pattern, _), owners) in anchors.iter().zip(&literal_owner) {
-                        for &det in owners {
-                            if let (true, Detector::Builtin(b)) =
-                                (p.detector_enabled[det], &detectors[det])
-                            {
-                                let c = b.literal_confirmer(pattern.as_bytes());
-                                p.literal_owners.push((det, c));
-                            }
-                        }
+                    for owners in &confirmers {
+                        let enabled = owners.iter().filter(|(det, _)| p.detector_enabled[*det]);
+                        p.literal_owners.extend(enabled);
                         p.literal_from.push(p.literal_owners.len() as u32);
                     }
                 }
