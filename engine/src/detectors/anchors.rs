@@ -26,10 +26,9 @@
 //!   on mixed), but the pass is bound by that port.
 //!
 //! Only positions whose bucket bits survive all window bytes are verified:
-//! an exact bitmap of the windows' first two bytes, whose rank names the
-//! few exact windows (of any length) starting with them, each compared as
-//! one masked word; a window names the anchors spelled with it, compared
-//! in full (first 16 bytes as two masked words). Portable scalar paths compute the
+//! exact 2-byte bitmaps of the window's first and last two bytes, then a
+//! hash of the exact window bytes that names the anchors spelled with
+//! them, compared in full (first 8 bytes as one word). Portable scalar paths compute the
 //! same masks from the same tables; tests check every path against them
 //! and the matches against a naive search.
 
@@ -421,32 +420,18 @@ pub struct AnchorSet {
     caseless_bytes: Box<[[[u8; 64]; SETS - FOLDED_SETS]; WIDTH]>,
     /// Exact filter on the first two window bytes.
     pairs: Box<[u64; 1024]>,
-    /// Set bits of `pairs` before word `i`: a pair's rank, its index in
-    /// `pair_windows`, is this plus the set bits below it in its word.
-    pair_rank: Box<[u16; 1024]>,
-    /// The windows of the pair of rank `r`:
-    /// `windows[pair_windows[r]..pair_windows[r + 1]]`.
-    pair_windows: Vec<u32>,
-    /// The distinct exact windows, grouped by their first two bytes.
-    windows: Vec<Window>,
-    /// The anchors of each window.
+    /// Exact filter on the last two bytes of the full-width windows.
+    tail_pairs: Box<[u64; 1024]>,
+    /// Exact filter on the first two bytes of the shorter windows.
+    short_pairs: Box<[u64; 1024]>,
+    /// Open-addressed table: window key -> range of `entries`.
+    slots: Vec<(u64, u32, u32)>,
+    slot_mask: usize,
+    /// The anchors of each window group.
     entries: Vec<Entry>,
-}
-
-/// One distinct exact window (2 to `WIDTH` bytes) and its anchors. A
-/// position's pair leads to the few windows that start with it, each
-/// compared as one masked word: no hash, and windows of every length in
-/// one lookup.
-#[derive(Debug, Clone)]
-struct Window {
-    /// The window bytes, little-endian, zero above `len`.
-    key: u32,
-    /// `0xff` for each window byte.
-    mask: u32,
-    len: u32,
-    /// Its anchors: `entries[from..from + count]`.
-    from: u32,
-    count: u32,
+    /// Bit `w` set: some anchor is `w < WIDTH` bytes long (so is its
+    /// window).
+    short_lens: u32,
 }
 
 /// One anchor behind a window: which, where its window starts, and its
@@ -484,23 +469,20 @@ impl Entry {
     }
 }
 
-/// Verification reads a position's window bytes as one `u32`.
-const _: () = assert!(WIDTH == 4);
-
-/// Up to `WIDTH` window bytes as a little-endian word, zero above them.
+/// Window key: the window bytes and their count, so 2- and 3-byte windows
+/// never collide.
 #[inline]
-fn word_of(window: &[u8]) -> u32 {
-    let mut k = 0u32;
-    for (i, &b) in window.iter().take(WIDTH).enumerate() {
-        k |= u32::from(b) << (8 * i);
+fn key(window: &[u8]) -> u64 {
+    let mut k = (window.len() as u64) << 56;
+    for (i, &b) in window.iter().enumerate() {
+        k |= u64::from(b) << (8 * i);
     }
     k
 }
 
-/// The first two bytes of `window` as a `pairs` bit index.
 #[inline]
-fn pair_of(window: &[u8]) -> usize {
-    usize::from(window[0]) << 8 | usize::from(window[1])
+fn slot_of(k: u64, mask: usize) -> usize {
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
 }
 
 impl AnchorSet {
@@ -514,9 +496,11 @@ impl AnchorSet {
         let mut fingerprints: Vec<([[u64; 4]; WIDTH], bool)> = Vec::new();
         // A fingerprint is its window and whether it is folded.
         let mut seen: std::collections::HashSet<(Vec<u8>, bool)> = Default::default();
-        // (pair, window length, window word, pattern, offset)
-        let mut keyed: Vec<(usize, u32, u32, u32, u32)> = Vec::new();
+        let mut keyed: Vec<(u64, u32, u32)> = Vec::new(); // (key, pattern, offset)
         let mut pairs = Box::new([0u64; 1024]);
+        let mut tail_pairs = Box::new([0u64; 1024]);
+        let mut short_pairs = Box::new([0u64; 1024]);
+        let mut short_lens = 0u32;
         for (id, choice) in choices.iter().enumerate() {
             let Some(Choice {
                 window,
@@ -531,15 +515,16 @@ impl AnchorSet {
             // lookup lands only on the spellings that share them (`secr`
             // names 12 anchors, not the 28 of its folded window).
             let exact = &patterns[id][*offset..*offset + window.len()];
-            let pair = pair_of(exact);
-            keyed.push((
-                pair,
-                exact.len() as u32,
-                word_of(exact),
-                id as u32,
-                *offset as u32,
-            ));
+            keyed.push((key(exact), id as u32, *offset as u32));
+            let pair = usize::from(exact[0]) << 8 | usize::from(exact[1]);
             pairs[pair / 64] |= 1 << (pair % 64);
+            if exact.len() == WIDTH {
+                let tail = usize::from(exact[WIDTH - 2]) << 8 | usize::from(exact[WIDTH - 1]);
+                tail_pairs[tail / 64] |= 1 << (tail % 64);
+            } else {
+                short_lens |= 1 << exact.len();
+                short_pairs[pair / 64] |= 1 << (pair % 64);
+            }
             let mut fp = [[u64::MAX; 4]; WIDTH];
             for (set, &b) in fp.iter_mut().zip(window.iter()) {
                 *set = [0; 4];
@@ -574,38 +559,26 @@ impl AnchorSet {
             }
         }
 
-        // Sorted by pair, so each pair's windows are adjacent, in pair
-        // rank order; then by window.
         keyed.sort_unstable();
-        let mut pair_rank = Box::new([0u16; 1024]);
-        let mut rank = 0u16;
-        for (r, w) in pair_rank.iter_mut().zip(pairs.iter()) {
-            *r = rank;
-            rank += w.count_ones() as u16;
-        }
         let mut entries = Vec::with_capacity(keyed.len());
-        let mut windows: Vec<Window> = Vec::new();
-        let mut pair_windows: Vec<u32> = Vec::new();
-        let mut last_pair = None;
-        for (pair, len, word, id, off) in keyed {
-            if last_pair != Some(pair) {
-                pair_windows.push(windows.len() as u32);
-                last_pair = Some(pair);
-            }
-            match windows.last_mut() {
-                // The word holds the pair: equal words share it.
-                Some(w) if w.key == word && w.len == len => w.count += 1,
-                _ => windows.push(Window {
-                    key: word,
-                    mask: u32::MAX >> (8 * (WIDTH as u32 - len)),
-                    len,
-                    from: entries.len() as u32,
-                    count: 1,
-                }),
+        let mut groups: Vec<(u64, u32, u32)> = Vec::new();
+        for (k, id, off) in keyed {
+            match groups.last_mut() {
+                Some(g) if g.0 == k => g.2 += 1,
+                _ => groups.push((k, entries.len() as u32, 1)),
             }
             entries.push(Entry::new(id, off, &patterns[id as usize]));
         }
-        pair_windows.push(windows.len() as u32);
+        let size = (groups.len() * 2).next_power_of_two().max(16);
+        let slot_mask = size - 1;
+        let mut slots = vec![(0u64, 0u32, 0u32); size];
+        for g in groups {
+            let mut s = slot_of(g.0, slot_mask);
+            while slots[s].2 != 0 {
+                s = (s + 1) & slot_mask;
+            }
+            slots[s] = g;
+        }
         AnchorSet {
             patterns,
             lo,
@@ -617,10 +590,12 @@ impl AnchorSet {
             #[cfg(target_arch = "x86_64")]
             caseless_bytes,
             pairs,
-            pair_rank,
-            pair_windows,
-            windows,
+            tail_pairs,
+            short_pairs,
+            slots,
+            slot_mask,
             entries,
+            short_lens,
         }
     }
 
@@ -652,45 +627,29 @@ impl AnchorSet {
 
     #[inline]
     fn verify(&self, hay: &[u8], p: usize, f: &mut impl FnMut(usize, usize, usize)) {
-        let Some(head) = hay.get(p..p + 2) else {
-            return;
-        };
-        let pair = pair_of(head);
-        let bits = self.pairs[pair / 64];
-        if bits >> (pair % 64) & 1 == 0 {
+        if p + 2 > hay.len() {
             return;
         }
-        let rank = usize::from(self.pair_rank[pair / 64])
-            + (bits & ((1u64 << (pair % 64)) - 1)).count_ones() as usize;
-        let (Some(&from), Some(&to)) =
-            (self.pair_windows.get(rank), self.pair_windows.get(rank + 1))
-        else {
+        let pair = usize::from(hay[p]) << 8 | usize::from(hay[p + 1]);
+        if self.pairs[pair / 64] >> (pair % 64) & 1 == 0 {
             return;
-        };
-        // The (up to) `WIDTH` bytes from `p`, zero past the end.
-        let (word, avail) = match hay.get(p..p + WIDTH) {
-            Some(w) => (u32::from_le_bytes([w[0], w[1], w[2], w[3]]), WIDTH as u32),
-            None => (word_of(&hay[p..]), (hay.len() - p) as u32),
-        };
-        for w in self
-            .windows
-            .get(from as usize..to as usize)
-            .unwrap_or_default()
-        {
-            if word & w.mask != w.key || w.len > avail {
-                continue;
+        }
+        if let Some(w) = hay.get(p..p + WIDTH) {
+            let tail = usize::from(w[WIDTH - 2]) << 8 | usize::from(w[WIDTH - 1]);
+            if self.tail_pairs[tail / 64] >> (tail % 64) & 1 == 1 {
+                self.verify_window(hay, p, key(w), f);
             }
-            let from = w.from as usize;
-            for e in self
-                .entries
-                .get(from..from + w.count as usize)
-                .unwrap_or_default()
-            {
-                let Some(start) = p.checked_sub(e.offset as usize) else {
-                    continue;
-                };
-                if self.matches_at(hay, start, e) {
-                    f(e.pattern as usize, start, start + e.len as usize);
+        }
+        if self.short_lens != 0 && self.short_pairs[pair / 64] >> (pair % 64) & 1 == 1 {
+            self.verify_short(hay, p, f);
+        }
+    }
+
+    fn verify_short(&self, hay: &[u8], p: usize, f: &mut impl FnMut(usize, usize, usize)) {
+        for w in 2..WIDTH {
+            if self.short_lens >> w & 1 == 1 {
+                if let Some(window) = hay.get(p..p + w) {
+                    self.verify_window(hay, p, key(window), f);
                 }
             }
         }
@@ -715,6 +674,30 @@ impl AnchorSet {
                         || hay[start + 16..start + len] == self.patterns[e.pattern as usize][16..])
             }
             _ => hay.get(start..start + len) == Some(&self.patterns[e.pattern as usize][..]),
+        }
+    }
+
+    #[inline]
+    fn verify_window(&self, hay: &[u8], p: usize, k: u64, f: &mut impl FnMut(usize, usize, usize)) {
+        let mut s = slot_of(k, self.slot_mask);
+        loop {
+            let (sk, from, count) = self.slots[s];
+            if count == 0 {
+                return;
+            }
+            if sk == k {
+                let from = from as usize;
+                for e in &self.entries[from..from + count as usize] {
+                    let Some(start) = p.checked_sub(e.offset as usize) else {
+                        continue;
+                    };
+                    if self.matches_at(hay, start, e) {
+                        f(e.pattern as usize, start, start + e.len as usize);
+                    }
+                }
+                return;
+            }
+            s = (s + 1) & self.slot_mask;
         }
     }
 
@@ -789,7 +772,7 @@ impl AnchorSet {
         format!(
             "patterns {} windows {} marked {shuffled} paired {paired} matches {}\ntop windows after pairs {}\ntop matches {}",
             self.patterns.len(),
-            self.windows.len(),
+            self.slots.iter().filter(|s| s.2 != 0).count(),
             matches.iter().sum::<usize>(),
             top.join(" "),
             topm.join(" ")
