@@ -92,7 +92,9 @@ fn prefilter_speed() {
                 .for_each(|k| keyword_variants(k).into_iter().for_each(|v| add(v, true))),
             _ => {}
         }
-        b.extra_anchors().iter().for_each(|s| add(s.to_string(), false));
+        b.extra_anchors()
+            .iter()
+            .for_each(|s| add(s.to_string(), false));
     }
     let set = AnchorSet::new(
         &specs
@@ -104,8 +106,14 @@ fn prefilter_speed() {
             .collect::<Vec<_>>(),
     );
     for (name, body) in [
-        ("mixed", veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20)),
-        ("clean", veil_eval::mixed::clean_json(veil_eval::SEED, 1 << 20)),
+        (
+            "mixed",
+            veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20),
+        ),
+        (
+            "clean",
+            veil_eval::mixed::clean_json(veil_eval::SEED, 1 << 20),
+        ),
     ] {
         let mut best = f64::MAX;
         let mut n = 0;
