@@ -523,6 +523,31 @@ pub fn keyword_variants(kw: &str) -> Vec<String> {
     out
 }
 
+/// `a == b` for the short slices of confirmation (a token's literal
+/// part, an anchor's bytes past its first 16) without a call to `memcmp`:
+/// up to 16 bytes as two overlapping words a side, longer ones compared
+/// the usual way.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let w4 = |s: &[u8], i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+    match n {
+        0 => true,
+        1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// True for bytes that may continue an identifier-like token; used for
 /// word-boundary checks on both sides of a match.
 #[inline]
@@ -617,6 +642,28 @@ mod tests {
                 want,
                 "{region:?}"
             );
+        }
+    }
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for n in 0..40usize {
+            for _ in 0..200 {
+                let a: Vec<u8> = (0..n)
+                    .map(|_| {
+                        crate::test_rng::xorshift(&mut state);
+                        b"ab"[(state >> 8) as usize % 2]
+                    })
+                    .collect();
+                let mut b = a.clone();
+                if n > 0 && state.is_multiple_of(3) {
+                    let i = (state >> 20) as usize % n;
+                    b[i] ^= 1;
+                }
+                assert_eq!(same_bytes(&a, &b), a == b, "{a:?} {b:?}");
+                assert!(!same_bytes(&a, &b[..n.saturating_sub(1)]) || n == 0);
+            }
         }
     }
 
