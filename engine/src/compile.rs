@@ -145,6 +145,12 @@ pub(crate) struct Program {
     pub rules: Vec<usize>,
     pub detector_enabled: Vec<bool>,
     pub literals: bool,
+    /// The enabled detectors each literal pattern of `CompiledPolicy::
+    /// literals` anchors, with their confirmation resolved for it:
+    /// pattern `p`'s are `literal_owners[literal_from[p]..literal_from[p + 1]]`,
+    /// in `literal_owner` order.
+    pub literal_from: Vec<u32>,
+    pub literal_owners: Vec<(usize, crate::detectors::LiteralConfirmer)>,
     pub at_sign: bool,
     pub digits: bool,
     pub colon: bool,
@@ -169,9 +175,6 @@ pub struct CompiledPolicy {
     /// One fingerprint matcher over every literal anchor and keyword
     /// spelling of every detector.
     pub(crate) literals: Option<crate::detectors::anchors::AnchorSet>,
-    /// Pattern id of `literals` -> detector indices (one literal can anchor
-    /// several detectors).
-    pub(crate) literal_owner: Vec<Vec<usize>>,
     /// Detector indices by trigger.
     pub(crate) at_sign_detectors: Vec<usize>,
     pub(crate) digit_detectors: Vec<usize>,
@@ -359,6 +362,8 @@ impl CompiledPolicy {
         let mut anchors: Vec<(String, bool)> = Vec::new();
         let mut anchor_index: std::collections::HashMap<String, usize> =
             std::collections::HashMap::new();
+        // Pattern id of `literals` -> detector indices (one literal can
+        // anchor several detectors); each program keeps its enabled ones.
         let mut literal_owner: Vec<Vec<usize>> = Vec::new();
         let mut at_sign_detectors = Vec::new();
         let mut digit_detectors = Vec::new();
@@ -448,6 +453,23 @@ impl CompiledPolicy {
             )
         };
 
+        // Each pattern's owners with their confirmation, resolved once;
+        // every program keeps the enabled ones.
+        let confirmers: Vec<Vec<(usize, crate::detectors::LiteralConfirmer)>> = anchors
+            .iter()
+            .zip(&literal_owner)
+            .map(|((pattern, _), owners)| {
+                owners
+                    .iter()
+                    .filter_map(|&det| match &detectors[det] {
+                        Detector::Builtin(b) => {
+                            Some((det, b.literal_confirmer(pattern.as_bytes())))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
         let mut programs: [[Program; LOCATION_KINDS]; 2] = Default::default();
         let mut header_names: [Vec<String>; 2] = Default::default();
         for (d, direction) in [Direction::Request, Direction::Response]
@@ -505,6 +527,14 @@ impl CompiledPolicy {
                         }
                     }
                 }
+                if p.literals {
+                    p.literal_from.push(0);
+                    for owners in &confirmers {
+                        let enabled = owners.iter().filter(|(det, _)| p.detector_enabled[*det]);
+                        p.literal_owners.extend(enabled);
+                        p.literal_from.push(p.literal_owners.len() as u32);
+                    }
+                }
                 programs[d][kind as usize] = p;
             }
         }
@@ -522,7 +552,6 @@ impl CompiledPolicy {
             rules: rules.into_iter().map(|(r, _)| r).collect(),
             detectors,
             literals,
-            literal_owner,
             at_sign_detectors,
             digit_detectors,
             colon_detectors,

@@ -822,12 +822,14 @@ impl CompiledPolicy {
         };
         if program.literals {
             if let Some(anchors) = &self.literals {
+                let (from, owners) = (&program.literal_from, &program.literal_owners);
                 anchors.for_each_match(data, |pattern, start, end| {
-                    for &det in &self.literal_owner[pattern] {
-                        if let Some(b) = builtin(det) {
-                            if let Some(span) = b.confirm_literal(&input, start, end) {
-                                out.push((det, span));
-                            }
+                    let Some(&[a, b]) = from.get(pattern..pattern + 2) else {
+                        return;
+                    };
+                    for (det, c) in owners.get(a as usize..b as usize).unwrap_or_default() {
+                        if let Some(span) = c.confirm(&input, start, end) {
+                            out.push((*det, span));
                         }
                     }
                 });

@@ -671,7 +671,10 @@ impl AnchorSet {
                     (word(0) & e.head_mask[0] ^ e.head[0]) | (word(1) & e.head_mask[1] ^ e.head[1]);
                 differ == 0
                     && (len <= 16
-                        || hay[start + 16..start + len] == self.patterns[e.pattern as usize][16..])
+                        || super::same_bytes(
+                            &hay[start + 16..start + len],
+                            &self.patterns[e.pattern as usize][16..],
+                        ))
             }
             _ => hay.get(start..start + len) == Some(&self.patterns[e.pattern as usize][..]),
         }

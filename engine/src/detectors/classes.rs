@@ -1280,6 +1280,7 @@ mod tests {
                 hay: &hay,
                 field: b"",
                 keywords: &[],
+                firsts: None,
             };
             for (i, _) in hay.iter().enumerate().filter(|&(_, &b)| b == b':') {
                 if crate::detectors::network::ipv6(&cx, i).is_some() {

@@ -812,6 +812,7 @@ mod tests {
                             .unwrap()
                             .info()
                             .keywords,
+                        firsts: None,
                     },
                     r,
                 )
@@ -1127,6 +1128,7 @@ mod prefilter_tests {
                 hay: &hay,
                 field: b"",
                 keywords,
+                firsts: None,
             };
             digit_runs(&hay, |run| {
                 let want = phone_start(&hay, run).and_then(|(s, plus)| phone_read(&cx, s, plus));

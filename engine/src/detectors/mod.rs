@@ -157,7 +157,42 @@ pub(crate) struct Cx<'a> {
     pub hay: &'a [u8],
     pub field: &'a [u8],
     pub keywords: &'static [&'static str],
+    /// `keyword_firsts(keywords)`, built with the program for catalogue
+    /// entries (`None`: computed when needed).
+    pub firsts: Option<&'static KeywordFirsts>,
 }
+
+/// The first bytes of a keyword list in both cases, as a 256-bit set:
+/// `keyword_in` compares keywords only where a region byte is in it.
+pub(crate) type KeywordFirsts = [u64; 4];
+
+const fn keyword_firsts(keywords: &[&str]) -> KeywordFirsts {
+    let mut firsts = [0u64; 4];
+    let mut i = 0;
+    while i < keywords.len() {
+        let kw = keywords[i].as_bytes();
+        if !kw.is_empty() {
+            let (lo, up) = (kw[0].to_ascii_lowercase(), kw[0].to_ascii_uppercase());
+            firsts[(lo >> 6) as usize] |= 1 << (lo & 63);
+            firsts[(up >> 6) as usize] |= 1 << (up & 63);
+        }
+        i += 1;
+    }
+    firsts
+}
+
+/// `keyword_firsts` of every catalogue entry's keywords, at compile time:
+/// a digit run's context check no longer rebuilds its detector's set
+/// (15 phone keywords) on every call.
+static KEYWORD_FIRSTS: [KeywordFirsts; catalogue::DEFS.len()] = {
+    let mut t = [[0u64; 4]; catalogue::DEFS.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = keyword_firsts(catalogue::DEFS[i].keywords);
+        i += 1;
+    }
+    t
+};
 
 impl Cx<'_> {
     /// One of the detector's keywords occurs within `window` bytes before
@@ -167,7 +202,15 @@ impl Cx<'_> {
     /// a keyword only counts for its own field: `"phone":"…","order":"…"`
     /// gives no phone context to the order number.
     pub fn context_before(&self, pos: usize, window: usize) -> bool {
-        keyword_in(self.field, self.keywords) || {
+        let built;
+        let firsts = match self.firsts {
+            Some(f) => f,
+            None => {
+                built = keyword_firsts(self.keywords);
+                &built
+            }
+        };
+        keyword_in(self.field, self.keywords, firsts) || {
             let pos = pos.min(self.hay.len());
             let mut from = pos.saturating_sub(window);
             if let Some(sep) = self.hay[from..pos]
@@ -176,7 +219,7 @@ impl Cx<'_> {
             {
                 from += sep + 1;
             }
-            keyword_in(&self.hay[from..pos], self.keywords)
+            keyword_in(&self.hay[from..pos], self.keywords, firsts)
         }
     }
 }
@@ -188,18 +231,10 @@ impl Cx<'_> {
 /// One pass over the region: a bitmap of the keywords' first bytes (both
 /// cases) picks the positions worth comparing, instead of comparing every
 /// keyword at every position.
-fn keyword_in(region: &[u8], keywords: &[&str]) -> bool {
-    // Most calls are for an empty header name (a body has none).
+/// `firsts` is `keyword_firsts(keywords)`.
+fn keyword_in(region: &[u8], keywords: &[&str], firsts: &KeywordFirsts) -> bool {
     if region.is_empty() {
         return false;
-    }
-    let mut firsts = [0u64; 4];
-    for kw in keywords {
-        if let Some(&f) = kw.as_bytes().first() {
-            for b in [f.to_ascii_lowercase(), f.to_ascii_uppercase()] {
-                firsts[usize::from(b >> 6)] |= 1 << (b & 63);
-            }
-        }
     }
     region.iter().enumerate().any(|(i, &b)| {
         firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
@@ -312,31 +347,40 @@ impl Builtin {
             hay: input.hay,
             field: input.field,
             keywords: self.def().keywords,
+            firsts: KEYWORD_FIRSTS.get(usize::from(self.0)),
         }
     }
 
     /// Confirms a literal-anchor or keyword hit at `hay[start..end]`.
     pub fn confirm_literal(self, input: &Input, start: usize, end: usize) -> Option<Span> {
-        let cx = self.cx(input);
-        let span = match &self.def().how {
-            catalogue::How::Token(t) => tokens::confirm(self, t, &cx, start),
-            catalogue::How::Anchor { confirm, .. } => confirm(&cx, start, end),
+        let pattern = input.hay.get(start..end).unwrap_or_default();
+        self.literal_confirmer(pattern).confirm(input, start, end)
+    }
+
+    /// How a hit of the literal `pattern` (one of the detector's anchors
+    /// or keyword spellings) is confirmed, decided once when a policy is
+    /// compiled instead of at every hit: which branch of the detector's
+    /// `How` applies depends only on the pattern's bytes.
+    pub(crate) fn literal_confirmer(self, pattern: &[u8]) -> LiteralConfirmer {
+        let how = match &self.def().how {
+            catalogue::How::Token(t) => LiteralHow::Token(t),
+            catalogue::How::Anchor { confirm, .. } => LiteralHow::Anchor(*confirm),
             catalogue::How::KeywordOrNear { anchors, near, .. }
-                if anchors
-                    .iter()
-                    .any(|a| input.hay.get(start..end) == Some(a.as_bytes())) =>
+                if anchors.iter().any(|a| a.as_bytes() == pattern) =>
             {
-                near(&cx, start, end)
+                LiteralHow::Anchor(*near)
             }
             catalogue::How::Keyword { value, .. } | catalogue::How::KeywordOrNear { value, .. } => {
-                if !starts_word(input.hay, start) {
-                    return None;
-                }
-                value(&cx, end)
+                LiteralHow::Value(*value)
             }
-            _ => None,
-        }?;
-        (span.end > span.start && span.end <= input.hay.len()).then_some(span)
+            _ => LiteralHow::Nothing,
+        };
+        LiteralConfirmer {
+            builtin: self,
+            keywords: self.def().keywords,
+            firsts: KEYWORD_FIRSTS.get(usize::from(self.0)),
+            how,
+        }
     }
 
     /// The part of confirming that `confirm_*` leave to `settle`: a test of
@@ -387,6 +431,62 @@ impl Builtin {
     }
 }
 
+/// One detector's confirmation of a literal hit, resolved for one pattern
+/// (`Builtin::literal_confirmer`): the scanner's literal loop calls it
+/// without going through the catalogue entry per hit.
+#[derive(Clone, Copy)]
+pub(crate) struct LiteralConfirmer {
+    builtin: Builtin,
+    keywords: &'static [&'static str],
+    firsts: Option<&'static KeywordFirsts>,
+    how: LiteralHow,
+}
+
+#[derive(Clone, Copy)]
+enum LiteralHow {
+    Token(&'static tokens::TokenSpec),
+    /// `confirm(cx, start, end)`: an anchor's own confirmation, or the
+    /// `near` search of a keyword detector's related anchor.
+    Anchor(fn(&Cx, usize, usize) -> Option<Span>),
+    /// A keyword spelling: the value after it, if the keyword starts a word.
+    Value(fn(&Cx, usize) -> Option<Span>),
+    /// Not a literal-triggered detector.
+    Nothing,
+}
+
+impl std::fmt::Debug for LiteralConfirmer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LiteralConfirmer")
+            .field(&self.builtin.def().id)
+            .finish()
+    }
+}
+
+impl LiteralConfirmer {
+    /// Confirms the hit at `hay[start..end]`, as `Builtin::confirm_literal`.
+    #[inline]
+    pub(crate) fn confirm(&self, input: &Input, start: usize, end: usize) -> Option<Span> {
+        let cx = Cx {
+            hay: input.hay,
+            field: input.field,
+            keywords: self.keywords,
+            firsts: self.firsts,
+        };
+        let span = match self.how {
+            LiteralHow::Token(t) => tokens::confirm(self.builtin, t, &cx, start),
+            LiteralHow::Anchor(confirm) => confirm(&cx, start, end),
+            LiteralHow::Value(value) => {
+                if !starts_word(input.hay, start) {
+                    return None;
+                }
+                value(&cx, end)
+            }
+            LiteralHow::Nothing => None,
+        }?;
+        (span.end > span.start && span.end <= input.hay.len()).then_some(span)
+    }
+}
+
 /// The spellings of a context keyword fed to the case-sensitive automaton:
 /// as written (lower case), UPPER, Capitalised, and for `snake_case`
 /// keywords also `camelCase` and `PascalCase`.
@@ -421,6 +521,31 @@ pub fn keyword_variants(kw: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// `a == b` for the short slices of confirmation (a token's literal
+/// part, an anchor's bytes past its first 16) without a call to `memcmp`:
+/// up to 16 bytes as two overlapping words a side, longer ones compared
+/// the usual way.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let w4 = |s: &[u8], i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+    match n {
+        0 => true,
+        1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
 }
 
 /// True for bytes that may continue an identifier-like token; used for
@@ -499,7 +624,8 @@ mod tests {
                     })
                     .collect();
                 let want = keyword_in_slow(&region, keywords);
-                assert_eq!(keyword_in(&region, keywords), want, "{region:?}");
+                let firsts = keyword_firsts(keywords);
+                assert_eq!(keyword_in(&region, keywords, &firsts), want, "{region:?}");
                 found += usize::from(want);
             }
         }
@@ -511,7 +637,33 @@ mod tests {
             (b"DATE OF BIRTH:", true),
             (b"", false),
         ] {
-            assert_eq!(keyword_in(region, keywords), want, "{region:?}");
+            assert_eq!(
+                keyword_in(region, keywords, &keyword_firsts(keywords)),
+                want,
+                "{region:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for n in 0..40usize {
+            for _ in 0..200 {
+                let a: Vec<u8> = (0..n)
+                    .map(|_| {
+                        crate::test_rng::xorshift(&mut state);
+                        b"ab"[(state >> 8) as usize % 2]
+                    })
+                    .collect();
+                let mut b = a.clone();
+                if n > 0 && state.is_multiple_of(3) {
+                    let i = (state >> 20) as usize % n;
+                    b[i] ^= 1;
+                }
+                assert_eq!(same_bytes(&a, &b), a == b, "{a:?} {b:?}");
+                assert!(!same_bytes(&a, &b[..n.saturating_sub(1)]) || n == 0);
+            }
         }
     }
 

@@ -263,6 +263,7 @@ mod tests {
                 hay: &hay,
                 field: b"",
                 keywords: &[],
+                firsts: None,
             };
             let want = (26..=35).contains(&t.len())
                 && t.iter().any(u8::is_ascii_alphabetic)

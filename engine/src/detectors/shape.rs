@@ -319,8 +319,14 @@ impl Run<'_> {
                 }
                 Inst::Lit { at, len } => {
                     let (at, len) = (at as usize, len as usize);
-                    let lit = self.shape.lits.get(at..at + len);
-                    if lit.is_none() || self.hay.get(pos..pos + len) != lit {
+                    let same = match (
+                        self.shape.lits.get(at..at + len),
+                        self.hay.get(pos..pos + len),
+                    ) {
+                        (Some(lit), Some(h)) => super::same_bytes(lit, h),
+                        _ => false,
+                    };
+                    if !same {
                         return Ok(None);
                     }
                     pos += len;
