@@ -2,6 +2,8 @@
 //! corpora, with the catalogue's anchors gathered as `compile` gathers
 //! them: a maintainer's tool for tuning the mask passes, native or wasm
 //! (`node eval/wasm-run.mjs <target>/wasm32-wasip1/release/examples/anchorbench.wasm`).
+//! Arguments: rounds (default 200, best of them is printed), or `- build`
+//! to time building the set alone.
 use std::time::Instant;
 use veil_engine::detectors::anchors::{AnchorSet, AnchorSpec};
 use veil_engine::detectors::{keyword_variants, Trigger, ALL_BUILTINS};

@@ -16,7 +16,6 @@ fn main() {
     }
     anchors.sort();
     anchors.dedup();
-    prefilter_speed();
     println!("{} anchors", anchors.len());
     for (name, kind, mk, overlapping) in [
         (
@@ -70,59 +69,5 @@ fn main() {
             top.sort_by_key(|t| std::cmp::Reverse(t.0));
             println!("  top: {:?}", &top[..12]);
         }
-    }
-}
-
-/// The catalogue's own prefilter (`AnchorSet`, spelled as `compile` feeds
-/// it: keyword spellings case-folded) alone, with a counting callback:
-/// best of 400 passes per corpus, so verification changes can be compared
-/// without the rest of a scan.
-fn prefilter_speed() {
-    use veil_engine::detectors::anchors::{AnchorSet, AnchorSpec};
-    let mut specs: Vec<(String, bool)> = Vec::new();
-    let mut add = |a: String, keyword: bool| match specs.iter_mut().find(|(s, _)| *s == a) {
-        Some(s) => s.1 |= keyword,
-        None => specs.push((a, keyword)),
-    };
-    for b in ALL_BUILTINS {
-        match b.trigger() {
-            Trigger::Literals(l) => l.iter().for_each(|s| add(s.to_string(), false)),
-            Trigger::Keywords(k) => k
-                .iter()
-                .for_each(|k| keyword_variants(k).into_iter().for_each(|v| add(v, true))),
-            _ => {}
-        }
-        b.extra_anchors()
-            .iter()
-            .for_each(|s| add(s.to_string(), false));
-    }
-    let set = AnchorSet::new(
-        &specs
-            .iter()
-            .map(|(a, keyword)| AnchorSpec {
-                bytes: a.as_bytes(),
-                fold_case: *keyword,
-            })
-            .collect::<Vec<_>>(),
-    );
-    for (name, body) in [
-        (
-            "mixed",
-            veil_eval::mixed::mixed_json(veil_eval::SEED, 1 << 20),
-        ),
-        (
-            "clean",
-            veil_eval::mixed::clean_json(veil_eval::SEED, 1 << 20),
-        ),
-    ] {
-        let mut best = f64::MAX;
-        let mut n = 0;
-        for _ in 0..400 {
-            n = 0;
-            let t = Instant::now();
-            set.for_each_match(&body, |_, s, e| n += 1 + (s ^ e) % 2);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        println!("prefilter {name}: best {:.1} us/MiB, {n}", best * 1e6);
     }
 }
