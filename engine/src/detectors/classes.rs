@@ -24,10 +24,11 @@ pub(crate) struct Classes {
     /// `1` or `3`: the first digit of a base58 Bitcoin address.
     pub one_three: u64,
     pub colon: u64,
-    /// `b` and `c`: a digit after `bc` may start bech32, the one case a
-    /// run glued to a lower-case letter matters.
-    pub b: u64,
-    pub c: u64,
+    /// `b` or `c`: a digit after `bc` may start bech32, the one case a
+    /// run glued to a lower-case letter matters. One class for both (one
+    /// compare after an `or`, one mask less to store and shift): the gates
+    /// let `cb1`, `bb1` and `cc1` through too, which `wanted` drops.
+    pub bc: u64,
 }
 
 // The portable path is what other targets run, and the reference the
@@ -46,8 +47,7 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     set(&mut c.punct, matches!(b, b'.' | b'(' | b')'));
     set(&mut c.one_three, b == b'1' || b == b'3');
     set(&mut c.colon, b == b':');
-    set(&mut c.b, b == b'b');
-    set(&mut c.c, b == b'c');
+    set(&mut c.bc, b == b'b' || b == b'c');
 }
 
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "wasm32"), allow(dead_code))]
@@ -145,8 +145,7 @@ mod x86 {
                 c.punct |= bits(_mm_or_si128(_mm_or_si128(open, eq(b')')), dot));
                 c.one_three |= bits(_mm_or_si128(eq(b'1'), eq(b'3')));
                 c.colon |= bits(eq(b':'));
-                c.b |= bits(eq(b'b'));
-                c.c |= bits(eq(b'c'));
+                c.bc |= bits(_mm_or_si128(eq(b'b'), eq(b'c')));
             }
         }
         c
@@ -185,8 +184,7 @@ mod x86 {
                 c.punct |= bits(_mm256_or_si256(_mm256_or_si256(open, eq(b')')), dot));
                 c.one_three |= bits(_mm256_or_si256(eq(b'1'), eq(b'3')));
                 c.colon |= bits(eq(b':'));
-                c.b |= bits(eq(b'b'));
-                c.c |= bits(eq(b'c'));
+                c.bc |= bits(_mm256_or_si256(eq(b'b'), eq(b'c')));
             }
         }
         c
@@ -228,8 +226,7 @@ mod x86 {
             w.punct[j] = eq_or(1, b')') | dot;
             w.one_three[j] = eq_or(2, b'3');
             w.colon[j] = eq(b':');
-            w.b[j] = eq(b'b');
-            w.c[j] = eq(b'c');
+            w.bc[j] = eq_or(1, b'c');
         }
     }
 
@@ -427,10 +424,11 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
         c.paren_plus |= bits(v128_or(open, eq(b'+')));
         c.dot |= bits(dot);
         c.punct |= bits(v128_or(v128_or(open, eq(b')')), dot));
-        c.one_three |= bits(v128_or(eq(b'1'), eq(b'3')));
+        // Sets whose bytes differ in one bit: one compare after an `or`.
+        let eq_or = |bit: u8, b: u8| u8x16_eq(v128_or(v, u8x16_splat(bit)), u8x16_splat(b));
+        c.one_three |= bits(eq_or(2, b'3'));
         c.colon |= bits(eq(b':'));
-        c.b |= bits(eq(b'b'));
-        c.c |= bits(eq(b'c'));
+        c.bc |= bits(eq_or(1, b'c'));
     }
     c
 }
@@ -626,8 +624,7 @@ struct Window {
     punct: [u64; SLOTS],
     one_three: [u64; SLOTS],
     colon: [u64; SLOTS],
-    b: [u64; SLOTS],
-    c: [u64; SLOTS],
+    bc: [u64; SLOTS],
 }
 
 impl Default for Window {
@@ -643,8 +640,7 @@ impl Default for Window {
             punct: z,
             one_three: z,
             colon: z,
-            b: z,
-            c: z,
+            bc: z,
         }
     }
 }
@@ -688,11 +684,7 @@ macro_rules! each_class {
             $body
         }
         {
-            let $a = &mut $w.b;
-            $body
-        }
-        {
-            let $a = &mut $w.c;
+            let $a = &mut $w.bc;
             $body
         }
     }};
@@ -711,8 +703,7 @@ impl Window {
             self.punct[j] = c.punct;
             self.one_three[j] = c.one_three;
             self.colon[j] = c.colon;
-            self.b[j] = c.b;
-            self.c[j] = c.c;
+            self.bc[j] = c.bc;
         }
     }
 
@@ -728,8 +719,7 @@ impl Window {
             punct: self.punct[j],
             one_three: self.one_three[j],
             colon: self.colon[j],
-            b: self.b[j],
-            c: self.c[j],
+            bc: self.bc[j],
         }
     }
 
@@ -1007,9 +997,10 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     let d = L::at(&w.digit, j);
     let pd2 = pr(&w.digit, 2);
     let psep = pr(&w.sep, 1);
-    // After `bc` (bech32); every other lower-case letter glues the run
-    // into a word, which every numeric detector rejects.
-    let bc = pr(&w.c, 1).and(pr(&w.b, 2));
+    // After `bc` (bech32; `cb`, `bb`, `cc` as well, see `Classes::bc`);
+    // every other lower-case letter glues the run into a word, which
+    // every numeric detector rejects.
+    let bc = pr(&w.bc, 1).and(pr(&w.bc, 2));
     let starts = d
         .and_not(pr(&w.digit, 1))
         .and_not(psep.and(pd2))
