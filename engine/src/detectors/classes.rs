@@ -24,10 +24,11 @@ pub(crate) struct Classes {
     /// `1` or `3`: the first digit of a base58 Bitcoin address.
     pub one_three: u64,
     pub colon: u64,
-    /// `b` and `c`: a digit after `bc` may start bech32, the one case a
-    /// run glued to a lower-case letter matters.
-    pub b: u64,
-    pub c: u64,
+    /// `b` or `c`: a digit after `bc` may start bech32, the one case a
+    /// run glued to a lower-case letter matters. One class for both (one
+    /// compare after an `or`, one mask less to store and shift): the gates
+    /// let `cb1`, `bb1` and `cc1` through too, which `wanted` drops.
+    pub bc: u64,
 }
 
 // The portable path is what other targets run, and the reference the
@@ -46,8 +47,7 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     set(&mut c.punct, matches!(b, b'.' | b'(' | b')'));
     set(&mut c.one_three, b == b'1' || b == b'3');
     set(&mut c.colon, b == b':');
-    set(&mut c.b, b == b'b');
-    set(&mut c.c, b == b'c');
+    set(&mut c.bc, b == b'b' || b == b'c');
 }
 
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "wasm32"), allow(dead_code))]
@@ -86,6 +86,29 @@ macro_rules! fill_body {
             window.set(from + k, &classes);
         }
     }};
+    // `$store` puts the classes of chunk `$c` in slot `$j` of `$w` itself:
+    // the AVX-512 path stores its mask registers straight to the window.
+    ($hay:expr, $base:expr, $window:expr, $from:expr, $count:expr, |$c:ident, $w:ident, $j:ident| $store:expr) => {{
+        let (hay, base, window, from, count): (&[u8], usize, &mut Window, usize, usize) =
+            ($hay, $base, $window, $from, $count);
+        for k in 0..count {
+            let at = base + 64 * k;
+            let ($w, $j) = (&mut *window, from + k);
+            match hay.get(at..at + 64) {
+                Some(chunk) => {
+                    let $c: &[u8; 64] = chunk.try_into().unwrap_or(&[0; 64]);
+                    $store
+                }
+                None if at < hay.len() => {
+                    let mut chunk = [0u8; 64];
+                    chunk[..hay.len() - at].copy_from_slice(&hay[at..]);
+                    let $c = &chunk;
+                    $store
+                }
+                None => $w.set($j, &Classes::default()),
+            }
+        }
+    }};
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -122,8 +145,7 @@ mod x86 {
                 c.punct |= bits(_mm_or_si128(_mm_or_si128(open, eq(b')')), dot));
                 c.one_three |= bits(_mm_or_si128(eq(b'1'), eq(b'3')));
                 c.colon |= bits(eq(b':'));
-                c.b |= bits(eq(b'b'));
-                c.c |= bits(eq(b'c'));
+                c.bc |= bits(_mm_or_si128(eq(b'b'), eq(b'c')));
             }
         }
         c
@@ -162,21 +184,26 @@ mod x86 {
                 c.punct |= bits(_mm256_or_si256(_mm256_or_si256(open, eq(b')')), dot));
                 c.one_three |= bits(_mm256_or_si256(eq(b'1'), eq(b'3')));
                 c.colon |= bits(eq(b':'));
-                c.b |= bits(eq(b'b'));
-                c.c |= bits(eq(b'c'));
+                c.bc |= bits(_mm256_or_si256(eq(b'b'), eq(b'c')));
             }
         }
         c
     }
 
-    /// The classes with AVX-512BW: one load and one compare into a mask
-    /// register per class, no movemask or shifts.
+    /// The classes with AVX-512BW into slot `j` of `w` (if any): one load
+    /// and one compare into a mask register per class, stored from there
+    /// (a move to a general register first costs a port-0 uop per class,
+    /// which the compares' port 5 does not need). Sets whose bytes differ
+    /// in one bit take one compare after an `or`: `1`/`3`, `(`/`)`.
     ///
     /// # Safety
     /// The CPU must support AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     #[inline]
-    pub(super) unsafe fn classes_avx512(chunk: &[u8; 64]) -> Classes {
+    pub(super) unsafe fn classes_avx512(chunk: &[u8; 64], w: &mut Window, j: usize) {
+        if j >= super::SLOTS {
+            return;
+        }
         // SAFETY: AVX-512BW is enabled for this function (its caller
         // checked the CPU); the load reads the 64 bytes of the array,
         // unaligned.
@@ -186,21 +213,20 @@ mod x86 {
             let range =
                 |lo: u8, n: u8| _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, splat(lo)), splat(n));
             let eq = |b: u8| _mm512_cmpeq_epi8_mask(v, splat(b));
+            let eq_or =
+                |bit: u8, b: u8| _mm512_cmpeq_epi8_mask(_mm512_or_si512(v, splat(bit)), splat(b));
             let open = eq(b'(');
             let dot = eq(b'.');
-            Classes {
-                digit: range(b'0', 10),
-                lower: range(b'a', 26),
-                upper: range(b'A', 26),
-                sep: eq(b' ') | eq(b'-'),
-                paren_plus: open | eq(b'+'),
-                dot,
-                punct: open | eq(b')') | dot,
-                one_three: eq(b'1') | eq(b'3'),
-                colon: eq(b':'),
-                b: eq(b'b'),
-                c: eq(b'c'),
-            }
+            w.digit[j] = range(b'0', 10);
+            w.lower[j] = range(b'a', 26);
+            w.upper[j] = range(b'A', 26);
+            w.sep[j] = eq(b' ') | eq(b'-');
+            w.paren_plus[j] = open | eq(b'+');
+            w.dot[j] = dot;
+            w.punct[j] = eq_or(1, b')') | dot;
+            w.one_three[j] = eq_or(2, b'3');
+            w.colon[j] = eq(b':');
+            w.bc[j] = eq_or(1, b'c');
         }
     }
 
@@ -217,8 +243,8 @@ mod x86 {
         count: usize,
     ) {
         // SAFETY: this function only runs where AVX-512BW is available.
-        fill_body!(hay, base, window, from, count, |c| unsafe {
-            classes_avx512(c)
+        fill_body!(hay, base, window, from, count, |c, w, j| unsafe {
+            classes_avx512(c, w, j)
         });
     }
 
@@ -275,6 +301,10 @@ mod x86 {
         #[inline(always)]
         fn shr(self, k: u32) -> Self {
             Avx512(unsafe { _mm512_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn nonzero(self) -> u64 {
+            u64::from(unsafe { _mm512_test_epi64_mask(self.0, self.0) })
         }
         #[inline(always)]
         fn shl_from(self, prev: Self, k: u32) -> Self {
@@ -356,6 +386,13 @@ mod x86 {
         fn shr(self, k: u32) -> Self {
             Avx2(unsafe { _mm256_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
         }
+        #[inline(always)]
+        fn nonzero(self) -> u64 {
+            unsafe {
+                let zero = _mm256_cmpeq_epi64(self.0, _mm256_setzero_si256());
+                u64::from(!_mm256_movemask_pd(_mm256_castsi256_pd(zero)) as u8 & 0xf)
+            }
+        }
     }
 }
 
@@ -387,10 +424,11 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
         c.paren_plus |= bits(v128_or(open, eq(b'+')));
         c.dot |= bits(dot);
         c.punct |= bits(v128_or(v128_or(open, eq(b')')), dot));
-        c.one_three |= bits(v128_or(eq(b'1'), eq(b'3')));
+        // Sets whose bytes differ in one bit: one compare after an `or`.
+        let eq_or = |bit: u8, b: u8| u8x16_eq(v128_or(v, u8x16_splat(bit)), u8x16_splat(b));
+        c.one_three |= bits(eq_or(2, b'3'));
         c.colon |= bits(eq(b':'));
-        c.b |= bits(eq(b'b'));
-        c.c |= bits(eq(b'c'));
+        c.bc |= bits(eq_or(1, b'c'));
     }
     c
 }
@@ -440,6 +478,11 @@ impl Lanes for Simd128 {
     fn shr(self, k: u32) -> Self {
         Simd128(core::arch::wasm32::u64x2_shr(self.0, k))
     }
+    #[inline(always)]
+    fn nonzero(self) -> u64 {
+        use core::arch::wasm32::*;
+        u64::from(i64x2_bitmask(i64x2_ne(self.0, u64x2_splat(0))))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -470,7 +513,10 @@ pub(crate) enum Candidate {
 /// Calls `f` for every candidate, in order of position. Every digit run
 /// that `super::digits::wanted` could accept is reported by its first
 /// digit (and a few more: the gates are necessary conditions, the caller
-/// measures the run); every `:` with a hex digit or `:` on either side and
+/// measures the run), except runs after two capitals that do not start
+/// with two digits and runs after `bc` that start with neither `1` nor
+/// `3`: `wanted` offers those to IBAN, NINO or bech32, whose own checks
+/// reject them. Every `:` with a hex digit or `:` on either side and
 /// another `:` within five bytes after it is reported.
 pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnMut(Candidate)) {
     if hay.is_empty() || !(digits || colons) {
@@ -531,28 +577,22 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
         let here = (chunks - first).min(BATCH);
         run_gates(&w, here, &mut g);
         if digits {
-            for j in 1..=here {
+            for_each_bit(g.runs, 0, SLOTS, |j| {
                 let base = (first + j - 1) * 64;
-                let (out, long) = (g.out[j], g.long[j]);
-                if out | long == 0 {
-                    continue;
-                }
-                let m = out | long_runs(&w, j, long);
+                let m = g.out[j] | long_runs(&w, j, g.long[j]);
                 for_each_bit(m, base, hay.len(), |i| f(Candidate::DigitRun(i)));
-            }
+            });
         }
         if colons {
-            for j in 1..=here {
-                if g.colon[j] != 0 {
-                    colon_gate(
-                        hay,
-                        (first + j - 1) * 64,
-                        g.colon[j],
-                        (w.colon[j], w.colon[j + 1]),
-                        &mut f,
-                    );
-                }
-            }
+            for_each_bit(g.colons, 0, SLOTS, |j| {
+                colon_gate(
+                    hay,
+                    (first + j - 1) * 64,
+                    g.colon[j],
+                    (w.colon[j], w.colon[j + 1]),
+                    &mut f,
+                );
+            });
         }
         first += BATCH;
         if first >= chunks {
@@ -584,8 +624,7 @@ struct Window {
     punct: [u64; SLOTS],
     one_three: [u64; SLOTS],
     colon: [u64; SLOTS],
-    b: [u64; SLOTS],
-    c: [u64; SLOTS],
+    bc: [u64; SLOTS],
 }
 
 impl Default for Window {
@@ -601,8 +640,7 @@ impl Default for Window {
             punct: z,
             one_three: z,
             colon: z,
-            b: z,
-            c: z,
+            bc: z,
         }
     }
 }
@@ -646,11 +684,7 @@ macro_rules! each_class {
             $body
         }
         {
-            let $a = &mut $w.b;
-            $body
-        }
-        {
-            let $a = &mut $w.c;
+            let $a = &mut $w.bc;
             $body
         }
     }};
@@ -669,8 +703,23 @@ impl Window {
             self.punct[j] = c.punct;
             self.one_three[j] = c.one_three;
             self.colon[j] = c.colon;
-            self.b[j] = c.b;
-            self.c[j] = c.c;
+            self.bc[j] = c.bc;
+        }
+    }
+
+    #[cfg(test)]
+    fn get(&self, j: usize) -> Classes {
+        Classes {
+            digit: self.digit[j],
+            lower: self.lower[j],
+            upper: self.upper[j],
+            sep: self.sep[j],
+            paren_plus: self.paren_plus[j],
+            dot: self.dot[j],
+            punct: self.punct[j],
+            one_three: self.one_three[j],
+            colon: self.colon[j],
+            bc: self.bc[j],
         }
     }
 
@@ -697,6 +746,10 @@ struct Gates {
     long: [u64; SLOTS],
     /// Colons with another `:` at most five bytes after.
     colon: [u64; SLOTS],
+    /// Bit `j` set when slot `j` has a start in `out` or `long`, and in
+    /// `colon`: the loops after visit only those slots, most have none.
+    runs: u64,
+    colons: u64,
 }
 
 impl Default for Gates {
@@ -705,6 +758,8 @@ impl Default for Gates {
             out: [0; SLOTS],
             long: [0; SLOTS],
             colon: [0; SLOTS],
+            runs: 0,
+            colons: 0,
         }
     }
 }
@@ -781,6 +836,8 @@ pub(crate) trait Lanes: Copy {
     fn and_not(self, o: Self) -> Self;
     fn shl(self, k: u32) -> Self;
     fn shr(self, k: u32) -> Self;
+    /// Bit `k` set when lane `k` is not zero.
+    fn nonzero(self) -> u64;
     /// `self << k | prev >> (64 - k)`: "the byte k before", the first k
     /// bits from the chunk before.
     #[inline(always)]
@@ -827,6 +884,10 @@ impl Lanes for u64 {
     #[inline(always)]
     fn shr(self, k: u32) -> Self {
         self >> k
+    }
+    #[inline(always)]
+    fn nonzero(self) -> u64 {
+        u64::from(self != 0)
     }
 }
 
@@ -913,13 +974,21 @@ fn run_bytes<L: Lanes>(w: &Window, j: usize) -> (L, L) {
 #[inline(always)]
 fn gates<L: Lanes>(w: &Window, here: usize, g: &mut Gates) {
     let mut j = 1;
+    let (mut runs, mut colons) = (0, 0);
     while j <= here.min(BATCH) {
         let (o, l) = gate::<L>(w, j);
         o.put(&mut g.out, j);
         l.put(&mut g.long, j);
-        colon_soon::<L>(w, j).put(&mut g.colon, j);
+        let c = colon_soon::<L>(w, j);
+        c.put(&mut g.colon, j);
+        runs |= o.or(l).nonzero() << j;
+        colons |= c.nonzero() << j;
         j += L::N;
     }
+    // Lanes past `here` hold whatever the window's stale slots gave.
+    let upto = (2u64 << here.min(BATCH)) - 2;
+    g.runs = runs & upto;
+    g.colons = colons & upto;
 }
 
 #[inline(always)]
@@ -928,9 +997,10 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     let d = L::at(&w.digit, j);
     let pd2 = pr(&w.digit, 2);
     let psep = pr(&w.sep, 1);
-    // After `bc` (bech32); every other lower-case letter glues the run
-    // into a word, which every numeric detector rejects.
-    let bc = pr(&w.c, 1).and(pr(&w.b, 2));
+    // After `bc` (bech32; `cb`, `bb`, `cc` as well, see `Classes::bc`);
+    // every other lower-case letter glues the run into a word, which
+    // every numeric detector rejects.
+    let bc = pr(&w.bc, 1).and(pr(&w.bc, 2));
     let starts = d
         .and_not(pr(&w.digit, 1))
         .and_not(psep.and(pd2))
@@ -943,13 +1013,16 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     let (a_prev, a, a_next) = (alnum(j - 1), alnum(j), alnum(j + 1));
     let pa = |k: u32| a.shl(k).or(a_prev.shr(64 - k));
     let pu2 = pr(&w.upper, 2);
+    // IBAN and NINO runs start with two digits (check digits, or the
+    // NINO's six): a SKU's `DM8B9…` starts no run either wants.
+    let two = d.and(ln::<L>(&w.digit, j, 1));
     let sure = pr(&w.paren_plus, 1)
         // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
-        .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)))
+        .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)).and(two))
         // NINO "AB 12 34 56 C".
-        .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)))
-        // Bech32 "bc1…" at a word start.
-        .or(bc.and_not(pa(3)));
+        .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)).and(two))
+        // Bech32 "bc1…" at a word start (`1` or `3`: one class).
+        .or(bc.and_not(pa(3)).and(L::at(&w.one_three, j)));
     // Nine or more digits (cards, SSN, ITIN, SIN, Aadhaar, long phone
     // runs) take at least nine run bytes; the few runs that long (dates
     // and times among them) have their digits counted after.
@@ -1105,9 +1178,10 @@ mod tests {
             for (i, b) in chunk.iter_mut().enumerate() {
                 *b = (start + i) as u8;
             }
+            let mut w = Window::default();
             // SAFETY: AVX-512BW was detected above.
-            let avx512 = unsafe { x86::classes_avx512(&chunk) };
-            assert_eq!(avx512, classes_scalar(&chunk), "bytes {start}..");
+            unsafe { x86::classes_avx512(&chunk, &mut w, 3) };
+            assert_eq!(w.get(3), classes_scalar(&chunk), "bytes {start}..");
         }
     }
 
@@ -1124,6 +1198,39 @@ mod tests {
         w
     }
 
+    /// `runs` and `colons` name exactly the slots with something in them.
+    fn summaries_hold(g: &Gates, here: usize) {
+        for j in 0..64 {
+            let inside = (1..=here).contains(&j);
+            let bit = |m: u64| m >> j & 1 == 1;
+            assert_eq!(bit(g.runs), inside && g.out[j] | g.long[j] != 0, "runs {j}");
+            assert_eq!(bit(g.colons), inside && g.colon[j] != 0, "colons {j}");
+        }
+    }
+
+    #[test]
+    fn u64_gates_summaries_hold() {
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for here in [1, 2, 3, 5, 9, 31, 32] {
+            for _ in 0..200 {
+                let mut w = random_window(&mut seed);
+                // Empty slots (no byte in any class) now and then, so that
+                // both answers of every summary bit occur.
+                let empty = crate::test_rng::xorshift(&mut seed);
+                each_class!(w, |a| {
+                    for (j, x) in a.iter_mut().enumerate() {
+                        if empty >> j & 1 == 1 {
+                            *x = 0;
+                        }
+                    }
+                });
+                let mut g = Gates::default();
+                gates::<u64>(&w, here, &mut g);
+                summaries_hold(&g, here);
+            }
+        }
+    }
+
     /// The vector gates against the u64 ones over random windows.
     #[cfg(target_arch = "x86_64")]
     fn gates_agree(vector: unsafe fn(&Window, usize, &mut Gates)) {
@@ -1138,6 +1245,8 @@ mod tests {
                 assert_eq!(a.out[1..=here], b.out[1..=here]);
                 assert_eq!(a.long[1..=here], b.long[1..=here]);
                 assert_eq!(a.colon[1..=here], b.colon[1..=here]);
+                assert_eq!((a.runs, a.colons), (b.runs, b.colons));
+                summaries_hold(&a, here);
             }
         }
     }
@@ -1155,6 +1264,8 @@ mod tests {
                 assert_eq!(a.out[1..=here], b.out[1..=here]);
                 assert_eq!(a.long[1..=here], b.long[1..=here]);
                 assert_eq!(a.colon[1..=here], b.colon[1..=here]);
+                assert_eq!((a.runs, a.colons), (b.runs, b.colons));
+                summaries_hold(&a, here);
             }
         }
     }
