@@ -159,6 +159,9 @@ struct Grammar<'q, const P: bool> {
     utf8: Option<(usize, usize)>,
     /// The last block passed the two-byte check and ends with a lead byte.
     utf8_lead: u64,
+    /// Nonzero while the next block must take the general path even
+    /// without rare bytes: an escape, a lead byte or a UTF-8 run pending.
+    cold: u64,
 }
 
 /// The open containers as `resolve` reads them: the outer ones' frames
@@ -217,15 +220,15 @@ impl<const P: bool> Grammar<'_, P> {
     /// stretch between brackets, all in the innermost container.
     #[inline(always)]
     fn stretch<C: Classify>(&mut self, base: usize, sep: u64, colon: u64) -> bool {
-        if sep == 0 {
-            return true;
-        }
+        // No early exit for a stretch without separators: whether one has
+        // any is data-dependent and mispredicts; the work below is a few
+        // bit operations either way.
         let Some(top) = self
             .depth
             .checked_sub(1)
             .and_then(|d| self.stack.get_mut(d))
         else {
-            return false; // separators at the top level
+            return sep == 0; // separators at the top level
         };
         if !top.object {
             if P {
@@ -234,15 +237,13 @@ impl<const P: bool> Grammar<'_, P> {
             return colon == 0;
         }
         let odd = C::odd_bits(sep);
-        let want = if top.want_colon { odd } else { sep & !odd };
-        if colon != want {
-            return false;
-        }
+        // `odd` when the next separator must be `:`, else the even ones.
+        let want = odd ^ (sep & u64::from(top.want_colon).wrapping_sub(1));
         top.want_colon ^= sep.count_ones() & 1 == 1;
         if P && colon != 0 {
             self.paths.top_slot = base + 63 - colon.leading_zeros() as usize;
         }
-        true
+        colon == want
     }
 
     /// Token ends of the block at `base` when a query may be answered in
@@ -397,14 +398,23 @@ impl<const P: bool> Grammar<'_, P> {
             .then_some(close)
     }
 
+    /// One block; `PLAIN` for a block without backslashes, control or
+    /// non-ASCII bytes when nothing of the rare state is pending (`cold`
+    /// is 0): a copy without their checks.
     #[inline(always)]
-    fn block<C: Classify>(&mut self, doc: &[u8], base: usize, block: &[u8; 64], m: &Masks) -> bool {
+    fn block<C: Classify, const PLAIN: bool>(
+        &mut self,
+        doc: &[u8],
+        base: usize,
+        block: &[u8; 64],
+        m: &Masks,
+    ) -> bool {
         let c = &m.c;
-        if self.inside_string(m) {
+        if self.inside_string::<PLAIN>(m) {
             return true;
         }
         // Control bytes: only whitespace, and never inside a string.
-        if c.ctrl & (m.in_str | !c.ws) != 0 {
+        if !PLAIN && c.ctrl & (m.in_str | !c.ws) != 0 {
             return false;
         }
         let Some(close) = self.brackets::<C>(doc, base, m) else {
@@ -430,6 +440,9 @@ impl<const P: bool> Grammar<'_, P> {
                 }
                 s &= s - 1;
             }
+        }
+        if PLAIN {
+            return true;
         }
         let mut e = c.backslash & m.in_str & !m.qo;
         while e != 0 {
@@ -468,8 +481,11 @@ impl<const P: bool> Grammar<'_, P> {
     /// it, so the grammar has nothing to check (its carries are all zero,
     /// and stay zero).
     #[inline(always)]
-    fn inside_string(&self, m: &Masks) -> bool {
+    fn inside_string<const PLAIN: bool>(&self, m: &Masks) -> bool {
         let c = &m.c;
+        if PLAIN {
+            return m.in_str == !0 && c.quote == 0 && self.after_sep | self.after_value == 0;
+        }
         m.in_str == !0
             && c.quote | c.backslash | c.ctrl | c.high == 0
             && self.after_sep | self.after_value | self.utf8_lead == 0
@@ -688,13 +704,22 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
         escape_end: 0,
         utf8: None,
         utf8_lead: 0,
+        cold: 0,
     };
     let ok = blocks(
         doc,
         #[inline(always)]
         |base, block| {
-            let m = s1.block::<C>(C::classify(block));
-            g.block::<C>(doc, base, block, &m)
+            let c = C::classify(block);
+            // Most blocks: no backslash, control or non-ASCII byte.
+            if c.backslash | c.ctrl | c.high | g.cold == 0 {
+                let m = s1.block::<C, true>(c);
+                return g.block::<C, true>(doc, base, block, &m);
+            }
+            let m = s1.block::<C, false>(c);
+            let ok = g.block::<C, false>(doc, base, block, &m);
+            g.cold = s1.escaped() | g.utf8_lead | u64::from(g.utf8.is_some());
+            ok
         },
     );
     let valid = ok

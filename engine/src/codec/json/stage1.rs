@@ -549,9 +549,15 @@ pub(super) struct Stage1 {
 }
 
 impl Stage1 {
+    /// `PLAIN`: the block has no backslash and the previous one ended
+    /// outside an escape (no escape to resolve).
     #[inline(always)]
-    pub fn block<C: Classify>(&mut self, c: Classes) -> Masks {
-        let esc = escaped(c.backslash, &mut self.escaped);
+    pub fn block<C: Classify, const PLAIN: bool>(&mut self, c: Classes) -> Masks {
+        let esc = if PLAIN {
+            0
+        } else {
+            escaped(c.backslash, &mut self.escaped)
+        };
         let quote = c.quote & !esc;
         let in_str = C::prefix_xor(quote) ^ self.in_str;
         self.in_str = ((in_str as i64) >> 63) as u64;
@@ -574,6 +580,11 @@ impl Stage1 {
             scal,
             cont,
         }
+    }
+
+    /// Nonzero when the next block's first byte is escaped.
+    pub fn escaped(&self) -> u64 {
+        self.escaped
     }
 
     /// Whether the input ended inside a string.
