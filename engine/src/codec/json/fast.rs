@@ -112,6 +112,19 @@ fn next_after(x: u64, ws: u64, carry: &mut u64) -> u64 {
     (y | sum) & !ws
 }
 
+/// The bytes that may follow `[`: a value's first byte or `]`, as a bit
+/// set over ASCII.
+const AFTER_SQUARE: u128 = {
+    let mut set = 0u128;
+    let bytes = b"]\"{[-0123456789tfn";
+    let mut i = 0;
+    while i < bytes.len() {
+        set |= 1 << bytes[i];
+        i += 1;
+    }
+    set
+};
+
 /// Bits `lo..hi` (0 <= lo <= hi <= 64).
 #[inline(always)]
 fn span(lo: u32, hi: u32) -> u64 {
@@ -140,8 +153,6 @@ struct PathState<'q> {
     /// `top_slot` (updated per block), the outer ones in `slots`.
     slots: Vec<usize>,
     top_slot: usize,
-    /// The last byte of the previous block is a scalar byte.
-    scal: u64,
     out: Answers,
 }
 
@@ -250,11 +261,9 @@ impl<const P: bool> Grammar<'_, P> {
     /// it, else 0: closing quotes (a string's content ends there) and the
     /// byte after each scalar.
     #[inline(always)]
-    fn marks(&mut self, base: usize, m: &Masks) -> u64 {
-        let carry = self.paths.scal;
-        self.paths.scal = m.scal >> 63;
+    fn marks(&self, base: usize, m: &Masks) -> u64 {
         match self.paths.starts.get(self.paths.next) {
-            Some(&h) if h < base + 64 => m.qc | (!m.scal & (m.scal << 1 | carry)),
+            Some(&h) if h < base + 64 => m.qc | m.scal_end,
             _ => 0,
         }
     }
@@ -304,17 +313,14 @@ impl<const P: bool> Grammar<'_, P> {
     }
 
     fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
-        let next = doc.get(skip_ws(doc, pos + 1)).copied();
-        let (ok, empty) = if object {
-            (matches!(next, Some(b'"' | b'}')), next == Some(b'}'))
+        // Bit tests, not a `match`: that compiles to a jump table, an
+        // indirect branch per bracket.
+        let next = doc.get(skip_ws(doc, pos + 1)).copied().unwrap_or(0);
+        let empty = object && next == b'}';
+        let ok = if object {
+            next == b'"' || empty
         } else {
-            (
-                matches!(
-                    next,
-                    Some(b']' | b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
-                ),
-                false,
-            )
+            next < 128 && AFTER_SQUARE >> next & 1 != 0
         };
         let Some(slot) = self.stack.get_mut(self.depth) else {
             return false; // deeper than MAX_DEPTH
@@ -374,18 +380,20 @@ impl<const P: bool> Grammar<'_, P> {
                 return None;
             }
             let pos = base + t as usize;
-            let ok = match doc.get(pos) {
-                Some(b'{') => self.open(doc, pos, true),
-                Some(b'[') => self.open(doc, pos, false),
-                Some(b'}') => self.close(true),
-                Some(b']') => self.close(false),
-                _ => false,
+            let Some(&b) = doc.get(pos) else {
+                return None;
+            };
+            // `b` is a bracket (`op` less separators): `{` 0x7b, `}` 0x7d,
+            // `[` 0x5b, `]` 0x5d; bit 0x20 marks objects, 0x02 opening ones.
+            let object = b & 0x20 != 0;
+            let ok = if b & 0x02 != 0 {
+                self.open(doc, pos, object)
+            } else {
+                close |= 1 << t;
+                self.close(object)
             };
             if !ok {
                 return None;
-            }
-            if matches!(doc.get(pos), Some(b'}' | b']')) {
-                close |= 1 << t;
             }
             from = t + 1;
             brackets &= brackets - 1;
@@ -692,7 +700,6 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
             next: 0,
             slots: Vec::new(),
             top_slot: 0,
-            scal: 0,
             out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
         },
         stack: [Frame::default(); MAX_DEPTH],
@@ -731,7 +738,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
     if !valid {
         return None;
     }
-    if P && g.paths.scal != 0 {
+    if P && s1.ends_in_scalar() {
         // A top-level scalar filling the last block ends with the document.
         let p = &mut g.paths;
         while let Some(&h) = p.starts.get(p.next) {
