@@ -380,9 +380,7 @@ impl<const P: bool> Grammar<'_, P> {
                 return None;
             }
             let pos = base + t as usize;
-            let Some(&b) = doc.get(pos) else {
-                return None;
-            };
+            let &b = doc.get(pos)?;
             // `b` is a bracket (`op` less separators): `{` 0x7b, `}` 0x7d,
             // `[` 0x5b, `]` 0x5d; bit 0x20 marks objects, 0x02 opening ones.
             let object = b & 0x20 != 0;
