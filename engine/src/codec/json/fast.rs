@@ -112,6 +112,19 @@ fn next_after(x: u64, ws: u64, carry: &mut u64) -> u64 {
     (y | sum) & !ws
 }
 
+/// The bytes that may follow `[`: a value's first byte or `]`, as a bit
+/// set over ASCII.
+const AFTER_SQUARE: u128 = {
+    let mut set = 0u128;
+    let bytes = b"]\"{[-0123456789tfn";
+    let mut i = 0;
+    while i < bytes.len() {
+        set |= 1 << bytes[i];
+        i += 1;
+    }
+    set
+};
+
 /// Bits `lo..hi` (0 <= lo <= hi <= 64).
 #[inline(always)]
 fn span(lo: u32, hi: u32) -> u64 {
@@ -140,8 +153,6 @@ struct PathState<'q> {
     /// `top_slot` (updated per block), the outer ones in `slots`.
     slots: Vec<usize>,
     top_slot: usize,
-    /// The last byte of the previous block is a scalar byte.
-    scal: u64,
     out: Answers,
 }
 
@@ -159,6 +170,9 @@ struct Grammar<'q, const P: bool> {
     utf8: Option<(usize, usize)>,
     /// The last block passed the two-byte check and ends with a lead byte.
     utf8_lead: u64,
+    /// Nonzero while the next block must take the general path even
+    /// without rare bytes: an escape, a lead byte or a UTF-8 run pending.
+    cold: u64,
 }
 
 /// The open containers as `resolve` reads them: the outer ones' frames
@@ -217,15 +231,15 @@ impl<const P: bool> Grammar<'_, P> {
     /// stretch between brackets, all in the innermost container.
     #[inline(always)]
     fn stretch<C: Classify>(&mut self, base: usize, sep: u64, colon: u64) -> bool {
-        if sep == 0 {
-            return true;
-        }
+        // No early exit for a stretch without separators: whether one has
+        // any is data-dependent and mispredicts; the work below is a few
+        // bit operations either way.
         let Some(top) = self
             .depth
             .checked_sub(1)
             .and_then(|d| self.stack.get_mut(d))
         else {
-            return false; // separators at the top level
+            return sep == 0; // separators at the top level
         };
         if !top.object {
             if P {
@@ -234,26 +248,22 @@ impl<const P: bool> Grammar<'_, P> {
             return colon == 0;
         }
         let odd = C::odd_bits(sep);
-        let want = if top.want_colon { odd } else { sep & !odd };
-        if colon != want {
-            return false;
-        }
+        // `odd` when the next separator must be `:`, else the even ones.
+        let want = odd ^ (sep & u64::from(top.want_colon).wrapping_sub(1));
         top.want_colon ^= sep.count_ones() & 1 == 1;
         if P && colon != 0 {
             self.paths.top_slot = base + 63 - colon.leading_zeros() as usize;
         }
-        true
+        colon == want
     }
 
     /// Token ends of the block at `base` when a query may be answered in
     /// it, else 0: closing quotes (a string's content ends there) and the
     /// byte after each scalar.
     #[inline(always)]
-    fn marks(&mut self, base: usize, m: &Masks) -> u64 {
-        let carry = self.paths.scal;
-        self.paths.scal = m.scal >> 63;
+    fn marks(&self, base: usize, m: &Masks) -> u64 {
         match self.paths.starts.get(self.paths.next) {
-            Some(&h) if h < base + 64 => m.qc | (!m.scal & (m.scal << 1 | carry)),
+            Some(&h) if h < base + 64 => m.qc | m.scal_end,
             _ => 0,
         }
     }
@@ -303,17 +313,14 @@ impl<const P: bool> Grammar<'_, P> {
     }
 
     fn open(&mut self, doc: &[u8], pos: usize, object: bool) -> bool {
-        let next = doc.get(skip_ws(doc, pos + 1)).copied();
-        let (ok, empty) = if object {
-            (matches!(next, Some(b'"' | b'}')), next == Some(b'}'))
+        // Bit tests, not a `match`: that compiles to a jump table, an
+        // indirect branch per bracket.
+        let next = doc.get(skip_ws(doc, pos + 1)).copied().unwrap_or(0);
+        let empty = object && next == b'}';
+        let ok = if object {
+            next == b'"' || empty
         } else {
-            (
-                matches!(
-                    next,
-                    Some(b']' | b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
-                ),
-                false,
-            )
+            next < 128 && AFTER_SQUARE >> next & 1 != 0
         };
         let Some(slot) = self.stack.get_mut(self.depth) else {
             return false; // deeper than MAX_DEPTH
@@ -373,18 +380,18 @@ impl<const P: bool> Grammar<'_, P> {
                 return None;
             }
             let pos = base + t as usize;
-            let ok = match doc.get(pos) {
-                Some(b'{') => self.open(doc, pos, true),
-                Some(b'[') => self.open(doc, pos, false),
-                Some(b'}') => self.close(true),
-                Some(b']') => self.close(false),
-                _ => false,
+            let &b = doc.get(pos)?;
+            // `b` is a bracket (`op` less separators): `{` 0x7b, `}` 0x7d,
+            // `[` 0x5b, `]` 0x5d; bit 0x20 marks objects, 0x02 opening ones.
+            let object = b & 0x20 != 0;
+            let ok = if b & 0x02 != 0 {
+                self.open(doc, pos, object)
+            } else {
+                close |= 1 << t;
+                self.close(object)
             };
             if !ok {
                 return None;
-            }
-            if matches!(doc.get(pos), Some(b'}' | b']')) {
-                close |= 1 << t;
             }
             from = t + 1;
             brackets &= brackets - 1;
@@ -397,14 +404,23 @@ impl<const P: bool> Grammar<'_, P> {
             .then_some(close)
     }
 
+    /// One block; `PLAIN` for a block without backslashes, control or
+    /// non-ASCII bytes when nothing of the rare state is pending (`cold`
+    /// is 0): a copy without their checks.
     #[inline(always)]
-    fn block<C: Classify>(&mut self, doc: &[u8], base: usize, block: &[u8; 64], m: &Masks) -> bool {
+    fn block<C: Classify, const PLAIN: bool>(
+        &mut self,
+        doc: &[u8],
+        base: usize,
+        block: &[u8; 64],
+        m: &Masks,
+    ) -> bool {
         let c = &m.c;
-        if self.inside_string(m) {
+        if self.inside_string::<PLAIN>(m) {
             return true;
         }
         // Control bytes: only whitespace, and never inside a string.
-        if c.ctrl & (m.in_str | !c.ws) != 0 {
+        if !PLAIN && c.ctrl & (m.in_str | !c.ws) != 0 {
             return false;
         }
         let Some(close) = self.brackets::<C>(doc, base, m) else {
@@ -430,6 +446,9 @@ impl<const P: bool> Grammar<'_, P> {
                 }
                 s &= s - 1;
             }
+        }
+        if PLAIN {
+            return true;
         }
         let mut e = c.backslash & m.in_str & !m.qo;
         while e != 0 {
@@ -468,8 +487,11 @@ impl<const P: bool> Grammar<'_, P> {
     /// it, so the grammar has nothing to check (its carries are all zero,
     /// and stay zero).
     #[inline(always)]
-    fn inside_string(&self, m: &Masks) -> bool {
+    fn inside_string<const PLAIN: bool>(&self, m: &Masks) -> bool {
         let c = &m.c;
+        if PLAIN {
+            return m.in_str == !0 && c.quote == 0 && self.after_sep | self.after_value == 0;
+        }
         m.in_str == !0
             && c.quote | c.backslash | c.ctrl | c.high == 0
             && self.after_sep | self.after_value | self.utf8_lead == 0
@@ -662,6 +684,13 @@ fn key_before_colon(doc: &[u8], colon: usize, out: &mut HitPaths) {
     }
 }
 
+/// Marks the branch that calls it as rarely taken, so the register
+/// allocator keeps the plain path's state in registers and spills in the
+/// general one (`std::hint::cold_path` is newer than the crate's MSRV).
+#[cold]
+#[inline(never)]
+fn cold_path() {}
+
 #[inline(always)]
 pub(super) fn validate_with<C: Classify>(doc: &[u8]) -> bool {
     run::<C, false>(doc, &[]).is_some()
@@ -676,7 +705,6 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
             next: 0,
             slots: Vec::new(),
             top_slot: 0,
-            scal: 0,
             out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
         },
         stack: [Frame::default(); MAX_DEPTH],
@@ -688,13 +716,23 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
         escape_end: 0,
         utf8: None,
         utf8_lead: 0,
+        cold: 0,
     };
     let ok = blocks(
         doc,
         #[inline(always)]
         |base, block| {
-            let m = s1.block::<C>(C::classify(block));
-            g.block::<C>(doc, base, block, &m)
+            let c = C::classify(block);
+            // Most blocks: no backslash, control or non-ASCII byte.
+            if c.backslash | c.ctrl | c.high | g.cold == 0 {
+                let m = s1.block::<C, true>(c);
+                return g.block::<C, true>(doc, base, block, &m);
+            }
+            cold_path();
+            let m = s1.block::<C, false>(c);
+            let ok = g.block::<C, false>(doc, base, block, &m);
+            g.cold = s1.escaped() | g.utf8_lead | u64::from(g.utf8.is_some());
+            ok
         },
     );
     let valid = ok
@@ -706,7 +744,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
     if !valid {
         return None;
     }
-    if P && g.paths.scal != 0 {
+    if P && s1.ends_in_scalar() {
         // A top-level scalar filling the last block ends with the document.
         let p = &mut g.paths;
         while let Some(&h) = p.starts.get(p.next) {

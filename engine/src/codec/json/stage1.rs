@@ -538,6 +538,8 @@ pub(super) struct Masks {
     pub scal: u64,
     /// Scalar bytes whose previous byte is a scalar byte.
     pub cont: u64,
+    /// The bytes right after each scalar (where its token ends).
+    pub scal_end: u64,
 }
 
 /// The carries of stage 1 across blocks.
@@ -549,9 +551,15 @@ pub(super) struct Stage1 {
 }
 
 impl Stage1 {
+    /// `PLAIN`: the block has no backslash and the previous one ended
+    /// outside an escape (no escape to resolve).
     #[inline(always)]
-    pub fn block<C: Classify>(&mut self, c: Classes) -> Masks {
-        let esc = escaped(c.backslash, &mut self.escaped);
+    pub fn block<C: Classify, const PLAIN: bool>(&mut self, c: Classes) -> Masks {
+        let esc = if PLAIN {
+            0
+        } else {
+            escaped(c.backslash, &mut self.escaped)
+        };
         let quote = c.quote & !esc;
         let in_str = C::prefix_xor(quote) ^ self.in_str;
         self.in_str = ((in_str as i64) >> 63) as u64;
@@ -560,7 +568,8 @@ impl Stage1 {
         let ws = c.ws & out;
         let op = c.op & out;
         let scal = out & !qc & !op & !ws;
-        let cont = scal & (scal << 1 | self.scal);
+        let after_scal = scal << 1 | self.scal;
+        let cont = scal & after_scal;
         self.scal = scal >> 63;
         Masks {
             c,
@@ -573,7 +582,18 @@ impl Stage1 {
             comma: c.comma & out,
             scal,
             cont,
+            scal_end: !scal & after_scal,
         }
+    }
+
+    /// Nonzero when the next block's first byte is escaped.
+    pub fn escaped(&self) -> u64 {
+        self.escaped
+    }
+
+    /// Whether the last block ended with a scalar byte.
+    pub fn ends_in_scalar(&self) -> bool {
+        self.scal != 0
     }
 
     /// Whether the input ended inside a string.
