@@ -122,23 +122,8 @@ fn parse(bytes: &[u8]) -> Option<Vec<(Range<usize>, Range<usize>)>> {
 mod tests {
     use super::*;
 
-    fn serialize(pairs: &[(&str, &str)]) -> Vec<u8> {
-        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
-        for (k, v) in pairs {
-            out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        }
-        for (k, v) in pairs {
-            out.extend_from_slice(k.as_bytes());
-            out.push(0);
-            out.extend_from_slice(v.as_bytes());
-            out.push(0);
-        }
-        out
-    }
-
     fn snapshot(pairs: &[(&str, &str)]) -> Headers {
-        let bytes = serialize(pairs);
+        let bytes = crate::host::serialize_headers(pairs);
         let entries = parse(&bytes).unwrap();
         Headers {
             map: MapType::HttpRequestHeaders,
@@ -166,7 +151,7 @@ mod tests {
 
     #[test]
     fn non_utf8_values_are_absent_as_text() {
-        let mut bytes = serialize(&[("k", "ab")]);
+        let mut bytes = crate::host::serialize_headers(&[("k", "ab")]);
         let at = bytes.len() - 3;
         bytes[at] = 0xff;
         let entries = parse(&bytes).unwrap();
@@ -198,7 +183,7 @@ mod tests {
     #[test]
     fn malformed_maps_are_rejected() {
         assert_eq!(parse(&[]), Some(Vec::new()));
-        let good = serialize(&[("key", "value")]);
+        let good = crate::host::serialize_headers(&[("key", "value")]);
         assert!(parse(&good).is_some());
         for cut in 1..good.len() {
             assert_eq!(parse(&good[..cut]), None, "cut at {cut}");

@@ -419,7 +419,7 @@ pub fn remove_header(map: MapType, name: &str) -> Result<(), HostError> {
 
 /// Header pairs in the ABI's serialized map format: a u32 count, the
 /// (key, value) sizes, then each key and value NUL-terminated.
-fn serialize_headers(headers: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn serialize_headers(headers: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(headers.len() as u32).to_le_bytes());
     for (k, v) in headers {
