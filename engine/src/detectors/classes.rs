@@ -303,6 +303,14 @@ mod x86 {
             Avx512(unsafe { _mm512_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
         }
         #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Avx512(unsafe { _mm512_add_epi64(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Avx512(unsafe { _mm512_sub_epi64(self.0, o.0) })
+        }
+        #[inline(always)]
         fn nonzero(self) -> u64 {
             u64::from(unsafe { _mm512_test_epi64_mask(self.0, self.0) })
         }
@@ -385,6 +393,14 @@ mod x86 {
         #[inline(always)]
         fn shr(self, k: u32) -> Self {
             Avx2(unsafe { _mm256_srl_epi64(self.0, _mm_cvtsi32_si128(k as i32)) })
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_add_epi64(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_sub_epi64(self.0, o.0) })
         }
         #[inline(always)]
         fn nonzero(self) -> u64 {
@@ -477,6 +493,14 @@ impl Lanes for Simd128 {
     #[inline(always)]
     fn shr(self, k: u32) -> Self {
         Simd128(core::arch::wasm32::u64x2_shr(self.0, k))
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::i64x2_add(self.0, o.0))
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Simd128(core::arch::wasm32::i64x2_sub(self.0, o.0))
     }
     #[inline(always)]
     fn nonzero(self) -> u64 {
@@ -836,6 +860,11 @@ pub(crate) trait Lanes: Copy {
     fn and_not(self, o: Self) -> Self;
     fn shl(self, k: u32) -> Self;
     fn shr(self, k: u32) -> Self;
+    /// Lane-wise wrapping `self + o` and `self - o`, for the carry tricks
+    /// of `run_of` and `within_18` (an add is not a shift: it issues on
+    /// more ports).
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
     /// Bit `k` set when lane `k` is not zero.
     fn nonzero(self) -> u64;
     /// `self << k | prev >> (64 - k)`: "the byte k before", the first k
@@ -886,6 +915,14 @@ impl Lanes for u64 {
         self >> k
     }
     #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
+    }
+    #[inline(always)]
     fn nonzero(self) -> u64 {
         u64::from(self != 0)
     }
@@ -909,32 +946,45 @@ fn pair_n<L: Lanes>(x: L, nx: L, k: u32) -> L {
 }
 
 /// Bit i is set when some bit of `x` (then `nx`, the next chunk) is set
-/// at i + 1 ..= i + 18: doubling on the pair as a 128-bit value.
+/// at i + 1 ..= i + 18. Within the lane by doubling; `nx` only reaches
+/// bits 46.., and only its lowest set bit matters there (bit p sets
+/// 46 + p ..= 63): moved up, `u | -u` sets every bit from it on. Seven
+/// shifts where doubling on the pair takes ten.
 #[inline(always)]
 fn within_18<L: Lanes>(x: L, nx: L) -> L {
-    let shr = |lo: L, hi: L, k: u32| (pair_n(lo, hi, k), hi.shr(k));
-    let (lo, hi) = shr(x, nx, 1); // offset 1
-    let (a, b) = shr(lo, hi, 1);
-    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=2
-    let (l2, h2) = (lo, hi);
-    let (a, b) = shr(lo, hi, 2);
-    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=4
-    let (a, b) = shr(lo, hi, 4);
-    let (lo, hi) = (lo.or(a), hi.or(b)); // 1..=8
-    let lo = lo.or(pair_n(lo, hi, 8)); // 1..=16
-    lo.or(pair_n(l2, h2, 16)) // 1..=18
+    let y = x.shr(1); // offset 1
+    let a = y.or(y.shr(1)); // 1..=2
+    let b = a.or(a.shr(2)); // 1..=4
+    let c = b.or(b.shr(4)); // 1..=8
+    let d = c.or(c.shr(8)); // 1..=16
+    let lo = d.or(a.shr(16)); // 1..=18
+    let u = nx.shl(46);
+    lo.or(u).or(L::splat(0).sub(u))
+}
+
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + n - 1 is
+/// set (n <= 64). Within the lane by halving with ones shifted in from
+/// above (`shr_from` a constant: one funnel shift, or a shift and an or
+/// of a constant); from `nx`, bit i needs its i + n - 64 lowest bits
+/// set: its trailing ones (`nx & !(nx + 1)`) moved up past the bits that
+/// need none.
+#[inline(always)]
+fn run_of<L: Lanes>(x: L, nx: L, n: u32, steps: &[u32]) -> L {
+    let ones = L::splat(u64::MAX);
+    let mut lo = x;
+    for &k in steps {
+        lo = lo.and(lo.shr_from(ones, k));
+    }
+    let trailing = nx.and_not(nx.add(L::splat(1)));
+    let free = 65 - n;
+    lo.and(trailing.shl(free).or(L::splat((1 << free) - 1)))
 }
 
 /// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 25 is set:
 /// a base58 address's 26 characters at least.
 #[inline(always)]
 fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
-    let step = |lo: L, hi: L, k: u32| (lo.and(pair_n(lo, hi, k)), hi.and(hi.shr(k)));
-    let (lo, hi) = step(x, nx, 1); // 0..=1
-    let (lo, hi) = step(lo, hi, 2); // 0..=3
-    let (lo, hi) = step(lo, hi, 4); // 0..=7
-    let (lo, hi) = step(lo, hi, 8); // 0..=15
-    lo.and(pair_n(lo, hi, 10)) // 0..=25
+    run_of(x, nx, 26, &[1, 2, 4, 8, 10]) // 0..=1, 3, 7, 15, 25
 }
 
 /// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 8 is set:
@@ -942,11 +992,7 @@ fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
 /// every other offset).
 #[inline(always)]
 fn run_of_9<L: Lanes>(x: L, nx: L) -> L {
-    let step = |lo: L, hi: L, k: u32| (lo.and(pair_n(lo, hi, k)), hi.and(hi.shr(k)));
-    let (lo, hi) = step(x, nx, 1); // 0..=1
-    let (lo, hi) = step(lo, hi, 2); // 0..=3
-    let (lo, hi) = step(lo, hi, 4); // 0..=7
-    lo.and(pair_n(lo, hi, 1)) // 0..=8
+    run_of(x, nx, 9, &[1, 2, 4, 1]) // 0..=1, 3, 7, 8
 }
 
 /// Bytes of a digit run in slots `j..`: digits, and single separators
@@ -1293,7 +1339,16 @@ mod tests {
         let mut seed = 0x1234_5678_9abc_def1;
         for _ in 0..500 {
             let w = random_window(&mut seed);
-            let (x, nx) = (w.punct[3], w.punct[4]);
+            // Sparse masks for the `any` helpers, dense ones (runs of
+            // ones long enough for `all`) too.
+            let dense = crate::test_rng::xorshift(&mut seed) & 1 == 1;
+            let (x, nx) = match dense {
+                false => (w.punct[3], w.punct[4]),
+                true => (
+                    !(w.punct[3] & w.dot[3] & w.digit[3]),
+                    !(w.punct[4] & w.dot[4] & w.digit[4]),
+                ),
+            };
             let bit = |i: usize| -> bool {
                 if i < 64 {
                     x >> i & 1 == 1
