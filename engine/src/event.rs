@@ -472,25 +472,45 @@ pub fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
 /// learning it: a secret keeps its (public) 4-byte prefix, anything else its
 /// first byte and last two; the length is always given.
 pub fn masked_preview(category: &str, value: &[u8]) -> String {
-    let ascii = |b: &u8| {
-        if b.is_ascii_graphic() {
-            *b as char
-        } else {
-            '*'
+    let mut out = String::with_capacity(16);
+    push_preview(&mut out, category, value, false);
+    out
+}
+
+/// Appends [`masked_preview`]; with `json`, escaped as inside a JSON string
+/// (the only bytes it can hold that JSON escapes are `"` and `\\`), so a
+/// log line takes it without a `String` of its own.
+fn push_preview(out: &mut String, category: &str, value: &[u8], json: bool) {
+    let shown = |out: &mut String, b: u8| {
+        if !b.is_ascii_graphic() {
+            out.push('*');
+            return;
         }
+        if json && (b == b'"' || b == b'\\') {
+            out.push('\\');
+        }
+        out.push(char::from(b));
     };
     let n = value.len();
-    if n < 8 {
-        return format!("{}[{n}]", "*".repeat(n));
+    match value {
+        _ if n < 8 => (0..n).for_each(|_| out.push('*')),
+        [a, b, c, d, ..] if category.starts_with("secret") => {
+            for x in [*a, *b, *c, *d] {
+                shown(out, x);
+            }
+            out.push('…');
+        }
+        [a, .., y, z] => {
+            shown(out, *a);
+            out.push('…');
+            shown(out, *y);
+            shown(out, *z);
+        }
+        _ => {}
     }
-    if category.starts_with("secret") {
-        let head: String = value[..4].iter().map(ascii).collect();
-        format!("{head}…[{n}]")
-    } else {
-        let head: String = value[..1].iter().map(ascii).collect();
-        let tail: String = value[n - 2..].iter().map(ascii).collect();
-        format!("{head}…{tail}[{n}]")
-    }
+    out.push('[');
+    push_u64(out, n as u64);
+    out.push(']');
 }
 
 /// `(trace_id, span_id)` from a W3C `traceparent` header.
@@ -827,7 +847,9 @@ impl FindingLines {
         push_i64(out, i64::try_from(finding.end).unwrap_or(i64::MAX));
         out.push_str(",\"veil.match.preview\":");
         let value = data.get(finding.start..finding.end).unwrap_or_default();
-        push_json_str(out, &masked_preview(&finding.category, value));
+        out.push('"');
+        push_preview(out, &finding.category, value, true);
+        out.push('"');
         out.push_str(&self.tail);
         out
     }
@@ -990,6 +1012,11 @@ mod tests {
         let p = masked_preview("pii.email", email);
         assert_eq!(p, "j…om[20]");
         assert_eq!(masked_preview("pii.x", b"12345"), "*****[5]");
+        assert_eq!(masked_preview("pii.x", b" \xff\"a\\b\"z\x01"), "*…z*[9]");
+        assert_eq!(
+            masked_preview("secret.x", b"\"\\\x7f\xe9abcd"),
+            "\"\\**…[8]"
+        );
     }
 
     #[test]
@@ -1275,6 +1302,8 @@ mod tests {
             },
             test_finding("pii.x", Action::Alert, Severity::Medium, 47..54),
             test_finding("odd\"cat", Action::Redact, Severity::Medium, 40..400),
+            test_finding("secret.q", Action::Redact, Severity::Medium, 4..14),
+            test_finding("pii.ctl", Action::Redact, Severity::Medium, 45..53),
         ];
         for (req, location, direction) in [
             (&full, "body", Direction::Request),
