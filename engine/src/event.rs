@@ -187,13 +187,7 @@ impl Record {
             if i > 0 {
                 out.push(',');
             }
-            push_json_str(out, k);
-            out.push(':');
-            match v {
-                AttrValue::Str(s) => push_json_str(out, s),
-                AttrValue::Int(n) => push_i64(out, *n),
-                AttrValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            }
+            push_attr(out, k, v);
         }
         out.push('}');
         if let Some(resource) = resource {
@@ -407,9 +401,15 @@ fn needs_json_escape(s: &[u8]) -> bool {
 /// copied whole after one check.
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    push_json_str_inner(out, s);
+    out.push('"');
+}
+
+/// The inside of [`push_json_str`]'s literal, without the quotes: escaping
+/// works byte by byte, so a string written in pieces escapes as the whole.
+fn push_json_str_inner(out: &mut String, s: &str) {
     if !needs_json_escape(s.as_bytes()) {
         out.push_str(s);
-        out.push('"');
         return;
     }
     let mut plain_from = 0;
@@ -438,7 +438,6 @@ pub fn push_json_str(out: &mut String, s: &str) {
         plain_from = i + 1;
     }
     out.push_str(s.get(plain_from..).unwrap_or_default());
-    out.push('"');
 }
 
 /// Facts about the decision a finding belongs to.
@@ -473,25 +472,45 @@ pub fn otel_severity(sev: crate::bundle::Severity) -> (u8, &'static str) {
 /// learning it: a secret keeps its (public) 4-byte prefix, anything else its
 /// first byte and last two; the length is always given.
 pub fn masked_preview(category: &str, value: &[u8]) -> String {
-    let ascii = |b: &u8| {
-        if b.is_ascii_graphic() {
-            *b as char
-        } else {
-            '*'
+    let mut out = String::with_capacity(16);
+    push_preview(&mut out, category, value, false);
+    out
+}
+
+/// Appends [`masked_preview`]; with `json`, escaped as inside a JSON string
+/// (the only bytes it can hold that JSON escapes are `"` and `\\`), so a
+/// log line takes it without a `String` of its own.
+fn push_preview(out: &mut String, category: &str, value: &[u8], json: bool) {
+    let shown = |out: &mut String, b: u8| {
+        if !b.is_ascii_graphic() {
+            out.push('*');
+            return;
         }
+        if json && (b == b'"' || b == b'\\') {
+            out.push('\\');
+        }
+        out.push(char::from(b));
     };
     let n = value.len();
-    if n < 8 {
-        return format!("{}[{n}]", "*".repeat(n));
+    match value {
+        _ if n < 8 => (0..n).for_each(|_| out.push('*')),
+        [a, b, c, d, ..] if category.starts_with("secret") => {
+            for x in [*a, *b, *c, *d] {
+                shown(out, x);
+            }
+            out.push('…');
+        }
+        [a, .., y, z] => {
+            shown(out, *a);
+            out.push('…');
+            shown(out, *y);
+            shown(out, *z);
+        }
+        _ => {}
     }
-    if category.starts_with("secret") {
-        let head: String = value[..4].iter().map(ascii).collect();
-        format!("{head}…[{n}]")
-    } else {
-        let head: String = value[..1].iter().map(ascii).collect();
-        let tail: String = value[n - 2..].iter().map(ascii).collect();
-        format!("{head}…{tail}[{n}]")
-    }
+    out.push('[');
+    push_u64(out, n as u64);
+    out.push(']');
 }
 
 /// `(trace_id, span_id)` from a W3C `traceparent` header.
@@ -696,6 +715,167 @@ pub fn finding_record(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) ->
     record(ctx, otel_severity(finding.severity), body, attrs)
 }
 
+/// Writes the proxy-log lines of the findings of one event (one
+/// [`EventContext`]): the line of [`finding_record`] and
+/// [`Record::to_json_line`], without a `Record` per finding.
+///
+/// All findings of an event share the time, trace, request attributes and
+/// resource, and on a body with a dozen findings rendering those for each
+/// line cost more than the rest of the line; here they are rendered once,
+/// and each line appends only what its finding changes, into one buffer.
+#[derive(Debug)]
+pub struct FindingLines {
+    /// `{"timeUnixNano":"…","severityNumber":`
+    head: String,
+    /// The event's `location`, escaped as inside a JSON string.
+    location: String,
+    direction: &'static str,
+    /// Trace ids and the attributes before `veil.location`, from `,"traceId"`
+    /// (or `,"attributes"`) to `"veil.location":`.
+    before_location: String,
+    /// The request attributes after `veil.location`, each after a comma.
+    after_location: String,
+    /// The attributes' closing brace, the resource and the record's brace.
+    tail: String,
+    line: String,
+}
+
+impl FindingLines {
+    pub fn new(ctx: &EventContext<'_>, resource: Option<&Resource>) -> FindingLines {
+        let mut head = String::with_capacity(48);
+        head.push_str("{\"timeUnixNano\":\"");
+        push_u64(&mut head, ctx.time_unix_nano);
+        head.push_str("\",\"severityNumber\":");
+        let mut location = String::with_capacity(ctx.location.len());
+        push_json_str_inner(&mut location, ctx.location);
+        let mut before_location = String::with_capacity(160);
+        if let Some((trace_id, span_id)) = ctx
+            .request
+            .traceparent
+            .as_deref()
+            .and_then(parse_traceparent)
+        {
+            before_location.push_str(",\"traceId\":");
+            push_json_str(&mut before_location, trace_id);
+            before_location.push_str(",\"spanId\":");
+            push_json_str(&mut before_location, span_id);
+        }
+        before_location.push_str(",\"attributes\":{");
+        let mut attrs = Vec::with_capacity(24);
+        request_attributes(&mut attrs, ctx);
+        let at = attrs
+            .iter()
+            .position(|(k, _)| *k == "veil.location")
+            .unwrap_or(attrs.len());
+        for (k, v) in attrs.get(..at).unwrap_or_default() {
+            push_attr(&mut before_location, k, v);
+            before_location.push(',');
+        }
+        before_location.push_str("\"veil.location\":");
+        let mut after_location = String::with_capacity(320);
+        for (k, v) in attrs.get(at + 1..).unwrap_or_default() {
+            after_location.push(',');
+            push_attr(&mut after_location, k, v);
+        }
+        let mut tail = String::with_capacity(256);
+        tail.push('}');
+        if let Some(resource) = resource {
+            tail.push_str(",\"resource\":{");
+            for (i, (k, v)) in resource.attributes.iter().enumerate() {
+                if i > 0 {
+                    tail.push(',');
+                }
+                push_json_str(&mut tail, k);
+                tail.push(':');
+                push_json_str(&mut tail, v);
+            }
+            tail.push('}');
+        }
+        tail.push('}');
+        FindingLines {
+            head,
+            location,
+            direction: ctx.direction.as_str(),
+            before_location,
+            after_location,
+            tail,
+            line: String::with_capacity(1024),
+        }
+    }
+
+    /// The line of `finding` (its value at `finding.start..finding.end` of
+    /// `data`), valid until the next call.
+    pub fn line(&mut self, finding: &Finding, data: &[u8]) -> &str {
+        let out = &mut self.line;
+        out.clear();
+        let (number, text) = otel_severity(finding.severity);
+        let action = finding.action.as_str();
+        out.push_str(&self.head);
+        push_u64(out, number.into());
+        out.push_str(",\"severityText\":");
+        push_json_str(out, text);
+        out.push_str(",\"body\":\"veil ");
+        out.push_str(if finding.monitor { "would " } else { "did " });
+        push_json_str_inner(out, action);
+        out.push(' ');
+        push_json_str_inner(out, &finding.category);
+        out.push_str(" in ");
+        out.push_str(self.direction);
+        out.push(' ');
+        push_location(out, &self.location, finding.path.as_deref());
+        out.push('"');
+        out.push_str(&self.before_location);
+        out.push('"');
+        push_location(out, &self.location, finding.path.as_deref());
+        out.push('"');
+        out.push_str(&self.after_location);
+        out.push_str(",\"veil.rule.id\":");
+        push_json_str(out, &finding.rule_id);
+        out.push_str(",\"veil.category\":");
+        push_json_str(out, &finding.category);
+        out.push_str(",\"veil.action\":");
+        push_json_str(out, action);
+        out.push_str(",\"veil.enforced\":");
+        out.push_str(if finding.monitor { "false" } else { "true" });
+        out.push_str(",\"veil.severity\":");
+        push_json_str(out, finding.severity.as_str());
+        out.push_str(",\"veil.confidence\":");
+        push_json_str(out, finding.confidence.as_str());
+        out.push_str(",\"veil.match.start\":");
+        push_i64(out, i64::try_from(finding.start).unwrap_or(i64::MAX));
+        out.push_str(",\"veil.match.end\":");
+        push_i64(out, i64::try_from(finding.end).unwrap_or(i64::MAX));
+        out.push_str(",\"veil.match.preview\":");
+        let value = data.get(finding.start..finding.end).unwrap_or_default();
+        out.push('"');
+        push_preview(out, &finding.category, value, true);
+        out.push('"');
+        out.push_str(&self.tail);
+        out
+    }
+}
+
+/// `location` (already escaped) and `:path` when the finding has one, as
+/// inside a JSON string: what [`finding_record`] writes as `veil.location`.
+fn push_location(out: &mut String, location: &str, path: Option<&str>) {
+    out.push_str(location);
+    if let Some(path) = path {
+        out.push(':');
+        push_json_str_inner(out, path);
+    }
+}
+
+/// `"key":value`, as [`Record::write_json_line`] writes an attribute.
+fn push_attr(out: &mut String, key: &str, value: &AttrValue) {
+    push_json_str(out, key);
+    out.push(':');
+    match value {
+        AttrValue::Str(s) => push_json_str(out, s),
+        AttrValue::Int(n) => push_i64(out, *n),
+        AttrValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
+}
+
 /// One finding as an OpenTelemetry log record (JSON object).
 pub fn finding_event(finding: &Finding, data: &[u8], ctx: &EventContext<'_>) -> Value {
     finding_record(finding, data, ctx).to_value(ctx.resource)
@@ -832,6 +1012,11 @@ mod tests {
         let p = masked_preview("pii.email", email);
         assert_eq!(p, "j…om[20]");
         assert_eq!(masked_preview("pii.x", b"12345"), "*****[5]");
+        assert_eq!(masked_preview("pii.x", b" \xff\"a\\b\"z\x01"), "*…z*[9]");
+        assert_eq!(
+            masked_preview("secret.x", b"\"\\\x7f\xe9abcd"),
+            "\"\\**…[8]"
+        );
     }
 
     #[test]
@@ -1076,6 +1261,68 @@ mod tests {
             by_key(body),
             by_key(otlp_logs_request(&resource, "0.1.0", &values, 7))
         );
+    }
+
+    #[test]
+    fn finding_lines_equal_the_record_lines() {
+        let full = RequestInfo {
+            method: Some("POST".into()),
+            path: Some("/a\"b\\c\u{1}d\n\u{e9}".into()),
+            authority: Some("h:8443".into()),
+            request_id: Some("rid".into()),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            user_agent: Some("tab\there".into()),
+            peer_address: Some("[::1]:5000".into()),
+            local_address: Some("10.0.0.1:80".into()),
+            response_status: Some(503),
+        };
+        let bare = RequestInfo::default();
+        let resource = Resource::from_node(&NodeFacts {
+            pod_name: Some("p\"od".into()),
+            namespace: Some("ns".into()),
+            ..Default::default()
+        });
+        let data = b"jane\"doe@example.com\\ AKIAZ3MSJ5TVQ4GQDKWY 12 \xff\xfe tail";
+        let findings = [
+            test_finding("pii.email", Action::Redact, Severity::High, 0..21),
+            Finding {
+                monitor: true,
+                path: Some(Arc::from("$.a[\"x\\y\"].b\u{2}")),
+                confidence: crate::detectors::Confidence::Low,
+                ..test_finding(
+                    "secret.aws_access_key_id",
+                    Action::Block,
+                    Severity::Critical,
+                    23..43,
+                )
+            },
+            Finding {
+                path: Some(Arc::from("$.n")),
+                ..test_finding("pii.phone", Action::Alert, Severity::Low, 44..46)
+            },
+            test_finding("pii.x", Action::Alert, Severity::Medium, 47..54),
+            test_finding("odd\"cat", Action::Redact, Severity::Medium, 40..400),
+            test_finding("secret.q", Action::Redact, Severity::Medium, 4..14),
+            test_finding("pii.ctl", Action::Redact, Severity::Medium, 45..53),
+        ];
+        for (req, location, direction) in [
+            (&full, "body", Direction::Request),
+            (&bare, "header:x-\"q\"", Direction::Response),
+        ] {
+            for res in [None, Some(&resource)] {
+                let ctx = EventContext {
+                    location,
+                    direction,
+                    time_unix_nano: 1_795_320_000_000_000_123,
+                    ..test_ctx(req, res, Decision::Block)
+                };
+                let mut lines = FindingLines::new(&ctx, res);
+                for f in &findings {
+                    let want = finding_record(f, data, &ctx).to_json_line(res);
+                    assert_eq!(lines.line(f, data), want);
+                }
+            }
+        }
     }
 
     /// `v` with every OTLP key/value list sorted by key: the fast form keeps

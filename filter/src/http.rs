@@ -44,6 +44,7 @@ use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use veil_engine::event::FindingLines;
 use veil_engine::{
     block_body, finding_record, notice_record, AttrValue, BodyHandling, BodyMode, Decision,
     DecodeError, Decoder, Direction, Encoder, Encoding, EventContext, Finding, Inspection, Record,
@@ -326,17 +327,21 @@ impl VeilHttp {
         inspection: &Inspection,
         data: &[u8],
     ) {
-        self.report_findings(direction, location, inspection, |f, ctx| {
+        self.report_findings(direction, location, inspection, Some(data), |f, ctx| {
             finding_record(f, data, ctx)
         });
     }
 
     /// Metrics, summary and one event per finding (built by `event_for`).
+    /// With the findings' buffer as `lines_from` and no exporter, the log
+    /// lines are written straight from the findings, without a `Record`
+    /// each (the same lines: `FindingLines`).
     fn report_findings(
         &mut self,
         direction: Direction,
         location: &str,
         inspection: &Inspection,
+        lines_from: Option<&[u8]>,
         event_for: impl Fn(&Finding, &EventContext<'_>) -> Record,
     ) {
         if inspection.findings.is_empty() {
@@ -378,8 +383,19 @@ impl VeilHttp {
         }
         let event_id = self.begin_event();
         let ctx = self.event_context(&event_id, direction, location, inspection.decision);
-        for finding in &inspection.findings[..reported] {
-            self.emit(Level::Info, &event_for(finding, &ctx), log);
+        let findings = &inspection.findings[..reported];
+        match lines_from {
+            Some(data) if log && self.shared.export.is_none() => {
+                let mut lines = FindingLines::new(&ctx, Some(&self.shared.resource));
+                for finding in findings {
+                    host::log(Level::Info, lines.line(finding, data));
+                }
+            }
+            _ => {
+                for finding in findings {
+                    self.emit(Level::Info, &event_for(finding, &ctx), log);
+                }
+            }
         }
         if first_unreported {
             let detail = format!(
@@ -1066,7 +1082,7 @@ impl VeilHttp {
         };
         // A stream has no buffer to read values from: each finding carries
         // its matched bytes.
-        self.report_findings(direction, "body", &inspection, |f, ctx| {
+        self.report_findings(direction, "body", &inspection, None, |f, ctx| {
             let value = release
                 .findings
                 .iter()
