@@ -412,15 +412,144 @@ pub(crate) fn aws_secret_near_key_id(cx: &Cx, id_start: usize, _anchor_end: usiz
         ok.then_some(Span { start: s, end: e })
     };
     let after = (id.end + AWS_PAIR_WINDOW).min(hay.len());
-    if let Some(span) = runs_from(hay, id.end, after).find_map(|(s, e)| candidate(s, e)) {
+    let before = id.start.saturating_sub(AWS_PAIR_WINDOW);
+    let bits = SecretBits::of(hay, before, after + AWS_PAIR_LEN + 1);
+    if let Some(span) = bits
+        .runs_from(id.end, after)
+        .find_map(|(s, e)| candidate(s, e))
+    {
         return Some(span);
     }
-    let before = id.start.saturating_sub(AWS_PAIR_WINDOW);
-    runs_back(hay, before, id.start).find_map(|(s, e)| candidate(s, e.min(id.start)))
+    let back = bits
+        .runs_back(before, id.start)
+        .find_map(|(s, e)| candidate(s, e.min(id.start)));
+    back
+}
+
+/// Length of an AWS secret access key.
+const AWS_PAIR_LEN: usize = 40;
+
+/// Words of `SecretBits`: both windows, the 20-byte id, and the bytes
+/// that tell a 40-byte run starting at the window's end from a longer one.
+const SECRET_WORDS: usize = (2 * AWS_PAIR_WINDOW + 20 + AWS_PAIR_LEN + 1).div_ceil(64);
+
+/// Which bytes of `hay[base..base + len]` are secret-key bytes, one bit
+/// each, classified eight bytes a step (SWAR, the same on every target).
+/// The pair search walks runs of them on both sides of a key id; a loop
+/// of compares per byte was most of its time.
+struct SecretBits {
+    base: usize,
+    len: usize,
+    words: [u64; SECRET_WORDS],
+}
+
+impl SecretBits {
+    fn of(hay: &[u8], base: usize, end: usize) -> SecretBits {
+        let end = end.min(hay.len()).min(base + SECRET_WORDS * 64);
+        let mut words = [0u64; SECRET_WORDS];
+        let bytes = hay.get(base..end).unwrap_or(&[]);
+        for (w, chunk) in words.iter_mut().zip(bytes.chunks(64)) {
+            *w = chunk
+                .chunks(8)
+                .enumerate()
+                .fold(0, |m, (k, c)| m | u64::from(secret_lanes(c)) << (8 * k));
+        }
+        SecretBits {
+            base,
+            len: bytes.len(),
+            words,
+        }
+    }
+
+    /// The first position in `[r, lim)` (relative) whose bit is `want`,
+    /// or `lim`.
+    fn first(&self, mut r: usize, lim: usize, want: bool) -> usize {
+        while r < lim {
+            let w = r / 64;
+            let Some(&x) = self.words.get(w) else { break };
+            let x = if want { x } else { !x } & !0u64 << (r % 64);
+            if x != 0 {
+                return (w * 64 + x.trailing_zeros() as usize).min(lim);
+            }
+            r = (w + 1) * 64;
+        }
+        lim
+    }
+
+    /// The last position in `[lo, hi)` (relative) whose bit is `want`.
+    fn last(&self, lo: usize, mut hi: usize, want: bool) -> Option<usize> {
+        while hi > lo {
+            let w = (hi - 1) / 64;
+            let x = *self.words.get(w)?;
+            let x = if want { x } else { !x } & (!0u64 >> (63 - (hi - 1) % 64));
+            if x != 0 {
+                let k = w * 64 + 63 - x.leading_zeros() as usize;
+                return (k >= lo).then_some(k);
+            }
+            hi = w * 64;
+        }
+        None
+    }
+
+    /// `runs_from(hay, from, to)` within these bytes: the same runs, but
+    /// a run reaching the end of the bytes ends there (it is longer than a
+    /// key either way, as the bytes reach `AWS_PAIR_LEN + 1` past `to`).
+    fn runs_from(&self, from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let to = to.saturating_sub(self.base).min(self.len);
+        let mut i = from.saturating_sub(self.base);
+        std::iter::from_fn(move || {
+            i = self.first(i, to, true);
+            if i >= to {
+                return None;
+            }
+            let s = i;
+            i = self.first(i, self.len, false);
+            Some((self.base + s, self.base + i))
+        })
+    }
+
+    /// `runs_back(hay, from, to)` within these bytes, each run's end cut
+    /// at `to` (all the caller looks at).
+    fn runs_back(&self, from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let lo = from.saturating_sub(self.base);
+        let to = to.saturating_sub(self.base).min(self.len);
+        let mut j = to;
+        std::iter::from_fn(move || {
+            let k = self.last(lo, j, true)?;
+            let s = self.last(lo, k, false).map_or(lo, |z| z + 1);
+            let e = self.first(k, to, false);
+            j = s;
+            Some((self.base + s, self.base + e))
+        })
+    }
+}
+
+/// Bit `k` set: `chunk[k]` (up to 8 bytes) is a secret-key byte
+/// (`is_aws_secret_byte`). Per lane, `(v | 0x80) - lo` keeps its high bit
+/// exactly when `v >= lo` (for ASCII `v` and `lo <= 0x80`), without
+/// borrowing from the next lane.
+fn secret_lanes(chunk: &[u8]) -> u8 {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let mut b = [0u8; 8];
+    let n = chunk.len().min(8);
+    b[..n].copy_from_slice(&chunk[..n]);
+    let x = u64::from_le_bytes(b);
+    let ge = |v: u64, lo: u8| ((v | H) - L * u64::from(lo)) & H;
+    let digit_or_slash = ge(x, b'/') & !ge(x, b':');
+    let folded = x | (L * 0x20);
+    let alpha = ge(folded, b'a') & !ge(folded, b'{');
+    let t = x ^ (L * u64::from(b'+'));
+    let plus = !(((t & !H) + !H) | t) & H;
+    let m = (digit_or_slash | alpha | plus) & !x & H;
+    let lanes = ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
+    lanes & (((1u16 << n) - 1) as u8)
 }
 
 /// The runs of secret-key bytes that start in `hay[from..to]`, in order:
-/// each up to its end (past `to` too), the first cut at `from`.
+/// each up to its end (past `to` too), the first cut at `from` (the
+/// reference `SecretBits::runs_from` is held to).
+#[cfg(test)]
 fn runs_from(hay: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut i = from;
     std::iter::from_fn(move || {
@@ -439,6 +568,7 @@ fn runs_from(hay: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize,
 }
 
 /// `runs_from(hay, from, to)` last first, without collecting them.
+#[cfg(test)]
 fn runs_back(hay: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut j = to.min(hay.len());
     std::iter::from_fn(move || {
@@ -700,6 +830,58 @@ mod tests {
             }
         }
         assert!(marked > 1000);
+    }
+
+    #[test]
+    fn secret_lanes_classify_every_byte_in_every_lane() {
+        for b in 0..=255u8 {
+            for k in 0..8 {
+                for n in k + 1..=8 {
+                    let mut chunk = [b'!'; 8];
+                    chunk[k] = b;
+                    let want = u8::from(is_aws_secret_byte(b)) << k;
+                    assert_eq!(secret_lanes(&chunk[..n]), want, "{b:#x} at {k} of {n}");
+                }
+            }
+        }
+        assert_eq!(secret_lanes(b"aZ9+/Q0z"), 0xff);
+    }
+
+    #[test]
+    fn secret_bits_give_the_reference_runs() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in [0usize, 1, 7, 40, 63, 64, 65, 130, 300, 600, 700] {
+            for round in 0..40 {
+                let alphabet: &[u8] = if round % 2 == 0 {
+                    b"aZ9+/ -_,"
+                } else {
+                    b"aZ9+/Qx7 "
+                };
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| alphabet[crate::test_rng::xorshift(&mut state) as usize % 9])
+                    .collect();
+                let mut r = |m: usize| crate::test_rng::xorshift(&mut state) as usize % (m + 1);
+                let base = r(len.min(300));
+                let from = base + r(len - base);
+                let to = from + r(len - from);
+                let end = to + AWS_PAIR_LEN + 1;
+                let bits = SecretBits::of(&hay, base, end);
+                let lim = end.min(hay.len()).min(base + SECRET_WORDS * 64);
+                if lim < end.min(hay.len()) {
+                    continue;
+                }
+                let want: Vec<_> = runs_from(&hay, from, to)
+                    .map(|(s, e)| (s, e.min(lim)))
+                    .collect();
+                let got: Vec<_> = bits.runs_from(from, to).collect();
+                assert_eq!(got, want, "{base} {from}..{to}");
+                let want: Vec<_> = runs_back(&hay, from, to)
+                    .map(|(s, e)| (s, e.min(to)))
+                    .collect();
+                let got: Vec<_> = bits.runs_back(from, to).collect();
+                assert_eq!(got, want, "back {base} {from}..{to}");
+            }
+        }
     }
 
     #[test]

@@ -67,14 +67,37 @@ const BUDGET: u32 = 20_000;
 /// copies than this and the pattern is left to the regex engine.
 const MAX_UNROLL: u32 = 8;
 
+/// Capacities of a built matcher: the catalogue's largest pattern has 16
+/// instructions, 3 classes, 46 literal bytes and 2 groups. A pattern that
+/// needs more is left to the regex engine.
+const MAX_PROG: usize = 32;
+const MAX_CLASSES: usize = 8;
+const MAX_LITS: usize = 64;
+const MAX_SLOTS: usize = 8;
+
+/// A matcher as one contiguous block (no heap parts): a confirmation
+/// touches a detector's matcher once per hit, mostly cold, and the first
+/// instruction's load was a quarter of the matcher's time when the
+/// program, its classes and its literal bytes sat in separate heap
+/// blocks behind the matcher; in one block they share cache lines and
+/// the loads do not wait on each other's pointers.
 pub(crate) struct Shape {
-    prog: Vec<Inst>,
-    classes: Vec<Set>,
+    /// The program; unused entries jump out of it (no match).
+    prog: [Inst; MAX_PROG],
     /// The bytes of `Inst::Lit`s.
-    lits: Vec<u8>,
+    lits: [u8; MAX_LITS],
+    classes: [Set; MAX_CLASSES],
     /// Per class, the nibble table of the vector run counter (`Nibbles`),
     /// when the class is ASCII only.
-    nibbles: Vec<Option<Nibbles>>,
+    nibbles: [Option<Nibbles>; MAX_CLASSES],
+    slots: usize,
+}
+
+/// A matcher being built from the parsed pattern.
+struct Builder {
+    prog: Vec<Inst>,
+    classes: Vec<Set>,
+    lits: Vec<u8>,
     slots: usize,
 }
 
@@ -82,23 +105,43 @@ impl Shape {
     /// The matcher for `pattern` (regex syntax, bytes, no Unicode), or
     /// `None` when it uses something this matcher does not do (look-around
     /// other than the implicit start anchor, lazy or unbounded complex
-    /// repetitions, non-ASCII classes).
+    /// repetitions, non-ASCII classes) or exceeds its capacities.
     pub(crate) fn new(pattern: &str) -> Option<Shape> {
         let hir = super::parse_byte_pattern(pattern)?;
-        let mut s = Shape {
+        let mut b = Builder {
             prog: Vec::new(),
             classes: Vec::new(),
             lits: Vec::new(),
-            nibbles: Vec::new(),
             slots: 2,
         };
-        s.emit(&hir)?;
-        s.prog.push(Inst::Match);
-        s.mark_possessive();
-        s.nibbles = s.classes.iter().map(Nibbles::of).collect();
+        b.emit(&hir)?;
+        b.prog.push(Inst::Match);
+        b.mark_possessive();
+        if b.prog.len() > MAX_PROG
+            || b.classes.len() > MAX_CLASSES
+            || b.lits.len() > MAX_LITS
+            || b.slots > MAX_SLOTS
+        {
+            return None;
+        }
+        let mut s = Shape {
+            prog: [Inst::Jump(u32::MAX); MAX_PROG],
+            lits: [0; MAX_LITS],
+            classes: [[0; 4]; MAX_CLASSES],
+            nibbles: [None; MAX_CLASSES],
+            slots: b.slots,
+        };
+        s.prog[..b.prog.len()].copy_from_slice(&b.prog);
+        s.lits[..b.lits.len()].copy_from_slice(&b.lits);
+        s.classes[..b.classes.len()].copy_from_slice(&b.classes);
+        for (n, c) in s.nibbles.iter_mut().zip(&b.classes) {
+            *n = Nibbles::of(c);
+        }
         Some(s)
     }
+}
 
+impl Builder {
     fn class_of(&mut self, hir: &Hir) -> Option<u16> {
         let mut set: Set = [0; 4];
         let mut add = |lo: u32, hi: u32| -> Option<()> {
@@ -252,7 +295,9 @@ impl Shape {
             }
         }
     }
+}
 
+impl Shape {
     /// The end of the leftmost-first match anchored at `hay[0]`.
     pub(crate) fn find(&self, hay: &[u8]) -> Result<Option<usize>, GaveUp> {
         let mut slots = [usize::MAX; 0];
@@ -269,12 +314,13 @@ impl Shape {
     /// anchored at `hay[0]` (`None` when there is no match or the group
     /// did not take part).
     pub(crate) fn group(&self, hay: &[u8], group: usize) -> Result<Option<(usize, usize)>, GaveUp> {
-        let mut slots = vec![usize::MAX; self.slots];
+        let mut all = [usize::MAX; MAX_SLOTS];
+        let slots = &mut all[..self.slots.min(MAX_SLOTS)];
         let mut run = Run {
             shape: self,
             hay,
             steps: 0,
-            slots: &mut slots,
+            slots,
         };
         if run.at(0, 0)?.is_none() {
             return Ok(None);

@@ -19,8 +19,16 @@ type Nibbles = [u8; 16];
 /// Leading bytes of each word the vector filter looks at.
 const WIDTH: usize = 3;
 
+/// Most words of one set (the catalogue's largest has 36).
+const MAX_WORDS: usize = 48;
+
 pub(crate) struct WordSet {
     words: &'static [&'static [u8]],
+    /// `heads[j]`: the first two bytes of `words[j]` (`first << 8 |
+    /// second`; 0 for shorter words), side by side so a pair the bitmap
+    /// admits is matched against 96 contiguous bytes instead of through
+    /// every word's pointer (each a cache line of its own).
+    heads: [u16; MAX_WORDS],
     /// Exact bitmap of (first, second) lower-cased byte pairs of words
     /// longer than one byte.
     pairs: [u64; 1024],
@@ -80,6 +88,8 @@ impl WordSet {
         let mut lo = [[0u8; 16]; WIDTH];
         let mut hi = [[0u8; 16]; WIDTH];
         let mut firsts = [0u64; 4];
+        let mut heads = [0u16; MAX_WORDS];
+        assert!(words.len() <= MAX_WORDS, "WordSet: too many words");
         let mut i = 0;
         while i < words.len() {
             if words[i].len() > 1 {
@@ -107,6 +117,7 @@ impl WordSet {
             } else if w.len() > 1 {
                 let p = (w[0] as usize) << 8 | w[1] as usize;
                 pairs[p / 64] |= 1 << (p % 64);
+                heads[i] = p as u16;
             }
             let mut k = 0;
             while k < WIDTH && !w.is_empty() {
@@ -127,6 +138,7 @@ impl WordSet {
         }
         WordSet {
             words,
+            heads,
             pairs,
             singles,
             has_singles: singles[0] | singles[1] | singles[2] | singles[3] != 0,
@@ -174,12 +186,11 @@ impl WordSet {
             return false;
         }
         // Words are lower case: the first two bytes are compared as they
-        // are, so most words are dismissed without a full compare.
+        // are, so most words are dismissed without reading them.
         let rest = &hay[i..];
-        self.words.iter().any(|w| {
-            w.len() > 1
-                && w[0] == c
-                && w[1] == c2
+        self.heads.iter().zip(self.words).any(|(&h, w)| {
+            usize::from(h) == p
+                && w.len() > 1
                 && rest.len() >= w.len()
                 && rest[..w.len()].eq_ignore_ascii_case(w)
         })
@@ -230,6 +241,43 @@ fn padded(hay: &[u8]) -> [u8; SHORT_READ] {
     buf
 }
 
+/// A value of 1 to 16 bytes as the two little-endian halves of one
+/// zero-padded 16-byte vector, read with loads that stay inside the value
+/// (two overlapping words a side). Built in registers: a copy into a stack
+/// buffer followed by a vector load stalls on store forwarding (the load
+/// spans several narrower stores), which was the largest single cost of a
+/// short value's check.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+#[inline]
+fn short_halves(hay: &[u8]) -> Option<(u64, u64)> {
+    let n = hay.len();
+    let word = |at: usize| -> u64 {
+        hay.get(at..at + 8)
+            .and_then(|s| s.first_chunk::<8>())
+            .map_or(0, |b| u64::from_le_bytes(*b))
+    };
+    let half = |at: usize| -> u64 {
+        hay.get(at..at + 4)
+            .and_then(|s| s.first_chunk::<4>())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(*b)))
+    };
+    let byte = |at: usize| u64::from(hay.get(at).copied().unwrap_or(0));
+    match n {
+        0 => None,
+        1..=3 => Some((
+            byte(0) | byte(n / 2) << (n / 2 * 8) | byte(n - 1) << ((n - 1) * 8),
+            0,
+        )),
+        4..=7 => Some((half(0) | half(n - 4) << ((n - 4) * 8), 0)),
+        8 => Some((word(0), 0)),
+        9..=16 => Some((word(0), word(n - 8) >> ((16 - n) * 8))),
+        _ => None,
+    }
+}
+
 /// The mask of a padded short value's own positions (the padding can
 /// only add marks, and marks are checked exactly on the value itself).
 #[cfg(any(
@@ -243,17 +291,25 @@ fn short_positions(hay: &[u8]) -> u32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{padded, short_positions, WordSet, BLOCK_READ, WIDTH};
+    use super::{padded, short_halves, short_positions, WordSet, BLOCK_READ, WIDTH};
     use std::arch::x86_64::*;
 
     /// The marks of the 16 positions from `p`, reading `p[0..BLOCK_READ]`.
     #[target_feature(enable = "ssse3")]
     #[inline]
     unsafe fn block(lo: &[__m128i; WIDTH], hi: &[__m128i; WIDTH], p: *const u8) -> u32 {
+        let v: [__m128i; WIDTH] = std::array::from_fn(|k| _mm_loadu_si128(p.add(k).cast()));
+        marks(lo, hi, &v)
+    }
+
+    /// The marks of 16 positions given the vectors at offsets 0..WIDTH.
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    unsafe fn marks(lo: &[__m128i; WIDTH], hi: &[__m128i; WIDTH], vs: &[__m128i; WIDTH]) -> u32 {
         let nib = _mm_set1_epi8(0x0f);
         let mut m = _mm_set1_epi8(-1);
         for k in 0..WIDTH {
-            let v = _mm_loadu_si128(p.add(k).cast());
+            let v = vs[k];
             m = _mm_and_si128(
                 m,
                 _mm_and_si128(
@@ -284,6 +340,11 @@ mod x86 {
             return false;
         }
         let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+            if let Some((l, h)) = short_halves(hay) {
+                let v0 = _mm_set_epi64x(h as i64, l as i64);
+                let vs = [v0, _mm_srli_si128(v0, 1), _mm_srli_si128(v0, 2)];
+                return set.any_marked(hay, 0, marks(&lo, &hi, &vs) & short_positions(hay));
+            }
             let buf = padded(hay);
             // SAFETY: `block` reads buf[0..BLOCK_READ] and
             // buf[16..16 + BLOCK_READ], within its SHORT_READ bytes.
@@ -300,7 +361,7 @@ mod x86 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{padded, short_positions, WordSet, BLOCK_READ, WIDTH};
+    use super::{padded, short_halves, short_positions, WordSet, BLOCK_READ, WIDTH};
     use core::arch::wasm32::*;
 
     fn load(t: &[u8; 16]) -> v128 {
@@ -318,13 +379,21 @@ mod wasm {
             // Every position marked: the exact check decides.
             return 0xffff;
         }
+        // SAFETY: p has at least BLOCK_READ = 16 + WIDTH - 1 bytes
+        // (checked above), so p[k..k + 16] is in bounds; v128_load has
+        // no alignment requirement.
+        let vs: [v128; WIDTH] =
+            std::array::from_fn(|k| unsafe { v128_load(p.as_ptr().add(k).cast()) });
+        marks(lo, hi, &vs)
+    }
+
+    /// The marks of 16 positions given the vectors at offsets 0..WIDTH.
+    #[inline]
+    fn marks(lo: &[v128; WIDTH], hi: &[v128; WIDTH], vs: &[v128; WIDTH]) -> u32 {
         let nib = u8x16_splat(0x0f);
         let mut m = u8x16_splat(0xff);
         for k in 0..WIDTH {
-            // SAFETY: p has at least BLOCK_READ = 16 + WIDTH - 1 bytes
-            // (checked above), so p[k..k + 16] is in bounds; v128_load has
-            // no alignment requirement.
-            let v = unsafe { v128_load(p.as_ptr().add(k).cast()) };
+            let v = vs[k];
             m = v128_and(
                 m,
                 v128_and(
@@ -351,6 +420,16 @@ mod wasm {
             return false;
         }
         let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+            if let Some((l, h)) = short_halves(hay) {
+                let v0 = u64x2(l, h);
+                let z = u8x16_splat(0);
+                let vs = [
+                    v0,
+                    i8x16_shuffle::<1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16>(v0, z),
+                    i8x16_shuffle::<2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17>(v0, z),
+                ];
+                return set.any_marked(hay, 0, marks(&lo, &hi, &vs) & short_positions(hay));
+            }
             let buf = padded(hay);
             let mask = block(&lo, &hi, &buf) | block(&lo, &hi, &buf[16..]) << 16;
             return set.any_marked(hay, 0, mask & short_positions(hay));
