@@ -731,7 +731,7 @@ impl Window {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, target_arch = "x86_64"))]
     fn get(&self, j: usize) -> Classes {
         Classes {
             digit: self.digit[j],
