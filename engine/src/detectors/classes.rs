@@ -88,6 +88,8 @@ macro_rules! fill_body {
     }};
     // `$store` puts the classes of chunk `$c` in slot `$j` of `$w` itself:
     // the AVX-512 path stores its mask registers straight to the window.
+    // The arm above is not written through this one on purpose: with one
+    // store per match arm, V8 ran the simd128 fill 2-4% slower.
     ($hay:expr, $base:expr, $window:expr, $from:expr, $count:expr, |$c:ident, $w:ident, $j:ident| $store:expr) => {{
         let (hay, base, window, from, count): (&[u8], usize, &mut Window, usize, usize) =
             ($hay, $base, $window, $from, $count);
