@@ -151,6 +151,9 @@ pub(crate) struct Program {
     /// in `literal_owner` order.
     pub literal_from: Vec<u32>,
     pub literal_owners: Vec<(usize, crate::detectors::LiteralConfirmer)>,
+    /// The enabled digit-run detectors, in catalogue order, each with its
+    /// `digit_kind` bits (a run is offered to those its shape wants).
+    pub digit_owners: Vec<(usize, crate::detectors::Builtin, u16)>,
     pub at_sign: bool,
     pub digits: bool,
     pub colon: bool,
@@ -177,7 +180,6 @@ pub struct CompiledPolicy {
     pub(crate) literals: Option<crate::detectors::anchors::AnchorSet>,
     /// Detector indices by trigger.
     pub(crate) at_sign_detectors: Vec<usize>,
-    pub(crate) digit_detectors: Vec<usize>,
     pub(crate) colon_detectors: Vec<usize>,
     /// Keyword-triggered detectors with their keywords normalised for
     /// header-name matching (lower case, `-` as `_`).
@@ -527,6 +529,16 @@ impl CompiledPolicy {
                         }
                     }
                 }
+                if p.digits {
+                    p.digit_owners = digit_detectors
+                        .iter()
+                        .filter(|&&det| p.detector_enabled[det])
+                        .filter_map(|&det| match &detectors[det] {
+                            Detector::Builtin(b) => Some((det, *b, b.digit_kind())),
+                            _ => None,
+                        })
+                        .collect();
+                }
                 if p.literals {
                     p.literal_from.push(0);
                     for owners in &confirmers {
@@ -553,7 +565,6 @@ impl CompiledPolicy {
             detectors,
             literals,
             at_sign_detectors,
-            digit_detectors,
             colon_detectors,
             field_detectors,
             yielding,

@@ -878,17 +878,6 @@ impl CompiledPolicy {
         }
         if program.colon || program.digits {
             use crate::detectors::classes::{candidates, Candidate};
-            // The enabled digit-run detectors with their `kind` bits,
-            // looked up once per body rather than once per run.
-            let mut digit_table = [(0, None, 0); DIGIT_TABLE];
-            let fits = self.digit_detectors.len() <= DIGIT_TABLE;
-            if fits {
-                for (slot, &det) in digit_table.iter_mut().zip(&self.digit_detectors) {
-                    let b = builtin(det);
-                    *slot = (det, b, b.map_or(0, |b| b.digit_kind()));
-                }
-            }
-            let digit_table = &digit_table[..self.digit_detectors.len().min(DIGIT_TABLE)];
             candidates(data, program.digits, program.colon, |c| match c {
                 Candidate::DigitRun(i) => {
                     // Measured once; offered only to the detectors its
@@ -898,25 +887,12 @@ impl CompiledPolicy {
                     if want == 0 {
                         return;
                     }
-                    if fits {
-                        for &(det, b, kind) in digit_table {
-                            if kind & want == 0 {
-                                continue;
-                            }
-                            if let Some(span) = b.and_then(|b| b.confirm_digits(&input, &run)) {
-                                out.push((det, span));
-                            }
+                    for &(det, b, kind) in &program.digit_owners {
+                        if kind & want == 0 {
+                            continue;
                         }
-                        return;
-                    }
-                    for &det in &self.digit_detectors {
-                        if let Some(b) = builtin(det) {
-                            if b.digit_kind() & want == 0 {
-                                continue;
-                            }
-                            if let Some(span) = b.confirm_digits(&input, &run) {
-                                out.push((det, span));
-                            }
+                        if let Some(span) = b.confirm_digits(&input, &run) {
+                            out.push((det, span));
                         }
                     }
                 }
@@ -949,10 +925,6 @@ impl CompiledPolicy {
         });
     }
 }
-
-/// Digit-run detectors `candidates` keeps in a table on the stack; the
-/// catalogue has ten.
-const DIGIT_TABLE: usize = 16;
 
 /// Pass 2 over one JSON document: gives hits their path and adds key-rule
 /// hits for values under matching keys.
