@@ -351,12 +351,6 @@ impl Builtin {
         }
     }
 
-    /// Confirms a literal-anchor or keyword hit at `hay[start..end]`.
-    pub fn confirm_literal(self, input: &Input, start: usize, end: usize) -> Option<Span> {
-        let pattern = input.hay.get(start..end).unwrap_or_default();
-        self.literal_confirmer(pattern).confirm(input, start, end)
-    }
-
     /// How a hit of the literal `pattern` (one of the detector's anchors
     /// or keyword spellings) is confirmed, decided once when a policy is
     /// compiled instead of at every hit: which branch of the detector's
@@ -463,7 +457,7 @@ impl std::fmt::Debug for LiteralConfirmer {
 }
 
 impl LiteralConfirmer {
-    /// Confirms the hit at `hay[start..end]`, as `Builtin::confirm_literal`.
+    /// Confirms a literal-anchor or keyword hit at `hay[start..end]`.
     #[inline]
     pub(crate) fn confirm(&self, input: &Input, start: usize, end: usize) -> Option<Span> {
         let cx = Cx {
