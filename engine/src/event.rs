@@ -190,18 +190,7 @@ impl Record {
             push_attr(out, k, v);
         }
         out.push('}');
-        if let Some(resource) = resource {
-            out.push_str(",\"resource\":{");
-            for (i, (k, v)) in resource.attributes.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_json_str(out, k);
-                out.push(':');
-                push_json_str(out, v);
-            }
-            out.push('}');
-        }
+        push_resource(out, resource);
         out.push('}');
     }
 
@@ -779,18 +768,7 @@ impl FindingLines {
         }
         let mut tail = String::with_capacity(256);
         tail.push('}');
-        if let Some(resource) = resource {
-            tail.push_str(",\"resource\":{");
-            for (i, (k, v)) in resource.attributes.iter().enumerate() {
-                if i > 0 {
-                    tail.push(',');
-                }
-                push_json_str(&mut tail, k);
-                tail.push(':');
-                push_json_str(&mut tail, v);
-            }
-            tail.push('}');
-        }
+        push_resource(&mut tail, resource);
         tail.push('}');
         FindingLines {
             head,
@@ -863,6 +841,23 @@ fn push_location(out: &mut String, location: &str, path: Option<&str>) {
         out.push(':');
         push_json_str_inner(out, path);
     }
+}
+
+/// `,"resource":{...}` of a line, when there is a resource.
+fn push_resource(out: &mut String, resource: Option<&Resource>) {
+    let Some(resource) = resource else {
+        return;
+    };
+    out.push_str(",\"resource\":{");
+    for (i, (k, v)) in resource.attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, k);
+        out.push(':');
+        push_json_str(out, v);
+    }
+    out.push('}');
 }
 
 /// `"key":value`, as [`Record::write_json_line`] writes an attribute.
