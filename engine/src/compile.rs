@@ -143,6 +143,9 @@ impl CompiledRule {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Program {
     pub rules: Vec<usize>,
+    /// `rules` as (detector, rule), sorted: the rules a detector's hit
+    /// belongs to are one run of it.
+    pub rules_by_detector: Vec<(usize, usize)>,
     pub detector_enabled: Vec<bool>,
     pub literals: bool,
     /// The enabled detectors each literal pattern of `CompiledPolicy::
@@ -529,6 +532,8 @@ impl CompiledPolicy {
                         }
                     }
                 }
+                p.rules_by_detector = p.rules.iter().map(|&r| (rules[r].0.detector, r)).collect();
+                p.rules_by_detector.sort_unstable();
                 if p.digits {
                     p.digit_owners = digit_detectors
                         .iter()

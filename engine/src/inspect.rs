@@ -428,13 +428,7 @@ impl CompiledPolicy {
         }
         let mut spans: Vec<(usize, Span)> = Vec::new();
         self.candidates(program, hay, field, &mut spans);
-        // The rules of each detector (program.rules is in rule order).
-        let mut rules: Vec<(usize, usize)> = program
-            .rules
-            .iter()
-            .map(|&r| (self.rules[r].detector, r))
-            .collect();
-        rules.sort_unstable();
+        let rules = &program.rules_by_detector;
         let first = out.len();
         out.reserve(spans.len());
         // `candidates` leaves the spans sorted by start.
