@@ -406,7 +406,8 @@ impl CompiledPolicy {
     }
 
     /// Detector hits on `hay` (raw bytes, or a decoded copy mapped back by
-    /// `map`), shifted by `base`, for every rule of `program`.
+    /// `map`), shifted by `base`, for every rule of `program`; appended to
+    /// `out` sorted by start, then rule.
     #[allow(clippy::too_many_arguments)]
     fn raw_hits(
         &self,
@@ -646,9 +647,9 @@ impl CompiledPolicy {
         decoded.finish(data);
         let map = decoded.changed().then_some(&decoded);
         let hay = map.map_or(data, |d| &d.bytes[..]);
+        // `raw_hits` leaves them sorted by start.
         self.raw_hits(program, hay, b"", 0, map, false, &mut a.hits);
         let hits = &mut a.hits[first..];
-        hits.sort_by_key(|h| h.start);
         let starts: Vec<usize> = hits.iter().map(|h| h.start).collect();
         let Some(paths) = json::hit_paths(data, doc.clone(), &starts) else {
             return false;
@@ -696,7 +697,7 @@ impl CompiledPolicy {
         {
             return;
         }
-        a.hits[first..].sort_by_key(|h| h.start);
+        // `raw_hits` left them sorted by start.
         let mut next = first;
         let mut key_hits = Vec::new();
         for pair in form::pairs(data, syntax) {
