@@ -13,55 +13,28 @@ const K: [u32; 64] = [
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
-/// SHA-256 (FIPS 180-4).
+/// SHA-256 (FIPS 180-4). Data of up to 55 bytes (a base58check payload,
+/// a first digest) is padded into one block on the stack: no allocation.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+    let mut h = H0;
+    if data.len() <= 55 {
+        let mut block = [0u8; 64];
+        block[..data.len()].copy_from_slice(data);
+        block[data.len()] = 0x80;
+        block[56..].copy_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+        compress(&mut h, &block);
+    } else {
+        let mut msg = data.to_vec();
+        let bit_len = (data.len() as u64).wrapping_mul(8);
+        msg.push(0x80);
+        while msg.len() % 64 != 56 {
+            msg.push(0);
         }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *x = x.wrapping_add(y);
+        msg.extend_from_slice(&bit_len.to_be_bytes());
+        for block in msg.chunks_exact(64) {
+            if let Some(block) = block.first_chunk::<64>() {
+                compress(&mut h, block);
+            }
         }
     }
     let mut out = [0u8; 32];
@@ -69,6 +42,50 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
         out[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
     }
     out
+}
+
+const H0: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// One SHA-256 block into the state `h`.
+fn compress(h: &mut [u32; 8], block: &[u8; 64]) {
+    let mut w = [0u32; 64];
+    for (i, word) in block.chunks_exact(4).enumerate() {
+        w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+    }
+    for i in 16..64 {
+        let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+        let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16]
+            .wrapping_add(s0)
+            .wrapping_add(w[i - 7])
+            .wrapping_add(s1);
+    }
+    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
+    for i in 0..64 {
+        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+        let ch = (e & f) ^ (!e & g);
+        let t1 = hh
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(K[i])
+            .wrapping_add(w[i]);
+        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+        let maj = (a & b) ^ (a & c) ^ (b & c);
+        let t2 = s0.wrapping_add(maj);
+        hh = g;
+        g = f;
+        f = e;
+        e = d.wrapping_add(t1);
+        d = c;
+        c = b;
+        b = a;
+        a = t1.wrapping_add(t2);
+    }
+    for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+        *x = x.wrapping_add(y);
+    }
 }
 
 const RC: [u64; 24] = [
@@ -199,6 +216,51 @@ pub fn base58_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(full)
 }
 
+/// `base58_decode(s)` when it is exactly 25 bytes long (a P2PKH / P2SH
+/// address: version, 20-byte hash, checksum), `None` otherwise; for up
+/// to 35 characters. The number is built in eight 32-bit limbs, five
+/// digits (58^5 < 2^32) per multiply, instead of a byte vector grown one
+/// digit at a time, and nothing is allocated.
+pub fn base58_decode_25(s: &[u8]) -> Option<[u8; 25]> {
+    if s.len() > 35 {
+        return None;
+    }
+    // 58^35 < 2^205: eight limbs cannot overflow.
+    let mut limbs = [0u32; 8];
+    for chunk in s.chunks(5) {
+        let mut mul = 1u64;
+        let mut add = 0u64;
+        for &c in chunk {
+            let digit = B58_DIGITS[usize::from(c)];
+            if digit == NOT_A_DIGIT {
+                return None;
+            }
+            mul *= 58;
+            add = add * 58 + u64::from(digit);
+        }
+        let mut carry = add;
+        for limb in limbs.iter_mut() {
+            let v = u64::from(*limb) * mul + carry;
+            *limb = v as u32;
+            carry = v >> 32;
+        }
+    }
+    let mut be = [0u8; 32];
+    for (i, limb) in limbs.iter().rev().enumerate() {
+        be[i * 4..i * 4 + 4].copy_from_slice(&limb.to_be_bytes());
+    }
+    // `base58_decode`'s length: a zero byte per leading `1`, then the
+    // number's bytes without leading zeros.
+    let zeros = s.iter().take_while(|&&c| c == b'1').count();
+    let significant = 32 - be.iter().take_while(|&&b| b == 0).count();
+    if zeros + significant != 25 {
+        return None;
+    }
+    let mut raw = [0u8; 25];
+    raw.copy_from_slice(&be[7..]);
+    Some(raw)
+}
+
 /// Base58check: the last 4 bytes are the first 4 of SHA256(SHA256(rest)).
 pub fn base58check_payload(s: &[u8]) -> Option<Vec<u8>> {
     let raw = base58_decode(s)?;
@@ -299,6 +361,59 @@ mod tests {
             }
         }
         assert!(decoded > 500 && decoded < 1900, "{decoded}");
+    }
+
+    #[test]
+    fn fixed_base58_decoding_is_the_25_byte_case_of_the_general_one() {
+        let alphabet = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0Il";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut found = 0;
+        for round in 0..60_000u32 {
+            let len = 20 + (round % 17) as usize;
+            let ones = (round / 17 % 4) as usize;
+            let s: Vec<u8> = (0..len)
+                .map(|i| {
+                    crate::test_rng::xorshift(&mut state);
+                    if i < ones {
+                        b'1'
+                    } else if round % 5 == 0 {
+                        // Mostly high digits: numbers near the 25-byte edges.
+                        b"xyz"[(state >> 20) as usize % 3]
+                    } else {
+                        alphabet[(state >> 20) as usize
+                            % (alphabet.len() - 3 * usize::from(round % 7 != 0))]
+                    }
+                })
+                .collect();
+            let want = base58_decode(&s).filter(|r| r.len() == 25);
+            assert_eq!(base58_decode_25(&s).map(|r| r.to_vec()), want, "{s:?}");
+            found += usize::from(want.is_some());
+        }
+        assert!(found > 1000, "{found}");
+        assert!(base58_decode_25(&[b'z'; 36]).is_none());
+    }
+
+    /// The one-block path against the general padding, at every length
+    /// around the block edges.
+    #[test]
+    fn short_digests_match_the_general_padding() {
+        let general = |data: &[u8]| {
+            let mut h = H0;
+            let mut msg = data.to_vec();
+            msg.push(0x80);
+            while msg.len() % 64 != 56 {
+                msg.push(0);
+            }
+            msg.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+            for block in msg.chunks_exact(64) {
+                compress(&mut h, block.first_chunk::<64>().expect("64 bytes"));
+            }
+            h.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>()
+        };
+        for n in 0..140usize {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            assert_eq!(sha256(&data).to_vec(), general(&data), "{n}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (from `:`), Bitcoin (base58check from digit runs starting `1`/`3`,
 //! bech32 after `bc`), Ethereum (`0x` anchor, EIP-55).
 
-use super::crypto::{base58_decode, bech32_verify, keccak256, sha256};
+use super::crypto::{base58_decode_25, bech32_verify, keccak256, sha256};
 use super::{Cx, DigitRun, Span};
 
 fn glued(b: Option<u8>) -> bool {
@@ -254,9 +254,9 @@ pub(crate) fn bitcoin(cx: &Cx, run: &DigitRun) -> Option<Span> {
     // after `3`), a 20-byte hash and a 4-byte checksum: the length and
     // version are tested before the double SHA-256, which most base58-ish
     // words (base64 pieces, ids) never reach.
-    let raw = base58_decode(token)?;
+    let raw = base58_decode_25(token)?;
     let version = if first == b'1' { 0 } else { 5 };
-    if raw.len() != 25 || raw[0] != version {
+    if raw[0] != version {
         return None;
     }
     let (payload, check) = raw.split_at(21);
