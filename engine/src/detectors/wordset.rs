@@ -196,11 +196,25 @@ impl WordSet {
         })
     }
 
-    /// Checks the last `WIDTH - 1` positions, which no vector block starts
-    /// at (a block reads `WIDTH - 1` bytes past its positions).
-    #[inline]
-    fn last_positions(&self, hay: &[u8]) -> bool {
-        (hay.len().saturating_sub(WIDTH - 1)..hay.len()).any(|i| self.word_at(hay, i))
+    /// Checks the positions from `i` to the end of `hay` (at least 16
+    /// bytes; `i` at most 17 before the end) that the blocks before did
+    /// not: `last16(at)` gives the marks of the 16 positions from `at =
+    /// hay.len() - 16`, reading those 16 bytes and zeros past the end.
+    /// Zeros are in no word (words are printable), and every byte past a
+    /// word's end is in its tables, so the marks still admit every word
+    /// that fits; the last positions need no scalar lookups, and the one
+    /// position before the final 16 that a block may leave is checked on
+    /// its own.
+    #[inline(always)]
+    fn tail(&self, hay: &[u8], i: usize, last16: impl FnOnce(usize) -> u32) -> bool {
+        let Some(at) = hay.len().checked_sub(16) else {
+            return self.found_in_scalar(hay);
+        };
+        if i < at && (i..at).any(|p| self.word_at(hay, p)) {
+            return true;
+        }
+        let mask = last16(at) & (0xffff << (i.max(at) - at) & 0xffff);
+        mask != 0 && self.any_marked(hay, at, mask)
     }
 
     /// Checks the positions `base + k` for the bits `k` of `mask` that
@@ -339,7 +353,7 @@ mod x86 {
         if i >= hay.len() {
             return false;
         }
-        let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+        if hay.len() < BLOCK_READ {
             if let Some((l, h)) = short_halves(hay) {
                 let v0 = _mm_set_epi64x(h as i64, l as i64);
                 let vs = [v0, _mm_srli_si128(v0, 1), _mm_srli_si128(v0, 2)];
@@ -350,12 +364,18 @@ mod x86 {
             // buf[16..16 + BLOCK_READ], within its SHORT_READ bytes.
             let mask = block(&lo, &hi, buf.as_ptr()) | block(&lo, &hi, buf.as_ptr().add(16)) << 16;
             return set.any_marked(hay, 0, mask & short_positions(hay));
-        };
-        // The last block ends at the end (overlapping the one before);
-        // its positions from `i` on are new.
-        // SAFETY: `block` reads hay[last..hay.len()].
-        let mask = block(&lo, &hi, hay.as_ptr().add(last)) & (0xffff << (i - last) & 0xffff);
-        mask != 0 && set.any_marked(hay, last, mask) || set.last_positions(hay)
+        }
+        set.tail(hay, i, |at| {
+            // SAFETY: `tail` passes `at = hay.len() - 16` (hay has at
+            // least BLOCK_READ bytes here), so the load reads
+            // hay[at..at + 16].
+            let v0 = _mm_loadu_si128(hay.as_ptr().add(at).cast());
+            marks(
+                &lo,
+                &hi,
+                &[v0, _mm_srli_si128(v0, 1), _mm_srli_si128(v0, 2)],
+            )
+        })
     }
 }
 
@@ -385,6 +405,14 @@ mod wasm {
         let vs: [v128; WIDTH] =
             std::array::from_fn(|k| unsafe { v128_load(p.as_ptr().add(k).cast()) });
         marks(lo, hi, &vs)
+    }
+
+    /// The first 16 bytes of `p`, if it has them.
+    #[inline]
+    fn block16(p: &[u8]) -> Option<v128> {
+        // SAFETY: p has at least 16 bytes (checked by the filter);
+        // v128_load has no alignment requirement.
+        (p.len() >= 16).then(|| unsafe { v128_load(p.as_ptr().cast()) })
     }
 
     /// The marks of 16 positions given the vectors at offsets 0..WIDTH.
@@ -419,7 +447,7 @@ mod wasm {
         if i >= hay.len() {
             return false;
         }
-        let Some(last) = hay.len().checked_sub(BLOCK_READ) else {
+        if hay.len() < BLOCK_READ {
             if let Some((l, h)) = short_halves(hay) {
                 let v0 = u64x2(l, h);
                 let z = u8x16_splat(0);
@@ -433,11 +461,23 @@ mod wasm {
             let buf = padded(hay);
             let mask = block(&lo, &hi, &buf) | block(&lo, &hi, &buf[16..]) << 16;
             return set.any_marked(hay, 0, mask & short_positions(hay));
-        };
-        // The last block ends at the end (overlapping the one before);
-        // its positions from `i` on are new.
-        let mask = block(&lo, &hi, &hay[last..]) & (0xffff << (i - last) & 0xffff);
-        mask != 0 && set.any_marked(hay, last, mask) || set.last_positions(hay)
+        }
+        set.tail(hay, i, |at| {
+            let Some(v0) = block16(&hay[at..]) else {
+                // Every position marked: the exact check decides.
+                return 0xffff;
+            };
+            let z = u8x16_splat(0);
+            marks(
+                &lo,
+                &hi,
+                &[
+                    v0,
+                    i8x16_shuffle::<1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16>(v0, z),
+                    i8x16_shuffle::<2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17>(v0, z),
+                ],
+            )
+        })
     }
 }
 
