@@ -423,8 +423,12 @@ pub fn atlassian_checksum_valid(token: &[u8]) -> bool {
         return false;
     }
     let (body, sum) = token.split_at(token.len() - 8);
-    let expect = format!("{:08X}", crc32fast::hash(body));
-    expect.as_bytes() == sum
+    let crc = crc32fast::hash(body);
+    // Upper-case hex of the CRC, compared digit by digit (no string).
+    sum.iter().enumerate().all(|(i, &d)| {
+        let nibble = (crc >> (28 - 4 * i)) & 0xf;
+        d == b"0123456789ABCDEF"[nibble as usize]
+    })
 }
 
 /// Decodes unpadded or padded base64 / base64url; `None` on other bytes.
@@ -465,19 +469,144 @@ pub fn jwt_valid(token: &[u8]) -> bool {
     let Some(header) = base64_decode(h) else {
         return false;
     };
-    let Some(payload) = base64_decode(p) else {
+    json_object(&header)
+        && base64_json_object(p)
+        && memchr::memmem::find(&header, b"\"alg\"").is_some()
+}
+
+/// `v`, trimmed, starts with `{` and ends with `}`.
+fn json_object(v: &[u8]) -> bool {
+    let t = v.trim_ascii();
+    t.first() == Some(&b'{') && t.last() == Some(&b'}')
+}
+
+/// The 6-bit value of each base64 / base64url byte (`0xff`: none).
+static B64_VALUES: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8;
+        t[b'a' as usize + i] = 26 + i as u8;
+        if i < 10 {
+            t[b'0' as usize + i] = 52 + i as u8;
+        }
+        i += 1;
+    }
+    t[b'+' as usize] = 62;
+    t[b'-' as usize] = 62;
+    t[b'/' as usize] = 63;
+    t[b'_' as usize] = 63;
+    t
+};
+
+/// `base64_decode(s)` decodes and `json_object` holds of the result,
+/// reading only the first and last decoded bytes: a JWT payload can be
+/// hundreds of bytes, and decoding all of them into a vector was most of
+/// the JWT check. The bytes before any `=` are validated; when a decoded
+/// end is whitespace (which `json_object` trims) the whole is decoded.
+fn base64_json_object(s: &[u8]) -> bool {
+    let n = memchr::memchr(b'=', s).unwrap_or(s.len());
+    let digits = &s[..n];
+    if digits.iter().any(|&c| B64_VALUES[usize::from(c)] == 0xff) {
+        return false;
+    }
+    // Decoded byte k is bits 8k..8k + 8 of the digits' 6-bit stream: in
+    // digits c and c + 1, 4 - (8k mod 6) bits from the right.
+    let byte = |k: usize| -> Option<u8> {
+        let c = 8 * k / 6;
+        let v = u32::from(B64_VALUES[usize::from(*digits.get(c)?)]) << 6
+            | u32::from(B64_VALUES[usize::from(*digits.get(c + 1)?)]);
+        Some((v >> (4 - 8 * k % 6)) as u8)
+    };
+    let len = n * 6 / 8;
+    let (Some(first), Some(last)) = (
+        (len >= 1).then_some(0).and_then(byte),
+        len.checked_sub(1).and_then(byte),
+    ) else {
         return false;
     };
-    let obj = |v: &[u8]| {
-        let t = v.trim_ascii();
-        t.first() == Some(&b'{') && t.last() == Some(&b'}')
-    };
-    obj(&header) && obj(&payload) && memchr::memmem::find(&header, b"\"alg\"").is_some()
+    if first.is_ascii_whitespace() || last.is_ascii_whitespace() {
+        return base64_decode(s).is_some_and(|v| json_object(&v));
+    }
+    len >= 2 && first == b'{' && last == b'}'
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The JWT payload test reads the decoded ends only: it agrees with
+    /// decoding everything, on random base64 around `{`, `}` and spaces,
+    /// with and without padding and stray bytes.
+    #[test]
+    fn base64_json_object_agrees_with_decoding() {
+        let encode = |v: &[u8]| -> Vec<u8> {
+            let a = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = Vec::new();
+            for ch in v.chunks(3) {
+                let w = ch
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |w, (i, &b)| w | u32::from(b) << (16 - 8 * i));
+                for k in 0..=ch.len() {
+                    out.push(a[(w >> (18 - 6 * k) & 63) as usize]);
+                }
+            }
+            out
+        };
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut objects = 0;
+        for round in 0..20_000u32 {
+            let len = (round % 40) as usize;
+            let v: Vec<u8> = (0..len)
+                .map(|_| {
+                    crate::test_rng::xorshift(&mut state);
+                    b"{}  \n\t\"a:1"[(state >> 24) as usize % 10]
+                })
+                .collect();
+            let mut s = encode(&v);
+            match round % 9 {
+                0 => s.extend_from_slice(b"=="),
+                1 => s.push(b'='),
+                2 if !s.is_empty() => {
+                    let at = (state >> 8) as usize % s.len();
+                    s[at] = b"=.+/$"[(state >> 40) as usize % 5];
+                }
+                3 => s.extend_from_slice(b"=x!"),
+                _ => {}
+            }
+            let want = base64_decode(&s).is_some_and(|d| json_object(&d));
+            assert_eq!(
+                base64_json_object(&s),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&s)
+            );
+            objects += usize::from(want);
+        }
+        assert!(objects > 200, "{objects}");
+    }
+
+    #[test]
+    fn atlassian_checksum_is_the_upper_case_hex_crc() {
+        let body = b"ATATT3xFfGF0abcdefghijklmnop";
+        let good = format!(
+            "{}{:08X}",
+            String::from_utf8_lossy(body),
+            crc32fast::hash(body)
+        );
+        assert!(atlassian_checksum_valid(good.as_bytes()));
+        let lower = format!(
+            "{}{:08x}",
+            String::from_utf8_lossy(body),
+            crc32fast::hash(body)
+        );
+        assert_eq!(atlassian_checksum_valid(lower.as_bytes()), lower == good);
+        let mut bad = good.into_bytes();
+        let last = bad.len() - 1;
+        bad[last] = if bad[last] == b'0' { b'1' } else { b'0' };
+        assert!(!atlassian_checksum_valid(&bad));
+    }
 
     #[test]
     fn byte_stats_of_every_byte_value() {
