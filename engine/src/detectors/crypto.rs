@@ -149,20 +149,30 @@ fn keccak_f(a: &mut [u64; 25]) {
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
     const RATE: usize = 136;
     let mut state = [0u64; 25];
-    let mut msg = data.to_vec();
-    msg.push(0x01);
-    while !msg.len().is_multiple_of(RATE) {
-        msg.push(0);
-    }
-    let last = msg.len() - 1;
-    msg[last] |= 0x80;
-    for block in msg.chunks_exact(RATE) {
+    let mut absorb = |block: &[u8]| {
         for (i, lane) in block.chunks_exact(8).enumerate() {
             let mut v = [0u8; 8];
             v.copy_from_slice(lane);
             state[i] ^= u64::from_le_bytes(v);
         }
         keccak_f(&mut state);
+    };
+    if data.len() < RATE {
+        // One padded block on the stack (an address is 40 bytes).
+        let mut block = [0u8; RATE];
+        block[..data.len()].copy_from_slice(data);
+        block[data.len()] = 0x01;
+        block[RATE - 1] |= 0x80;
+        absorb(&block);
+    } else {
+        let mut msg = data.to_vec();
+        msg.push(0x01);
+        while !msg.len().is_multiple_of(RATE) {
+            msg.push(0);
+        }
+        let last = msg.len() - 1;
+        msg[last] |= 0x80;
+        msg.chunks_exact(RATE).for_each(&mut absorb);
     }
     let mut out = [0u8; 32];
     for i in 0..4 {
@@ -413,6 +423,35 @@ mod tests {
         for n in 0..140usize {
             let data: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
             assert_eq!(sha256(&data).to_vec(), general(&data), "{n}");
+        }
+    }
+
+    /// The one-block path against the general padding, around the rate.
+    #[test]
+    fn short_keccak_matches_the_general_padding() {
+        let general = |data: &[u8]| {
+            let mut state = [0u64; 25];
+            let mut msg = data.to_vec();
+            msg.push(0x01);
+            while msg.len() % 136 != 0 {
+                msg.push(0);
+            }
+            let last = msg.len() - 1;
+            msg[last] |= 0x80;
+            for block in msg.chunks_exact(136) {
+                for (i, lane) in block.chunks_exact(8).enumerate() {
+                    state[i] ^= u64::from_le_bytes(lane.try_into().expect("8 bytes"));
+                }
+                keccak_f(&mut state);
+            }
+            state[..4]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        for n in 0..300usize {
+            let data: Vec<u8> = (0..n).map(|i| (i * 13 + 5) as u8).collect();
+            assert_eq!(keccak256(&data).to_vec(), general(&data), "{n}");
         }
     }
 

@@ -277,7 +277,10 @@ pub(crate) fn ethereum(cx: &Cx, pos: usize, _end: usize) -> Option<Span> {
     let has_upper = hex.iter().any(u8::is_ascii_uppercase);
     if has_lower && has_upper {
         // EIP-55: a letter is upper case iff its nibble of keccak(lower) >= 8.
-        let lower: Vec<u8> = hex.iter().map(u8::to_ascii_lowercase).collect();
+        let mut lower = [0u8; 40];
+        for (l, h) in lower.iter_mut().zip(hex) {
+            *l = h.to_ascii_lowercase();
+        }
         let hash = keccak256(&lower);
         for (i, &c) in hex.iter().enumerate() {
             if c.is_ascii_alphabetic() {
