@@ -433,7 +433,7 @@ mod tests {
             let mut state = [0u64; 25];
             let mut msg = data.to_vec();
             msg.push(0x01);
-            while msg.len() % 136 != 0 {
+            while !msg.len().is_multiple_of(136) {
                 msg.push(0);
             }
             let last = msg.len() - 1;
