@@ -427,20 +427,24 @@ impl CompiledPolicy {
         {
             return;
         }
-        let mut spans: Vec<(usize, Span)> = Vec::new();
+        // Room for about two candidate spans per KiB (a body full of
+        // findings has that many), so the list does not grow by copies.
+        let mut spans: Vec<(usize, Span)> = Vec::with_capacity((hay.len() >> 9).min(1 << 16));
         self.candidates(program, hay, field, &mut spans);
-        let rules = &program.rules_by_detector;
+        let (rules, from) = (&program.rules_by_detector, &program.rules_from);
         let first = out.len();
         out.reserve(spans.len());
         // `candidates` leaves the spans sorted by start.
         let mut cursor = map.map(Decoded::cursor);
         for &(det, span) in &spans {
-            let from = rules.partition_point(|&(d, _)| d < det);
+            let Some(&[a, b]) = from.get(det..det + 2) else {
+                continue;
+            };
             let (start, end) = match cursor.as_mut() {
                 Some(c) => c.raw_span(span.start, span.end),
                 None => (span.start, span.end),
             };
-            for &(_, r) in rules[from..].iter().take_while(|&&(d, _)| d == det) {
+            for &r in rules.get(a as usize..b as usize).unwrap_or_default() {
                 out.push(Hit {
                     rule: r,
                     start: base + start,
@@ -1133,9 +1137,26 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
             Some(*m)
         })
         .collect();
-    let claimed = |s: Span| {
-        let before = specific.partition_point(|o| o.start < s.end);
-        before > 0 && max_end[before - 1] > s.start
+    // How many of `specific` start before the span's end: found by a few
+    // steps from the last answer (yielding spans come by start and their
+    // ends are close), by a binary search when that does not reach it (so
+    // spans with far ends cannot make this quadratic).
+    let mut before = 0;
+    let mut claimed = |s: Span| {
+        let starts_before = |i: usize| specific.get(i).is_some_and(|o| o.start < s.end);
+        let mut steps = 0;
+        while steps < 4 && starts_before(before) {
+            before += 1;
+            steps += 1;
+        }
+        while steps < 4 && before > 0 && !starts_before(before - 1) {
+            before -= 1;
+            steps += 1;
+        }
+        if steps == 4 {
+            before = specific.partition_point(|o| o.start < s.end);
+        }
+        before > 0 && max_end.get(before - 1).is_some_and(|&m| m > s.start)
     };
     // Per yielding detector, its last claimed span whose test was put off.
     let mut pending: Vec<Option<Span>> = vec![None; dets];
@@ -1912,7 +1933,10 @@ hunter2\r\n\
                 .map(|_| {
                     let r = crate::test_rng::xorshift(&mut state);
                     let start = (r % 60) as usize;
-                    let len = 1 + (r >> 8) as usize % 12;
+                    // Now and then a long span, whose end is far from its
+                    // neighbours' (`claimed`'s stepping gives up on those).
+                    let longest = if (r >> 40).is_multiple_of(7) { 200 } else { 12 };
+                    let len = 1 + (r >> 8) as usize % longest;
                     (
                         (r >> 16) as usize % 4,
                         Span {

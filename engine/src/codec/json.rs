@@ -486,9 +486,22 @@ pub fn decode_string_into(
     out: &mut Decoded,
     scratch: &mut Vec<u8>,
 ) {
+    decode_escapes_from(data, raw, 0, out, scratch);
+}
+
+/// `decode_string_into` for content whose first `from` bytes hold no
+/// backslash (the caller has searched them, so they are not searched
+/// again).
+fn decode_escapes_from(
+    data: &[u8],
+    raw: Range<usize>,
+    from: usize,
+    out: &mut Decoded,
+    scratch: &mut Vec<u8>,
+) {
     let content = data.get(raw.clone()).unwrap_or_default();
-    let mut i = 0;
-    while let Some(p) = memchr::memchr(b'\\', &content[i..]) {
+    let mut i = from.min(content.len());
+    while let Some(p) = memchr::memchr(b'\\', content.get(i..).unwrap_or_default()) {
         let at = i + p;
         let Ok((len, c)) = escape(content, at) else {
             return;
@@ -570,8 +583,8 @@ pub fn hit_paths(data: &[u8], range: Range<usize>, starts: &[usize]) -> Option<H
 /// check it (`hit_paths`) and redo the work with `decode` if it is not.
 pub fn decode_unchecked(data: &[u8], range: Range<usize>, decoded: &mut Decoded) {
     let doc = data.get(range.clone()).unwrap_or_default();
-    if memchr::memchr(b'\\', doc).is_some() {
-        decode_string_into(data, range, decoded, &mut Vec::new());
+    if let Some(first) = memchr::memchr(b'\\', doc) {
+        decode_escapes_from(data, range, first, decoded, &mut Vec::new());
     }
 }
 
@@ -1006,8 +1019,7 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
             }
             StepRef::Key(k) if plain_key(k) => {
                 s.push('.');
-                // A plain key is ASCII: byte for char, no UTF-8 check.
-                s.extend(k.iter().map(|&b| char::from(b)));
+                push_ascii(s, k);
             }
             StepRef::Key(_) => s.push_str(".*"),
         }
@@ -1026,13 +1038,17 @@ fn push_decimal(s: &mut String, mut i: usize) {
             break;
         }
     }
-    s.extend(
-        digits
-            .get(at..)
-            .unwrap_or_default()
-            .iter()
-            .map(|&b| b as char),
-    );
+    push_ascii(s, digits.get(at..).unwrap_or_default());
+}
+
+/// Appends `ascii` (known ASCII: a plain key, digits) byte for char. The
+/// mask tells the compiler each char is one byte, so a push is a store,
+/// without `from_utf8`'s call or a char's UTF-8 encoding.
+fn push_ascii(s: &mut String, ascii: &[u8]) {
+    s.reserve(ascii.len());
+    for &b in ascii {
+        s.push(char::from(b & 0x7f));
+    }
 }
 
 pub const MAX_RENDERED_PATH: usize = 200;
