@@ -46,9 +46,6 @@ fn main() {
     let t = veil_engine::Target::Body {
         content_type: Some("application/json"),
     };
-    if std::env::var_os("SHOW").is_some() {
-        show(&body);
-    }
     let backslashes = body.iter().filter(|&&b| b == b'\\').count();
     // One scan to warm up, then the counted one.
     let _ = p.scan(veil_engine::Direction::Request, t, &body);
@@ -56,6 +53,11 @@ fn main() {
     let findings = p.scan(veil_engine::Direction::Request, t, &body);
     let (a1, b1) = (ALLOCS.load(Relaxed), BYTES.load(Relaxed));
     let paths = findings.iter().filter(|f| f.path.is_some()).count();
+    if std::env::var_os("PATHS").is_some() {
+        for f in findings.iter().take(12) {
+            eprintln!("{:?}", f.path);
+        }
+    }
     println!(
         "{} bytes, {backslashes} backslashes, {} findings ({paths} with paths): {} allocations, {} bytes per scan",
         body.len(),

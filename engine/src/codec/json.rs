@@ -1017,11 +1017,11 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
                 push_decimal(s, i);
                 s.push(']');
             }
-            StepRef::Key(k) if plain_key(k) => {
-                s.push('.');
-                push_ascii(s, k);
+            StepRef::Key(k) => {
+                if !push_plain_key(s, k) {
+                    s.push_str(".*");
+                }
             }
-            StepRef::Key(_) => s.push_str(".*"),
         }
     }
 }
@@ -1071,25 +1071,30 @@ const KEY_CLASS: [u8; 256] = {
     t
 };
 
-/// Whether `k` is shown as it is: 1 to 64 bytes of `[A-Za-z0-9_$-]`, not
-/// starting with a digit, no 4 digits in a row. One table lookup per byte
-/// into two bitmasks (run once per rendered path), then mask tests.
-fn plain_key(k: &[u8]) -> bool {
-    if k.is_empty() || k.len() > 64 {
+/// Appends `.k` when `k` is shown as it is: 1 to 64 bytes of
+/// `[A-Za-z0-9_$-]`, not starting with a digit, no 4 digits in a row;
+/// otherwise appends nothing and returns false. One pass that checks and
+/// copies (a rendered path per finding).
+fn push_plain_key(s: &mut String, k: &[u8]) -> bool {
+    if k.is_empty() || k.len() > 64 || k.first().is_some_and(u8::is_ascii_digit) {
         return false;
     }
-    let (mut digit, mut other) = (0u64, 0u64);
-    for (i, &b) in k.iter().enumerate() {
-        let c = KEY_CLASS[b as usize];
-        digit |= u64::from(c & 1) << i;
-        other |= u64::from(c >> 1) << i;
+    let mark = s.len();
+    s.reserve(k.len() + 1);
+    s.push('.');
+    // Digits in a row so far.
+    let mut run = 0u32;
+    for &b in k {
+        let class = KEY_CLASS[b as usize];
+        run = if class == 1 { run + 1 } else { 0 };
+        if class == 0 || run == 4 {
+            s.truncate(mark);
+            return false;
+        }
+        // Every class-1/2 byte is ASCII: the mask makes each push a store.
+        s.push(char::from(b & 0x7f));
     }
-    let all = if k.len() == 64 {
-        !0
-    } else {
-        (1u64 << k.len()) - 1
-    };
-    (digit | other) == all && digit & 1 == 0 && digit & digit >> 1 & digit >> 2 & digit >> 3 == 0
+    true
 }
 
 #[cfg(test)]
@@ -1239,6 +1244,20 @@ mod tests {
         walk_valid(doc, 0..doc.len(), &mut b).unwrap();
         assert_eq!(a.0, b.0);
         assert_eq!(a.0.len(), 6);
+    }
+
+    /// Whether `push_plain_key` shows `k`; when it does, what it appends
+    /// must be `.k` (and nothing when it does not).
+    fn plain_key(k: &[u8]) -> bool {
+        let mut s = String::from("$");
+        let shown = push_plain_key(&mut s, k);
+        let want: Vec<u8> = if shown {
+            [b"$.".as_slice(), k].concat()
+        } else {
+            b"$".to_vec()
+        };
+        assert_eq!(s.as_bytes(), want, "{k:?}");
+        shown
     }
 
     /// `plain_key`'s definition, byte by byte.
