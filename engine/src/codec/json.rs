@@ -588,6 +588,48 @@ pub fn decode_unchecked(data: &[u8], range: Range<usize>, decoded: &mut Decoded)
     }
 }
 
+/// `decode_unchecked` for the document `data[range]` whose first
+/// backslash is at `first` (a `data` offset; the bytes before it are not
+/// searched again), which also appends to `ats` where the copy will hold
+/// an `@` after that point (offsets into `decoded.bytes`): the scanner's
+/// `@` search then needs no pass of its own. False when that list cannot
+/// stand for the search: an escape decodes to a backslash (the search also
+/// looks at those, for `\u0040`) or one does not decode (an invalid
+/// document, which the caller redoes the careful way). The copy is what
+/// `decode_unchecked` makes either way.
+pub fn decode_unchecked_ats(
+    data: &[u8],
+    range: Range<usize>,
+    first: usize,
+    decoded: &mut Decoded,
+    ats: &mut Vec<usize>,
+) -> bool {
+    let content = data.get(range.clone()).unwrap_or_default();
+    let mut i = first.saturating_sub(range.start).min(content.len());
+    let mut exact = true;
+    let mut scratch = Vec::with_capacity(4);
+    while let Some(p) = memchr::memchr2(b'@', b'\\', content.get(i..).unwrap_or_default()) {
+        let at = i + p;
+        if content.get(at) == Some(&b'@') {
+            ats.push(decoded.copied_offset(range.start + at));
+            i = at + 1;
+            continue;
+        }
+        let Ok((len, c)) = escape(content, at) else {
+            return false;
+        };
+        scratch.clear();
+        push_char(&mut scratch, c);
+        decoded.push_unit(data, range.start + at, len, &scratch);
+        if c == u32::from(b'@') {
+            ats.push(decoded.bytes.len() - 1);
+        }
+        exact &= c != u32::from(b'\\');
+        i = at + len;
+    }
+    exact
+}
+
 /// Adds `base` to every span a visitor sees.
 struct Shift<'v, V> {
     base: usize,
@@ -1234,6 +1276,45 @@ mod tests {
                 "$.*"
             ]
         );
+    }
+
+    #[test]
+    fn decoding_with_ats_copies_the_same_and_finds_every_at() {
+        for doc in [
+            r#"{"a@b":"x\ny@z","c":"@\u0040@","d":["q@r"]}"#,
+            r#"{"e":"a\"@\"b","f":"tail@end"}"#,
+            r#"["\\u0040", "@"]"#,
+            r#"["x\\", "@"]"#,
+            r#"["\ud83d\ude00@", "\u00e9@\t"]"#,
+            r#"["@", "\q@"]"#,
+            r#"["@@\n@@"]"#,
+        ] {
+            let data = doc.as_bytes();
+            let Some(first) = memchr::memchr(b'\\', data) else {
+                panic!("{doc}: no backslash");
+            };
+            let mut want = Decoded::with_capacity(data.len());
+            decode_unchecked(data, 0..data.len(), &mut want);
+            want.finish(data);
+            let mut got = Decoded::with_capacity(data.len());
+            let mut ats: Vec<usize> = (0..first).filter(|&i| data[i] == b'@').collect();
+            let exact = decode_unchecked_ats(data, 0..data.len(), first, &mut got, &mut ats);
+            got.finish(data);
+            assert_eq!(got.bytes, want.bytes, "{doc}");
+            assert_eq!(
+                got.raw_span(0, got.bytes.len()),
+                want.raw_span(0, want.bytes.len()),
+                "{doc}"
+            );
+            let has_backslash = got.bytes.contains(&b'\\');
+            assert_eq!(exact, !has_backslash, "{doc}");
+            if exact {
+                let every: Vec<usize> = (0..got.bytes.len())
+                    .filter(|&i| got.bytes[i] == b'@')
+                    .collect();
+                assert_eq!(ats, every, "{doc}");
+            }
+        }
     }
 
     #[test]
