@@ -143,9 +143,11 @@ impl CompiledRule {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Program {
     pub rules: Vec<usize>,
-    /// `rules` as (detector, rule), sorted: the rules a detector's hit
-    /// belongs to are one run of it.
-    pub rules_by_detector: Vec<(usize, usize)>,
+    /// `rules` sorted by (detector, rule): detector `d`'s hits belong to
+    /// `rules_by_detector[rules_from[d]..rules_from[d + 1]]`, found by
+    /// index rather than by a search per hit.
+    pub rules_by_detector: Vec<usize>,
+    pub rules_from: Vec<u32>,
     pub detector_enabled: Vec<bool>,
     pub literals: bool,
     /// The enabled detectors each literal pattern of `CompiledPolicy::
@@ -532,8 +534,13 @@ impl CompiledPolicy {
                         }
                     }
                 }
-                p.rules_by_detector = p.rules.iter().map(|&r| (rules[r].0.detector, r)).collect();
-                p.rules_by_detector.sort_unstable();
+                let mut by_detector: Vec<(usize, usize)> =
+                    p.rules.iter().map(|&r| (rules[r].0.detector, r)).collect();
+                by_detector.sort_unstable();
+                p.rules_by_detector = by_detector.iter().map(|&(_, r)| r).collect();
+                p.rules_from = (0..=detectors.len())
+                    .map(|d| by_detector.partition_point(|&(x, _)| x < d) as u32)
+                    .collect();
                 if p.digits {
                     p.digit_owners = digit_detectors
                         .iter()

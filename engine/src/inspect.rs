@@ -419,6 +419,24 @@ impl CompiledPolicy {
         fallback: bool,
         out: &mut Vec<Hit>,
     ) {
+        self.raw_hits_at(program, hay, field, base, map, fallback, None, out)
+    }
+
+    /// `raw_hits`; `ats`, when given, are the offsets of every `@` in `hay`
+    /// (and `hay` holds no backslash), found by a pass the caller made
+    /// anyway, so `candidates` does not search for them.
+    #[allow(clippy::too_many_arguments)]
+    fn raw_hits_at(
+        &self,
+        program: &Program,
+        hay: &[u8],
+        field: &[u8],
+        base: usize,
+        map: Option<&Decoded>,
+        fallback: bool,
+        ats: Option<&[usize]>,
+        out: &mut Vec<Hit>,
+    ) {
         if !(program.literals
             || program.at_sign
             || program.colon
@@ -427,20 +445,24 @@ impl CompiledPolicy {
         {
             return;
         }
-        let mut spans: Vec<(usize, Span)> = Vec::new();
-        self.candidates(program, hay, field, &mut spans);
-        let rules = &program.rules_by_detector;
+        // Room for about two candidate spans per KiB (a body full of
+        // findings has that many), so the list does not grow by copies.
+        let mut spans: Vec<(usize, Span)> = Vec::with_capacity((hay.len() >> 9).min(1 << 16));
+        self.candidates(program, hay, field, ats, &mut spans);
+        let (rules, from) = (&program.rules_by_detector, &program.rules_from);
         let first = out.len();
         out.reserve(spans.len());
         // `candidates` leaves the spans sorted by start.
         let mut cursor = map.map(Decoded::cursor);
         for &(det, span) in &spans {
-            let from = rules.partition_point(|&(d, _)| d < det);
+            let Some(&[a, b]) = from.get(det..det + 2) else {
+                continue;
+            };
             let (start, end) = match cursor.as_mut() {
                 Some(c) => c.raw_span(span.start, span.end),
                 None => (span.start, span.end),
             };
-            for &(_, r) in rules[from..].iter().take_while(|&&(d, _)| d == det) {
+            for &r in rules.get(a as usize..b as usize).unwrap_or_default() {
                 out.push(Hit {
                     rule: r,
                     start: base + start,
@@ -525,14 +547,23 @@ impl CompiledPolicy {
         valid: bool,
         a: &mut Analysis,
     ) {
-        let escaped = memchr::memchr(b'\\', data).is_some();
+        // The first backslash and, when some detector wants them, the `@`s
+        // before it, in one pass: without a backslash they are every `@`
+        // the raw scan needs.
+        let (backslash, mut ats) = if program.at_sign {
+            ats_until_backslash(data)
+        } else {
+            (memchr::memchr(b'\\', data), Vec::new())
+        };
+        let escaped = backslash.is_some();
         let first = a.hits.len();
-        if escaped
-            && program.key_rules.is_empty()
-            && docs.len() == 1
-            && self.escaped_json_hits(program, data, &docs[0], a)
-        {
-            return;
+        if let Some(at) = backslash {
+            if program.key_rules.is_empty()
+                && docs.len() == 1
+                && self.escaped_json_hits(program, data, &docs[0], at, &mut ats, a)
+            {
+                return;
+            }
         }
         // Left by a document `escaped_json_hits` found invalid: redone.
         a.hits.truncate(first);
@@ -562,7 +593,8 @@ impl CompiledPolicy {
                 }
             }
         } else {
-            self.raw_hits(program, data, b"", 0, None, false, &mut a.hits);
+            let ats = program.at_sign.then_some(&ats[..]);
+            self.raw_hits_at(program, data, b"", 0, None, false, ats, &mut a.hits);
             walk_docs.extend(docs.iter().cloned().enumerate());
         }
         let need_paths = a.hits.len() > first || program.fields || !program.key_rules.is_empty();
@@ -639,16 +671,28 @@ impl CompiledPolicy {
         program: &Program,
         data: &[u8],
         doc: &Range<usize>,
+        backslash: usize,
+        ats: &mut Vec<usize>,
         a: &mut Analysis,
     ) -> bool {
         let first = a.hits.len();
         let mut decoded = Decoded::with_capacity(data.len());
-        json::decode_unchecked(data, doc.clone(), &mut decoded);
+        // The `@`s before the first backslash (`ats`) keep their offsets
+        // in the copy; the decoder finds the rest, when the document is
+        // the whole body (else the copy also holds bytes it does not see).
+        let whole = *doc == (0..data.len()) && program.at_sign;
+        let exact = if whole {
+            json::decode_unchecked_ats(data, doc.clone(), backslash, &mut decoded, ats)
+        } else {
+            json::decode_unchecked(data, doc.clone(), &mut decoded);
+            false
+        };
         decoded.finish(data);
         let map = decoded.changed().then_some(&decoded);
         let hay = map.map_or(data, |d| &d.bytes[..]);
         // `raw_hits` leaves them sorted by start.
-        self.raw_hits(program, hay, b"", 0, map, false, &mut a.hits);
+        let ats = exact.then_some(&ats[..]);
+        self.raw_hits_at(program, hay, b"", 0, map, false, ats, &mut a.hits);
         let hits = &mut a.hits[first..];
         let starts: Vec<usize> = hits.iter().map(|h| h.start).collect();
         let Some(paths) = json::hit_paths(data, doc.clone(), &starts) else {
@@ -808,6 +852,7 @@ impl CompiledPolicy {
         program: &Program,
         data: &[u8],
         field: &[u8],
+        ats: Option<&[usize]>,
         out: &mut Vec<(usize, Span)>,
     ) {
         let input = Input { hay: data, field };
@@ -857,11 +902,20 @@ impl CompiledPolicy {
             // `@` and its JSON escape `\u0040`, in one pass: a backslash
             // is rare, so checking for the escape where one stands is
             // cheaper than a second search over the whole body.
-            let ats = memchr::memchr2_iter(b'@', b'\\', data).filter(|&i| {
+            let search = memchr::memchr2_iter(b'@', b'\\', data).filter(|&i| {
                 data.get(i) == Some(&b'@')
                     || data.get(i..).is_some_and(|r| r.starts_with(b"\\u0040"))
             });
-            for at in ats {
+            let known = ats.map(|a| a.iter().copied());
+            let (searched, known) = match known {
+                Some(k) => (None, Some(k)),
+                None => (Some(search), None),
+            };
+            for at in searched
+                .into_iter()
+                .flatten()
+                .chain(known.into_iter().flatten())
+            {
                 for &det in &self.at_sign_detectors {
                     if let Some(b) = builtin(det) {
                         if let Some(span) = b.confirm_at_sign(&input, at) {
@@ -973,6 +1027,19 @@ impl LeafSink for PathSink<'_> {
     fn value_end(&mut self, depth: usize) {
         self.active.retain(|&(d, _)| d != depth);
     }
+}
+
+/// The offset of the first backslash in `data`, and of every `@` before
+/// it (all of them when there is no backslash), in one pass.
+fn ats_until_backslash(data: &[u8]) -> (Option<usize>, Vec<usize>) {
+    let mut ats = Vec::new();
+    for i in memchr::memchr2_iter(b'@', b'\\', data) {
+        if data.get(i) == Some(&b'\\') {
+            return (Some(i), ats);
+        }
+        ats.push(i);
+    }
+    (None, ats)
 }
 
 /// Gives `hits` (in query order) the validator's `paths`: rendered once
@@ -1133,9 +1200,26 @@ fn settle(out: &mut Vec<(usize, Span)>, yielding: &[bool], passes: impl Fn(usize
             Some(*m)
         })
         .collect();
-    let claimed = |s: Span| {
-        let before = specific.partition_point(|o| o.start < s.end);
-        before > 0 && max_end[before - 1] > s.start
+    // How many of `specific` start before the span's end: found by a few
+    // steps from the last answer (yielding spans come by start and their
+    // ends are close), by a binary search when that does not reach it (so
+    // spans with far ends cannot make this quadratic).
+    let mut before = 0;
+    let mut claimed = |s: Span| {
+        let starts_before = |i: usize| specific.get(i).is_some_and(|o| o.start < s.end);
+        let mut steps = 0;
+        while steps < 4 && starts_before(before) {
+            before += 1;
+            steps += 1;
+        }
+        while steps < 4 && before > 0 && !starts_before(before - 1) {
+            before -= 1;
+            steps += 1;
+        }
+        if steps == 4 {
+            before = specific.partition_point(|o| o.start < s.end);
+        }
+        before > 0 && max_end.get(before - 1).is_some_and(|&m| m > s.start)
     };
     // Per yielding detector, its last claimed span whose test was put off.
     let mut pending: Vec<Option<Span>> = vec![None; dets];
@@ -1912,7 +1996,10 @@ hunter2\r\n\
                 .map(|_| {
                     let r = crate::test_rng::xorshift(&mut state);
                     let start = (r % 60) as usize;
-                    let len = 1 + (r >> 8) as usize % 12;
+                    // Now and then a long span, whose end is far from its
+                    // neighbours' (`claimed`'s stepping gives up on those).
+                    let longest = if (r >> 40).is_multiple_of(7) { 200 } else { 12 };
+                    let len = 1 + (r >> 8) as usize % longest;
                     (
                         (r >> 16) as usize % 4,
                         Span {

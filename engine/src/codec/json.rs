@@ -486,9 +486,22 @@ pub fn decode_string_into(
     out: &mut Decoded,
     scratch: &mut Vec<u8>,
 ) {
+    decode_escapes_from(data, raw, 0, out, scratch);
+}
+
+/// `decode_string_into` for content whose first `from` bytes hold no
+/// backslash (the caller has searched them, so they are not searched
+/// again).
+fn decode_escapes_from(
+    data: &[u8],
+    raw: Range<usize>,
+    from: usize,
+    out: &mut Decoded,
+    scratch: &mut Vec<u8>,
+) {
     let content = data.get(raw.clone()).unwrap_or_default();
-    let mut i = 0;
-    while let Some(p) = memchr::memchr(b'\\', &content[i..]) {
+    let mut i = from.min(content.len());
+    while let Some(p) = memchr::memchr(b'\\', content.get(i..).unwrap_or_default()) {
         let at = i + p;
         let Ok((len, c)) = escape(content, at) else {
             return;
@@ -570,9 +583,51 @@ pub fn hit_paths(data: &[u8], range: Range<usize>, starts: &[usize]) -> Option<H
 /// check it (`hit_paths`) and redo the work with `decode` if it is not.
 pub fn decode_unchecked(data: &[u8], range: Range<usize>, decoded: &mut Decoded) {
     let doc = data.get(range.clone()).unwrap_or_default();
-    if memchr::memchr(b'\\', doc).is_some() {
-        decode_string_into(data, range, decoded, &mut Vec::new());
+    if let Some(first) = memchr::memchr(b'\\', doc) {
+        decode_escapes_from(data, range, first, decoded, &mut Vec::new());
     }
+}
+
+/// `decode_unchecked` for the document `data[range]` whose first
+/// backslash is at `first` (a `data` offset; the bytes before it are not
+/// searched again), which also appends to `ats` where the copy will hold
+/// an `@` after that point (offsets into `decoded.bytes`): the scanner's
+/// `@` search then needs no pass of its own. False when that list cannot
+/// stand for the search: an escape decodes to a backslash (the search also
+/// looks at those, for `\u0040`) or one does not decode (an invalid
+/// document, which the caller redoes the careful way). The copy is what
+/// `decode_unchecked` makes either way.
+pub fn decode_unchecked_ats(
+    data: &[u8],
+    range: Range<usize>,
+    first: usize,
+    decoded: &mut Decoded,
+    ats: &mut Vec<usize>,
+) -> bool {
+    let content = data.get(range.clone()).unwrap_or_default();
+    let mut i = first.saturating_sub(range.start).min(content.len());
+    let mut exact = true;
+    let mut scratch = Vec::with_capacity(4);
+    while let Some(p) = memchr::memchr2(b'@', b'\\', content.get(i..).unwrap_or_default()) {
+        let at = i + p;
+        if content.get(at) == Some(&b'@') {
+            ats.push(decoded.copied_offset(range.start + at));
+            i = at + 1;
+            continue;
+        }
+        let Ok((len, c)) = escape(content, at) else {
+            return false;
+        };
+        scratch.clear();
+        push_char(&mut scratch, c);
+        decoded.push_unit(data, range.start + at, len, &scratch);
+        if c == u32::from(b'@') {
+            ats.push(decoded.bytes.len() - 1);
+        }
+        exact &= c != u32::from(b'\\');
+        i = at + len;
+    }
+    exact
 }
 
 /// Adds `base` to every span a visitor sees.
@@ -1004,12 +1059,11 @@ fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
                 push_decimal(s, i);
                 s.push(']');
             }
-            StepRef::Key(k) if plain_key(k) => {
-                s.push('.');
-                // A plain key is ASCII: byte for char, no UTF-8 check.
-                s.extend(k.iter().map(|&b| char::from(b)));
+            StepRef::Key(k) => {
+                if !push_plain_key(s, k) {
+                    s.push_str(".*");
+                }
             }
-            StepRef::Key(_) => s.push_str(".*"),
         }
     }
 }
@@ -1026,13 +1080,17 @@ fn push_decimal(s: &mut String, mut i: usize) {
             break;
         }
     }
-    s.extend(
-        digits
-            .get(at..)
-            .unwrap_or_default()
-            .iter()
-            .map(|&b| b as char),
-    );
+    push_ascii(s, digits.get(at..).unwrap_or_default());
+}
+
+/// Appends `ascii` (known ASCII: a plain key, digits) byte for char. The
+/// mask tells the compiler each char is one byte, so a push is a store,
+/// without `from_utf8`'s call or a char's UTF-8 encoding.
+fn push_ascii(s: &mut String, ascii: &[u8]) {
+    s.reserve(ascii.len());
+    for &b in ascii {
+        s.push(char::from(b & 0x7f));
+    }
 }
 
 pub const MAX_RENDERED_PATH: usize = 200;
@@ -1055,25 +1113,30 @@ const KEY_CLASS: [u8; 256] = {
     t
 };
 
-/// Whether `k` is shown as it is: 1 to 64 bytes of `[A-Za-z0-9_$-]`, not
-/// starting with a digit, no 4 digits in a row. One table lookup per byte
-/// into two bitmasks (run once per rendered path), then mask tests.
-fn plain_key(k: &[u8]) -> bool {
-    if k.is_empty() || k.len() > 64 {
+/// Appends `.k` when `k` is shown as it is: 1 to 64 bytes of
+/// `[A-Za-z0-9_$-]`, not starting with a digit, no 4 digits in a row;
+/// otherwise appends nothing and returns false. One pass that checks and
+/// copies (a rendered path per finding).
+fn push_plain_key(s: &mut String, k: &[u8]) -> bool {
+    if k.is_empty() || k.len() > 64 || k.first().is_some_and(u8::is_ascii_digit) {
         return false;
     }
-    let (mut digit, mut other) = (0u64, 0u64);
-    for (i, &b) in k.iter().enumerate() {
-        let c = KEY_CLASS[b as usize];
-        digit |= u64::from(c & 1) << i;
-        other |= u64::from(c >> 1) << i;
+    let mark = s.len();
+    s.reserve(k.len() + 1);
+    s.push('.');
+    // Digits in a row so far.
+    let mut run = 0u32;
+    for &b in k {
+        let class = KEY_CLASS[b as usize];
+        run = if class == 1 { run + 1 } else { 0 };
+        if class == 0 || run == 4 {
+            s.truncate(mark);
+            return false;
+        }
+        // Every class-1/2 byte is ASCII: the mask makes each push a store.
+        s.push(char::from(b & 0x7f));
     }
-    let all = if k.len() == 64 {
-        !0
-    } else {
-        (1u64 << k.len()) - 1
-    };
-    (digit | other) == all && digit & 1 == 0 && digit & digit >> 1 & digit >> 2 & digit >> 3 == 0
+    true
 }
 
 #[cfg(test)]
@@ -1216,6 +1279,45 @@ mod tests {
     }
 
     #[test]
+    fn decoding_with_ats_copies_the_same_and_finds_every_at() {
+        for doc in [
+            r#"{"a@b":"x\ny@z","c":"@\u0040@","d":["q@r"]}"#,
+            r#"{"e":"a\"@\"b","f":"tail@end"}"#,
+            r#"["\\u0040", "@"]"#,
+            r#"["x\\", "@"]"#,
+            r#"["\ud83d\ude00@", "\u00e9@\t"]"#,
+            r#"["@", "\q@"]"#,
+            r#"["@@\n@@"]"#,
+        ] {
+            let data = doc.as_bytes();
+            let Some(first) = memchr::memchr(b'\\', data) else {
+                panic!("{doc}: no backslash");
+            };
+            let mut want = Decoded::with_capacity(data.len());
+            decode_unchecked(data, 0..data.len(), &mut want);
+            want.finish(data);
+            let mut got = Decoded::with_capacity(data.len());
+            let mut ats: Vec<usize> = (0..first).filter(|&i| data[i] == b'@').collect();
+            let exact = decode_unchecked_ats(data, 0..data.len(), first, &mut got, &mut ats);
+            got.finish(data);
+            assert_eq!(got.bytes, want.bytes, "{doc}");
+            assert_eq!(
+                got.raw_span(0, got.bytes.len()),
+                want.raw_span(0, want.bytes.len()),
+                "{doc}"
+            );
+            let has_backslash = got.bytes.contains(&b'\\');
+            assert_eq!(exact, !has_backslash, "{doc}");
+            if exact {
+                let every: Vec<usize> = (0..got.bytes.len())
+                    .filter(|&i| got.bytes[i] == b'@')
+                    .collect();
+                assert_eq!(ats, every, "{doc}");
+            }
+        }
+    }
+
+    #[test]
     fn trusted_walk_reports_what_walk_reports() {
         let doc = "{\"ü\":[\"é\\u0041\",{\"k\":\"ø\"}],\"n\":1}".as_bytes();
         let (mut a, mut b) = (Collect(Vec::new()), Collect(Vec::new()));
@@ -1223,6 +1325,20 @@ mod tests {
         walk_valid(doc, 0..doc.len(), &mut b).unwrap();
         assert_eq!(a.0, b.0);
         assert_eq!(a.0.len(), 6);
+    }
+
+    /// Whether `push_plain_key` shows `k`; when it does, what it appends
+    /// must be `.k` (and nothing when it does not).
+    fn plain_key(k: &[u8]) -> bool {
+        let mut s = String::from("$");
+        let shown = push_plain_key(&mut s, k);
+        let want: Vec<u8> = if shown {
+            [b"$.".as_slice(), k].concat()
+        } else {
+            b"$".to_vec()
+        };
+        assert_eq!(s.as_bytes(), want, "{k:?}");
+        shown
     }
 
     /// `plain_key`'s definition, byte by byte.

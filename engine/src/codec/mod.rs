@@ -68,6 +68,12 @@ impl Decoded {
         self.raw_done = at + raw_len;
     }
 
+    /// Where raw offset `pos`, at or after the bytes accounted for so far,
+    /// lands in `bytes` once the bytes up to it are copied unchanged.
+    pub fn copied_offset(&self, pos: usize) -> usize {
+        self.bytes.len() + pos.saturating_sub(self.raw_done)
+    }
+
     /// Copies the rest of `raw`.
     pub fn finish(&mut self, raw: &[u8]) {
         self.copy_until(raw, raw.len());
