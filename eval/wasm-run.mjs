@@ -8,10 +8,11 @@ import { argv } from "node:process";
 import { setFlagsFromString } from "node:v8";
 
 // The simd128 passes use relaxed-SIMD swizzles when the module is built
-// with `+relaxed-simd`: Envoy 1.40's V8 runs them by default, Node 20's
-// V8 (11.3) only behind this flag (newer Node has it on and ignores the
-// flag). Modules without relaxed-SIMD instructions run the same either
-// way. Set before the module is compiled.
+// with `+relaxed-simd` (.cargo/config.toml): Envoy 1.40's V8 runs them by
+// default, Node 20's V8 (11.3) only behind this flag; V8 turned relaxed
+// SIMD on by default in 11.4, so newer Node needs no flag. Modules
+// without relaxed-SIMD instructions run the same either way. Set before
+// the module is compiled.
 setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 const [path, ...args] = argv.slice(2);
