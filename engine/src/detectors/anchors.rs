@@ -1531,6 +1531,22 @@ mod wasm {
     use super::{AnchorSet, SETS, WIDTH};
     use core::arch::wasm32::*;
 
+    /// Table lookup by nibble indices (always < 16). `i8x16.swizzle`
+    /// zeroes lanes with an index >= 16, which V8 lowers to `pshufb` plus
+    /// a saturating-add fix-up; the relaxed form is a bare `pshufb`, and
+    /// both agree on indices below 16.
+    #[inline(always)]
+    fn nibble_lookup(table: v128, idx: v128) -> v128 {
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            i8x16_relaxed_swizzle(table, idx)
+        }
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        {
+            u8x16_swizzle(table, idx)
+        }
+    }
+
     /// Positions `[0, returned)` are covered; the caller does the rest.
     pub(super) fn masks(set: &AnchorSet, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {
         let load = |t: &[u8; 16]| {
@@ -1565,7 +1581,7 @@ mod wasm {
                     // shift into five instructions.
                     let h = v128_and(u16x8_shr(v, 4), nib);
                     for s in 0..SETS {
-                        let m = v128_and(u8x16_swizzle(lo[k][s], l), u8x16_swizzle(hi[k][s], h));
+                        let m = v128_and(nibble_lookup(lo[k][s], l), nibble_lookup(hi[k][s], h));
                         acc[s] = v128_and(acc[s], m);
                     }
                 }
