@@ -106,7 +106,14 @@ unsafe fn validate_paths_avx2(doc: &[u8], starts: &[usize]) -> Option<Answers> {
 /// `x` is still pending" across blocks (in and out).
 #[inline(always)]
 fn next_after(x: u64, ws: u64, carry: &mut u64) -> u64 {
-    let y = x << 1 | *carry;
+    next_after_or(x, 0, ws, carry)
+}
+
+/// `next_after` of `x`, and also from the positions `at` (themselves
+/// right after a token, such as stage 1's scalar ends).
+#[inline(always)]
+fn next_after_or(x: u64, at: u64, ws: u64, carry: &mut u64) -> u64 {
+    let y = x << 1 | *carry | at;
     let (sum, over) = ws.overflowing_add(y & ws);
     *carry = x >> 63 | u64::from(over);
     (y | sum) & !ws
@@ -426,18 +433,17 @@ impl<const P: bool> Grammar<'_, P> {
         let Some(close) = self.brackets::<C>(doc, base, m) else {
             return false;
         };
-        let open = m.op & !(m.colon | m.comma) & !close;
-        let starts = m.scal & !m.cont;
         // Most API bodies are compact: without whitespace in the block the
         // token-follower tests reduce to shifts (a copy with `ws` zero).
         let follows = if m.ws == 0 {
-            self.follows(m, 0, open, close, starts)
+            self.follows(m, 0, close)
         } else {
-            self.follows(m, m.ws, open, close, starts)
+            self.follows(m, m.ws, close)
         };
         if !follows {
             return false;
         }
+        let starts = m.scal & !m.cont;
         if starts != 0 && !simple_numbers::<C>(block, m, starts) {
             let mut s = starts;
             while s != 0 {
@@ -470,16 +476,19 @@ impl<const P: bool> Grammar<'_, P> {
     /// What may follow what, outside strings and across whitespace `ws`
     /// (the block's, or 0 for a copy specialised to compact blocks): a
     /// value after a separator (or the start), a separator or a closing
-    /// bracket after a value, and `:` only after a string.
+    /// bracket after a value, and `:` only after a string. (The token
+    /// after a separator is not a separator or a closing bracket: the
+    /// rest start a value, as the token after a value must not.)
     #[inline(always)]
-    fn follows(&mut self, m: &Masks, ws: u64, open: u64, close: u64, starts: u64) -> bool {
-        let after_sep = next_after(m.colon | m.comma, ws, &mut self.after_sep);
-        let after_value = next_after(m.qc | m.scal | close, ws, &mut self.after_value) & !m.cont;
-        let after_plain = next_after(m.scal | close, ws, &mut self.after_plain) & !m.cont;
-        (after_sep & !(m.qo | starts | open))
-            | (after_value & !(m.colon | m.comma | close))
-            | (after_plain & m.colon)
-            == 0
+    fn follows(&mut self, m: &Masks, ws: u64, close: u64) -> bool {
+        let sep = m.colon | m.comma;
+        let after_sep = next_after(sep, ws, &mut self.after_sep);
+        // A scalar ends where stage 1 says (`scal_end`, carried across
+        // blocks): no shift of its bytes, no mask of their continuations.
+        let after_value = next_after_or(m.qc | close, m.scal_end, ws, &mut self.after_value);
+        let after_plain = next_after_or(close, m.scal_end, ws, &mut self.after_plain);
+        let ends = sep | close;
+        (after_sep & ends) | (after_value & !ends) | (after_plain & m.colon) == 0
     }
 
     /// A block wholly inside one string, with no quote, backslash, control
