@@ -155,6 +155,9 @@ struct PathState<'q> {
     /// Sorted query positions, and the first one not answered.
     starts: &'q [usize],
     next: usize,
+    /// `starts[next]`, `usize::MAX` when every query is answered: the one
+    /// value each block compares against.
+    due: usize,
     /// Per open container: an object's last `:` (`usize::MAX` before the
     /// first), an array's index so far (commas seen); the innermost one in
     /// `top_slot` (updated per block), the outer ones in `slots`.
@@ -269,9 +272,10 @@ impl<const P: bool> Grammar<'_, P> {
     /// byte after each scalar.
     #[inline(always)]
     fn marks(&self, base: usize, m: &Masks) -> u64 {
-        match self.paths.starts.get(self.paths.next) {
-            Some(&h) if h < base + 64 => m.qc | m.scal_end,
-            _ => 0,
+        if self.paths.due < base + 64 {
+            m.qc | m.scal_end
+        } else {
+            0
         }
     }
 
@@ -279,6 +283,13 @@ impl<const P: bool> Grammar<'_, P> {
     /// that starts at bit `from` (before its separators are counted).
     #[cold]
     fn resolve(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
+        self.answer(doc, base, from, marks, seps);
+        let p = &mut self.paths;
+        p.due = p.starts.get(p.next).copied().unwrap_or(usize::MAX);
+    }
+
+    #[inline(always)]
+    fn answer(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
         // The answers are written while the open containers are read:
         // borrowed field by field, nothing is moved.
         let p = &mut self.paths;
@@ -375,11 +386,15 @@ impl<const P: bool> Grammar<'_, P> {
         }
         let mut close = 0;
         let mut from = 0;
+        // The bits after the last bracket seen (from `from` on).
+        let mut rest = !0u64;
         while brackets != 0 {
             let t = brackets.trailing_zeros();
-            let s = span(from, t);
+            // The bits up to and including this bracket (`blsmsk`).
+            let upto = brackets ^ (brackets - 1);
+            let s = rest & upto >> 1;
             // A scalar right before the bracket ends at the bracket.
-            let mine = marks & span(from, t + 1);
+            let mine = marks & rest & upto;
             if P && mine != 0 {
                 self.resolve(doc, base, from, mine, [m.colon, m.comma]);
             }
@@ -401,9 +416,10 @@ impl<const P: bool> Grammar<'_, P> {
                 return None;
             }
             from = t + 1;
+            rest = !upto;
             brackets &= brackets - 1;
         }
-        let s = span(from, 64);
+        let s = rest;
         if P && marks & s != 0 {
             self.resolve(doc, base, from, marks & s, [m.colon, m.comma]);
         }
@@ -712,6 +728,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
         paths: PathState {
             starts,
             next: 0,
+            due: starts.first().copied().unwrap_or(usize::MAX),
             slots: Vec::new(),
             top_slot: 0,
             out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
