@@ -106,7 +106,14 @@ unsafe fn validate_paths_avx2(doc: &[u8], starts: &[usize]) -> Option<Answers> {
 /// `x` is still pending" across blocks (in and out).
 #[inline(always)]
 fn next_after(x: u64, ws: u64, carry: &mut u64) -> u64 {
-    let y = x << 1 | *carry;
+    next_after_or(x, 0, ws, carry)
+}
+
+/// `next_after` of `x`, and also from the positions `at` (themselves
+/// right after a token, such as stage 1's scalar ends).
+#[inline(always)]
+fn next_after_or(x: u64, at: u64, ws: u64, carry: &mut u64) -> u64 {
+    let y = x << 1 | *carry | at;
     let (sum, over) = ws.overflowing_add(y & ws);
     *carry = x >> 63 | u64::from(over);
     (y | sum) & !ws
@@ -148,6 +155,9 @@ struct PathState<'q> {
     /// Sorted query positions, and the first one not answered.
     starts: &'q [usize],
     next: usize,
+    /// `starts[next]`, `usize::MAX` when every query is answered: the one
+    /// value each block compares against.
+    due: usize,
     /// Per open container: an object's last `:` (`usize::MAX` before the
     /// first), an array's index so far (commas seen); the innermost one in
     /// `top_slot` (updated per block), the outer ones in `slots`.
@@ -262,9 +272,10 @@ impl<const P: bool> Grammar<'_, P> {
     /// byte after each scalar.
     #[inline(always)]
     fn marks(&self, base: usize, m: &Masks) -> u64 {
-        match self.paths.starts.get(self.paths.next) {
-            Some(&h) if h < base + 64 => m.qc | m.scal_end,
-            _ => 0,
+        if self.paths.due < base + 64 {
+            m.qc | m.scal_end
+        } else {
+            0
         }
     }
 
@@ -272,6 +283,13 @@ impl<const P: bool> Grammar<'_, P> {
     /// that starts at bit `from` (before its separators are counted).
     #[cold]
     fn resolve(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
+        self.answer(doc, base, from, marks, seps);
+        let p = &mut self.paths;
+        p.due = p.starts.get(p.next).copied().unwrap_or(usize::MAX);
+    }
+
+    #[inline(always)]
+    fn answer(&mut self, doc: &[u8], base: usize, from: u32, marks: u64, seps: [u64; 2]) {
         // The answers are written while the open containers are read:
         // borrowed field by field, nothing is moved.
         let p = &mut self.paths;
@@ -368,11 +386,15 @@ impl<const P: bool> Grammar<'_, P> {
         }
         let mut close = 0;
         let mut from = 0;
+        // The bits after the last bracket seen (from `from` on).
+        let mut rest = !0u64;
         while brackets != 0 {
             let t = brackets.trailing_zeros();
-            let s = span(from, t);
+            // The bits up to and including this bracket (`blsmsk`).
+            let upto = brackets ^ (brackets - 1);
+            let s = rest & upto >> 1;
             // A scalar right before the bracket ends at the bracket.
-            let mine = marks & span(from, t + 1);
+            let mine = marks & rest & upto;
             if P && mine != 0 {
                 self.resolve(doc, base, from, mine, [m.colon, m.comma]);
             }
@@ -394,9 +416,10 @@ impl<const P: bool> Grammar<'_, P> {
                 return None;
             }
             from = t + 1;
+            rest = !upto;
             brackets &= brackets - 1;
         }
-        let s = span(from, 64);
+        let s = rest;
         if P && marks & s != 0 {
             self.resolve(doc, base, from, marks & s, [m.colon, m.comma]);
         }
@@ -426,18 +449,17 @@ impl<const P: bool> Grammar<'_, P> {
         let Some(close) = self.brackets::<C>(doc, base, m) else {
             return false;
         };
-        let open = m.op & !(m.colon | m.comma) & !close;
-        let starts = m.scal & !m.cont;
         // Most API bodies are compact: without whitespace in the block the
         // token-follower tests reduce to shifts (a copy with `ws` zero).
         let follows = if m.ws == 0 {
-            self.follows(m, 0, open, close, starts)
+            self.follows(m, 0, close)
         } else {
-            self.follows(m, m.ws, open, close, starts)
+            self.follows(m, m.ws, close)
         };
         if !follows {
             return false;
         }
+        let starts = m.scal & !m.cont;
         if starts != 0 && !simple_numbers::<C>(block, m, starts) {
             let mut s = starts;
             while s != 0 {
@@ -470,16 +492,19 @@ impl<const P: bool> Grammar<'_, P> {
     /// What may follow what, outside strings and across whitespace `ws`
     /// (the block's, or 0 for a copy specialised to compact blocks): a
     /// value after a separator (or the start), a separator or a closing
-    /// bracket after a value, and `:` only after a string.
+    /// bracket after a value, and `:` only after a string. (The token
+    /// after a separator is not a separator or a closing bracket: the
+    /// rest start a value, as the token after a value must not.)
     #[inline(always)]
-    fn follows(&mut self, m: &Masks, ws: u64, open: u64, close: u64, starts: u64) -> bool {
-        let after_sep = next_after(m.colon | m.comma, ws, &mut self.after_sep);
-        let after_value = next_after(m.qc | m.scal | close, ws, &mut self.after_value) & !m.cont;
-        let after_plain = next_after(m.scal | close, ws, &mut self.after_plain) & !m.cont;
-        (after_sep & !(m.qo | starts | open))
-            | (after_value & !(m.colon | m.comma | close))
-            | (after_plain & m.colon)
-            == 0
+    fn follows(&mut self, m: &Masks, ws: u64, close: u64) -> bool {
+        let sep = m.colon | m.comma;
+        let after_sep = next_after(sep, ws, &mut self.after_sep);
+        // A scalar ends where stage 1 says (`scal_end`, carried across
+        // blocks): no shift of its bytes, no mask of their continuations.
+        let after_value = next_after_or(m.qc | close, m.scal_end, ws, &mut self.after_value);
+        let after_plain = next_after_or(close, m.scal_end, ws, &mut self.after_plain);
+        let ends = sep | close;
+        (after_sep & ends) | (after_value & !ends) | (after_plain & m.colon) == 0
     }
 
     /// A block wholly inside one string, with no quote, backslash, control
@@ -703,6 +728,7 @@ fn run<C: Classify, const P: bool>(doc: &[u8], starts: &[usize]) -> Option<Answe
         paths: PathState {
             starts,
             next: 0,
+            due: starts.first().copied().unwrap_or(usize::MAX),
             slots: Vec::new(),
             top_slot: 0,
             out: HitPaths::with_queries(if P { starts.len() } else { 0 }),
