@@ -41,12 +41,18 @@ pub fn ssn_valid(area: u32, group: u32, serial: u32) -> bool {
 
 /// Same as `ssn_valid` over 9 ASCII digits (separators skipped).
 pub fn ssn_digits_valid(s: &[u8]) -> bool {
-    let digits: Vec<u32> = s
-        .iter()
-        .filter(|b| b.is_ascii_digit())
-        .map(|b| u32::from(b - b'0'))
-        .collect();
-    if digits.len() != 9 {
+    // Called for every SSN-shaped run, so the nine digits are read into an
+    // array: no allocation per candidate.
+    let mut digits = [0u32; 9];
+    let mut n = 0;
+    for b in s.iter().filter(|b| b.is_ascii_digit()) {
+        match digits.get_mut(n) {
+            Some(slot) => *slot = u32::from(b - b'0'),
+            None => return false,
+        }
+        n += 1;
+    }
+    if n != 9 {
         return false;
     }
     let num = |r: &[u32]| r.iter().fold(0, |acc, d| acc * 10 + d);
