@@ -1373,16 +1373,54 @@ mod x86 {
         i
     }
 
+    /// Blocks whose marks `masks_vbmi_batch` gathers before they are
+    /// handed on.
+    const BATCH: usize = 64;
+
     /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
     /// window byte and exact table set and one 64-entry lookup (`vpermb`,
     /// half the work) per folded set; marks what `masks_scalar_bytes`
     /// marks.
-    #[target_feature(enable = "avx512bw,avx512vbmi")]
+    ///
+    /// Not itself compiled with the target features: the vector loop is
+    /// `masks_vbmi_batch`, which cannot be inlined here, so the calls to
+    /// `f` stay out of it. With them in the same function every table
+    /// lived on the stack (a call clobbers every vector register) and was
+    /// read from memory at each lookup, which cost about a third more
+    /// than the pass with its tables in registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 VBMI and BW.
     pub(super) unsafe fn masks_vbmi(
         set: &AnchorSet,
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            // SAFETY: the caller guarantees AVX-512 VBMI and BW.
+            let (next, n) = unsafe { masks_vbmi_batch(set, hay, i, &mut marks) };
+            i = next;
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
+            }
+        }
+        i
+    }
+
+    /// Up to `BATCH` blocks from `i`: the blocks with marks go to
+    /// `marks`; returns where the next batch starts and how many blocks
+    /// had marks. No call and no branch per block on whether it has
+    /// marks, so the tables stay in registers.
+    #[target_feature(enable = "avx512bw,avx512vbmi")]
+    #[inline(never)]
+    unsafe fn masks_vbmi_batch(
+        set: &AnchorSet,
+        hay: &[u8],
+        mut i: usize,
+        marks: &mut [(usize, u64); BATCH],
+    ) -> (usize, usize) {
         const EXACT: usize = SETS - FOLDED_SETS;
         let load = |t: &[u8; 128], half: usize| _mm512_loadu_si512(t[64 * half..].as_ptr().cast());
         let low: [[__m512i; EXACT]; WIDTH] =
@@ -1396,50 +1434,38 @@ mod x86 {
             std::array::from_fn(|s| _mm512_loadu_si512(set.caseless_bytes[k][s].as_ptr().cast()))
         });
         let bit5 = _mm512_set1_epi8(0x20);
-        let mut i = 0;
-        // Marks are gathered for up to `BATCH` blocks and handed on after
-        // the vector loop: no call inside it (a call would clobber every
-        // vector register, so the tables would be reloaded each block)
-        // and no branch per block on whether it has marks.
-        const BATCH: usize = 64;
-        let mut marks = [(0usize, 0u64); BATCH];
-        while i + 64 + WIDTH - 1 <= hay.len() {
-            let mut n = 0;
-            while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
-                let mut acc = [_mm512_set1_epi8(-1); SETS];
-                for k in 0..WIDTH {
-                    // SAFETY: i + k + 64 <= hay.len() by the loop condition.
-                    let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
-                    // `folded_index` of every byte (vpermb reads bits 0-5):
-                    // bit 5 becomes bit 6 inverted, taken from v >> 1.
-                    let shifted = _mm512_srli_epi16(v, 1);
-                    let index = _mm512_ternarylogic_epi32(v, shifted, bit5, 0x72);
-                    for s in 0..EXACT {
-                        let m = if CASELESS[k] {
-                            _mm512_permutexvar_epi8(index, caseless[k][s])
-                        } else {
-                            _mm512_permutex2var_epi8(low[k][s], v, high[k][s])
-                        };
-                        acc[s] = _mm512_and_si512(acc[s], m);
-                    }
-                    for s in 0..FOLDED_SETS {
-                        let m = _mm512_permutexvar_epi8(index, folded[k][s]);
-                        acc[EXACT + s] = _mm512_and_si512(acc[EXACT + s], m);
-                    }
+        let mut n = 0;
+        while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm512_set1_epi8(-1); SETS];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                // `folded_index` of every byte (vpermb reads bits 0-5):
+                // bit 5 becomes bit 6 inverted, taken from v >> 1.
+                let shifted = _mm512_srli_epi16(v, 1);
+                let index = _mm512_ternarylogic_epi32(v, shifted, bit5, 0x72);
+                for s in 0..EXACT {
+                    let m = if CASELESS[k] {
+                        _mm512_permutexvar_epi8(index, caseless[k][s])
+                    } else {
+                        _mm512_permutex2var_epi8(low[k][s], v, high[k][s])
+                    };
+                    acc[s] = _mm512_and_si512(acc[s], m);
                 }
-                let any = acc
-                    .iter()
-                    .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
-                let mask = _mm512_test_epi8_mask(any, any);
-                marks[n] = (i, mask);
-                n += usize::from(mask != 0);
-                i += 64;
+                for s in 0..FOLDED_SETS {
+                    let m = _mm512_permutexvar_epi8(index, folded[k][s]);
+                    acc[EXACT + s] = _mm512_and_si512(acc[EXACT + s], m);
+                }
             }
-            for &(base, mask) in &marks[..n] {
-                f(base, mask);
-            }
+            let any = acc
+                .iter()
+                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+            let mask = _mm512_test_epi8_mask(any, any);
+            marks[n] = (i, mask);
+            n += usize::from(mask != 0);
+            i += 64;
         }
-        i
+        (i, n)
     }
 
     #[target_feature(enable = "avx512bw")]
