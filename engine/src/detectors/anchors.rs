@@ -1468,20 +1468,47 @@ mod x86 {
         (i, n)
     }
 
-    #[target_feature(enable = "avx512bw")]
+    /// The nibble tables 64 positions a step, marks handed on after each
+    /// batch as in `masks_vbmi` (with the calls in the vector loop, the 24
+    /// tables were read from the stack at each shuffle).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512BW.
     pub(super) unsafe fn masks_avx512(
         set: &AnchorSet,
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            // SAFETY: the caller guarantees AVX-512BW.
+            let (next, n) = unsafe { masks_avx512_batch(set, hay, i, &mut marks) };
+            i = next;
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
+            }
+        }
+        i
+    }
+
+    /// Up to `BATCH` blocks from `i`, as `masks_vbmi_batch`.
+    #[target_feature(enable = "avx512bw")]
+    #[inline(never)]
+    unsafe fn masks_avx512_batch(
+        set: &AnchorSet,
+        hay: &[u8],
+        mut i: usize,
+        marks: &mut [(usize, u64); BATCH],
+    ) -> (usize, usize) {
         let load = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
         let lo: [[__m512i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.lo[k][s])));
         let hi: [[__m512i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm512_set1_epi8(0x0f);
-        let mut i = 0;
-        while i + 64 + WIDTH - 1 <= hay.len() {
+        let mut n = 0;
+        while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
             let mut acc = [_mm512_set1_epi8(-1); SETS];
             for k in 0..WIDTH {
                 // SAFETY: i + k + 64 <= hay.len() by the loop condition.
@@ -1500,22 +1527,47 @@ mod x86 {
                 .iter()
                 .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
             let mask = _mm512_test_epi8_mask(any, any);
-            if mask != 0 {
-                f(i, mask);
-            }
+            marks[n] = (i, mask);
+            n += usize::from(mask != 0);
             i += 64;
         }
-        i
+        (i, n)
     }
 
     /// Positions `[from, returned)` are covered; the caller does the rest.
-    #[target_feature(enable = "avx2")]
+    /// Marks are handed on after each batch, as in `masks_vbmi`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     pub(super) unsafe fn masks_avx2(
         set: &AnchorSet,
         hay: &[u8],
         from: usize,
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = from;
+        while i + 32 + WIDTH - 1 <= hay.len() {
+            // SAFETY: the caller guarantees AVX2.
+            let (next, n) = unsafe { masks_avx2_batch(set, hay, i, &mut marks) };
+            i = next;
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
+            }
+        }
+        i
+    }
+
+    /// Up to `BATCH` blocks of 32 positions from `i`, as
+    /// `masks_vbmi_batch`.
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn masks_avx2_batch(
+        set: &AnchorSet,
+        hay: &[u8],
+        mut i: usize,
+        marks: &mut [(usize, u64); BATCH],
+    ) -> (usize, usize) {
         let load = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
         let lo: [[__m256i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.lo[k][s])));
@@ -1523,8 +1575,8 @@ mod x86 {
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm256_set1_epi8(0x0f);
         let zero = _mm256_setzero_si256();
-        let mut i = from;
-        while i + 32 + WIDTH - 1 <= hay.len() {
+        let mut n = 0;
+        while n < BATCH && i + 32 + WIDTH - 1 <= hay.len() {
             let mut acc = [_mm256_set1_epi8(-1); SETS];
             for k in 0..WIDTH {
                 // SAFETY: i + k + 32 <= hay.len() by the loop condition.
@@ -1543,12 +1595,11 @@ mod x86 {
                 .iter()
                 .fold(_mm256_setzero_si256(), |a, &b| _mm256_or_si256(a, b));
             let mask = !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(any, zero)) as u32);
-            if mask != 0 {
-                f(i, u64::from(mask));
-            }
+            marks[n] = (i, u64::from(mask));
+            n += usize::from(mask != 0);
             i += 32;
         }
-        i
+        (i, n)
     }
 }
 
@@ -1747,8 +1798,10 @@ mod tests {
         let set = AnchorSet::new(&specs);
         let alphabet = b"ghpoAKIxb-SK0Q~passwordPASSWORDsk_live_:/BEGIN d\"{}\xc3\xa9";
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        // The long ones span several batches of every vector path (64
+        // blocks of 32 or 64 positions).
         for len in [
-            0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000,
+            0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000, 2051, 4099, 8300,
         ] {
             for _ in 0..40 {
                 let hay: Vec<u8> = (0..len)
