@@ -1373,16 +1373,54 @@ mod x86 {
         i
     }
 
+    /// Blocks whose marks `masks_vbmi_batch` gathers before they are
+    /// handed on.
+    const BATCH: usize = 64;
+
     /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
     /// window byte and exact table set and one 64-entry lookup (`vpermb`,
     /// half the work) per folded set; marks what `masks_scalar_bytes`
     /// marks.
-    #[target_feature(enable = "avx512bw,avx512vbmi")]
+    ///
+    /// Not itself compiled with the target features: the vector loop is
+    /// `masks_vbmi_batch`, which cannot be inlined here, so the calls to
+    /// `f` stay out of it. With them in the same function every table
+    /// lived on the stack (a call clobbers every vector register) and was
+    /// read from memory at each lookup, which cost about a third more
+    /// than the pass with its tables in registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 VBMI and BW.
     pub(super) unsafe fn masks_vbmi(
         set: &AnchorSet,
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            // SAFETY: the caller guarantees AVX-512 VBMI and BW.
+            let (next, n) = unsafe { masks_vbmi_batch(set, hay, i, &mut marks) };
+            i = next;
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
+            }
+        }
+        i
+    }
+
+    /// Up to `BATCH` blocks from `i`: the blocks with marks go to
+    /// `marks`; returns where the next batch starts and how many blocks
+    /// had marks. No call and no branch per block on whether it has
+    /// marks, so the tables stay in registers.
+    #[target_feature(enable = "avx512bw,avx512vbmi")]
+    #[inline(never)]
+    unsafe fn masks_vbmi_batch(
+        set: &AnchorSet,
+        hay: &[u8],
+        mut i: usize,
+        marks: &mut [(usize, u64); BATCH],
+    ) -> (usize, usize) {
         const EXACT: usize = SETS - FOLDED_SETS;
         let load = |t: &[u8; 128], half: usize| _mm512_loadu_si512(t[64 * half..].as_ptr().cast());
         let low: [[__m512i; EXACT]; WIDTH] =
@@ -1396,45 +1434,57 @@ mod x86 {
             std::array::from_fn(|s| _mm512_loadu_si512(set.caseless_bytes[k][s].as_ptr().cast()))
         });
         let bit5 = _mm512_set1_epi8(0x20);
-        let mut i = 0;
-        // Marks are gathered for up to `BATCH` blocks and handed on after
-        // the vector loop: no call inside it (a call would clobber every
-        // vector register, so the tables would be reloaded each block)
-        // and no branch per block on whether it has marks.
-        const BATCH: usize = 64;
-        let mut marks = [(0usize, 0u64); BATCH];
-        while i + 64 + WIDTH - 1 <= hay.len() {
-            let mut n = 0;
-            while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
-                let mut acc = [_mm512_set1_epi8(-1); SETS];
-                for k in 0..WIDTH {
-                    // SAFETY: i + k + 64 <= hay.len() by the loop condition.
-                    let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
-                    // `folded_index` of every byte (vpermb reads bits 0-5):
-                    // bit 5 becomes bit 6 inverted, taken from v >> 1.
-                    let shifted = _mm512_srli_epi16(v, 1);
-                    let index = _mm512_ternarylogic_epi32(v, shifted, bit5, 0x72);
-                    for s in 0..EXACT {
-                        let m = if CASELESS[k] {
-                            _mm512_permutexvar_epi8(index, caseless[k][s])
-                        } else {
-                            _mm512_permutex2var_epi8(low[k][s], v, high[k][s])
-                        };
-                        acc[s] = _mm512_and_si512(acc[s], m);
-                    }
-                    for s in 0..FOLDED_SETS {
-                        let m = _mm512_permutexvar_epi8(index, folded[k][s]);
-                        acc[EXACT + s] = _mm512_and_si512(acc[EXACT + s], m);
-                    }
+        let mut n = 0;
+        while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
+            let mut acc = [_mm512_set1_epi8(-1); SETS];
+            for k in 0..WIDTH {
+                // SAFETY: i + k + 64 <= hay.len() by the loop condition.
+                let v = _mm512_loadu_si512(hay.as_ptr().add(i + k).cast());
+                // `folded_index` of every byte (vpermb reads bits 0-5):
+                // bit 5 becomes bit 6 inverted, taken from v >> 1.
+                let shifted = _mm512_srli_epi16(v, 1);
+                let index = _mm512_ternarylogic_epi32(v, shifted, bit5, 0x72);
+                for s in 0..EXACT {
+                    let m = if CASELESS[k] {
+                        _mm512_permutexvar_epi8(index, caseless[k][s])
+                    } else {
+                        _mm512_permutex2var_epi8(low[k][s], v, high[k][s])
+                    };
+                    acc[s] = _mm512_and_si512(acc[s], m);
                 }
-                let any = acc
-                    .iter()
-                    .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
-                let mask = _mm512_test_epi8_mask(any, any);
-                marks[n] = (i, mask);
-                n += usize::from(mask != 0);
-                i += 64;
+                for s in 0..FOLDED_SETS {
+                    let m = _mm512_permutexvar_epi8(index, folded[k][s]);
+                    acc[EXACT + s] = _mm512_and_si512(acc[EXACT + s], m);
+                }
             }
+            let any = acc
+                .iter()
+                .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
+            let mask = _mm512_test_epi8_mask(any, any);
+            marks[n] = (i, mask);
+            n += usize::from(mask != 0);
+            i += 64;
+        }
+        (i, n)
+    }
+
+    /// The nibble tables 64 positions a step, marks handed on after each
+    /// batch as in `masks_vbmi` (with the calls in the vector loop, the 24
+    /// tables were read from the stack at each shuffle).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512BW.
+    pub(super) unsafe fn masks_avx512(
+        set: &AnchorSet,
+        hay: &[u8],
+        f: &mut impl FnMut(usize, u64),
+    ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = 0;
+        while i + 64 + WIDTH - 1 <= hay.len() {
+            // SAFETY: the caller guarantees AVX-512BW.
+            let (next, n) = unsafe { masks_avx512_batch(set, hay, i, &mut marks) };
+            i = next;
             for &(base, mask) in &marks[..n] {
                 f(base, mask);
             }
@@ -1442,20 +1492,23 @@ mod x86 {
         i
     }
 
+    /// Up to `BATCH` blocks from `i`, as `masks_vbmi_batch`.
     #[target_feature(enable = "avx512bw")]
-    pub(super) unsafe fn masks_avx512(
+    #[inline(never)]
+    unsafe fn masks_avx512_batch(
         set: &AnchorSet,
         hay: &[u8],
-        f: &mut impl FnMut(usize, u64),
-    ) -> usize {
+        mut i: usize,
+        marks: &mut [(usize, u64); BATCH],
+    ) -> (usize, usize) {
         let load = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
         let lo: [[__m512i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.lo[k][s])));
         let hi: [[__m512i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm512_set1_epi8(0x0f);
-        let mut i = 0;
-        while i + 64 + WIDTH - 1 <= hay.len() {
+        let mut n = 0;
+        while n < BATCH && i + 64 + WIDTH - 1 <= hay.len() {
             let mut acc = [_mm512_set1_epi8(-1); SETS];
             for k in 0..WIDTH {
                 // SAFETY: i + k + 64 <= hay.len() by the loop condition.
@@ -1474,22 +1527,47 @@ mod x86 {
                 .iter()
                 .fold(_mm512_setzero_si512(), |a, &b| _mm512_or_si512(a, b));
             let mask = _mm512_test_epi8_mask(any, any);
-            if mask != 0 {
-                f(i, mask);
-            }
+            marks[n] = (i, mask);
+            n += usize::from(mask != 0);
             i += 64;
         }
-        i
+        (i, n)
     }
 
     /// Positions `[from, returned)` are covered; the caller does the rest.
-    #[target_feature(enable = "avx2")]
+    /// Marks are handed on after each batch, as in `masks_vbmi`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     pub(super) unsafe fn masks_avx2(
         set: &AnchorSet,
         hay: &[u8],
         from: usize,
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = from;
+        while i + 32 + WIDTH - 1 <= hay.len() {
+            // SAFETY: the caller guarantees AVX2.
+            let (next, n) = unsafe { masks_avx2_batch(set, hay, i, &mut marks) };
+            i = next;
+            for &(base, mask) in &marks[..n] {
+                f(base, mask);
+            }
+        }
+        i
+    }
+
+    /// Up to `BATCH` blocks of 32 positions from `i`, as
+    /// `masks_vbmi_batch`.
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn masks_avx2_batch(
+        set: &AnchorSet,
+        hay: &[u8],
+        mut i: usize,
+        marks: &mut [(usize, u64); BATCH],
+    ) -> (usize, usize) {
         let load = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
         let lo: [[__m256i; SETS]; WIDTH] =
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.lo[k][s])));
@@ -1497,8 +1575,8 @@ mod x86 {
             std::array::from_fn(|k| std::array::from_fn(|s| load(&set.hi[k][s])));
         let nib = _mm256_set1_epi8(0x0f);
         let zero = _mm256_setzero_si256();
-        let mut i = from;
-        while i + 32 + WIDTH - 1 <= hay.len() {
+        let mut n = 0;
+        while n < BATCH && i + 32 + WIDTH - 1 <= hay.len() {
             let mut acc = [_mm256_set1_epi8(-1); SETS];
             for k in 0..WIDTH {
                 // SAFETY: i + k + 32 <= hay.len() by the loop condition.
@@ -1517,12 +1595,11 @@ mod x86 {
                 .iter()
                 .fold(_mm256_setzero_si256(), |a, &b| _mm256_or_si256(a, b));
             let mask = !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(any, zero)) as u32);
-            if mask != 0 {
-                f(i, u64::from(mask));
-            }
+            marks[n] = (i, u64::from(mask));
+            n += usize::from(mask != 0);
             i += 32;
         }
-        i
+        (i, n)
     }
 }
 
@@ -1737,8 +1814,10 @@ mod tests {
         let set = AnchorSet::new(&specs);
         let alphabet = b"ghpoAKIxb-SK0Q~passwordPASSWORDsk_live_:/BEGIN d\"{}\xc3\xa9";
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        // The long ones span several batches of every vector path (64
+        // blocks of 32 or 64 positions).
         for len in [
-            0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000,
+            0usize, 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000, 2051, 4099, 8300,
         ] {
             for _ in 0..40 {
                 let hay: Vec<u8> = (0..len)
