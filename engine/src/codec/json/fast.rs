@@ -269,11 +269,21 @@ impl<const P: bool> Grammar<'_, P> {
 
     /// Token ends of the block at `base` when a query may be answered in
     /// it, else 0: closing quotes (a string's content ends there) and the
-    /// byte after each scalar.
+    /// byte after each scalar, from the first pending query on.
     #[inline(always)]
     fn marks(&self, base: usize, m: &Masks) -> u64 {
-        if self.paths.due < base + 64 {
-            m.qc | m.scal_end
+        self.still_due(base, m.qc | m.scal_end)
+    }
+
+    /// The token ends `marks` of the block at `base` at or after the first
+    /// pending query: one that ends before it answers nothing, and without
+    /// the cut each stretch that holds one would call `resolve` for nothing
+    /// (also after `resolve` answered the block's queries).
+    #[inline(always)]
+    fn still_due(&self, base: usize, marks: u64) -> u64 {
+        let due = self.paths.due;
+        if due < base + 64 {
+            marks & (!0u64 << due.saturating_sub(base))
         } else {
             0
         }
@@ -376,7 +386,7 @@ impl<const P: bool> Grammar<'_, P> {
     fn brackets<C: Classify>(&mut self, doc: &[u8], base: usize, m: &Masks) -> Option<u64> {
         let sep = m.colon | m.comma;
         let mut brackets = m.op & !sep;
-        let marks = if P { self.marks(base, m) } else { 0 };
+        let mut marks = if P { self.marks(base, m) } else { 0 };
         if brackets == 0 {
             // Most blocks: one stretch, the whole block.
             if P && marks != 0 {
@@ -397,6 +407,7 @@ impl<const P: bool> Grammar<'_, P> {
             let mine = marks & rest & upto;
             if P && mine != 0 {
                 self.resolve(doc, base, from, mine, [m.colon, m.comma]);
+                marks = self.still_due(base, marks);
             }
             if !self.stretch::<C>(base, sep & s, m.colon & s) {
                 return None;
