@@ -1377,6 +1377,28 @@ mod x86 {
     /// handed on.
     const BATCH: usize = 64;
 
+    /// The loop around a `*_batch` vector pass: runs it from `from` while a
+    /// block of `step` positions and its window fit in `hay`, and hands
+    /// each marked block to `f` between batches, outside the vector loop.
+    fn hand_on(
+        hay: &[u8],
+        from: usize,
+        step: usize,
+        f: &mut impl FnMut(usize, u64),
+        mut batch: impl FnMut(usize, &mut [(usize, u64); BATCH]) -> (usize, usize),
+    ) -> usize {
+        let mut marks = [(0usize, 0u64); BATCH];
+        let mut i = from;
+        while i + step + WIDTH - 1 <= hay.len() {
+            let (next, n) = batch(i, &mut marks);
+            i = next;
+            for &(base, mask) in marks.get(..n).unwrap_or_default() {
+                f(base, mask);
+            }
+        }
+        i
+    }
+
     /// The whole-byte tables with one 128-entry lookup (`vpermi2b`) per
     /// window byte and exact table set and one 64-entry lookup (`vpermb`,
     /// half the work) per folded set; marks what `masks_scalar_bytes`
@@ -1396,17 +1418,10 @@ mod x86 {
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
-        let mut marks = [(0usize, 0u64); BATCH];
-        let mut i = 0;
-        while i + 64 + WIDTH - 1 <= hay.len() {
+        hand_on(hay, 0, 64, f, |i, marks| {
             // SAFETY: the caller guarantees AVX-512 VBMI and BW.
-            let (next, n) = unsafe { masks_vbmi_batch(set, hay, i, &mut marks) };
-            i = next;
-            for &(base, mask) in &marks[..n] {
-                f(base, mask);
-            }
-        }
-        i
+            unsafe { masks_vbmi_batch(set, hay, i, marks) }
+        })
     }
 
     /// Up to `BATCH` blocks from `i`: the blocks with marks go to
@@ -1479,17 +1494,10 @@ mod x86 {
         hay: &[u8],
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
-        let mut marks = [(0usize, 0u64); BATCH];
-        let mut i = 0;
-        while i + 64 + WIDTH - 1 <= hay.len() {
+        hand_on(hay, 0, 64, f, |i, marks| {
             // SAFETY: the caller guarantees AVX-512BW.
-            let (next, n) = unsafe { masks_avx512_batch(set, hay, i, &mut marks) };
-            i = next;
-            for &(base, mask) in &marks[..n] {
-                f(base, mask);
-            }
-        }
-        i
+            unsafe { masks_avx512_batch(set, hay, i, marks) }
+        })
     }
 
     /// Up to `BATCH` blocks from `i`, as `masks_vbmi_batch`.
@@ -1545,17 +1553,10 @@ mod x86 {
         from: usize,
         f: &mut impl FnMut(usize, u64),
     ) -> usize {
-        let mut marks = [(0usize, 0u64); BATCH];
-        let mut i = from;
-        while i + 32 + WIDTH - 1 <= hay.len() {
+        hand_on(hay, from, 32, f, |i, marks| {
             // SAFETY: the caller guarantees AVX2.
-            let (next, n) = unsafe { masks_avx2_batch(set, hay, i, &mut marks) };
-            i = next;
-            for &(base, mask) in &marks[..n] {
-                f(base, mask);
-            }
-        }
-        i
+            unsafe { masks_avx2_batch(set, hay, i, marks) }
+        })
     }
 
     /// Up to `BATCH` blocks of 32 positions from `i`, as
