@@ -503,14 +503,30 @@ fn decode_escapes_from(
     let mut i = from.min(content.len());
     while let Some(p) = memchr::memchr(b'\\', content.get(i..).unwrap_or_default()) {
         let at = i + p;
-        let Ok((len, c)) = escape(content, at) else {
+        let Some((len, _)) = push_escape(data, content, raw.start, at, out, scratch) else {
             return;
         };
-        scratch.clear();
-        push_char(scratch, c);
-        out.push_unit(data, raw.start + at, len, scratch);
         i = at + len;
     }
+}
+
+/// Records in `out` the escape at `content[at]`, where `content` is
+/// `data[start..]` up to the end of its string (an escape may not read
+/// past it); its length and the char it stands for, or `None` when it
+/// does not decode.
+fn push_escape(
+    data: &[u8],
+    content: &[u8],
+    start: usize,
+    at: usize,
+    out: &mut Decoded,
+    scratch: &mut Vec<u8>,
+) -> Option<(usize, u32)> {
+    let (len, c) = escape(content, at).ok()?;
+    scratch.clear();
+    push_char(scratch, c);
+    out.push_unit(data, start + at, len, scratch);
+    Some((len, c))
 }
 
 impl Visitor for DecodeVisitor<'_> {
@@ -615,12 +631,10 @@ pub fn decode_unchecked_ats(
             i = at + 1;
             continue;
         }
-        let Ok((len, c)) = escape(content, at) else {
+        let Some((len, c)) = push_escape(data, content, range.start, at, decoded, &mut scratch)
+        else {
             return false;
         };
-        scratch.clear();
-        push_char(&mut scratch, c);
-        decoded.push_unit(data, range.start + at, len, &scratch);
         if c == u32::from(b'@') {
             ats.push(decoded.bytes.len() - 1);
         }
