@@ -902,20 +902,15 @@ impl CompiledPolicy {
             // `@` and its JSON escape `\u0040`, in one pass: a backslash
             // is rare, so checking for the escape where one stands is
             // cheaper than a second search over the whole body.
-            let search = memchr::memchr2_iter(b'@', b'\\', data).filter(|&i| {
-                data.get(i) == Some(&b'@')
-                    || data.get(i..).is_some_and(|r| r.starts_with(b"\\u0040"))
+            // Unless the caller already has them (`ats`).
+            let search = ats.is_none().then(|| {
+                memchr::memchr2_iter(b'@', b'\\', data).filter(|&i| {
+                    data.get(i) == Some(&b'@')
+                        || data.get(i..).is_some_and(|r| r.starts_with(b"\\u0040"))
+                })
             });
-            let known = ats.map(|a| a.iter().copied());
-            let (searched, known) = match known {
-                Some(k) => (None, Some(k)),
-                None => (Some(search), None),
-            };
-            for at in searched
-                .into_iter()
-                .flatten()
-                .chain(known.into_iter().flatten())
-            {
+            let known = ats.into_iter().flatten().copied();
+            for at in known.chain(search.into_iter().flatten()) {
                 for &det in &self.at_sign_detectors {
                     if let Some(b) = builtin(det) {
                         if let Some(span) = b.confirm_at_sign(&input, at) {

@@ -1373,8 +1373,7 @@ mod x86 {
         i
     }
 
-    /// Blocks whose marks `masks_vbmi_batch` gathers before they are
-    /// handed on.
+    /// Blocks a `*_batch` pass covers before its marks are handed on.
     const BATCH: usize = 64;
 
     /// The loop around a `*_batch` vector pass: runs it from `from` while a
