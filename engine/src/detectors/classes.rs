@@ -414,41 +414,121 @@ mod x86 {
     }
 }
 
+/// The punctuation the classes need has one byte per low nibble, so a
+/// lookup by low nibble and one compare find all of it: the byte each
+/// nibble would have to be (0 where none: no byte with that nibble is 0).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+const PUNCT_BY_NIBBLE: [u8; 16] = [
+    b' ', 0, 0, 0, 0, 0, 0, 0, b'(', b')', b':', b'+', 0, b'-', b'.', 0,
+];
+
+/// Which punctuation, and which digit is `1` or `3`, as three bit planes
+/// by low nibble (bits 7, 6, 5 of the byte: `X`, `Y`, `Z`), read only for
+/// the punctuation above and digits. `(` and `)` share their nibbles with
+/// `8` and `9`, and ` ` with `0`: the digit plane tells them apart.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+const CODE_BY_NIBBLE: [u8; 16] = {
+    const X: u8 = 0x80; // `.`, `(`, `)`: punct
+    const Y: u8 = 0x40; // `(`, `+`: paren_plus; with Z: ` `, `-`
+    const Z: u8 = 0x20; // `:`; `1`, `3` among digits; with X: `.`
+    [
+        Y | Z, // ' ' (and '0')
+        Z,     // '1'
+        0,
+        Z, // '3'
+        0,
+        0,
+        0,
+        0,
+        X | Y, // '(' (and '8')
+        X,     // ')' (and '9')
+        Z,     // ':'
+        Y,     // '+'
+        0,
+        Y | Z, // '-'
+        X | Z, // '.'
+        0,
+    ]
+};
+
+/// The classes in simd128 from seven bitmasks per 16 bytes where one per
+/// class took ten: `i8x16.bitmask` issues on one port in V8 on x64, and
+/// it was most of the pass. The planes are digits, letters, the case bit,
+/// `b`/`c`, and the three code planes of `CODE_BY_NIBBLE` (zero outside
+/// digits and the punctuation); scalar ands over the 64-bit planes then
+/// give the ten classes.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
     use core::arch::wasm32::*;
-    let mut c = Classes::default();
+    #[inline(always)]
+    fn nibble_lookup(table: v128, idx: v128) -> v128 {
+        // Every index is below 16, where both swizzles agree; the relaxed
+        // one is a bare `pshufb` in V8.
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            i8x16_relaxed_swizzle(table, idx)
+        }
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        {
+            u8x16_swizzle(table, idx)
+        }
+    }
+    #[inline(always)]
+    fn table(t: [u8; 16]) -> v128 {
+        u8x16(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        )
+    }
+    // `v - lo` in [0, n) as a signed compare after biasing lo to -128
+    // (`i8x16.gt_s` is one `pcmpgtb`); a mask, not just a top bit, since
+    // the digits also select the code planes.
+    #[inline(always)]
+    fn range(v: v128, lo: u8, n: u8) -> v128 {
+        i8x16_gt(
+            u8x16_splat(n.wrapping_sub(128)),
+            u8x16_add(v, u8x16_splat(128u8.wrapping_sub(lo))),
+        )
+    }
+    let (punct_t, code_t) = (table(PUNCT_BY_NIBBLE), table(CODE_BY_NIBBLE));
+    let (mut x, mut y, mut z) = (0u64, 0u64, 0u64);
+    let (mut digit, mut alpha, mut case, mut bc) = (0u64, 0u64, 0u64, 0u64);
     for part in 0..4 {
         // SAFETY: part * 16 + 16 <= 64; v128_load has no alignment
         // requirement.
         let v = unsafe { v128_load(chunk.as_ptr().add(part * 16).cast()) };
-        // `v - lo < n` (unsigned) as the clear top bits of a saturating
-        // add: V8 lowers `i8x16.lt_u` to four instructions on x64, the
-        // saturating add to one (`paddusb`), and the mask is inverted as
-        // a scalar.
-        let range_bits = |lo: u8, n: u8| {
-            let above = u8x16_add_sat(u8x16_sub(v, u8x16_splat(lo)), u8x16_splat(0x80 - n));
-            (!u64::from(u8x16_bitmask(above)) & 0xffff) << (part * 16)
-        };
-        let eq = |b: u8| u8x16_eq(v, u8x16_splat(b));
         let bits = |m: v128| u64::from(u8x16_bitmask(m)) << (part * 16);
-        let open = eq(b'(');
-        let dot = eq(b'.');
-        c.digit |= range_bits(b'0', 10);
-        c.lower |= range_bits(b'a', 26);
-        c.upper |= range_bits(b'A', 26);
-        c.sep |= bits(v128_or(eq(b' '), eq(b'-')));
-        c.paren_plus |= bits(v128_or(open, eq(b'+')));
-        c.dot |= bits(dot);
-        c.punct |= bits(v128_or(v128_or(open, eq(b')')), dot));
-        // Sets whose bytes differ in one bit: one compare after an `or`.
-        let eq_or = |bit: u8, b: u8| u8x16_eq(v128_or(v, u8x16_splat(bit)), u8x16_splat(b));
-        c.one_three |= bits(eq_or(2, b'3'));
-        c.colon |= bits(eq(b':'));
-        c.bc |= bits(eq_or(1, b'c'));
+        let lo = v128_and(v, u8x16_splat(0x0f));
+        let punct = u8x16_eq(nibble_lookup(punct_t, lo), v);
+        let d = range(v, b'0', 10);
+        let code = v128_and(nibble_lookup(code_t, lo), v128_or(punct, d));
+        // Bits 6 and 5 moved to bit 7 by 16-bit shifts (one `psllw`
+        // each; the byte shifts LLVM makes of `code + code` take a mask
+        // in V8): the bits crossing into the next byte land below bit 7.
+        x |= bits(code);
+        y |= bits(u16x8_shl(code, 1));
+        z |= bits(u16x8_shl(code, 2));
+        digit |= bits(d);
+        alpha |= bits(range(v128_or(v, u8x16_splat(0x20)), b'a', 26));
+        // Bit 5, lower case for a letter, moved to bit 7 the same way.
+        case |= bits(u16x8_shl(v, 2));
+        // Bytes that differ in one bit: one compare after an `or`.
+        bc |= bits(u8x16_eq(v128_or(v, u8x16_splat(1)), u8x16_splat(b'c')));
     }
-    c
+    let other = !digit;
+    Classes {
+        digit,
+        lower: alpha & case,
+        upper: alpha & !case,
+        sep: y & z & other,
+        paren_plus: y & !z & other,
+        dot: x & z & other,
+        punct: x & other,
+        one_three: digit & z & !y,
+        colon: z & !x & !y & other,
+        bc,
+    }
 }
 
 /// Two chunks' masks in a simd128 vector, for the gates in wasm.
