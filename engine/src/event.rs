@@ -1057,7 +1057,7 @@ mod tests {
         );
         assert_eq!(ev["attributes"]["veil.location"], "body");
         let with_path = Finding {
-            path: Some(Arc::from("$.email")),
+            path: Some("$.email".into()),
             ..f
         };
         let ev = finding_event(&with_path, data, &ctx);
@@ -1233,7 +1233,7 @@ mod tests {
         let f = Finding {
             confidence: crate::detectors::Confidence::Medium,
             monitor: true,
-            path: Some(Arc::from("$.contact")),
+            path: Some("$.contact".into()),
             ..test_finding("pii.email", Action::Redact, Severity::High, 0..12)
         };
         let records = [
@@ -1282,7 +1282,7 @@ mod tests {
             test_finding("pii.email", Action::Redact, Severity::High, 0..21),
             Finding {
                 monitor: true,
-                path: Some(Arc::from("$.a[\"x\\y\"].b\u{2}")),
+                path: Some("$.a[\"x\\y\"].b\u{2}".into()),
                 confidence: crate::detectors::Confidence::Low,
                 ..test_finding(
                     "secret.aws_access_key_id",
@@ -1292,7 +1292,7 @@ mod tests {
                 )
             },
             Finding {
-                path: Some(Arc::from("$.n")),
+                path: Some("$.n".into()),
                 ..test_finding("pii.phone", Action::Alert, Severity::Low, 44..46)
             },
             test_finding("pii.x", Action::Alert, Severity::Medium, 47..54),

@@ -19,6 +19,9 @@ use crate::redact::{apply_edits, plan_edits, Edit};
 use std::ops::Range;
 use std::sync::Arc;
 
+mod finding_path;
+pub use finding_path::FindingPath;
+
 /// What is being inspected.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
@@ -87,7 +90,7 @@ pub struct Finding {
     pub end: usize,
     /// The field the finding is in, as a JSONPath (`$.user.email`), for
     /// structured bodies and values.
-    pub path: Option<Arc<str>>,
+    pub path: Option<FindingPath>,
 }
 
 /// Something about the buffer itself that is worth an event: it did not
@@ -187,16 +190,19 @@ struct Hit {
 
 /// Where a hit is: its path as segments (what field selectors match), or
 /// already rendered when no rule of the program has selectors (the
-/// validator's paths: hits of one token share one rendering).
+/// validator's paths, all of a scan in one buffer, `Analysis::rendered`:
+/// hits of one token share one rendering).
 #[derive(Debug, Clone)]
 enum HitPath {
     Segments(Vec<Segment>),
-    Rendered(Arc<str>),
+    Rendered(Range<usize>),
 }
 
 /// Findings and notices of one buffer, and how to rewrite it.
 struct Analysis {
     hits: Vec<Hit>,
+    /// The rendered paths `HitPath::Rendered` points into.
+    rendered: Vec<u8>,
     notices: Vec<Notice>,
     kind: ContentKind,
     /// Parts that did not parse as `kind` (bad JSON documents): rewritten
@@ -250,6 +256,7 @@ impl CompiledPolicy {
         let program = self.program(direction, target.kind());
         let mut a = Analysis {
             hits: Vec::new(),
+            rendered: Vec::new(),
             notices: Vec::new(),
             kind: target.content_kind(),
             text_regions: Vec::new(),
@@ -308,7 +315,13 @@ impl CompiledPolicy {
             _ => None,
         };
         let mut findings = Vec::with_capacity(a.hits.len());
-        let mut rendered = String::new();
+        // So every rendered path has `INLINE` bytes from its start (see
+        // `FindingPath::from_arena`).
+        if !a.rendered.is_empty() {
+            a.rendered
+                .resize(a.rendered.len() + finding_path::INLINE, 0);
+        }
+        let mut rendered = Vec::new();
         for hit in a.hits {
             let rule = &self.rules[hit.rule];
             if let Some(h) = &header {
@@ -335,12 +348,12 @@ impl CompiledPolicy {
                 monitor: rule.monitor,
                 start: hit.start,
                 end: hit.end,
-                path: hit.path.map(|p| match p {
+                path: hit.path.and_then(|p| match p {
                     HitPath::Segments(p) => {
                         json::render_path_into(&p, &mut rendered);
-                        Arc::from(rendered.as_str())
+                        FindingPath::from_utf8(&rendered)
                     }
-                    HitPath::Rendered(r) => r,
+                    HitPath::Rendered(r) => FindingPath::from_arena(&a.rendered, r),
                 }),
             });
         }
@@ -623,7 +636,7 @@ impl CompiledPolicy {
             if program.key_rules.is_empty() {
                 let starts: Vec<usize> = hits[lo..hi].iter().map(|h| h.start).collect();
                 if let Some(paths) = json::hit_paths(data, doc.clone(), &starts) {
-                    give_paths(program, &mut hits[lo..hi], &paths);
+                    give_paths(program, &mut hits[lo..hi], &paths, &mut a.rendered);
                     continue;
                 }
             }
@@ -698,7 +711,7 @@ impl CompiledPolicy {
         let Some(paths) = json::hit_paths(data, doc.clone(), &starts) else {
             return false;
         };
-        give_paths(program, hits, &paths);
+        give_paths(program, hits, &paths, &mut a.rendered);
         true
     }
 
@@ -1038,33 +1051,29 @@ fn ats_until_backslash(data: &[u8]) -> (Option<usize>, Vec<usize>) {
 }
 
 /// Gives `hits` (in query order) the validator's `paths`: rendered once
-/// per token unless some rule has field selectors, which match segments.
-fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths) {
+/// per token into `arena` unless some rule has field selectors, which
+/// match segments.
+fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths, arena: &mut Vec<u8>) {
     if program.fields {
         for (q, h) in hits.iter_mut().enumerate() {
             h.path = paths.segments(q).map(HitPath::Segments);
         }
         return;
     }
-    let mut buf = String::new();
-    // The previous answer and the hit holding its rendering (cloned only
-    // when the next hit shares it).
-    let mut last: Option<((usize, usize), usize)> = None;
-    for q in 0..hits.len() {
-        let path = paths.id(q).map(|id| {
-            let shared = match last {
-                Some((seen, at)) if seen == id => hits.get(at).and_then(|h| h.path.clone()),
-                _ => None,
-            };
-            shared.unwrap_or_else(|| {
+    let mut buf = Vec::new();
+    // The previous answer and where it was rendered.
+    let mut last: Option<((usize, usize), Range<usize>)> = None;
+    for (q, h) in hits.iter_mut().enumerate() {
+        h.path = paths.id(q).map(|id| match &last {
+            Some((seen, at)) if *seen == id => HitPath::Rendered(at.clone()),
+            _ => {
                 paths.render_into(q, &mut buf);
-                last = Some((id, q));
-                HitPath::Rendered(Arc::from(buf.as_str()))
-            })
+                let at = arena.len()..arena.len() + buf.len();
+                arena.extend_from_slice(&buf);
+                last = Some((id, at.clone()));
+                HitPath::Rendered(at)
+            }
         });
-        if let Some(h) = hits.get_mut(q) {
-            h.path = path;
-        }
     }
 }
 
@@ -1640,10 +1649,10 @@ mod tests {
         };
         // Valid: paths as the walk gives them, escaped key and body alike.
         let (f, notices) = email(br#"{"a":[1,{"e\u006dail":"jane@example.com"}]}"#);
-        assert_eq!(f, Some((23, Some(Arc::from("$.a[1].email")))));
+        assert_eq!(f, Some((23, Some(FindingPath::from("$.a[1].email")))));
         assert!(notices.is_empty());
         let (f, _) = email(br#"{"a":[1,{"email":"jane@example.com"}]}"#);
-        assert_eq!(f, Some((18, Some(Arc::from("$.a[1].email")))));
+        assert_eq!(f, Some((18, Some(FindingPath::from("$.a[1].email")))));
         // Invalid with a backslash: the optimistic pass is dropped, the
         // tokenizer's error reported, the finding kept without a path.
         let (f, notices) = email(br#"{"n":"\u0041","email":"jane@example.com", oops}"#);

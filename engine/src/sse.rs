@@ -526,7 +526,7 @@ impl SseAssembler {
         let mut finding = f.clone();
         finding.start = start;
         finding.end = end.unwrap_or(start).max(start);
-        finding.path = Some(Arc::from(SSE_TEXT_PATH));
+        finding.path = Some(SSE_TEXT_PATH.into());
         StreamFinding {
             finding,
             value: self.text.get(f.start..f.end).unwrap_or_default().to_vec(),
