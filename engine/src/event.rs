@@ -923,7 +923,6 @@ pub fn block_body(direction: Direction, rule_id: &str, event_id: &str) -> Vec<u8
 mod tests {
     use super::*;
     use crate::bundle::{Action, MaskStyle, Severity};
-    use std::sync::Arc;
 
     #[test]
     fn strings_and_integers_are_written_as_serde_json_writes_them() {
@@ -985,8 +984,8 @@ mod tests {
         span: std::ops::Range<usize>,
     ) -> Finding {
         Finding {
-            rule_id: Arc::from("r"),
-            category: Arc::from(category),
+            rule_id: "r".into(),
+            category: category.into(),
             action,
             severity,
             confidence: crate::detectors::Confidence::High,
@@ -1029,7 +1028,7 @@ mod tests {
     fn event_has_otel_shape_and_no_raw_value() {
         let data = br#"{"email":"jane.doe@example.com"}"#;
         let f = Finding {
-            rule_id: Arc::from("pii-email"),
+            rule_id: "pii-email".into(),
             ..test_finding("pii.email", Action::Redact, Severity::Medium, 10..30)
         };
         let req = RequestInfo {

@@ -17,10 +17,9 @@ use crate::detectors::{has_keyword_before, validators, Confidence, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits, Edit};
 use std::ops::Range;
-use std::sync::Arc;
 
-mod finding_path;
-pub use finding_path::FindingPath;
+mod finding_text;
+pub use finding_text::FindingText;
 
 /// What is being inspected.
 #[derive(Debug, Clone, Copy)]
@@ -75,8 +74,8 @@ fn is_cookie_header(name: &str) -> bool {
 /// One rule matching one span of the inspected buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub rule_id: Arc<str>,
-    pub category: Arc<str>,
+    pub rule_id: FindingText,
+    pub category: FindingText,
     /// The rule's action for this direction.
     pub action: Action,
     pub severity: Severity,
@@ -90,7 +89,7 @@ pub struct Finding {
     pub end: usize,
     /// The field the finding is in, as a JSONPath (`$.user.email`), for
     /// structured bodies and values.
-    pub path: Option<FindingPath>,
+    pub path: Option<FindingText>,
 }
 
 /// Something about the buffer itself that is worth an event: it did not
@@ -144,7 +143,7 @@ pub struct Inspection {
     /// equals `decision` when nothing is in monitor mode.
     pub would_decide: Decision,
     /// The rule that decided a block.
-    pub blocking_rule: Option<Arc<str>>,
+    pub blocking_rule: Option<FindingText>,
     /// The rewritten buffer, present iff `decision == Redact`.
     pub rewritten: Option<Vec<u8>>,
     /// Parse errors and label mismatches (the buffer was still scanned,
@@ -316,10 +315,10 @@ impl CompiledPolicy {
         };
         let mut findings = Vec::with_capacity(a.hits.len());
         // So every rendered path has `INLINE` bytes from its start (see
-        // `FindingPath::from_arena`).
+        // `FindingText::from_arena`).
         if !a.rendered.is_empty() {
             a.rendered
-                .resize(a.rendered.len() + finding_path::INLINE, 0);
+                .resize(a.rendered.len() + finding_text::INLINE, 0);
         }
         let mut rendered = Vec::new();
         for hit in a.hits {
@@ -351,9 +350,9 @@ impl CompiledPolicy {
                 path: hit.path.and_then(|p| match p {
                     HitPath::Segments(p) => {
                         json::render_path_into(&p, &mut rendered);
-                        FindingPath::from_utf8(&rendered)
+                        FindingText::from_utf8(&rendered)
                     }
-                    HitPath::Rendered(r) => FindingPath::from_arena(&a.rendered, r),
+                    HitPath::Rendered(r) => FindingText::from_arena(&a.rendered, r),
                 }),
             });
         }
@@ -363,7 +362,7 @@ impl CompiledPolicy {
                 .then(b.end.cmp(&a.end))
                 .then(a.rule_id.cmp(&b.rule_id))
         });
-        findings.dedup_by(|a, b| a.rule_id == b.rule_id && a.start == b.start && a.end == b.end);
+        findings.dedup_by(|a, b| a.start == b.start && a.end == b.end && a.rule_id == b.rule_id);
         Scanned {
             findings,
             notices: a.notices,
@@ -1649,10 +1648,10 @@ mod tests {
         };
         // Valid: paths as the walk gives them, escaped key and body alike.
         let (f, notices) = email(br#"{"a":[1,{"e\u006dail":"jane@example.com"}]}"#);
-        assert_eq!(f, Some((23, Some(FindingPath::from("$.a[1].email")))));
+        assert_eq!(f, Some((23, Some(FindingText::from("$.a[1].email")))));
         assert!(notices.is_empty());
         let (f, _) = email(br#"{"a":[1,{"email":"jane@example.com"}]}"#);
-        assert_eq!(f, Some((18, Some(FindingPath::from("$.a[1].email")))));
+        assert_eq!(f, Some((18, Some(FindingText::from("$.a[1].email")))));
         // Invalid with a backslash: the optimistic pass is dropped, the
         // tokenizer's error reported, the finding kept without a path.
         let (f, notices) = email(br#"{"n":"\u0041","email":"jane@example.com", oops}"#);
