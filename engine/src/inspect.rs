@@ -1059,16 +1059,18 @@ fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths, arena
         }
         return;
     }
-    let mut buf = Vec::new();
+    // Room for the usual path (`$[17].credential_ref`), so the arena
+    // rarely grows.
+    arena.reserve(hits.len() * 24);
     // The previous answer and where it was rendered.
     let mut last: Option<((usize, usize), Range<usize>)> = None;
     for (q, h) in hits.iter_mut().enumerate() {
         h.path = paths.id(q).map(|id| match &last {
             Some((seen, at)) if *seen == id => HitPath::Rendered(at.clone()),
             _ => {
-                paths.render_into(q, &mut buf);
-                let at = arena.len()..arena.len() + buf.len();
-                arena.extend_from_slice(&buf);
+                let from = arena.len();
+                paths.render_onto(q, arena);
+                let at = from..arena.len();
                 last = Some((id, at.clone()));
                 HitPath::Rendered(at)
             }

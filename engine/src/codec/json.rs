@@ -1017,10 +1017,10 @@ impl HitPaths {
         )
     }
 
-    /// Renders the path of query `q` (as `render_path` does, UTF-8) into
-    /// `out`, which is cleared first; false when `q` has no path.
-    pub fn render_into(&self, q: usize, out: &mut Vec<u8>) -> bool {
-        out.clear();
+    /// Renders the path of query `q` (as `render_path` does, UTF-8) at
+    /// the end of `out` (a caller's buffer of many paths); false when `q`
+    /// has no path.
+    pub fn render_onto(&self, q: usize, out: &mut Vec<u8>) -> bool {
         match self.steps_of(q) {
             Some(steps) => {
                 render_steps(steps, out);
@@ -1411,9 +1411,10 @@ mod tests {
         let starts = [at("1,"), at("xyz"), at("xyz") + 1, at("\"v") + 1, at("7}")];
         let paths = hit_paths(doc, 0..doc.len(), &starts).unwrap_or_default();
         let mut got = Vec::new();
-        let mut buf = b"stale".to_vec();
+        let mut buf = Vec::new();
         for q in 0..paths.len() {
-            assert!(paths.render_into(q, &mut buf));
+            buf.clear();
+            assert!(paths.render_onto(q, &mut buf));
             let segs = paths.segments(q).unwrap_or_default();
             assert_eq!(buf, render_path(&segs).as_bytes());
             got.push(String::from_utf8(buf.clone()).unwrap_or_default());
@@ -1425,7 +1426,9 @@ mod tests {
         assert_eq!(paths.id(1), paths.id(2));
         assert_ne!(paths.id(0), paths.id(1));
         let none = hit_paths(doc, 0..doc.len(), &[doc.len()]).unwrap_or_default();
-        assert!(!none.render_into(0, &mut buf) && none.id(0).is_none());
+        buf = b"kept".to_vec();
+        assert!(!none.render_onto(0, &mut buf) && none.id(0).is_none());
+        assert_eq!(buf, b"kept");
     }
 
     #[test]
