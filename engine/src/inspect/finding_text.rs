@@ -4,7 +4,7 @@
 //! A body full of findings has 1,195 of them per MiB (the mixed corpus).
 //! A heap path each cost a `malloc`, a copy and a `free` per finding per
 //! scan, and the rule id and category, shared `Arc<str>`s, two atomic
-//! increments and two decrements (about 2% of such a scan). Nearly every
+//! increments and two decrements (about 2.5% of such a scan). Nearly every
 //! such text is short, so it is kept inline in the finding: making one is
 //! a copy of a few words, dropping one is nothing. A longer one (deep
 //! documents, long ids) is one shared heap string, as before.
@@ -31,9 +31,10 @@ enum Repr {
 }
 
 /// `bytes[..len]` (UTF-8; the bytes after it are unspecified). The bytes
-/// first, aligned, and a whole number of words: a finding is moved in
-/// whole words, where bytes at odd offsets made each move a
-/// store-forwarding stall.
+/// first and aligned: with the length first they sat at odd offsets and
+/// every move of a finding was byte-wise and stalled on store forwarding
+/// (making a finding in `analyze` still stalls once, on its wide copy of
+/// the narrow stores that built it).
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 struct Inline {
@@ -42,21 +43,21 @@ struct Inline {
 }
 
 impl FindingText {
-    pub fn new(path: &str) -> FindingText {
-        let src = path.as_bytes();
+    pub fn new(text: &str) -> FindingText {
+        let src = text.as_bytes();
         let mut bytes = [0u8; INLINE];
         match (bytes.get_mut(..src.len()), u8::try_from(src.len())) {
             (Some(dst), Ok(len)) => {
                 dst.copy_from_slice(src);
                 FindingText(Repr::Inline(Inline { bytes, len }))
             }
-            _ => FindingText(Repr::Heap(Arc::from(path))),
+            _ => FindingText(Repr::Heap(Arc::from(text))),
         }
     }
 
-    /// `path` as UTF-8 bytes; `None` when they are not UTF-8.
-    pub fn from_utf8(path: &[u8]) -> Option<FindingText> {
-        std::str::from_utf8(path).ok().map(FindingText::new)
+    /// `text` as UTF-8 bytes; `None` when they are not UTF-8.
+    pub fn from_utf8(text: &[u8]) -> Option<FindingText> {
+        std::str::from_utf8(text).ok().map(FindingText::new)
     }
 
     /// The path rendered at `arena[range]` (whole UTF-8, as the renderer
