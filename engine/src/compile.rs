@@ -9,6 +9,7 @@ use crate::bundle::{
 };
 use crate::codec::selector::Selector;
 use crate::detectors::{Builtin, Confidence, Trigger};
+use crate::inspect::FindingText;
 use crate::media::MediaPattern;
 use std::sync::Arc;
 
@@ -104,8 +105,9 @@ pub(crate) enum Detector {
 
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
-    pub id: Arc<str>,
-    pub category: Arc<str>,
+    /// Copied into each finding (short ones inline: no atomic count).
+    pub id: FindingText,
+    pub category: FindingText,
     pub detector: usize,
     pub actions: [Action; 2],
     pub mask: MaskStyle,
@@ -348,8 +350,8 @@ impl CompiledPolicy {
             };
             rules.push((
                 CompiledRule {
-                    id: Arc::from(rule.id.as_str()),
-                    category: Arc::from(rule.category.as_str()),
+                    id: FindingText::new(&rule.id),
+                    category: FindingText::new(&rule.category),
                     detector,
                     actions: [rule.action.request, rule.action.response],
                     mask: rule.mask,

@@ -923,7 +923,6 @@ pub fn block_body(direction: Direction, rule_id: &str, event_id: &str) -> Vec<u8
 mod tests {
     use super::*;
     use crate::bundle::{Action, MaskStyle, Severity};
-    use std::sync::Arc;
 
     #[test]
     fn strings_and_integers_are_written_as_serde_json_writes_them() {
@@ -985,8 +984,8 @@ mod tests {
         span: std::ops::Range<usize>,
     ) -> Finding {
         Finding {
-            rule_id: Arc::from("r"),
-            category: Arc::from(category),
+            rule_id: "r".into(),
+            category: category.into(),
             action,
             severity,
             confidence: crate::detectors::Confidence::High,
@@ -1029,7 +1028,7 @@ mod tests {
     fn event_has_otel_shape_and_no_raw_value() {
         let data = br#"{"email":"jane.doe@example.com"}"#;
         let f = Finding {
-            rule_id: Arc::from("pii-email"),
+            rule_id: "pii-email".into(),
             ..test_finding("pii.email", Action::Redact, Severity::Medium, 10..30)
         };
         let req = RequestInfo {
@@ -1057,7 +1056,7 @@ mod tests {
         );
         assert_eq!(ev["attributes"]["veil.location"], "body");
         let with_path = Finding {
-            path: Some(Arc::from("$.email")),
+            path: Some("$.email".into()),
             ..f
         };
         let ev = finding_event(&with_path, data, &ctx);
@@ -1233,7 +1232,7 @@ mod tests {
         let f = Finding {
             confidence: crate::detectors::Confidence::Medium,
             monitor: true,
-            path: Some(Arc::from("$.contact")),
+            path: Some("$.contact".into()),
             ..test_finding("pii.email", Action::Redact, Severity::High, 0..12)
         };
         let records = [
@@ -1282,7 +1281,7 @@ mod tests {
             test_finding("pii.email", Action::Redact, Severity::High, 0..21),
             Finding {
                 monitor: true,
-                path: Some(Arc::from("$.a[\"x\\y\"].b\u{2}")),
+                path: Some("$.a[\"x\\y\"].b\u{2}".into()),
                 confidence: crate::detectors::Confidence::Low,
                 ..test_finding(
                     "secret.aws_access_key_id",
@@ -1292,7 +1291,7 @@ mod tests {
                 )
             },
             Finding {
-                path: Some(Arc::from("$.n")),
+                path: Some("$.n".into()),
                 ..test_finding("pii.phone", Action::Alert, Severity::Low, 44..46)
             },
             test_finding("pii.x", Action::Alert, Severity::Medium, 47..54),

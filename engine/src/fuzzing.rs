@@ -12,7 +12,7 @@ use crate::redact::{apply_edits, Edit};
 use crate::sse::{AssemblyLimits, SseAssembler};
 use crate::stream::{Framing, Release, StreamScanner, StreamWindow};
 use crate::{ContentKind, MaskStyle};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// serde_json stops at 128 levels; deeper documents are compared only
 /// against our own limit.
@@ -132,7 +132,7 @@ pub fn json(data: &[u8]) {
                 start,
                 end,
                 mask,
-                category: Arc::from("pii.fuzz"),
+                category: "pii.fuzz".into(),
             }
         })
         .collect();

@@ -17,7 +17,9 @@ use crate::detectors::{has_keyword_before, validators, Confidence, Input, Span};
 use crate::media::{essence, ContentKind};
 use crate::redact::{apply_edits, plan_edits, Edit};
 use std::ops::Range;
-use std::sync::Arc;
+
+mod finding_text;
+pub use finding_text::FindingText;
 
 /// What is being inspected.
 #[derive(Debug, Clone, Copy)]
@@ -72,8 +74,8 @@ fn is_cookie_header(name: &str) -> bool {
 /// One rule matching one span of the inspected buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub rule_id: Arc<str>,
-    pub category: Arc<str>,
+    pub rule_id: FindingText,
+    pub category: FindingText,
     /// The rule's action for this direction.
     pub action: Action,
     pub severity: Severity,
@@ -87,7 +89,7 @@ pub struct Finding {
     pub end: usize,
     /// The field the finding is in, as a JSONPath (`$.user.email`), for
     /// structured bodies and values.
-    pub path: Option<Arc<str>>,
+    pub path: Option<FindingText>,
 }
 
 /// Something about the buffer itself that is worth an event: it did not
@@ -141,7 +143,7 @@ pub struct Inspection {
     /// equals `decision` when nothing is in monitor mode.
     pub would_decide: Decision,
     /// The rule that decided a block.
-    pub blocking_rule: Option<Arc<str>>,
+    pub blocking_rule: Option<FindingText>,
     /// The rewritten buffer, present iff `decision == Redact`.
     pub rewritten: Option<Vec<u8>>,
     /// Parse errors and label mismatches (the buffer was still scanned,
@@ -187,16 +189,19 @@ struct Hit {
 
 /// Where a hit is: its path as segments (what field selectors match), or
 /// already rendered when no rule of the program has selectors (the
-/// validator's paths: hits of one token share one rendering).
+/// validator's paths, all of a scan in one buffer, `Analysis::rendered`:
+/// hits of one token share one rendering).
 #[derive(Debug, Clone)]
 enum HitPath {
     Segments(Vec<Segment>),
-    Rendered(Arc<str>),
+    Rendered(Range<usize>),
 }
 
 /// Findings and notices of one buffer, and how to rewrite it.
 struct Analysis {
     hits: Vec<Hit>,
+    /// The rendered paths `HitPath::Rendered` points into.
+    rendered: Vec<u8>,
     notices: Vec<Notice>,
     kind: ContentKind,
     /// Parts that did not parse as `kind` (bad JSON documents): rewritten
@@ -250,6 +255,7 @@ impl CompiledPolicy {
         let program = self.program(direction, target.kind());
         let mut a = Analysis {
             hits: Vec::new(),
+            rendered: Vec::new(),
             notices: Vec::new(),
             kind: target.content_kind(),
             text_regions: Vec::new(),
@@ -308,7 +314,13 @@ impl CompiledPolicy {
             _ => None,
         };
         let mut findings = Vec::with_capacity(a.hits.len());
-        let mut rendered = String::new();
+        // So every rendered path has `INLINE` bytes from its start (see
+        // `FindingText::from_arena`).
+        if !a.rendered.is_empty() {
+            a.rendered
+                .resize(a.rendered.len() + finding_text::INLINE, 0);
+        }
+        let mut rendered = Vec::new();
         for hit in a.hits {
             let rule = &self.rules[hit.rule];
             if let Some(h) = &header {
@@ -335,12 +347,12 @@ impl CompiledPolicy {
                 monitor: rule.monitor,
                 start: hit.start,
                 end: hit.end,
-                path: hit.path.map(|p| match p {
+                path: hit.path.and_then(|p| match p {
                     HitPath::Segments(p) => {
                         json::render_path_into(&p, &mut rendered);
-                        Arc::from(rendered.as_str())
+                        FindingText::from_utf8(&rendered)
                     }
-                    HitPath::Rendered(r) => r,
+                    HitPath::Rendered(r) => FindingText::from_arena(&a.rendered, r),
                 }),
             });
         }
@@ -350,7 +362,7 @@ impl CompiledPolicy {
                 .then(b.end.cmp(&a.end))
                 .then(a.rule_id.cmp(&b.rule_id))
         });
-        findings.dedup_by(|a, b| a.rule_id == b.rule_id && a.start == b.start && a.end == b.end);
+        findings.dedup_by(|a, b| a.start == b.start && a.end == b.end && a.rule_id == b.rule_id);
         Scanned {
             findings,
             notices: a.notices,
@@ -623,7 +635,7 @@ impl CompiledPolicy {
             if program.key_rules.is_empty() {
                 let starts: Vec<usize> = hits[lo..hi].iter().map(|h| h.start).collect();
                 if let Some(paths) = json::hit_paths(data, doc.clone(), &starts) {
-                    give_paths(program, &mut hits[lo..hi], &paths);
+                    give_paths(program, &mut hits[lo..hi], &paths, &mut a.rendered);
                     continue;
                 }
             }
@@ -698,7 +710,7 @@ impl CompiledPolicy {
         let Some(paths) = json::hit_paths(data, doc.clone(), &starts) else {
             return false;
         };
-        give_paths(program, hits, &paths);
+        give_paths(program, hits, &paths, &mut a.rendered);
         true
     }
 
@@ -1038,33 +1050,31 @@ fn ats_until_backslash(data: &[u8]) -> (Option<usize>, Vec<usize>) {
 }
 
 /// Gives `hits` (in query order) the validator's `paths`: rendered once
-/// per token unless some rule has field selectors, which match segments.
-fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths) {
+/// per token into `arena` unless some rule has field selectors, which
+/// match segments.
+fn give_paths(program: &Program, hits: &mut [Hit], paths: &json::HitPaths, arena: &mut Vec<u8>) {
     if program.fields {
         for (q, h) in hits.iter_mut().enumerate() {
             h.path = paths.segments(q).map(HitPath::Segments);
         }
         return;
     }
-    let mut buf = String::new();
-    // The previous answer and the hit holding its rendering (cloned only
-    // when the next hit shares it).
-    let mut last: Option<((usize, usize), usize)> = None;
-    for q in 0..hits.len() {
-        let path = paths.id(q).map(|id| {
-            let shared = match last {
-                Some((seen, at)) if seen == id => hits.get(at).and_then(|h| h.path.clone()),
-                _ => None,
-            };
-            shared.unwrap_or_else(|| {
-                paths.render_into(q, &mut buf);
-                last = Some((id, q));
-                HitPath::Rendered(Arc::from(buf.as_str()))
-            })
+    // Room for the usual path (`$[17].credential_ref`), so the arena
+    // rarely grows.
+    arena.reserve(hits.len() * 24);
+    // The previous answer and where it was rendered.
+    let mut last: Option<((usize, usize), Range<usize>)> = None;
+    for (q, h) in hits.iter_mut().enumerate() {
+        h.path = paths.id(q).map(|id| match &last {
+            Some((seen, at)) if *seen == id => HitPath::Rendered(at.clone()),
+            _ => {
+                let from = arena.len();
+                paths.render_onto(q, arena);
+                let at = from..arena.len();
+                last = Some((id, at.clone()));
+                HitPath::Rendered(at)
+            }
         });
-        if let Some(h) = hits.get_mut(q) {
-            h.path = path;
-        }
     }
 }
 
@@ -1640,10 +1650,10 @@ mod tests {
         };
         // Valid: paths as the walk gives them, escaped key and body alike.
         let (f, notices) = email(br#"{"a":[1,{"e\u006dail":"jane@example.com"}]}"#);
-        assert_eq!(f, Some((23, Some(Arc::from("$.a[1].email")))));
+        assert_eq!(f, Some((23, Some(FindingText::from("$.a[1].email")))));
         assert!(notices.is_empty());
         let (f, _) = email(br#"{"a":[1,{"email":"jane@example.com"}]}"#);
-        assert_eq!(f, Some((18, Some(Arc::from("$.a[1].email")))));
+        assert_eq!(f, Some((18, Some(FindingText::from("$.a[1].email")))));
         // Invalid with a backslash: the optimistic pass is dropped, the
         // tokenizer's error reported, the finding kept without a path.
         let (f, notices) = email(br#"{"n":"\u0041","email":"jane@example.com", oops}"#);

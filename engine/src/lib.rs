@@ -32,7 +32,7 @@ pub use event::{
     block_body, finding_event, finding_record, masked_preview, notice_event, notice_record,
     AttrValue, EventContext, Record, RequestInfo,
 };
-pub use inspect::{BodyPlan, Decision, Finding, Inspection, Notice, Target};
+pub use inspect::{BodyPlan, Decision, Finding, FindingText, Inspection, Notice, Target};
 pub use media::ContentKind;
 pub use sse::{AssemblyLimits, SseAssembler, SseSettings};
 pub use stream::{Framing, Release, StreamFinding, StreamScanner, StreamWindow};

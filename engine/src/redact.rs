@@ -5,9 +5,8 @@
 //! same length, so redacted JSON is still valid JSON.
 
 use crate::bundle::MaskStyle;
-use crate::inspect::Finding;
+use crate::inspect::{Finding, FindingText};
 use crate::media::ContentKind;
-use std::sync::Arc;
 
 /// One planned rewrite of `data[start..end]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +14,7 @@ pub struct Edit {
     pub start: usize,
     pub end: usize,
     pub mask: MaskStyle,
-    pub category: Arc<str>,
+    pub category: FindingText,
 }
 
 /// Merges overlapping findings into sorted, disjoint edits. When findings
@@ -411,8 +410,8 @@ mod tests {
 
     fn finding(start: usize, end: usize, mask: MaskStyle) -> Finding {
         Finding {
-            rule_id: Arc::from("r"),
-            category: Arc::from("pii.test"),
+            rule_id: "r".into(),
+            category: "pii.test".into(),
             action: Action::Redact,
             severity: Severity::Medium,
             confidence: crate::detectors::Confidence::High,

@@ -40,14 +40,13 @@ use crate::codec::json::{self, Leaf, LeafSink};
 use crate::codec::selector::Selector;
 use crate::codec::Decoded;
 use crate::compile::{CompiledPolicy, Direction, PolicyError};
-use crate::inspect::{Finding, Notice, Target};
+use crate::inspect::{Finding, FindingText, Notice, Target};
 use crate::media::ContentKind;
 use crate::redact::{apply_edits, merge_edits, Edit};
 use crate::stream::{Release, StreamFinding};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::Arc;
 
 /// Held raw event bytes, by default.
 pub const DEFAULT_MAX_HELD_BYTES: usize = 256 * 1024;
@@ -276,9 +275,9 @@ pub struct SseAssembler {
     text: Vec<u8>,
     text_base: usize,
     /// Pieces of findings still to mask in events not yet released.
-    carries: Vec<(Range<usize>, Arc<str>)>,
+    carries: Vec<(Range<usize>, FindingText)>,
     /// Findings already reported that reach into held events.
-    reported: Vec<(Arc<str>, Range<usize>)>,
+    reported: Vec<(FindingText, Range<usize>)>,
     limit_noticed: bool,
     blocked: bool,
     scratch: Vec<u8>,
@@ -526,7 +525,7 @@ impl SseAssembler {
         let mut finding = f.clone();
         finding.start = start;
         finding.end = end.unwrap_or(start).max(start);
-        finding.path = Some(Arc::from(SSE_TEXT_PATH));
+        finding.path = Some(SSE_TEXT_PATH.into());
         StreamFinding {
             finding,
             value: self.text.get(f.start..f.end).unwrap_or_default().to_vec(),
@@ -539,7 +538,7 @@ fn push_pieces(
     ev: &HeldEvent,
     range: Range<usize>,
     mask: MaskStyle,
-    category: &Arc<str>,
+    category: &FindingText,
     edits: &mut Vec<Edit>,
 ) {
     for fr in &ev.fragments {

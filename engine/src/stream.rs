@@ -27,11 +27,10 @@
 
 use crate::bundle::{Action, MaskStyle};
 use crate::compile::{CompiledPolicy, Detector, Direction, LocationKind};
-use crate::inspect::{Finding, Notice, Target};
+use crate::inspect::{Finding, FindingText, Notice, Target};
 use crate::media::ContentKind;
 use crate::redact::{apply_edits, merge_edits, plan_edits, Edit};
 use crate::sse::{ScannedEvent, SseAssembler};
-use std::sync::Arc;
 
 /// Bytes released per window at least; larger steps cost more memory,
 /// smaller ones rescan the overlap more often.
@@ -185,7 +184,7 @@ pub struct Release {
     pub findings: Vec<StreamFinding>,
     /// Set when an enforced block rule matched: nothing more is released
     /// and the stream must be refused.
-    pub blocked: Option<Arc<str>>,
+    pub blocked: Option<FindingText>,
     /// Things worth an event that are not findings (`sse_hold_limit`).
     pub notices: Vec<Notice>,
 }
@@ -234,7 +233,7 @@ impl JsonCursor {
 #[derive(Debug, Clone)]
 struct Carry {
     end: usize,
-    category: Arc<str>,
+    category: FindingText,
 }
 
 /// Streaming inspection state of one body.
@@ -254,7 +253,7 @@ pub struct StreamScanner {
     searched: usize,
     json: JsonCursor,
     carry: Option<Carry>,
-    blocked: Option<Arc<str>>,
+    blocked: Option<FindingText>,
     /// Joins the text of complete server-sent events.
     assembler: Option<Box<SseAssembler>>,
 }
@@ -324,7 +323,7 @@ impl StreamScanner {
         self.offset
     }
 
-    pub fn blocked(&self) -> Option<&Arc<str>> {
+    pub fn blocked(&self) -> Option<&FindingText> {
         self.blocked.as_ref()
     }
 
@@ -648,7 +647,7 @@ mod tests {
         ct: Option<&str>,
         data: &[u8],
         sizes: &[usize],
-    ) -> (Vec<u8>, Vec<StreamFinding>, Option<Arc<str>>, usize) {
+    ) -> (Vec<u8>, Vec<StreamFinding>, Option<FindingText>, usize) {
         let mut s = StreamScanner::new(p, dir, ct);
         let (mut out, mut findings, mut max_held) = (Vec::new(), Vec::new(), 0);
         let mut pos = 0;

@@ -43,12 +43,11 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use veil_engine::event::FindingLines;
 use veil_engine::{
     block_body, finding_record, notice_record, AttrValue, BodyHandling, BodyMode, Decision,
-    DecodeError, Decoder, Direction, Encoder, Encoding, EventContext, Finding, Inspection, Record,
-    Release, RequestInfo, Severity, StreamScanner, Target, UnsupportedEncoding,
+    DecodeError, Decoder, Direction, Encoder, Encoding, EventContext, Finding, FindingText,
+    Inspection, Record, Release, RequestInfo, Severity, StreamScanner, Target, UnsupportedEncoding,
 };
 
 /// The filter-state key (`set_property` path) of the per-request summary:
@@ -65,7 +64,7 @@ struct Summary {
     response: Option<Decision>,
     findings: u32,
     monitor: u32,
-    rules: Vec<Arc<str>>,
+    rules: Vec<FindingText>,
     notices: Vec<&'static str>,
     /// Findings where the shadow bundle differs from the enforced one.
     shadow_diffs: u32,
@@ -1330,7 +1329,7 @@ mod tests {
         let mut s = Summary {
             request: Some(Decision::Redact),
             findings: 2,
-            rules: vec![Arc::from("pii-email")],
+            rules: vec!["pii-email".into()],
             ..Default::default()
         };
         assert_eq!(

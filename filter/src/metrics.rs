@@ -11,8 +11,7 @@
 use crate::host::{self, MetricKind};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
-use veil_engine::{Decision, Direction, Finding};
+use veil_engine::{Decision, Direction, Finding, FindingText};
 
 /// Envoy `stats_config.stats_tags` entries (`[{"tag_name", "regex"}]`)
 /// that turn veil's name-embedded labels into Prometheus labels. Every
@@ -70,7 +69,7 @@ struct PerDirection {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FindingKey {
-    rule: Arc<str>,
+    rule: FindingText,
     direction: usize,
     action: &'static str,
     monitor: bool,

@@ -1017,10 +1017,10 @@ impl HitPaths {
         )
     }
 
-    /// Renders the path of query `q` (as `render_path` does) into `out`,
-    /// which is cleared first; false when `q` has no path.
-    pub fn render_into(&self, q: usize, out: &mut String) -> bool {
-        out.clear();
+    /// Renders the path of query `q` (as `render_path` does, UTF-8) at
+    /// the end of `out` (a caller's buffer of many paths); false when `q`
+    /// has no path.
+    pub fn render_onto(&self, q: usize, out: &mut Vec<u8>) -> bool {
         match self.steps_of(q) {
             Some(steps) => {
                 render_steps(steps, out);
@@ -1042,13 +1042,15 @@ impl HitPaths {
 /// card number used as a key cannot leak) are shown as `*`; long paths are
 /// cut at `MAX_RENDERED_PATH` bytes with `…`.
 pub fn render_path(path: &[Segment]) -> String {
-    let mut s = String::with_capacity(32);
+    let mut s = Vec::with_capacity(32);
     render_path_into(path, &mut s);
-    s
+    // `render_steps` writes ASCII and whole `…`s: always UTF-8.
+    String::from_utf8(s).unwrap_or_default()
 }
 
-/// `render_path` into `out` (cleared first), which a caller reuses.
-pub fn render_path_into(path: &[Segment], out: &mut String) {
+/// `render_path` as UTF-8 bytes into `out` (cleared first), which a
+/// caller reuses.
+pub fn render_path_into(path: &[Segment], out: &mut Vec<u8>) {
     out.clear();
     render_steps(
         path.iter().map(|s| match s {
@@ -1059,31 +1061,33 @@ pub fn render_path_into(path: &[Segment], out: &mut String) {
     );
 }
 
-fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut String) {
+/// Bytes, not chars: a path per finding, and every byte written is ASCII
+/// but the cut's `…`, which goes in whole.
+fn render_steps<'a>(path: impl Iterator<Item = StepRef<'a>>, s: &mut Vec<u8>) {
     let start = s.len();
-    s.push('$');
+    s.push(b'$');
     for seg in path {
         if s.len() - start > MAX_RENDERED_PATH {
-            s.push('…');
+            s.extend_from_slice("…".as_bytes());
             break;
         }
         match seg {
             StepRef::Index(i) => {
-                s.push('[');
+                s.push(b'[');
                 push_decimal(s, i);
-                s.push(']');
+                s.push(b']');
             }
-            StepRef::Key(k) => {
-                if !push_plain_key(s, k) {
-                    s.push_str(".*");
-                }
+            StepRef::Key(k) if plain_key(k) => {
+                s.push(b'.');
+                s.extend_from_slice(k);
             }
+            StepRef::Key(_) => s.extend_from_slice(b".*"),
         }
     }
 }
 
 /// `i` in decimal, without the formatting machinery (a path per hit).
-fn push_decimal(s: &mut String, mut i: usize) {
+fn push_decimal(s: &mut Vec<u8>, mut i: usize) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     while let Some(d) = digits.get_mut(at.wrapping_sub(1)) {
@@ -1094,17 +1098,7 @@ fn push_decimal(s: &mut String, mut i: usize) {
             break;
         }
     }
-    push_ascii(s, digits.get(at..).unwrap_or_default());
-}
-
-/// Appends `ascii` (known ASCII: a plain key, digits) byte for char. The
-/// mask tells the compiler each char is one byte, so a push is a store,
-/// without `from_utf8`'s call or a char's UTF-8 encoding.
-fn push_ascii(s: &mut String, ascii: &[u8]) {
-    s.reserve(ascii.len());
-    for &b in ascii {
-        s.push(char::from(b & 0x7f));
-    }
+    s.extend_from_slice(digits.get(at..).unwrap_or_default());
 }
 
 pub const MAX_RENDERED_PATH: usize = 200;
@@ -1127,28 +1121,21 @@ const KEY_CLASS: [u8; 256] = {
     t
 };
 
-/// Appends `.k` when `k` is shown as it is: 1 to 64 bytes of
-/// `[A-Za-z0-9_$-]`, not starting with a digit, no 4 digits in a row;
-/// otherwise appends nothing and returns false. One pass that checks and
-/// copies (a rendered path per finding).
-fn push_plain_key(s: &mut String, k: &[u8]) -> bool {
+/// Whether key `k` is shown as it is: 1 to 64 bytes of `[A-Za-z0-9_$-]`,
+/// not starting with a digit, no 4 digits in a row (a rendered path per
+/// finding: one table lookup per byte, no copy until it passes).
+fn plain_key(k: &[u8]) -> bool {
     if k.is_empty() || k.len() > 64 || k.first().is_some_and(u8::is_ascii_digit) {
         return false;
     }
-    let mark = s.len();
-    s.reserve(k.len() + 1);
-    s.push('.');
     // Digits in a row so far.
     let mut run = 0u32;
     for &b in k {
         let class = KEY_CLASS[b as usize];
         run = if class == 1 { run + 1 } else { 0 };
         if class == 0 || run == 4 {
-            s.truncate(mark);
             return false;
         }
-        // Every class-1/2 byte is ASCII: the mask makes each push a store.
-        s.push(char::from(b & 0x7f));
     }
     true
 }
@@ -1341,17 +1328,18 @@ mod tests {
         assert_eq!(a.0.len(), 6);
     }
 
-    /// Whether `push_plain_key` shows `k`; when it does, what it appends
-    /// must be `.k` (and nothing when it does not).
-    fn plain_key(k: &[u8]) -> bool {
-        let mut s = String::from("$");
-        let shown = push_plain_key(&mut s, k);
+    /// Whether a path shows key `k`; when it does, it must be `$.k` (and
+    /// `$.*` when it does not).
+    fn shows_key(k: &[u8]) -> bool {
+        let mut s = b"stale".to_vec();
+        render_path_into(&[Segment::Key(k.to_vec())], &mut s);
+        let shown = plain_key(k);
         let want: Vec<u8> = if shown {
             [b"$.".as_slice(), k].concat()
         } else {
-            b"$".to_vec()
+            b"$.*".to_vec()
         };
-        assert_eq!(s.as_bytes(), want, "{k:?}");
+        assert_eq!(s, want, "{k:?}");
         shown
     }
 
@@ -1383,7 +1371,7 @@ mod tests {
                     }
                 })
                 .collect();
-            assert_eq!(plain_key(&k), plain_key_reference(&k), "{k:?}");
+            assert_eq!(shows_key(&k), plain_key_reference(&k), "{k:?}");
         }
         for k in [
             &b"user_id"[..],
@@ -1395,7 +1383,7 @@ mod tests {
             &[b'k'; 64],
             &[b'k'; 65],
         ] {
-            assert_eq!(plain_key(k), plain_key_reference(k), "{k:?}");
+            assert_eq!(shows_key(k), plain_key_reference(k), "{k:?}");
         }
     }
 
@@ -1423,12 +1411,13 @@ mod tests {
         let starts = [at("1,"), at("xyz"), at("xyz") + 1, at("\"v") + 1, at("7}")];
         let paths = hit_paths(doc, 0..doc.len(), &starts).unwrap_or_default();
         let mut got = Vec::new();
-        let mut buf = String::from("stale");
+        let mut buf = Vec::new();
         for q in 0..paths.len() {
-            assert!(paths.render_into(q, &mut buf));
+            buf.clear();
+            assert!(paths.render_onto(q, &mut buf));
             let segs = paths.segments(q).unwrap_or_default();
-            assert_eq!(buf, render_path(&segs));
-            got.push(buf.clone());
+            assert_eq!(buf, render_path(&segs).as_bytes());
+            got.push(String::from_utf8(buf.clone()).unwrap_or_default());
         }
         assert_eq!(
             got,
@@ -1437,7 +1426,9 @@ mod tests {
         assert_eq!(paths.id(1), paths.id(2));
         assert_ne!(paths.id(0), paths.id(1));
         let none = hit_paths(doc, 0..doc.len(), &[doc.len()]).unwrap_or_default();
-        assert!(!none.render_into(0, &mut buf) && none.id(0).is_none());
+        buf = b"kept".to_vec();
+        assert!(!none.render_onto(0, &mut buf) && none.id(0).is_none());
+        assert_eq!(buf, b"kept");
     }
 
     #[test]
