@@ -91,6 +91,12 @@ pub(crate) struct Shape {
     /// when the class is ASCII only.
     nibbles: [Option<Nibbles>; MAX_CLASSES],
     slots: usize,
+    /// No alternative is ever tried: no `Split`, and every repetition is
+    /// possessive, exact (`{n}`) or last, so its longest run is the only
+    /// one that can be followed by a match. `find` then walks the
+    /// program once (`find_linear`) without a step budget or recursion;
+    /// most catalogue patterns are of this form.
+    linear: bool,
 }
 
 /// A matcher being built from the parsed pattern.
@@ -130,6 +136,7 @@ impl Shape {
             classes: [[0; 4]; MAX_CLASSES],
             nibbles: [None; MAX_CLASSES],
             slots: b.slots,
+            linear: b.linear(),
         };
         s.prog[..b.prog.len()].copy_from_slice(&b.prog);
         s.lits[..b.lits.len()].copy_from_slice(&b.lits);
@@ -269,6 +276,26 @@ impl Builder {
         Some(())
     }
 
+    /// See `Shape::linear`. Called after `mark_possessive`.
+    fn linear(&self) -> bool {
+        self.prog.iter().enumerate().all(|(pc, inst)| match *inst {
+            Inst::Split(..) | Inst::Jump(_) => false,
+            Inst::Repeat {
+                min,
+                max,
+                possessive,
+                ..
+            } => {
+                possessive
+                    || min == max
+                    || self.prog[pc + 1..]
+                        .iter()
+                        .all(|i| matches!(i, Inst::Save(_) | Inst::Match))
+            }
+            _ => true,
+        })
+    }
+
     /// A repetition followed by something that must start with a byte
     /// outside its class can only be followed by a match after its longest
     /// run.
@@ -300,6 +327,14 @@ impl Builder {
 impl Shape {
     /// The end of the leftmost-first match anchored at `hay[0]`.
     pub(crate) fn find(&self, hay: &[u8]) -> Result<Option<usize>, GaveUp> {
+        if self.linear {
+            return Ok(self.find_linear(hay));
+        }
+        self.find_backtracking(hay)
+    }
+
+    /// `find` by the general matcher (what `find_linear` is held to).
+    fn find_backtracking(&self, hay: &[u8]) -> Result<Option<usize>, GaveUp> {
         let mut slots = [usize::MAX; 0];
         let mut run = Run {
             shape: self,
@@ -333,6 +368,65 @@ impl Shape {
             (Some(s), Some(e)) if s != usize::MAX && e != usize::MAX => Some((s, e)),
             _ => None,
         })
+    }
+}
+
+impl Shape {
+    /// `find` for a linear program (`Shape::linear`): each instruction
+    /// once, in order, each repetition taking its longest run.
+    fn find_linear(&self, hay: &[u8]) -> Option<usize> {
+        let mut pos = 0;
+        for inst in &self.prog {
+            match *inst {
+                Inst::Match => return Some(pos),
+                Inst::Byte(b) => {
+                    if hay.get(pos) != Some(&b) {
+                        return None;
+                    }
+                    pos += 1;
+                }
+                Inst::Lit { at, len } => {
+                    let (at, len) = (at as usize, len as usize);
+                    match (self.lits.get(at..at + len), hay.get(pos..pos + len)) {
+                        (Some(lit), Some(h)) if super::same_bytes(lit, h) => pos += len,
+                        _ => return None,
+                    }
+                }
+                Inst::Class(c) => match hay.get(pos) {
+                    Some(&b) if set_has(&self.classes[usize::from(c)], b) => pos += 1,
+                    _ => return None,
+                },
+                Inst::Repeat {
+                    class, min, max, ..
+                } => {
+                    let run = self.run_of(class, hay.get(pos..).unwrap_or(&[]), max);
+                    if run < usize::try_from(min).unwrap_or(usize::MAX) {
+                        return None;
+                    }
+                    pos += run;
+                }
+                Inst::Save(_) => {}
+                Inst::Split(..) | Inst::Jump(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// The longest run of at most `max` leading bytes of `rest` in class
+    /// `class`. The vector counter reads whole blocks: a bound below 16
+    /// (`[0-9]{10,13}`) clamps its answer instead of cutting the bytes it
+    /// may read, which would leave them to the byte-by-byte loop.
+    #[inline]
+    fn run_of(&self, class: u16, rest: &[u8], max: u32) -> usize {
+        let c = usize::from(class);
+        let limit = usize::try_from(max).unwrap_or(usize::MAX);
+        match self.nibbles.get(c) {
+            Some(Some(t)) => {
+                let read = rest.len().min(limit.max(16));
+                t.run(&rest[..read]).min(limit)
+            }
+            _ => run_scalar(&self.classes[c], &rest[..rest.len().min(limit)]),
+        }
     }
 }
 
@@ -393,14 +487,8 @@ impl Run<'_> {
                     max,
                     possessive,
                 } => {
-                    let c = usize::from(class);
-                    let limit = usize::try_from(max).unwrap_or(usize::MAX);
                     let rest = self.hay.get(pos..).unwrap_or(&[]);
-                    let rest = &rest[..rest.len().min(limit)];
-                    let run = match self.shape.nibbles.get(c) {
-                        Some(Some(t)) => t.run(rest),
-                        _ => run_scalar(&self.shape.classes[c], rest),
-                    };
+                    let run = self.shape.run_of(class, rest, max);
                     let min = usize::try_from(min).unwrap_or(usize::MAX);
                     if run < min {
                         return Ok(None);
@@ -635,6 +723,7 @@ mod tests {
             r"glpat-(?:[A-Za-z0-9_-]{5,}\.[0-9a-z]{2}\.[0-9a-z]{2,3}|[A-Za-z0-9_-]{4})",
             r"[0-9]{2,4}:AA[A-Za-z0-9_-]{3}",
             r"a(?:b|bc){0,3}c",
+            r"x[0-9]{2,4}y-[a-f]{1,20}",
         ];
         for p in patterns {
             let shape = Shape::new(p).unwrap_or_else(|| panic!("{p} has no shape"));
@@ -643,6 +732,7 @@ mod tests {
             alphabet.extend_from_slice(b"-_.=+/:~ AAT3B");
             for hay in inputs(&alphabet, p.len() as u64) {
                 let want = re.find(&hay).map(|m| m.end());
+                assert_eq!(shape.find_backtracking(&hay), Ok(want), "{p} backtracking");
                 assert_eq!(
                     shape.find(&hay),
                     Ok(want),
@@ -655,6 +745,27 @@ mod tests {
                     .map(|m| (m.start(), m.end()));
                 assert_eq!(shape.group(&hay, 1), Ok(want_group), "{p} group on {hay:?}");
             }
+        }
+    }
+
+    #[test]
+    fn linear_programs_are_told_apart() {
+        for p in [
+            r"gh[pousr]_[A-Za-z0-9]{6}",
+            r"xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24}",
+            r"x[0-9]{2,4}y",
+            r"[a-z]{3}[0-9]Q~[a-z.-]{31,34}",
+            r"eyJ[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]*",
+        ] {
+            assert!(Shape::new(p).is_some_and(|s| s.linear), "{p}");
+        }
+        for p in [
+            r"x[0-9]{2,4}[0-9]y",
+            r"ab(?:cd|c)d",
+            r"dapi[a-f0-9]{4}(?:-[0-9])?",
+            r"[a-z]{2,}[a-z0-9]{2}",
+        ] {
+            assert!(Shape::new(p).is_some_and(|s| !s.linear), "{p}");
         }
     }
 
