@@ -23,15 +23,12 @@ fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
         }
         return Some((i, None, b""));
     }
-    let mut i = kw_end;
-    let key_rest_start = i;
-    while i < hay.len()
-        && i - kw_end < 32
-        && (hay[i].is_ascii_alphanumeric() || matches!(hay[i], b'_' | b'-' | b'.'))
-    {
-        i += 1;
-    }
-    let suffix = &hay[key_rest_start..i];
+    let rest = hay.get(kw_end..(kw_end + 32).min(hay.len())).unwrap_or(&[]);
+    let suffix = &rest[..rest
+        .iter()
+        .position(|&b| !KEY_REST[usize::from(b)])
+        .unwrap_or(rest.len())];
+    let mut i = kw_end + suffix.len();
     // Closing quote of the key (JSON, YAML, code), or a JSON-escaped one.
     if hay.get(i) == Some(&b'\\') && hay.get(i + 1) == Some(&b'"') {
         i += 2;
@@ -69,6 +66,19 @@ fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
     }
     Some((i, quote, suffix))
 }
+
+/// Bytes of the rest of a key after its keyword (`_hash`, `-id`, `.v2`):
+/// one table load per byte instead of a chain of compares.
+static KEY_REST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
+        b += 1;
+    }
+    t
+};
 
 /// Bytes that may end a value, per quote: the quote itself and line
 /// breaks, a backslash (it ends the value when it escapes a `"`), and for
@@ -359,20 +369,57 @@ pub(crate) fn generic_secret_value(v: &[u8]) -> bool {
     strong && !placeholder_value(v) && !looks_placeholder(v)
 }
 
-fn exact_token(hay: &[u8], kw_end: usize, len: usize, ok: impl Fn(u8) -> bool) -> Option<Span> {
+/// The value assigned after `kw_end` when it is `len` bytes of `ok` and
+/// passes `more` (a cheaper test than the placeholder lists, so it runs
+/// first) and is no placeholder.
+fn exact_token(
+    hay: &[u8],
+    kw_end: usize,
+    len: usize,
+    ok: impl Fn(u8) -> bool,
+    more: impl Fn(&[u8]) -> bool,
+) -> Option<Span> {
     let (start, quote, _) = assignment(hay, kw_end)?;
     let end = value_end(hay, start, quote)?;
     let v = &hay[start..end];
-    (v.len() == len && v.iter().all(|&b| ok(b)) && !looks_placeholder(v))
+    (v.len() == len && v.iter().all(|&b| ok(b)) && more(v) && !looks_placeholder(v))
         .then_some(Span { start, end })
 }
 
 pub(crate) fn aws_secret_access_key(cx: &Cx, kw_end: usize) -> Option<Span> {
-    let span = exact_token(cx.hay, kw_end, 40, |b| {
-        b.is_ascii_alphanumeric() || b == b'/' || b == b'+'
-    })?;
-    let v = &cx.hay[span.start..span.end];
-    (ByteStats::of(v).char_classes() >= 3).then_some(span)
+    exact_token(cx.hay, kw_end, 40, |_| true, aws_secret_classes_ok)
+}
+
+/// Per byte of an AWS secret access key: its class bit (lower, upper,
+/// digit, `/` or `+`), or `AWS_NOT_SECRET` for a byte no key has.
+static AWS_CLASSES: [u8; 256] = {
+    let mut t = [AWS_NOT_SECRET; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_lowercase() {
+            1
+        } else if c.is_ascii_uppercase() {
+            2
+        } else if c.is_ascii_digit() {
+            4
+        } else if c == b'/' || c == b'+' {
+            8
+        } else {
+            AWS_NOT_SECRET
+        };
+        b += 1;
+    }
+    t
+};
+const AWS_NOT_SECRET: u8 = 16;
+
+/// Every byte is a secret-key byte (`is_aws_secret_byte`) and at least
+/// three of lower case, upper case, digits and punctuation occur: both
+/// from one table load and OR per byte.
+fn aws_secret_classes_ok(v: &[u8]) -> bool {
+    let m = v.iter().fold(0u8, |m, &b| m | AWS_CLASSES[usize::from(b)]);
+    m & AWS_NOT_SECRET == 0 && (m & 15).count_ones() >= 3
 }
 
 /// How far from an AWS access key id its secret key is looked for.
@@ -591,22 +638,22 @@ fn is_lower_hex(b: u8) -> bool {
 }
 
 pub(crate) fn datadog_api_key(cx: &Cx, kw_end: usize) -> Option<Span> {
-    exact_token(cx.hay, kw_end, 32, is_lower_hex)
+    exact_token(cx.hay, kw_end, 32, is_lower_hex, |_| true)
 }
 
 pub(crate) fn datadog_app_key(cx: &Cx, kw_end: usize) -> Option<Span> {
-    exact_token(cx.hay, kw_end, 40, is_lower_hex)
+    exact_token(cx.hay, kw_end, 40, is_lower_hex, |_| true)
 }
 
 pub(crate) fn hex32(cx: &Cx, kw_end: usize) -> Option<Span> {
-    exact_token(cx.hay, kw_end, 32, is_lower_hex)
+    exact_token(cx.hay, kw_end, 32, is_lower_hex, |_| true)
 }
 
 /// `"private_key_id": "<40 hex>"` in a document that says
 /// `"type": "service_account"` within 2 KiB.
 pub(crate) fn gcp_service_account_key(cx: &Cx, _start: usize, end: usize) -> Option<Span> {
     let hay = cx.hay;
-    let span = exact_token(hay, end, 40, is_lower_hex)?;
+    let span = exact_token(hay, end, 40, is_lower_hex, |_| true)?;
     let from = end.saturating_sub(2048);
     let to = (end + 2048).min(hay.len());
     memchr::memmem::find(&hay[from..to], b"service_account")?;
@@ -779,6 +826,28 @@ mod tests {
         };
         let at = hay.find(id)?;
         aws_secret_near_key_id(&cx, at, at + 4).map(|s| hay[s.start..s.end].to_string())
+    }
+
+    #[test]
+    fn aws_secret_classes_agree_with_the_byte_tests() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let alphabet = b"aZ09/+-_= \xffkQ";
+        let mut seen = [0usize; 2];
+        for len in 0..60 {
+            for round in 0..50 {
+                let v: Vec<u8> = (0..len)
+                    .map(|_| {
+                        crate::test_rng::xorshift(&mut state);
+                        alphabet[(state % (3 + round % 11)) as usize]
+                    })
+                    .collect();
+                let want = v.iter().all(|&b| is_aws_secret_byte(b))
+                    && ByteStats::of(&v).char_classes() >= 3;
+                assert_eq!(aws_secret_classes_ok(&v), want, "{v:?}");
+                seen[usize::from(want)] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
     }
 
     #[test]

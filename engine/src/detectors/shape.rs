@@ -50,6 +50,15 @@ enum Inst {
     },
     /// Try the first target, then the second.
     Split(u32, u32),
+    /// A `Split` whose targets start with disjoint bytes and cannot match
+    /// empty: only the one whose first bytes (class `first`, those of `a`)
+    /// hold the next byte can match, so a linear walk picks it by that
+    /// byte. The backtracking matcher treats it as the `Split`.
+    Pick {
+        a: u32,
+        b: u32,
+        first: u16,
+    },
     Jump(u32),
     Save(u16),
     Match,
@@ -91,6 +100,14 @@ pub(crate) struct Shape {
     /// when the class is ASCII only.
     nibbles: [Option<Nibbles>; MAX_CLASSES],
     slots: usize,
+    /// No alternative is ever tried: every alternation is a `Pick`, and
+    /// each repetition is exact (`{n}`), followed by bytes outside its
+    /// class, or followed by what always matches (`={0,2}`, the end), so
+    /// its longest run is the only one that can be followed by a match.
+    /// `find` then walks the program once (`find_linear`) without a step
+    /// budget or recursion; all but a few catalogue patterns are of this
+    /// form.
+    linear: bool,
 }
 
 /// A matcher being built from the parsed pattern.
@@ -117,6 +134,7 @@ impl Shape {
         b.emit(&hir)?;
         b.prog.push(Inst::Match);
         b.mark_possessive();
+        b.mark_picks();
         if b.prog.len() > MAX_PROG
             || b.classes.len() > MAX_CLASSES
             || b.lits.len() > MAX_LITS
@@ -130,6 +148,7 @@ impl Shape {
             classes: [[0; 4]; MAX_CLASSES],
             nibbles: [None; MAX_CLASSES],
             slots: b.slots,
+            linear: b.linear(),
         };
         s.prog[..b.prog.len()].copy_from_slice(&b.prog);
         s.lits[..b.lits.len()].copy_from_slice(&b.lits);
@@ -269,6 +288,102 @@ impl Builder {
         Some(())
     }
 
+    /// See `Shape::linear`. Called after `mark_picks`.
+    fn linear(&self) -> bool {
+        self.prog.iter().enumerate().all(|(pc, inst)| match *inst {
+            Inst::Split(..) => false,
+            Inst::Repeat {
+                class,
+                min,
+                max,
+                possessive,
+            } => {
+                possessive
+                    || min == max
+                    || self.always_matches(pc + 1)
+                    || match self.first(pc + 1) {
+                        (set, false) => disjoint(&set, &self.classes[usize::from(class)]),
+                        (_, true) => false,
+                    }
+            }
+            _ => true,
+        })
+    }
+
+    /// The bytes a match from `pc` can start with, and whether it can be
+    /// empty. Targets only go forward, so the recursion ends.
+    fn first(&self, pc: usize) -> (Set, bool) {
+        let one = |b: u8| {
+            let mut set: Set = [0; 4];
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+            set
+        };
+        let union = |a: Set, b: Set| -> Set { std::array::from_fn(|i| a[i] | b[i]) };
+        match self.prog.get(pc) {
+            None | Some(Inst::Match) => ([0; 4], true),
+            Some(&Inst::Byte(b)) => (one(b), false),
+            Some(&Inst::Lit { at, .. }) => match self.lits.get(at as usize) {
+                Some(&b) => (one(b), false),
+                None => ([0; 4], true),
+            },
+            Some(&Inst::Class(c)) => (self.classes[usize::from(c)], false),
+            Some(&Inst::Repeat { class, min, .. }) => {
+                let set = self.classes[usize::from(class)];
+                if min >= 1 {
+                    (set, false)
+                } else {
+                    let (rest, empty) = self.first(pc + 1);
+                    (union(set, rest), empty)
+                }
+            }
+            Some(&(Inst::Split(a, b) | Inst::Pick { a, b, .. })) => {
+                let (x, xe) = self.first(a as usize);
+                let (y, ye) = self.first(b as usize);
+                (union(x, y), xe || ye)
+            }
+            Some(&Inst::Jump(t)) => self.first(t as usize),
+            Some(Inst::Save(_)) => self.first(pc + 1),
+        }
+    }
+
+    /// Every position matches from `pc` on (what is left is optional).
+    fn always_matches(&self, pc: usize) -> bool {
+        match self.prog.get(pc) {
+            Some(Inst::Match) => true,
+            Some(Inst::Save(_)) | Some(Inst::Repeat { min: 0, .. }) => self.always_matches(pc + 1),
+            Some(&Inst::Jump(t)) => self.always_matches(t as usize),
+            _ => false,
+        }
+    }
+
+    /// Turns the `Split`s whose targets start with disjoint bytes and
+    /// cannot match empty into `Pick`s (while there is room for the first
+    /// bytes' class).
+    fn mark_picks(&mut self) {
+        for pc in 0..self.prog.len() {
+            let Inst::Split(a, b) = self.prog[pc] else {
+                continue;
+            };
+            let ((x, false), (y, false)) = (self.first(a as usize), self.first(b as usize)) else {
+                continue;
+            };
+            if !disjoint(&x, &y) {
+                continue;
+            }
+            let first = match self.classes.iter().position(|c| *c == x) {
+                Some(i) => i,
+                None if self.classes.len() < MAX_CLASSES => {
+                    self.classes.push(x);
+                    self.classes.len() - 1
+                }
+                None => continue,
+            };
+            if let Ok(first) = u16::try_from(first) {
+                self.prog[pc] = Inst::Pick { a, b, first };
+            }
+        }
+    }
+
     /// A repetition followed by something that must start with a byte
     /// outside its class can only be followed by a match after its longest
     /// run.
@@ -300,6 +415,14 @@ impl Builder {
 impl Shape {
     /// The end of the leftmost-first match anchored at `hay[0]`.
     pub(crate) fn find(&self, hay: &[u8]) -> Result<Option<usize>, GaveUp> {
+        if self.linear {
+            return Ok(self.find_linear(hay));
+        }
+        self.find_backtracking(hay)
+    }
+
+    /// `find` by the general matcher (what `find_linear` is held to).
+    fn find_backtracking(&self, hay: &[u8]) -> Result<Option<usize>, GaveUp> {
         let mut slots = [usize::MAX; 0];
         let mut run = Run {
             shape: self,
@@ -333,6 +456,73 @@ impl Shape {
             (Some(s), Some(e)) if s != usize::MAX && e != usize::MAX => Some((s, e)),
             _ => None,
         })
+    }
+}
+
+impl Shape {
+    /// `find` for a linear program (`Shape::linear`): each instruction
+    /// once, in order, each repetition taking its longest run.
+    fn find_linear(&self, hay: &[u8]) -> Option<usize> {
+        let (mut pc, mut pos) = (0, 0);
+        // Targets only go forward: the walk ends.
+        while let Some(&inst) = self.prog.get(pc) {
+            pc += 1;
+            match inst {
+                Inst::Match => return Some(pos),
+                Inst::Byte(b) => {
+                    if hay.get(pos) != Some(&b) {
+                        return None;
+                    }
+                    pos += 1;
+                }
+                Inst::Lit { at, len } => {
+                    let (at, len) = (at as usize, len as usize);
+                    match (self.lits.get(at..at + len), hay.get(pos..pos + len)) {
+                        (Some(lit), Some(h)) if super::same_bytes(lit, h) => pos += len,
+                        _ => return None,
+                    }
+                }
+                Inst::Class(c) => match hay.get(pos) {
+                    Some(&b) if set_has(&self.classes[usize::from(c)], b) => pos += 1,
+                    _ => return None,
+                },
+                Inst::Repeat {
+                    class, min, max, ..
+                } => {
+                    let run = self.run_of(class, hay.get(pos..).unwrap_or(&[]), max);
+                    if run < usize::try_from(min).unwrap_or(usize::MAX) {
+                        return None;
+                    }
+                    pos += run;
+                }
+                Inst::Pick { a, b, first } => {
+                    let set = &self.classes[usize::from(first)];
+                    let take_a = hay.get(pos).is_some_and(|&x| set_has(set, x));
+                    pc = if take_a { a } else { b } as usize;
+                }
+                Inst::Jump(t) => pc = t as usize,
+                Inst::Save(_) => {}
+                Inst::Split(..) => return None,
+            }
+        }
+        None
+    }
+
+    /// The longest run of at most `max` leading bytes of `rest` in class
+    /// `class`. The vector counter reads whole blocks: a bound below 16
+    /// (`[0-9]{10,13}`) clamps its answer instead of cutting the bytes it
+    /// may read, which would leave them to the byte-by-byte loop.
+    #[inline]
+    fn run_of(&self, class: u16, rest: &[u8], max: u32) -> usize {
+        let c = usize::from(class);
+        let limit = usize::try_from(max).unwrap_or(usize::MAX);
+        match self.nibbles.get(c) {
+            Some(Some(t)) => {
+                let read = rest.len().min(limit.max(16));
+                t.run(&rest[..read]).min(limit)
+            }
+            _ => run_scalar(&self.classes[c], &rest[..rest.len().min(limit)]),
+        }
     }
 }
 
@@ -393,14 +583,8 @@ impl Run<'_> {
                     max,
                     possessive,
                 } => {
-                    let c = usize::from(class);
-                    let limit = usize::try_from(max).unwrap_or(usize::MAX);
                     let rest = self.hay.get(pos..).unwrap_or(&[]);
-                    let rest = &rest[..rest.len().min(limit)];
-                    let run = match self.shape.nibbles.get(c) {
-                        Some(Some(t)) => t.run(rest),
-                        _ => run_scalar(&self.shape.classes[c], rest),
-                    };
+                    let run = self.shape.run_of(class, rest, max);
                     let min = usize::try_from(min).unwrap_or(usize::MAX);
                     if run < min {
                         return Ok(None);
@@ -417,7 +601,7 @@ impl Run<'_> {
                     }
                     return Ok(None);
                 }
-                Inst::Split(a, b) => {
+                Inst::Split(a, b) | Inst::Pick { a, b, .. } => {
                     if let Some(end) = self.at(a as usize, pos)? {
                         return Ok(Some(end));
                     }
@@ -635,6 +819,11 @@ mod tests {
             r"glpat-(?:[A-Za-z0-9_-]{5,}\.[0-9a-z]{2}\.[0-9a-z]{2,3}|[A-Za-z0-9_-]{4})",
             r"[0-9]{2,4}:AA[A-Za-z0-9_-]{3}",
             r"a(?:b|bc){0,3}c",
+            r"x[0-9]{2,4}y-[a-f]{1,20}",
+            r"x(?:ab|cd|e)[0-9]{2,}={0,2}",
+            r"FL(?:_T)?-[a-f]{3}-X",
+            r"(?:gl-|GR13)[a-z0-9_-]{2}",
+            r"p(?:tk|p|oa)_[a-z_=-]{3,6}",
         ];
         for p in patterns {
             let shape = Shape::new(p).unwrap_or_else(|| panic!("{p} has no shape"));
@@ -643,6 +832,7 @@ mod tests {
             alphabet.extend_from_slice(b"-_.=+/:~ AAT3B");
             for hay in inputs(&alphabet, p.len() as u64) {
                 let want = re.find(&hay).map(|m| m.end());
+                assert_eq!(shape.find_backtracking(&hay), Ok(want), "{p} backtracking");
                 assert_eq!(
                     shape.find(&hay),
                     Ok(want),
@@ -655,6 +845,32 @@ mod tests {
                     .map(|m| (m.start(), m.end()));
                 assert_eq!(shape.group(&hay, 1), Ok(want_group), "{p} group on {hay:?}");
             }
+        }
+    }
+
+    #[test]
+    fn linear_programs_are_told_apart() {
+        for p in [
+            r"gh[pousr]_[A-Za-z0-9]{6}",
+            r"xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24}",
+            r"x[0-9]{2,4}y",
+            r"[a-z]{3}[0-9]Q~[a-z.-]{31,34}",
+            r"eyJ[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]*",
+            r"(?:glrt-|GR1348941)[A-Za-z0-9_-]{20}",
+            r"glc_[A-Za-z0-9+/]{32,}={0,2}",
+            r"FLWSECK(?:_TEST)?-[a-f0-9]{32}-X",
+            r"x(?:ab|cd|e)[0-9]{2,}={0,2}",
+            r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{42,86}={0,2})",
+        ] {
+            assert!(Shape::new(p).is_some_and(|s| s.linear), "{p}");
+        }
+        for p in [
+            r"x[0-9]{2,4}[0-9]y",
+            r"ab(?:cd|c)d",
+            r"dapi[a-f0-9]{4}(?:-[0-9])?",
+            r"[a-z]{2,}[a-z0-9]{2}",
+        ] {
+            assert!(Shape::new(p).is_some_and(|s| !s.linear), "{p}");
         }
     }
 
