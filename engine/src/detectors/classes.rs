@@ -989,6 +989,14 @@ fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
     run_of(x, nx, 26, &[1, 2, 4, 8, 10]) // 0..=1, 3, 7, 15, 25
 }
 
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 35 is set:
+/// a word too long for a base58 address (at most 35 characters), which
+/// `network::bitcoin` rejects whatever the word holds.
+#[inline(always)]
+fn run_of_36<L: Lanes>(x: L, nx: L) -> L {
+    run_of(x, nx, 36, &[1, 2, 4, 8, 16, 4]) // 0..=1, 3, 7, 15, 31, 35
+}
+
 /// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 8 is set:
 /// nine run bytes, every one of them (a UUID's `1600-46d5` has them at
 /// every other offset).
@@ -1089,8 +1097,12 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     // Runs with too few digits for `long` may still be phone numbers or
     // the like, so `rest` keeps them.
     let rest = starts.and_not(sure).and_not(pa(1));
-    // Base58 "1…"/"3…" at a word start, 26 letters or digits at least.
-    let btc = rest.and(L::at(&w.one_three, j)).and(run_of_26(a, a_next));
+    // Base58 "1…"/"3…" at a word start, 26 to 35 letters or digits: the
+    // hex digests (SHA-1, SHA-256) that start with `1` or `3` are longer.
+    let btc = rest
+        .and(L::at(&w.one_three, j))
+        .and(run_of_26(a, a_next))
+        .and_not(run_of_36(a, a_next));
     // A phone number whose first run is short goes on past a `.`, `(` or
     // `)` within its first 18 bytes; never after `:` or a decimal point.
     let pdot = pr(&w.dot, 1);
@@ -1364,6 +1376,7 @@ mod tests {
             let all26 = run_of_26::<u64>(x, nx);
             let dots = dot_5_to_12::<u64>(x, nx);
             let all9 = run_of_9::<u64>(x, nx);
+            let all36 = run_of_36::<u64>(x, nx);
             for i in 0..64 {
                 assert_eq!(
                     within >> i & 1 == 1,
@@ -1373,6 +1386,7 @@ mod tests {
                 assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
                 assert_eq!(dots >> i & 1 == 1, (i + 5..=i + 12).any(bit), "dots {i}");
                 assert_eq!(all9 >> i & 1 == 1, (i..=i + 8).all(bit), "all9 {i}");
+                assert_eq!(all36 >> i & 1 == 1, (i..=i + 35).all(bit), "all36 {i}");
             }
         }
     }
