@@ -16,8 +16,6 @@ pub(crate) struct Classes {
     pub upper: u64,
     /// ` ` or `-`: the separators inside a digit run.
     pub sep: u64,
-    /// `(` or `+`: before a phone number.
-    pub paren_plus: u64,
     pub dot: u64,
     /// `.`, `(` or `)`: where a phone number goes on past its first run.
     pub punct: u64,
@@ -42,7 +40,6 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     set(&mut c.lower, b.is_ascii_lowercase());
     set(&mut c.upper, b.is_ascii_uppercase());
     set(&mut c.sep, b == b' ' || b == b'-');
-    set(&mut c.paren_plus, b == b'(' || b == b'+');
     set(&mut c.dot, b == b'.');
     set(&mut c.punct, matches!(b, b'.' | b'(' | b')'));
     set(&mut c.one_three, b == b'1' || b == b'3');
@@ -142,7 +139,6 @@ mod x86 {
                 c.lower |= bits(range(v, b'a', 26));
                 c.upper |= bits(range(v, b'A', 26));
                 c.sep |= bits(_mm_or_si128(eq(b' '), eq(b'-')));
-                c.paren_plus |= bits(_mm_or_si128(open, eq(b'+')));
                 c.dot |= bits(dot);
                 c.punct |= bits(_mm_or_si128(_mm_or_si128(open, eq(b')')), dot));
                 c.one_three |= bits(_mm_or_si128(eq(b'1'), eq(b'3')));
@@ -181,7 +177,6 @@ mod x86 {
                 c.lower |= bits(range(b'a', 26));
                 c.upper |= bits(range(b'A', 26));
                 c.sep |= bits(_mm256_or_si256(eq(b' '), eq(b'-')));
-                c.paren_plus |= bits(_mm256_or_si256(open, eq(b'+')));
                 c.dot |= bits(dot);
                 c.punct |= bits(_mm256_or_si256(_mm256_or_si256(open, eq(b')')), dot));
                 c.one_three |= bits(_mm256_or_si256(eq(b'1'), eq(b'3')));
@@ -217,13 +212,11 @@ mod x86 {
             let eq = |b: u8| _mm512_cmpeq_epi8_mask(v, splat(b));
             let eq_or =
                 |bit: u8, b: u8| _mm512_cmpeq_epi8_mask(_mm512_or_si512(v, splat(bit)), splat(b));
-            let open = eq(b'(');
             let dot = eq(b'.');
             w.digit[j] = range(b'0', 10);
             w.lower[j] = range(b'a', 26);
             w.upper[j] = range(b'A', 26);
             w.sep[j] = eq(b' ') | eq(b'-');
-            w.paren_plus[j] = open | eq(b'+');
             w.dot[j] = dot;
             w.punct[j] = eq_or(1, b')') | dot;
             w.one_three[j] = eq_or(2, b'3');
@@ -439,7 +432,6 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
         c.lower |= range_bits(b'a', 26);
         c.upper |= range_bits(b'A', 26);
         c.sep |= bits(v128_or(eq(b' '), eq(b'-')));
-        c.paren_plus |= bits(v128_or(open, eq(b'+')));
         c.dot |= bits(dot);
         c.punct |= bits(v128_or(v128_or(open, eq(b')')), dot));
         // Sets whose bytes differ in one bit: one compare after an `or`.
@@ -645,7 +637,6 @@ struct Window {
     lower: [u64; SLOTS],
     upper: [u64; SLOTS],
     sep: [u64; SLOTS],
-    paren_plus: [u64; SLOTS],
     dot: [u64; SLOTS],
     punct: [u64; SLOTS],
     one_three: [u64; SLOTS],
@@ -661,7 +652,6 @@ impl Default for Window {
             lower: z,
             upper: z,
             sep: z,
-            paren_plus: z,
             dot: z,
             punct: z,
             one_three: z,
@@ -687,10 +677,6 @@ macro_rules! each_class {
         }
         {
             let $a = &mut $w.sep;
-            $body
-        }
-        {
-            let $a = &mut $w.paren_plus;
             $body
         }
         {
@@ -724,7 +710,6 @@ impl Window {
             self.lower[j] = c.lower;
             self.upper[j] = c.upper;
             self.sep[j] = c.sep;
-            self.paren_plus[j] = c.paren_plus;
             self.dot[j] = c.dot;
             self.punct[j] = c.punct;
             self.one_three[j] = c.one_three;
@@ -740,7 +725,6 @@ impl Window {
             lower: self.lower[j],
             upper: self.upper[j],
             sep: self.sep[j],
-            paren_plus: self.paren_plus[j],
             dot: self.dot[j],
             punct: self.punct[j],
             one_three: self.one_three[j],
@@ -1072,9 +1056,14 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     // IBAN and NINO runs start with two digits (check digits, or the
     // NINO's six): a SKU's `DM8B9…` starts no run either wants.
     let two = d.and(ln::<L>(&w.digit, j, 1));
-    let sure = pr(&w.paren_plus, 1)
-        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
-        .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)).and(two))
+    // Runs that skip the gates after them. A `(` or `+` before a run
+    // needs no entry here: what follows one and matters is a phone
+    // number (ten digits or more, or punctuation within 18 bytes), a
+    // card or id (nine digits), an IPv4 address or a base58 address, and
+    // each of those has its own gate below (base64's `+` glues many
+    // runs that none of them wants).
+    // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
+    let sure = (pr(&w.upper, 1).and(pu2).and_not(pa(3)).and(two))
         // NINO "AB 12 34 56 C".
         .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)).and(two))
         // Bech32 "bc1…" at a word start (`1` or `3`: one class).
