@@ -1,7 +1,8 @@
 //! Byte-class bitmaps for the anchorless detectors: 64 bytes at a time,
 //! one bit per byte for each class the digit-run and colon candidates
-//! need (digits, letters, separators...). Vector compares (SSE2 on x86_64,
-//! simd128 in wasm) build them; a portable path builds the same bits.
+//! need (digits, letters, separators...). Vector compares (SSE2, AVX2 or
+//! AVX-512 on x86_64, simd128 in wasm) build them, or on AVX-512 with GFNI
+//! a table lookup and a bit transpose; a portable path builds the same bits.
 //! `candidates` turns them into the few positions worth a scalar look, so
 //! the digit runs inside hex digests, UUIDs and timestamps and the colons
 //! of JSON syntax never reach a detector.
@@ -241,6 +242,162 @@ mod x86 {
         fill_body!(hay, base, window, from, count, |c, w, j| unsafe {
             classes_avx512(c, w, j)
         });
+    }
+
+    /// Bit `k` of entry `b`: byte `b` is in class `k` of `PLANES`, for the
+    /// table lookup of `fill_avx512_gfni` (bytes 0x80 and up are in none).
+    const fn plane_bits(b: u8) -> u8 {
+        let mut bits = 0;
+        let classes = [
+            b.is_ascii_digit(),
+            b.is_ascii_lowercase(),
+            b.is_ascii_uppercase(),
+            b == b' ' || b == b'-',
+            b == b'.',
+            matches!(b, b'.' | b'(' | b')'),
+            b == b'1' || b == b'3',
+            b == b'b' || b == b'c',
+        ];
+        let mut k = 0;
+        while k < 8 {
+            if classes[k] {
+                bits |= 1 << k;
+            }
+            k += 1;
+        }
+        bits
+    }
+
+    const fn plane_table(from: u8) -> [u8; 64] {
+        let mut t = [0; 64];
+        let mut i = 0;
+        while i < 64 {
+            t[i] = plane_bits(from + i as u8);
+            i += 1;
+        }
+        t
+    }
+
+    /// The lookup's two halves: bytes 0x00..0x40 and 0x40..0x80.
+    static PLANE_LOW: [u8; 64] = plane_table(0);
+    static PLANE_HIGH: [u8; 64] = plane_table(64);
+
+    /// `super::fill` for whole groups of eight chunks with one table
+    /// lookup per chunk for eight of the classes instead of a compare
+    /// each (the compares all issue on one port): the lookup gives each
+    /// byte its eight class bits, a GF(2) affine transform turns each
+    /// eight bytes' bits into eight bytes of one class each, a byte
+    /// permute gathers each class's eight bytes into one `u64`, and an
+    /// 8x8 transpose of the eight chunks' `u64`s gives each class's eight
+    /// slots, stored at once. `:` is compared as before. Chunks the
+    /// groups leave (fewer than eight, or past the end of `hay`) go
+    /// through `fill_avx512`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512BW, AVX-512VBMI and GFNI.
+    #[target_feature(enable = "avx512bw,avx512vbmi,gfni")]
+    pub(super) unsafe fn fill_avx512_gfni(
+        hay: &[u8],
+        base: usize,
+        window: &mut Window,
+        from: usize,
+        count: usize,
+    ) {
+        let mut k = 0;
+        while k + 8 <= count && from + k + 8 <= super::SLOTS {
+            let at = base + 64 * k;
+            let Some(bytes) = hay.get(at..at + 512) else {
+                break;
+            };
+            // SAFETY: the features are enabled for this function; the
+            // loads read `bytes` (512 bytes) and the tables (64 bytes
+            // each); the stores write slots `from + k..from + k + 8` of
+            // arrays of `SLOTS`, in bounds by the loop condition.
+            unsafe {
+                let low = _mm512_loadu_si512(PLANE_LOW.as_ptr().cast());
+                let high = _mm512_loadu_si512(PLANE_HIGH.as_ptr().cast());
+                // Byte j of each u64: 1 << j, selecting class j.
+                let select = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+                // Reverses a byte's bits: the transform's bit i comes
+                // from byte 7 - i of its u64.
+                let reverse = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+                // Byte 8c + q of the result is byte 8q + c of the input.
+                let gather = _mm512_set_epi8(
+                    63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30, 22, 14, 6, 61, 53, 45, 37,
+                    29, 21, 13, 5, 60, 52, 44, 36, 28, 20, 12, 4, 59, 51, 43, 35, 27, 19, 11, 3,
+                    58, 50, 42, 34, 26, 18, 10, 2, 57, 49, 41, 33, 25, 17, 9, 1, 56, 48, 40, 32,
+                    24, 16, 8, 0,
+                );
+                let colon = _mm512_set1_epi8(b':' as i8);
+                let mut rows = [_mm512_setzero_si512(); 8];
+                for (c, row) in rows.iter_mut().enumerate() {
+                    let v = _mm512_loadu_si512(bytes.as_ptr().add(64 * c).cast());
+                    let ascii = !_mm512_movepi8_mask(v);
+                    let bits = _mm512_maskz_permutex2var_epi8(ascii, low, v, high);
+                    let planes = _mm512_gf2p8affine_epi64_epi8::<0>(select, bits);
+                    let planes = _mm512_gf2p8affine_epi64_epi8::<0>(planes, reverse);
+                    *row = _mm512_permutexvar_epi8(gather, planes);
+                    window.colon[from + k + c] = _mm512_cmpeq_epi8_mask(v, colon);
+                }
+                let rows = transpose_8x8(rows);
+                let j = from + k;
+                let outs: [&mut [u64; super::SLOTS]; 8] = [
+                    &mut window.digit,
+                    &mut window.lower,
+                    &mut window.upper,
+                    &mut window.sep,
+                    &mut window.dot,
+                    &mut window.punct,
+                    &mut window.one_three,
+                    &mut window.bc,
+                ];
+                for (out, row) in outs.into_iter().zip(rows) {
+                    let s = &mut out[j..j + 8];
+                    _mm512_storeu_si512(s.as_mut_ptr().cast(), row);
+                }
+            }
+            k += 8;
+        }
+        if k < count {
+            // SAFETY: AVX-512BW is enabled for this function.
+            unsafe { fill_avx512(hay, base + 64 * k, window, from + k, count - k) };
+        }
+    }
+
+    /// Lane indices of `transpose_8x8`'s rounds: for the block size d,
+    /// x' takes x's lanes c with c & d == 0 and y's lanes c - d elsewhere
+    /// (y is lanes 8..16), y' takes x's lanes c + d and y's own elsewhere.
+    const SWAPS: [([i64; 8], [i64; 8]); 3] = [
+        ([0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]),
+        ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]),
+        ([0, 8, 2, 10, 4, 12, 6, 14], [1, 9, 3, 11, 5, 13, 7, 15]),
+    ];
+
+    /// `u64` c of row k becomes `u64` k of row c: three rounds of swapping
+    /// the off-diagonal blocks of 4, 2 and 1 lanes between rows 4, 2 and
+    /// 1 apart.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn transpose_8x8(mut r: [__m512i; 8]) -> [__m512i; 8] {
+        for (round, d) in SWAPS.iter().zip([4, 2, 1]) {
+            // SAFETY: AVX-512F is enabled; the loads read the constant
+            // arrays.
+            unsafe {
+                let ix = _mm512_loadu_si512(round.0.as_ptr().cast());
+                let iy = _mm512_loadu_si512(round.1.as_ptr().cast());
+                for k in 0..8 {
+                    if k & d == 0 {
+                        let (x, y) = (r[k], r[k + d]);
+                        r[k] = _mm512_permutex2var_epi64(x, ix, y);
+                        r[k + d] = _mm512_permutex2var_epi64(x, iy, y);
+                    }
+                }
+            }
+        }
+        r
     }
 
     /// `super::gates` compiled for AVX-512, eight chunks to a vector, the
@@ -548,7 +705,17 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
     );
     #[cfg(not(target_arch = "x86_64"))]
     let (avx512, vbmi2, avx2) = (false, false, false);
+    #[cfg(target_arch = "x86_64")]
+    let gfni = avx512
+        && std::is_x86_feature_detected!("avx512vbmi")
+        && std::is_x86_feature_detected!("gfni");
     let fill = |base: usize, w: &mut Window, from: usize, count: usize| {
+        #[cfg(target_arch = "x86_64")]
+        if gfni {
+            // SAFETY: AVX-512BW, VBMI and GFNI were detected above.
+            unsafe { x86::fill_avx512_gfni(hay, base, w, from, count) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if avx512 {
             // SAFETY: AVX-512BW was detected above.
@@ -1248,6 +1415,55 @@ mod tests {
             // SAFETY: AVX-512BW was detected above.
             unsafe { x86::classes_avx512(&chunk, &mut w, 3) };
             assert_eq!(w.get(3), classes_scalar(&chunk), "bytes {start}..");
+        }
+    }
+
+    /// The GFNI fill against the scalar classes, slot by slot, over
+    /// random bytes (every byte value, and runs of the classed ones) with
+    /// group edges and short ends at every offset.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn gfni_fill_and_scalar_classes_agree() {
+        let detected = |f: &str| match f {
+            "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
+            "avx512vbmi" => std::is_x86_feature_detected!("avx512vbmi"),
+            _ => std::is_x86_feature_detected!("gfni"),
+        };
+        if !["avx512bw", "avx512vbmi", "gfni"]
+            .iter()
+            .all(|f| detected(f))
+        {
+            return;
+        }
+        let mut seed = 0x5851_f42d_4c95_7f2d;
+        const CLASSED: &[u8] = b"0123456789abcxyzABCXYZ -.():13b";
+        for round in 0..200 {
+            let len = crate::test_rng::xorshift(&mut seed) as usize % (64 * 40);
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = crate::test_rng::xorshift(&mut seed);
+                    match r % 3 {
+                        0 => r as u8 >> 1 ^ (r >> 40) as u8,
+                        _ => CLASSED[(r >> 8) as usize % CLASSED.len()],
+                    }
+                })
+                .collect();
+            let from = 1 + round % 2;
+            let count = (len.div_ceil(64) + round % 3).min(SLOTS - from);
+            let mut w = random_window(&mut seed);
+            // SAFETY: the features were detected above.
+            unsafe { x86::fill_avx512_gfni(&hay, 0, &mut w, from, count) };
+            for k in 0..count {
+                let mut chunk = [0u8; 64];
+                let part = hay.get(64 * k..).unwrap_or_default();
+                let n = part.len().min(64);
+                chunk[..n].copy_from_slice(&part[..n]);
+                assert_eq!(
+                    w.get(from + k),
+                    classes_scalar(&chunk),
+                    "round {round} chunk {k}"
+                );
+            }
         }
     }
 
