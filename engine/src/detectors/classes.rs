@@ -680,8 +680,8 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
 pub(crate) enum Candidate {
     /// The first digit of a digit run some numeric detector might accept.
     DigitRun(usize),
-    /// A `:` next to a hex digit or another `:` that may start an IPv6
-    /// address (`colon_soon`, then `colon_gate`).
+    /// A `:` next to a hex digit or another `:`, with another `:` at most
+    /// five bytes after it (IPv6).
     Colon(usize),
 }
 
@@ -691,8 +691,8 @@ pub(crate) enum Candidate {
 /// measures the run), except runs after two capitals that do not start
 /// with two digits and runs after `bc` that start with neither `1` nor
 /// `3`: `wanted` offers those to IBAN, NINO or bech32, whose own checks
-/// reject them. Every `:` from which `network::ipv6` may read an address
-/// is reported.
+/// reject them. Every `:` with a hex digit or `:` on either side and
+/// another `:` within five bytes after it is reported.
 pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnMut(Candidate)) {
     if hay.is_empty() || !(digits || colons) {
         return;
@@ -921,7 +921,7 @@ impl Window {
 struct Gates {
     out: [u64; SLOTS],
     long: [u64; SLOTS],
-    /// Colons that may start an IPv6 address (`colon_soon`).
+    /// Colons with another `:` at most five bytes after.
     colon: [u64; SLOTS],
     /// Bit `j` set when slot `j` has a start in `out` or `long`, and in
     /// `colon`: the loops after visit only those slots, most have none.
@@ -941,7 +941,8 @@ impl Default for Gates {
     }
 }
 
-/// The colons in `soon` (slot bits from `colon_soon`) that may start an IPv6 address: `network::ipv6`
+/// The colons in `soon` (slot bits with another `:` at most five bytes
+/// after, see `gate`) that may start an IPv6 address: `network::ipv6`
 /// parses at most 46 bytes from its first colon, and an address has `::`
 /// or at least six colons (eight groups, or six and a dotted IPv4 tail),
 /// which the `12:30:05` of a timestamp and JSON's `":` never have. The
@@ -1286,30 +1287,12 @@ fn dot_5_to_12<L: Lanes>(x: L, nx: L) -> L {
 }
 
 /// The first colon of an IPv6 address (the only one `network::ipv6`
-/// starts from) is the start of its `::` or has the next colon at most a
-/// four-digit group away, and that one the same (the start of the `::`,
-/// or a further colon at most a group away): an address has a `::` or six
-/// colons. JSON's `"total":12.5` has no colon soon after; a timestamp's
-/// `20:36:07` has one, which has none.
+/// starts from) has the next one at most a four-digit group away; JSON's
+/// `"total":12.5` has none.
 #[inline(always)]
 fn colon_soon<L: Lanes>(w: &Window, j: usize) -> L {
-    let c = L::at(&w.colon, j);
     let nc = |k: u32| ln::<L>(&w.colon, j, k);
-    let soon = c.and(nc(1).or(nc(2)).or(nc(3)).or(nc(4)).or(nc(5)));
-    // The same for the slots after, of which only bits 0..5 are read
-    // (they need the colons up to bit 9 of the slots after).
-    let (nc1, nc2) = (L::at(&w.colon, j + 1), L::at(&w.colon, j + 2));
-    let next = |k: u32| pair_n(nc1, nc2, k);
-    let soon_next = nc1.and(next(1).or(next(2)).or(next(3)).or(next(4)).or(next(5)));
-    let chained = |k: u32| pair_n(soon, soon_next, k);
-    c.and(
-        nc(1)
-            .or(chained(1))
-            .or(chained(2))
-            .or(chained(3))
-            .or(chained(4))
-            .or(chained(5)),
-    )
+    L::at(&w.colon, j).and(nc(1).or(nc(2)).or(nc(3)).or(nc(4)).or(nc(5)))
 }
 
 /// The starts in `long` (slot `j`) whose runs have nine digits or more.
@@ -1627,9 +1610,7 @@ mod tests {
                         .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':')
                 };
                 let colon_at = |j: usize| hay.get(j) == Some(&b':');
-                let soon = |i: usize| colon_at(i) && (i + 1..i + 6).any(colon_at);
-                // The `::` starts here, or the next colon has one soon too.
-                let colon_soon = soon(i) && (colon_at(i + 1) || (i + 1..i + 6).any(soon));
+                let colon_soon = (i + 1..i + 6).any(colon_at);
                 let span = i..i + IPV6_SPAN as usize;
                 let shaped = span.clone().filter(|&j| colon_at(j)).count() >= 6
                     || span
