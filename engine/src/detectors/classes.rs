@@ -1,7 +1,8 @@
 //! Byte-class bitmaps for the anchorless detectors: 64 bytes at a time,
 //! one bit per byte for each class the digit-run and colon candidates
-//! need (digits, letters, separators...). Vector compares (SSE2 on x86_64,
-//! simd128 in wasm) build them; a portable path builds the same bits.
+//! need (digits, letters, separators...). Vector compares (SSE2, AVX2 or
+//! AVX-512 on x86_64, simd128 in wasm) build them, or on AVX-512 with GFNI
+//! a table lookup and a bit transpose; a portable path builds the same bits.
 //! `candidates` turns them into the few positions worth a scalar look, so
 //! the digit runs inside hex digests, UUIDs and timestamps and the colons
 //! of JSON syntax never reach a detector.
@@ -16,8 +17,6 @@ pub(crate) struct Classes {
     pub upper: u64,
     /// ` ` or `-`: the separators inside a digit run.
     pub sep: u64,
-    /// `(` or `+`: before a phone number.
-    pub paren_plus: u64,
     pub dot: u64,
     /// `.`, `(` or `)`: where a phone number goes on past its first run.
     pub punct: u64,
@@ -42,7 +41,6 @@ fn class_of_byte(b: u8, i: usize, c: &mut Classes) {
     set(&mut c.lower, b.is_ascii_lowercase());
     set(&mut c.upper, b.is_ascii_uppercase());
     set(&mut c.sep, b == b' ' || b == b'-');
-    set(&mut c.paren_plus, b == b'(' || b == b'+');
     set(&mut c.dot, b == b'.');
     set(&mut c.punct, matches!(b, b'.' | b'(' | b')'));
     set(&mut c.one_three, b == b'1' || b == b'3');
@@ -142,7 +140,6 @@ mod x86 {
                 c.lower |= bits(range(v, b'a', 26));
                 c.upper |= bits(range(v, b'A', 26));
                 c.sep |= bits(_mm_or_si128(eq(b' '), eq(b'-')));
-                c.paren_plus |= bits(_mm_or_si128(open, eq(b'+')));
                 c.dot |= bits(dot);
                 c.punct |= bits(_mm_or_si128(_mm_or_si128(open, eq(b')')), dot));
                 c.one_three |= bits(_mm_or_si128(eq(b'1'), eq(b'3')));
@@ -181,7 +178,6 @@ mod x86 {
                 c.lower |= bits(range(b'a', 26));
                 c.upper |= bits(range(b'A', 26));
                 c.sep |= bits(_mm256_or_si256(eq(b' '), eq(b'-')));
-                c.paren_plus |= bits(_mm256_or_si256(open, eq(b'+')));
                 c.dot |= bits(dot);
                 c.punct |= bits(_mm256_or_si256(_mm256_or_si256(open, eq(b')')), dot));
                 c.one_three |= bits(_mm256_or_si256(eq(b'1'), eq(b'3')));
@@ -217,13 +213,11 @@ mod x86 {
             let eq = |b: u8| _mm512_cmpeq_epi8_mask(v, splat(b));
             let eq_or =
                 |bit: u8, b: u8| _mm512_cmpeq_epi8_mask(_mm512_or_si512(v, splat(bit)), splat(b));
-            let open = eq(b'(');
             let dot = eq(b'.');
             w.digit[j] = range(b'0', 10);
             w.lower[j] = range(b'a', 26);
             w.upper[j] = range(b'A', 26);
             w.sep[j] = eq(b' ') | eq(b'-');
-            w.paren_plus[j] = open | eq(b'+');
             w.dot[j] = dot;
             w.punct[j] = eq_or(1, b')') | dot;
             w.one_three[j] = eq_or(2, b'3');
@@ -248,6 +242,162 @@ mod x86 {
         fill_body!(hay, base, window, from, count, |c, w, j| unsafe {
             classes_avx512(c, w, j)
         });
+    }
+
+    /// Bit `k` of entry `b`: byte `b` is in class `k` of `PLANES`, for the
+    /// table lookup of `fill_avx512_gfni` (bytes 0x80 and up are in none).
+    const fn plane_bits(b: u8) -> u8 {
+        let mut bits = 0;
+        let classes = [
+            b.is_ascii_digit(),
+            b.is_ascii_lowercase(),
+            b.is_ascii_uppercase(),
+            b == b' ' || b == b'-',
+            b == b'.',
+            matches!(b, b'.' | b'(' | b')'),
+            b == b'1' || b == b'3',
+            b == b'b' || b == b'c',
+        ];
+        let mut k = 0;
+        while k < 8 {
+            if classes[k] {
+                bits |= 1 << k;
+            }
+            k += 1;
+        }
+        bits
+    }
+
+    const fn plane_table(from: u8) -> [u8; 64] {
+        let mut t = [0; 64];
+        let mut i = 0;
+        while i < 64 {
+            t[i] = plane_bits(from + i as u8);
+            i += 1;
+        }
+        t
+    }
+
+    /// The lookup's two halves: bytes 0x00..0x40 and 0x40..0x80.
+    static PLANE_LOW: [u8; 64] = plane_table(0);
+    static PLANE_HIGH: [u8; 64] = plane_table(64);
+
+    /// `super::fill` for whole groups of eight chunks with one table
+    /// lookup per chunk for eight of the classes instead of a compare
+    /// each (the compares all issue on one port): the lookup gives each
+    /// byte its eight class bits, a GF(2) affine transform turns each
+    /// eight bytes' bits into eight bytes of one class each, a byte
+    /// permute gathers each class's eight bytes into one `u64`, and an
+    /// 8x8 transpose of the eight chunks' `u64`s gives each class's eight
+    /// slots, stored at once. `:` is compared as before. Chunks the
+    /// groups leave (fewer than eight, or past the end of `hay`) go
+    /// through `fill_avx512`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512BW, AVX-512VBMI and GFNI.
+    #[target_feature(enable = "avx512bw,avx512vbmi,gfni")]
+    pub(super) unsafe fn fill_avx512_gfni(
+        hay: &[u8],
+        base: usize,
+        window: &mut Window,
+        from: usize,
+        count: usize,
+    ) {
+        let mut k = 0;
+        while k + 8 <= count && from + k + 8 <= super::SLOTS {
+            let at = base + 64 * k;
+            let Some(bytes) = hay.get(at..at + 512) else {
+                break;
+            };
+            // SAFETY: the features are enabled for this function; the
+            // loads read `bytes` (512 bytes) and the tables (64 bytes
+            // each); the stores write slots `from + k..from + k + 8` of
+            // arrays of `SLOTS`, in bounds by the loop condition.
+            unsafe {
+                let low = _mm512_loadu_si512(PLANE_LOW.as_ptr().cast());
+                let high = _mm512_loadu_si512(PLANE_HIGH.as_ptr().cast());
+                // Byte j of each u64: 1 << j, selecting class j.
+                let select = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+                // Reverses a byte's bits: the transform's bit i comes
+                // from byte 7 - i of its u64.
+                let reverse = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+                // Byte 8c + q of the result is byte 8q + c of the input.
+                let gather = _mm512_set_epi8(
+                    63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30, 22, 14, 6, 61, 53, 45, 37,
+                    29, 21, 13, 5, 60, 52, 44, 36, 28, 20, 12, 4, 59, 51, 43, 35, 27, 19, 11, 3,
+                    58, 50, 42, 34, 26, 18, 10, 2, 57, 49, 41, 33, 25, 17, 9, 1, 56, 48, 40, 32,
+                    24, 16, 8, 0,
+                );
+                let colon = _mm512_set1_epi8(b':' as i8);
+                let mut rows = [_mm512_setzero_si512(); 8];
+                for (c, row) in rows.iter_mut().enumerate() {
+                    let v = _mm512_loadu_si512(bytes.as_ptr().add(64 * c).cast());
+                    let ascii = !_mm512_movepi8_mask(v);
+                    let bits = _mm512_maskz_permutex2var_epi8(ascii, low, v, high);
+                    let planes = _mm512_gf2p8affine_epi64_epi8::<0>(select, bits);
+                    let planes = _mm512_gf2p8affine_epi64_epi8::<0>(planes, reverse);
+                    *row = _mm512_permutexvar_epi8(gather, planes);
+                    window.colon[from + k + c] = _mm512_cmpeq_epi8_mask(v, colon);
+                }
+                let rows = transpose_8x8(rows);
+                let j = from + k;
+                let outs: [&mut [u64; super::SLOTS]; 8] = [
+                    &mut window.digit,
+                    &mut window.lower,
+                    &mut window.upper,
+                    &mut window.sep,
+                    &mut window.dot,
+                    &mut window.punct,
+                    &mut window.one_three,
+                    &mut window.bc,
+                ];
+                for (out, row) in outs.into_iter().zip(rows) {
+                    let s = &mut out[j..j + 8];
+                    _mm512_storeu_si512(s.as_mut_ptr().cast(), row);
+                }
+            }
+            k += 8;
+        }
+        if k < count {
+            // SAFETY: AVX-512BW is enabled for this function.
+            unsafe { fill_avx512(hay, base + 64 * k, window, from + k, count - k) };
+        }
+    }
+
+    /// Lane indices of `transpose_8x8`'s rounds: for the block size d,
+    /// x' takes x's lanes c with c & d == 0 and y's lanes c - d elsewhere
+    /// (y is lanes 8..16), y' takes x's lanes c + d and y's own elsewhere.
+    const SWAPS: [([i64; 8], [i64; 8]); 3] = [
+        ([0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]),
+        ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]),
+        ([0, 8, 2, 10, 4, 12, 6, 14], [1, 9, 3, 11, 5, 13, 7, 15]),
+    ];
+
+    /// `u64` c of row k becomes `u64` k of row c: three rounds of swapping
+    /// the off-diagonal blocks of 4, 2 and 1 lanes between rows 4, 2 and
+    /// 1 apart.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn transpose_8x8(mut r: [__m512i; 8]) -> [__m512i; 8] {
+        for (round, d) in SWAPS.iter().zip([4, 2, 1]) {
+            // SAFETY: AVX-512F is enabled; the loads read the constant
+            // arrays.
+            unsafe {
+                let ix = _mm512_loadu_si512(round.0.as_ptr().cast());
+                let iy = _mm512_loadu_si512(round.1.as_ptr().cast());
+                for k in 0..8 {
+                    if k & d == 0 {
+                        let (x, y) = (r[k], r[k + d]);
+                        r[k] = _mm512_permutex2var_epi64(x, ix, y);
+                        r[k + d] = _mm512_permutex2var_epi64(x, iy, y);
+                    }
+                }
+            }
+        }
+        r
     }
 
     /// `super::gates` compiled for AVX-512, eight chunks to a vector, the
@@ -419,7 +569,7 @@ mod x86 {
 /// nibble would have to be (0 where none: no byte with that nibble is 0).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 const PUNCT_BY_NIBBLE: [u8; 16] = [
-    b' ', 0, 0, 0, 0, 0, 0, 0, b'(', b')', b':', b'+', 0, b'-', b'.', 0,
+    b' ', 0, 0, 0, 0, 0, 0, 0, b'(', b')', b':', 0, 0, b'-', b'.', 0,
 ];
 
 /// Which punctuation, and which digit is `1` or `3`, as three bit planes
@@ -429,7 +579,7 @@ const PUNCT_BY_NIBBLE: [u8; 16] = [
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 const CODE_BY_NIBBLE: [u8; 16] = {
     const X: u8 = 0x80; // `.`, `(`, `)`: punct
-    const Y: u8 = 0x40; // `(`, `+`: paren_plus; with Z: ` `, `-`
+    const Y: u8 = 0x40; // with Z: ` `, `-` (sep)
     const Z: u8 = 0x20; // `:`; `1`, `3` among digits; with X: `.`
     [
         Y | Z, // ' ' (and '0')
@@ -440,10 +590,10 @@ const CODE_BY_NIBBLE: [u8; 16] = {
         0,
         0,
         0,
-        X | Y, // '(' (and '8')
-        X,     // ')' (and '9')
-        Z,     // ':'
-        Y,     // '+'
+        X, // '(' (and '8')
+        X, // ')' (and '9')
+        Z, // ':'
+        0,
         0,
         Y | Z, // '-'
         X | Z, // '.'
@@ -451,12 +601,12 @@ const CODE_BY_NIBBLE: [u8; 16] = {
     ]
 };
 
-/// The classes in simd128 from seven bitmasks per 16 bytes where one per
-/// class took ten: `i8x16.bitmask` issues on one port in V8 on x64, and
+/// The classes in simd128 from seven bitmasks per 16 bytes instead of one
+/// per class: `i8x16.bitmask` issues on one port in V8 on x64, and
 /// it was most of the pass. The planes are digits, letters, the case bit,
 /// `b`/`c`, and the three code planes of `CODE_BY_NIBBLE` (zero outside
 /// digits and the punctuation); scalar ands over the 64-bit planes then
-/// give the ten classes.
+/// give the nine classes.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
@@ -522,7 +672,6 @@ fn classes_vector(chunk: &[u8; 64]) -> Classes {
         lower: alpha & case,
         upper: alpha & !case,
         sep: y & z & other,
-        paren_plus: y & !z & other,
         dot: x & z & other,
         punct: x & other,
         one_three: digit & z & !y,
@@ -636,7 +785,17 @@ pub(crate) fn candidates(hay: &[u8], digits: bool, colons: bool, mut f: impl FnM
     );
     #[cfg(not(target_arch = "x86_64"))]
     let (avx512, vbmi2, avx2) = (false, false, false);
+    #[cfg(target_arch = "x86_64")]
+    let gfni = avx512
+        && std::is_x86_feature_detected!("avx512vbmi")
+        && std::is_x86_feature_detected!("gfni");
     let fill = |base: usize, w: &mut Window, from: usize, count: usize| {
+        #[cfg(target_arch = "x86_64")]
+        if gfni {
+            // SAFETY: AVX-512BW, VBMI and GFNI were detected above.
+            unsafe { x86::fill_avx512_gfni(hay, base, w, from, count) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if avx512 {
             // SAFETY: AVX-512BW was detected above.
@@ -725,7 +884,6 @@ struct Window {
     lower: [u64; SLOTS],
     upper: [u64; SLOTS],
     sep: [u64; SLOTS],
-    paren_plus: [u64; SLOTS],
     dot: [u64; SLOTS],
     punct: [u64; SLOTS],
     one_three: [u64; SLOTS],
@@ -741,7 +899,6 @@ impl Default for Window {
             lower: z,
             upper: z,
             sep: z,
-            paren_plus: z,
             dot: z,
             punct: z,
             one_three: z,
@@ -767,10 +924,6 @@ macro_rules! each_class {
         }
         {
             let $a = &mut $w.sep;
-            $body
-        }
-        {
-            let $a = &mut $w.paren_plus;
             $body
         }
         {
@@ -804,7 +957,6 @@ impl Window {
             self.lower[j] = c.lower;
             self.upper[j] = c.upper;
             self.sep[j] = c.sep;
-            self.paren_plus[j] = c.paren_plus;
             self.dot[j] = c.dot;
             self.punct[j] = c.punct;
             self.one_three[j] = c.one_three;
@@ -820,7 +972,6 @@ impl Window {
             lower: self.lower[j],
             upper: self.upper[j],
             sep: self.sep[j],
-            paren_plus: self.paren_plus[j],
             dot: self.dot[j],
             punct: self.punct[j],
             one_three: self.one_three[j],
@@ -1069,6 +1220,14 @@ fn run_of_26<L: Lanes>(x: L, nx: L) -> L {
     run_of(x, nx, 26, &[1, 2, 4, 8, 10]) // 0..=1, 3, 7, 15, 25
 }
 
+/// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 35 is set:
+/// a word too long for a base58 address (at most 35 characters), which
+/// `network::bitcoin` rejects whatever the word holds.
+#[inline(always)]
+fn run_of_36<L: Lanes>(x: L, nx: L) -> L {
+    run_of(x, nx, 36, &[1, 2, 4, 8, 16, 4]) // 0..=1, 3, 7, 15, 31, 35
+}
+
 /// Bit i is set when every bit of `x` (then `nx`) at i ..= i + 8 is set:
 /// nine run bytes, every one of them (a UUID's `1600-46d5` has them at
 /// every other offset).
@@ -1144,9 +1303,14 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     // IBAN and NINO runs start with two digits (check digits, or the
     // NINO's six): a SKU's `DM8B9…` starts no run either wants.
     let two = d.and(ln::<L>(&w.digit, j, 1));
-    let sure = pr(&w.paren_plus, 1)
-        // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
-        .or(pr(&w.upper, 1).and(pu2).and_not(pa(3)).and(two))
+    // Runs that skip the gates after them. A `(` or `+` before a run
+    // needs no entry here: what follows one and matters is a phone
+    // number (ten digits or more, or punctuation within 18 bytes), a
+    // card or id (nine digits), an IPv4 address or a base58 address, and
+    // each of those has its own gate below (base64's `+` glues many
+    // runs that none of them wants).
+    // IBAN "DE89…", NINO "AB123456C": two capitals at a word start.
+    let sure = (pr(&w.upper, 1).and(pu2).and_not(pa(3)).and(two))
         // NINO "AB 12 34 56 C".
         .or(psep.and(pu2).and(pr(&w.upper, 3)).and_not(pa(4)).and(two))
         // Bech32 "bc1…" at a word start (`1` or `3`: one class).
@@ -1169,8 +1333,12 @@ fn gate<L: Lanes>(w: &Window, j: usize) -> (L, L) {
     // Runs with too few digits for `long` may still be phone numbers or
     // the like, so `rest` keeps them.
     let rest = starts.and_not(sure).and_not(pa(1));
-    // Base58 "1…"/"3…" at a word start, 26 letters or digits at least.
-    let btc = rest.and(L::at(&w.one_three, j)).and(run_of_26(a, a_next));
+    // Base58 "1…"/"3…" at a word start, 26 to 35 letters or digits: the
+    // hex digests (SHA-1, SHA-256) that start with `1` or `3` are longer.
+    let btc = rest
+        .and(L::at(&w.one_three, j))
+        .and(run_of_26(a, a_next))
+        .and_not(run_of_36(a, a_next));
     // A phone number whose first run is short goes on past a `.`, `(` or
     // `)` within its first 18 bytes; never after `:` or a decimal point.
     let pdot = pr(&w.dot, 1);
@@ -1313,6 +1481,55 @@ mod tests {
         }
     }
 
+    /// The GFNI fill against the scalar classes, slot by slot, over
+    /// random bytes (every byte value, and runs of the classed ones) with
+    /// group edges and short ends at every offset.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn gfni_fill_and_scalar_classes_agree() {
+        let detected = |f: &str| match f {
+            "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
+            "avx512vbmi" => std::is_x86_feature_detected!("avx512vbmi"),
+            _ => std::is_x86_feature_detected!("gfni"),
+        };
+        if !["avx512bw", "avx512vbmi", "gfni"]
+            .iter()
+            .all(|f| detected(f))
+        {
+            return;
+        }
+        let mut seed = 0x5851_f42d_4c95_7f2d;
+        const CLASSED: &[u8] = b"0123456789abcxyzABCXYZ -.():13b";
+        for round in 0..200 {
+            let len = crate::test_rng::xorshift(&mut seed) as usize % (64 * 40);
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = crate::test_rng::xorshift(&mut seed);
+                    match r % 3 {
+                        0 => r as u8 >> 1 ^ (r >> 40) as u8,
+                        _ => CLASSED[(r >> 8) as usize % CLASSED.len()],
+                    }
+                })
+                .collect();
+            let from = 1 + round % 2;
+            let count = (len.div_ceil(64) + round % 3).min(SLOTS - from);
+            let mut w = random_window(&mut seed);
+            // SAFETY: the features were detected above.
+            unsafe { x86::fill_avx512_gfni(&hay, 0, &mut w, from, count) };
+            for k in 0..count {
+                let mut chunk = [0u8; 64];
+                let part = hay.get(64 * k..).unwrap_or_default();
+                let n = part.len().min(64);
+                chunk[..n].copy_from_slice(&part[..n]);
+                assert_eq!(
+                    w.get(from + k),
+                    classes_scalar(&chunk),
+                    "round {round} chunk {k}"
+                );
+            }
+        }
+    }
+
     /// A window of pseudo-random masks, dense enough that every gate fires.
     fn random_window(seed: &mut u64) -> Window {
         let mut w = Window::default();
@@ -1444,6 +1661,7 @@ mod tests {
             let all26 = run_of_26::<u64>(x, nx);
             let dots = dot_5_to_12::<u64>(x, nx);
             let all9 = run_of_9::<u64>(x, nx);
+            let all36 = run_of_36::<u64>(x, nx);
             for i in 0..64 {
                 assert_eq!(
                     within >> i & 1 == 1,
@@ -1453,6 +1671,7 @@ mod tests {
                 assert_eq!(all26 >> i & 1 == 1, (i..=i + 25).all(bit), "all26 {i}");
                 assert_eq!(dots >> i & 1 == 1, (i + 5..=i + 12).any(bit), "dots {i}");
                 assert_eq!(all9 >> i & 1 == 1, (i..=i + 8).all(bit), "all9 {i}");
+                assert_eq!(all36 >> i & 1 == 1, (i..=i + 35).all(bit), "all36 {i}");
             }
         }
     }

@@ -186,23 +186,31 @@ pub(crate) fn wanted(hay: &[u8], run: &DigitRun) -> u16 {
     let d = run.digits;
     let mut want = 0;
     if !glued {
-        if (13..=19).contains(&d) && prev != b'+' {
+        // Issuers' first digits are 2 to 6 (`card_issuer_ok`): most
+        // 13-digit runs are millisecond timestamps, which start with 1.
+        if (13..=19).contains(&d) && prev != b'+' && (b'2'..=b'6').contains(&first) {
             want |= kind::CARD;
         }
         if d == 9 {
-            want |= kind::SSN | kind::SIN;
-            if first == b'9' {
-                want |= kind::ITIN;
-            }
+            // Area 9xx is no SSN but an ITIN's; SIN 8xx is a business's.
+            want |= match first {
+                b'9' => kind::SIN | kind::ITIN,
+                b'8' => kind::SSN,
+                _ => kind::SSN | kind::SIN,
+            };
         }
-        if d == 12 {
+        if d == 12 && first >= b'2' {
             want |= kind::AADHAAR;
         }
         // A phone number reads past its first run only over `.`, `(`,
         // `)`, or a separator before a parenthesis.
         let goes_on = matches!(next, b'.' | b'(' | b')')
             || (matches!(next, b' ' | b'-') && matches!(at(run.end + 1), b'(' | b')'));
-        if !matches!(prev, b'/' | b':' | b',') && (d >= 10 || goes_on) {
+        // It has at most 12 digits, 15 after a `+`, and it reads the
+        // whole run when the run fits in its 24 bytes.
+        let most = if prev == b'+' { 15 } else { 12 };
+        let too_many = d > most && run.end - run.start <= 22;
+        if !matches!(prev, b'/' | b':' | b',') && (d >= 10 || goes_on) && !too_many {
             want |= kind::PHONE;
         }
         if run.group_count == 1 && d <= 3 && next == b'.' && !matches!(prev, b'.' | b'-') {
@@ -988,6 +996,14 @@ mod prefilter_tests {
         "020 7946 0958",
         "+33 1 23 45 67 89",
         "98765 43210",
+        "5105105105105100",
+        "6011111111111117",
+        "2221000000000009",
+        "1734481755541",
+        "+491511234567890",
+        "0 2 0 7 9 4 6 0 9 5 8 1 2",
+        "862701234",
+        "234567890124",
         "DE89370400440532013000",
         "GB82 WEST 1234 5698 7654 32",
         "AB123456C",
