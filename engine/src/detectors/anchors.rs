@@ -1606,23 +1606,8 @@ mod x86 {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
     use super::{AnchorSet, SETS, WIDTH};
+    use crate::detectors::nibble_lookup;
     use core::arch::wasm32::*;
-
-    /// Table lookup by nibble indices (always < 16). `i8x16.swizzle`
-    /// zeroes lanes with an index >= 16, which V8 lowers to `pshufb` plus
-    /// a saturating-add fix-up; the relaxed form is a bare `pshufb`, and
-    /// both agree on indices below 16.
-    #[inline(always)]
-    fn nibble_lookup(table: v128, idx: v128) -> v128 {
-        #[cfg(target_feature = "relaxed-simd")]
-        {
-            i8x16_relaxed_swizzle(table, idx)
-        }
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        {
-            u8x16_swizzle(table, idx)
-        }
-    }
 
     /// Positions `[0, returned)` are covered; the caller does the rest.
     pub(super) fn masks(set: &AnchorSet, hay: &[u8], f: &mut impl FnMut(usize, u64)) -> usize {

@@ -610,20 +610,8 @@ const CODE_BY_NIBBLE: [u8; 16] = {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn classes_vector(chunk: &[u8; 64]) -> Classes {
+    use crate::detectors::nibble_lookup;
     use core::arch::wasm32::*;
-    #[inline(always)]
-    fn nibble_lookup(table: v128, idx: v128) -> v128 {
-        // Every index is below 16, where both swizzles agree; the relaxed
-        // one is a bare `pshufb` in V8.
-        #[cfg(target_feature = "relaxed-simd")]
-        {
-            i8x16_relaxed_swizzle(table, idx)
-        }
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        {
-            u8x16_swizzle(table, idx)
-        }
-    }
     #[inline(always)]
     fn table(t: [u8; 16]) -> v128 {
         u8x16(

@@ -34,6 +34,28 @@ pub(crate) use digits::{measure_run, wanted};
 pub use doc::{catalogue_markdown, full_catalogue_bundle};
 pub(crate) use wordset::WordSet;
 
+/// A 16-byte table lookup by indices that are always below 16 (nibbles),
+/// for the simd128 passes (anchors, classes). `i8x16.swizzle` zeroes
+/// lanes with an index >= 16, which V8 lowers to `pshufb` plus a
+/// saturating-add fix-up; the relaxed form is a bare `pshufb`, and both
+/// agree on indices below 16. A module built without relaxed SIMD (see
+/// the README) takes the plain swizzle.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) fn nibble_lookup(
+    table: core::arch::wasm32::v128,
+    idx: core::arch::wasm32::v128,
+) -> core::arch::wasm32::v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        core::arch::wasm32::i8x16_relaxed_swizzle(table, idx)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        core::arch::wasm32::u8x16_swizzle(table, idx)
+    }
+}
+
 /// A confirmed match of a detector: byte offsets into the scanned buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
