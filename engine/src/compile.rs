@@ -158,9 +158,14 @@ pub(crate) struct Program {
     /// in `literal_owner` order.
     pub literal_from: Vec<u32>,
     pub literal_owners: Vec<(usize, crate::detectors::LiteralConfirmer)>,
-    /// The enabled digit-run detectors, in catalogue order, each with its
-    /// `digit_kind` bits (a run is offered to those its shape wants).
+    /// The enabled digit-run detectors, each with its `digit_kind` bits
+    /// (a run is offered to those its shape wants), grouped by kind: those
+    /// of the single kind bit `b` are `digit_owners[digit_from[b] as usize
+    /// ..digit_from[b + 1] as usize]`, the ones with several bits (a
+    /// detector without a kind of its own) from `digit_from[16]` on. A run
+    /// visits only the groups of its wanted bits, not every owner.
     pub digit_owners: Vec<(usize, crate::detectors::Builtin, u16)>,
+    pub digit_from: [u16; 17],
     pub at_sign: bool,
     pub digits: bool,
     pub colon: bool,
@@ -552,6 +557,17 @@ impl CompiledPolicy {
                             _ => None,
                         })
                         .collect();
+                    // Group `b`: kind `1 << b`; group 16: several bits.
+                    let group = |kind: u16| match kind.count_ones() {
+                        1 => kind.trailing_zeros() as usize,
+                        _ => 16,
+                    };
+                    p.digit_owners
+                        .sort_by_key(|&(det, _, kind)| (group(kind), det));
+                    for (b, from) in p.digit_from.iter_mut().enumerate() {
+                        let before = p.digit_owners.partition_point(|o| group(o.2) < b);
+                        *from = u16::try_from(before).unwrap_or(u16::MAX);
+                    }
                 }
                 if p.literals {
                     p.literal_from.push(0);
@@ -841,6 +857,30 @@ mod tests {
     fn full_catalogue() -> CompiledPolicy {
         CompiledPolicy::from_json(crate::detectors::full_catalogue_bundle().as_bytes())
             .expect("compiles")
+    }
+
+    /// A digit run is offered to each detector whose kind it wants, and
+    /// only through its kind's group: every digit detector of the full
+    /// catalogue sits in the group of its one kind bit, and a detector
+    /// with several bits (none today) in the last group.
+    #[test]
+    fn digit_owners_sit_in_their_kind_groups() {
+        let policy = full_catalogue();
+        let p = policy.program(Direction::Request, LocationKind::Body);
+        assert!(p.digit_owners.len() >= 8, "{:?}", p.digit_owners);
+        let from = |g: usize| usize::from(p.digit_from[g]);
+        for g in 0..16 {
+            for &(_, b, kind) in &p.digit_owners[from(g)..from(g + 1)] {
+                assert_eq!(kind, 1 << g, "{b:?} in group {g}");
+            }
+        }
+        for &(_, b, kind) in &p.digit_owners[from(16)..] {
+            assert!(
+                kind.count_ones() > 1,
+                "{b:?} with kind {kind:#x} in the last group"
+            );
+        }
+        assert!(from(0) == 0 && (0..16).all(|g| from(g) <= from(g + 1)));
     }
 
     /// The catalogue's anchor set finds exactly what a naive search for

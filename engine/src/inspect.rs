@@ -943,14 +943,26 @@ impl CompiledPolicy {
                     if want == 0 {
                         return;
                     }
-                    for &(det, b, kind) in &program.digit_owners {
-                        if kind & want == 0 {
-                            continue;
+                    let from = |g: usize| usize::from(program.digit_from[g]);
+                    let owners = &program.digit_owners;
+                    let mut offer = |group: std::ops::Range<usize>, all: bool| {
+                        for &(det, b, kind) in owners.get(group).unwrap_or_default() {
+                            if all || kind & want != 0 {
+                                if let Some(span) = b.confirm_digits(&input, &run) {
+                                    out.push((det, span));
+                                }
+                            }
                         }
-                        if let Some(span) = b.confirm_digits(&input, &run) {
-                            out.push((det, span));
+                    };
+                    let mut bits = want;
+                    while bits != 0 {
+                        let g = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        if g < 16 {
+                            offer(from(g)..from(g + 1), true);
                         }
                     }
+                    offer(from(16)..owners.len(), false);
                 }
                 Candidate::Colon(pos) => {
                     for &det in &self.colon_detectors {
