@@ -469,23 +469,9 @@ impl Shape {
             pc += 1;
             match inst {
                 Inst::Match => return Some(pos),
-                Inst::Byte(b) => {
-                    if hay.get(pos) != Some(&b) {
-                        return None;
-                    }
-                    pos += 1;
+                Inst::Byte(_) | Inst::Lit { .. } | Inst::Class(_) => {
+                    pos = self.fixed_step(inst, hay, pos)?;
                 }
-                Inst::Lit { at, len } => {
-                    let (at, len) = (at as usize, len as usize);
-                    match (self.lits.get(at..at + len), hay.get(pos..pos + len)) {
-                        (Some(lit), Some(h)) if super::same_bytes(lit, h) => pos += len,
-                        _ => return None,
-                    }
-                }
-                Inst::Class(c) => match hay.get(pos) {
-                    Some(&b) if set_has(&self.classes[usize::from(c)], b) => pos += 1,
-                    _ => return None,
-                },
                 Inst::Repeat {
                     class, min, max, ..
                 } => {
@@ -506,6 +492,27 @@ impl Shape {
             }
         }
         None
+    }
+
+    /// Where the fixed-width instruction `inst` (`Byte`, `Lit`, `Class`)
+    /// matched at `pos` ends, `None` when it does not match there (or is
+    /// another instruction): the step both matchers take alike.
+    #[inline(always)]
+    fn fixed_step(&self, inst: Inst, hay: &[u8], pos: usize) -> Option<usize> {
+        match inst {
+            Inst::Byte(b) => (hay.get(pos) == Some(&b)).then_some(pos + 1),
+            Inst::Lit { at, len } => {
+                let (at, len) = (at as usize, len as usize);
+                let lit = self.lits.get(at..at + len)?;
+                let h = hay.get(pos..pos + len)?;
+                super::same_bytes(lit, h).then_some(pos + len)
+            }
+            Inst::Class(c) => hay
+                .get(pos)
+                .is_some_and(|&b| set_has(&self.classes[usize::from(c)], b))
+                .then_some(pos + 1),
+            _ => None,
+        }
     }
 
     /// The longest run of at most `max` leading bytes of `rest` in class
@@ -546,35 +553,11 @@ impl Run<'_> {
             };
             match inst {
                 Inst::Match => return Ok(Some(pos)),
-                Inst::Byte(b) => {
-                    if self.hay.get(pos) != Some(&b) {
+                Inst::Byte(_) | Inst::Lit { .. } | Inst::Class(_) => {
+                    let Some(next) = self.shape.fixed_step(inst, self.hay, pos) else {
                         return Ok(None);
-                    }
-                    pos += 1;
-                    pc += 1;
-                }
-                Inst::Lit { at, len } => {
-                    let (at, len) = (at as usize, len as usize);
-                    let same = match (
-                        self.shape.lits.get(at..at + len),
-                        self.hay.get(pos..pos + len),
-                    ) {
-                        (Some(lit), Some(h)) => super::same_bytes(lit, h),
-                        _ => false,
                     };
-                    if !same {
-                        return Ok(None);
-                    }
-                    pos += len;
-                    pc += 1;
-                }
-                Inst::Class(c) => {
-                    let set = &self.shape.classes[usize::from(c)];
-                    match self.hay.get(pos) {
-                        Some(&b) if set_has(set, b) => {}
-                        _ => return Ok(None),
-                    }
-                    pos += 1;
+                    pos = next;
                     pc += 1;
                 }
                 Inst::Repeat {
