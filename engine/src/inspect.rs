@@ -954,13 +954,12 @@ impl CompiledPolicy {
                             }
                         }
                     };
+                    // `want` is a u16: its bits are groups 0..16.
                     let mut bits = want;
                     while bits != 0 {
                         let g = bits.trailing_zeros() as usize;
                         bits &= bits - 1;
-                        if g < 16 {
-                            offer(from(g)..from(g + 1), true);
-                        }
+                        offer(from(g)..from(g + 1), true);
                     }
                     offer(from(16)..owners.len(), false);
                 }

@@ -91,10 +91,7 @@ impl FindingText {
         match &self.0 {
             // Copied from whole UTF-8, so the check cannot fail; it keeps
             // the conversion safe and costs a few instructions when read.
-            Repr::Inline(Inline { bytes, len }) => bytes
-                .get(..usize::from(*len))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default(),
+            Repr::Inline(_) => std::str::from_utf8(self.bytes()).unwrap_or_default(),
             Repr::Heap(s) => s,
         }
     }
@@ -114,23 +111,23 @@ impl AsRef<str> for FindingText {
 }
 
 impl From<&str> for FindingText {
-    fn from(path: &str) -> FindingText {
-        FindingText::new(path)
+    fn from(text: &str) -> FindingText {
+        FindingText::new(text)
     }
 }
 
 impl From<String> for FindingText {
-    fn from(path: String) -> FindingText {
-        FindingText::new(&path)
+    fn from(text: String) -> FindingText {
+        FindingText::new(&text)
     }
 }
 
 impl From<Arc<str>> for FindingText {
-    fn from(path: Arc<str>) -> FindingText {
-        if path.len() <= INLINE {
-            FindingText::new(&path)
+    fn from(text: Arc<str>) -> FindingText {
+        if text.len() <= INLINE {
+            FindingText::new(&text)
         } else {
-            FindingText(Repr::Heap(path))
+            FindingText(Repr::Heap(text))
         }
     }
 }
