@@ -266,18 +266,13 @@ pub fn shannon_entropy(s: &[u8]) -> f64 {
         .sum()
 }
 
-/// Byte counts of a short value, from one pass: what the entropy test and
-/// the character-class tests of a confirmer need, so a value is read once.
-/// Per byte: one count, one class-bit OR in a register, and one append to
-/// the list of distinct bytes (no read-modify-write chain through a
-/// bitmap in memory).
+/// The character classes of a value, from one pass (one table load and
+/// one OR in a register per byte): what the class tests of a confirmer
+/// need. The byte counts of the entropy test are taken only when it runs
+/// (`entropy_at_least`): most values a confirmer looks at fail a class
+/// test first, and counting cleared and filled a 768-byte table for each.
 pub(crate) struct ByteStats {
     len: usize,
-    counts: [u16; 256],
-    /// The distinct bytes, in order of first occurrence (and a scratch
-    /// slot past them).
-    distinct: [u8; 257],
-    n_distinct: usize,
     /// OR of `CLASS` over the bytes.
     classes: u8,
 }
@@ -347,26 +342,9 @@ const ENTROPY_SLACK: f64 = 1e-9;
 
 impl ByteStats {
     pub(crate) fn of(s: &[u8]) -> ByteStats {
-        let mut counts = [0u16; 256];
-        let mut distinct = [0u8; 257];
-        let mut n_distinct = 0usize;
-        let mut classes = 0u8;
-        for &b in s {
-            let c = &mut counts[usize::from(b)];
-            let first = *c == 0;
-            *c = c.wrapping_add(1);
-            // The slot past the distinct bytes is overwritten until a new
-            // byte moves the end on; there are at most 256.
-            distinct[n_distinct.min(256)] = b;
-            n_distinct += usize::from(first);
-            classes |= CLASS[usize::from(b)];
-        }
         ByteStats {
             len: s.len(),
-            counts,
-            distinct,
-            n_distinct,
-            classes,
+            classes: s.iter().fold(0, |c, &b| c | CLASS[usize::from(b)]),
         }
     }
 
@@ -406,10 +384,20 @@ impl ByteStats {
             return shannon_entropy(s) >= threshold;
         }
         let table = nlog2n();
-        let sum: f64 = self.distinct[..self.n_distinct]
-            .iter()
-            .map(|&b| table[usize::from(self.counts[usize::from(b)])])
-            .sum();
+        let mut counts = [0u16; 256];
+        for &b in s {
+            let c = &mut counts[usize::from(b)];
+            *c = c.wrapping_add(1);
+        }
+        // Each distinct byte's term at its first occurrence (its count is
+        // then cleared): no list of distinct bytes to keep.
+        let mut sum = 0.0;
+        for &b in s {
+            let c = std::mem::take(&mut counts[usize::from(b)]);
+            if c != 0 {
+                sum += table[usize::from(c)];
+            }
+        }
         let n = self.len as f64;
         let approx = table[self.len] / n - sum / n;
         if approx >= threshold + ENTROPY_SLACK {
