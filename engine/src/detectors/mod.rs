@@ -140,7 +140,8 @@ pub const ALL_BUILTINS: &[Builtin] = &{
     all
 };
 
-/// The detector whose value test waits for `settle` (`Builtin::settles`).
+/// The detector whose value end and value test wait for `settle`
+/// (`Builtin::resolve`, `Builtin::settles`).
 const GENERIC_SECRET: Builtin = builtin_by_id("generic_secret");
 
 /// The catalogue entry `id`, at compile time (a missing id fails the
@@ -427,10 +428,21 @@ impl Builtin {
         }
     }
 
+    /// The span a confirmed span of a detector that yields to specific
+    /// ones stands for, when `confirm_*` left finding its end to `settle`
+    /// (`generic_secret`): same start, an end no further, `None` if there
+    /// was no value after all. The span itself for every other detector.
+    pub(crate) fn resolve(self, hay: &[u8], span: Span) -> Option<Span> {
+        if self != GENERIC_SECRET {
+            return Some(span);
+        }
+        keyword::resolve_generic_secret(hay, span)
+    }
+
     /// The part of confirming that `confirm_*` leave to `settle`: a test of
     /// the reported bytes alone, for a detector that yields to specific
     /// ones, so `settle` can skip it for a span that is dropped anyway.
-    /// True for every other detector.
+    /// True for every other detector. `span` is resolved (`resolve`).
     pub fn settles(self, hay: &[u8], span: Span) -> bool {
         if self != GENERIC_SECRET {
             return true;
