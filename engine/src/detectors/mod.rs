@@ -261,7 +261,7 @@ impl Cx<'_> {
                 &built
             }
         };
-        keyword_in(self.field, self.keywords, firsts) || {
+        (!self.field.is_empty() && keyword_in(self.field, self.keywords, firsts)) || {
             let pos = pos.min(self.hay.len());
             let mut from = pos.saturating_sub(window);
             if let Some(sep) = self.hay[from..pos]
@@ -443,12 +443,11 @@ impl Builtin {
     /// the reported bytes alone, for a detector that yields to specific
     /// ones, so `settle` can skip it for a span that is dropped anyway.
     /// True for every other detector. `span` is resolved (`resolve`).
+    /// Inlined, so `settle` asks most spans (specific ones) without a
+    /// call.
+    #[inline]
     pub fn settles(self, hay: &[u8], span: Span) -> bool {
-        if self != GENERIC_SECRET {
-            return true;
-        }
-        hay.get(span.start..span.end)
-            .is_some_and(keyword::generic_secret_value)
+        self != GENERIC_SECRET || generic_secret_settles(hay, span)
     }
 
     /// A keyword-triggered detector whose keyword is the header name: the
@@ -485,6 +484,12 @@ impl Builtin {
             _ => None,
         }
     }
+}
+
+/// `Builtin::settles` for `generic_secret`.
+fn generic_secret_settles(hay: &[u8], span: Span) -> bool {
+    hay.get(span.start..span.end)
+        .is_some_and(keyword::generic_secret_value)
 }
 
 /// One detector's confirmation of a literal hit, resolved for one pattern
