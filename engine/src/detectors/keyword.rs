@@ -23,17 +23,18 @@ fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
         }
         return Some((i, None, b""));
     }
-    let rest = hay.get(kw_end..(kw_end + 32).min(hay.len())).unwrap_or(&[]);
-    let suffix = &rest[..rest
-        .iter()
-        .position(|&b| !KEY_REST[usize::from(b)])
-        .unwrap_or(rest.len())];
+    let suffix = key_suffix(hay, kw_end);
     let mut i = kw_end + suffix.len();
     // Closing quote of the key (JSON, YAML, code), or a JSON-escaped one.
     if hay.get(i) == Some(&b'\\') && hay.get(i + 1) == Some(&b'"') {
         i += 2;
     } else if matches!(hay.get(i), Some(b'"' | b'\'')) {
         i += 1;
+    }
+    // A JSON member's `":"`, the common case, without the blank and
+    // separator steps (each finds nothing more to skip).
+    if hay.get(i..i + 2) == Some(b":\"") {
+        return Some((i + 2, Some(b'"'), suffix));
     }
     while i < hay.len() && matches!(hay[i], b' ' | b'\t') && i - kw_end < 40 {
         i += 1;
@@ -65,6 +66,30 @@ fn assignment(hay: &[u8], kw_end: usize) -> Option<(usize, Option<u8>, &[u8])> {
         quote = Some(q);
     }
     Some((i, quote, suffix))
+}
+
+/// The rest of the key after a keyword ending at `kw_end` (`_hash` in
+/// `password_hash`), at most 32 bytes.
+fn key_suffix(hay: &[u8], kw_end: usize) -> &[u8] {
+    let rest = hay.get(kw_end..(kw_end + 32).min(hay.len())).unwrap_or(&[]);
+    &rest[..rest
+        .iter()
+        .position(|&b| !KEY_REST[usize::from(b)])
+        .unwrap_or(rest.len())]
+}
+
+/// The quote `assignment` took before a value starting at `start`, read
+/// back from the byte before it: a byte before the value that is no
+/// opening quote is a separator or a blank (or the header value's start),
+/// and one before an opening quote is never a backslash, so `\"` there is
+/// the JSON-escaped quote.
+fn quote_before(hay: &[u8], start: usize) -> Option<u8> {
+    let before = |k: usize| start.checked_sub(k).and_then(|i| hay.get(i)).copied();
+    match before(1)? {
+        b'"' if before(2) == Some(b'\\') => Some(b'\\'),
+        q @ (b'"' | b'\'' | b'`') => Some(q),
+        _ => None,
+    }
 }
 
 /// Bytes of the rest of a key after its keyword (`_hash`, `-id`, `.v2`):
@@ -281,6 +306,7 @@ static BENIGN_SUFFIXES: super::WordSet = super::WordSet::new(&[
     b"kind",
 ]);
 
+#[inline(always)]
 fn benign_suffix(suffix: &[u8]) -> bool {
     BENIGN_SUFFIXES.found_in(suffix)
 }
@@ -332,19 +358,65 @@ fn placeholder_value(v: &[u8]) -> bool {
 }
 
 /// The generic assignment detector: a high-entropy value assigned to a
-/// password/secret/token/api-key style key. Confirming here finds only the
-/// value (key, separator, quotes, length); `generic_secret_value` judges
-/// its bytes later, in `settle`, and only when the answer can change what
-/// is reported: most such values are a token a specific detector claims,
-/// and the generic span then goes unreported whatever its entropy.
+/// password/secret/token/api-key style key. Confirming here finds only
+/// where the value starts: most such values are a token a specific
+/// detector claims, and a specific span covering the value's start claims
+/// the generic one whatever its end, so the rest of confirming (the key's
+/// suffix, the value's end and length: `generic_secret_now`) waits for
+/// `settle` (`resolve_generic_secret`), which runs it only when the answer
+/// can change what is reported, as it runs `generic_secret_value`.
+/// The span returned until then ends `PUT_OFF` plus the keyword's distance
+/// before the value past the value's start: past any value's end, so it
+/// bounds the real span, and the keyword's end can be found again from
+/// it. Near the buffer's end, where that does not fit, it confirms now.
 pub(crate) fn generic_secret(cx: &Cx, kw_end: usize) -> Option<Span> {
     let hay = cx.hay;
+    let (start, _, _) = assignment(hay, kw_end)?;
+    let end = start + PUT_OFF + (start - kw_end);
+    if end <= hay.len() {
+        return Some(Span { start, end });
+    }
+    generic_secret_now(hay, kw_end)
+}
+
+/// How far past a value's start a put-off `generic_secret` span ends, at
+/// least: one past the longest value `value_end` gives.
+const PUT_OFF: usize = MAX_VALUE + 1;
+
+/// `generic_secret` confirmed in full: the key suffix is not benign and
+/// the value has an end and at least 8 bytes.
+fn generic_secret_now(hay: &[u8], kw_end: usize) -> Option<Span> {
     let (start, quote, suffix) = assignment(hay, kw_end)?;
     if benign_suffix(suffix) {
         return None;
     }
     let end = value_end(hay, start, quote)?;
     (end - start >= 8).then_some(Span { start, end })
+}
+
+/// The span a `generic_secret` span stands for: itself when it was
+/// confirmed in full, else what `generic_secret_now` gives for the keyword
+/// end it encodes (`None`: there was no value).
+pub(crate) fn resolve_generic_secret(hay: &[u8], span: Span) -> Option<Span> {
+    let Some(distance) = (span.end - span.start).checked_sub(PUT_OFF) else {
+        return Some(span);
+    };
+    let kw_end = span.start.checked_sub(distance)?;
+    // What `assignment` found before the value is read again from the
+    // bytes next to the keyword's end and the value's start.
+    let suffix = if kw_end == 0 {
+        &[][..]
+    } else {
+        key_suffix(hay, kw_end)
+    };
+    if benign_suffix(suffix) {
+        return None;
+    }
+    let end = value_end(hay, span.start, quote_before(hay, span.start))?;
+    (end - span.start >= 8).then_some(Span {
+        start: span.start,
+        end,
+    })
 }
 
 /// The value test of `generic_secret`: it depends on the value's bytes
@@ -826,6 +898,54 @@ mod tests {
         };
         let at = hay.find(id)?;
         aws_secret_near_key_id(&cx, at, at + 4).map(|s| hay[s.start..s.end].to_string())
+    }
+
+    #[test]
+    fn a_put_off_generic_span_resolves_to_the_span_confirmed_in_full() {
+        let alphabet = b"kQ7_\"'`\\ \t:=>\n,}x_hash";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut put_off, mut found) = (0, 0);
+        for len in [0usize, 1, 9, 40, 200, 300, 420] {
+            for _ in 0..40 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        crate::test_rng::xorshift(&mut state);
+                        if state.is_multiple_of(3) {
+                            alphabet[(state >> 8) as usize % alphabet.len()]
+                        } else {
+                            b'a' + (state >> 16) as u8 % 26
+                        }
+                    })
+                    .collect();
+                let cx = Cx {
+                    hay: &hay,
+                    field: b"",
+                    keywords: &[],
+                    firsts: None,
+                };
+                // Every span of a start resolves to the same end: `settle`
+                // relies on it.
+                let mut ends = std::collections::HashMap::new();
+                for kw_end in 0..=len {
+                    let now = generic_secret_now(&hay, kw_end);
+                    let lazy = generic_secret(&cx, kw_end);
+                    if let Some(l) = lazy {
+                        assert!(l.end <= hay.len());
+                        put_off += usize::from(l.end - l.start > MAX_VALUE);
+                    }
+                    let got = lazy.and_then(|l| resolve_generic_secret(&hay, l));
+                    assert_eq!(got, now, "{kw_end} {:?}", String::from_utf8_lossy(&hay));
+                    if let (Some(l), Some(n)) = (lazy, now) {
+                        assert!(l.start == n.start && l.end >= n.end);
+                    }
+                    if let Some(n) = now {
+                        found += 1;
+                        assert_eq!(*ends.entry(n.start).or_insert(n.end), n.end);
+                    }
+                }
+            }
+        }
+        assert!(put_off > 1000 && found > 100, "{put_off} {found}");
     }
 
     #[test]

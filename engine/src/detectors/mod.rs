@@ -140,7 +140,8 @@ pub const ALL_BUILTINS: &[Builtin] = &{
     all
 };
 
-/// The detector whose value test waits for `settle` (`Builtin::settles`).
+/// The detector whose value end and value test wait for `settle`
+/// (`Builtin::resolve`, `Builtin::settles`).
 const GENERIC_SECRET: Builtin = builtin_by_id("generic_secret");
 
 /// The catalogue entry `id`, at compile time (a missing id fails the
@@ -184,12 +185,34 @@ pub(crate) struct Cx<'a> {
     pub firsts: Option<&'static KeywordFirsts>,
 }
 
-/// The first bytes of a keyword list in both cases, as a 256-bit set:
-/// `keyword_in` compares keywords only where a region byte is in it.
-pub(crate) type KeywordFirsts = [u64; 4];
+/// The first bytes of a keyword list in both cases, as a 256-bit set,
+/// and its first two bytes case-folded (`& 31`) as a 32 x 32 bit table:
+/// `keyword_in` compares keywords only where a region byte is in the
+/// first and the pair from it is in the second. Most bytes of a field
+/// name start some phone or date keyword (`p`, `t`, `m`, `d`...); few
+/// pairs do.
+#[derive(Clone, Copy)]
+pub(crate) struct KeywordFirsts {
+    firsts: [u64; 4],
+    /// Bit `b & 31` of `pairs[a & 31]`: a keyword starts with `a`, then
+    /// `b` (every bit for a one-byte keyword).
+    pairs: [u32; 32],
+}
+
+impl KeywordFirsts {
+    /// A keyword may start at `region[i]`, whose byte is `b`.
+    #[inline]
+    fn admit(&self, region: &[u8], i: usize, b: u8) -> bool {
+        self.firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1 && {
+            let next = region.get(i + 1).copied().unwrap_or(0);
+            self.pairs[usize::from(b & 31)] >> (next & 31) & 1 == 1
+        }
+    }
+}
 
 const fn keyword_firsts(keywords: &[&str]) -> KeywordFirsts {
     let mut firsts = [0u64; 4];
+    let mut pairs = [0u32; 32];
     let mut i = 0;
     while i < keywords.len() {
         let kw = keywords[i].as_bytes();
@@ -197,17 +220,23 @@ const fn keyword_firsts(keywords: &[&str]) -> KeywordFirsts {
             let (lo, up) = (kw[0].to_ascii_lowercase(), kw[0].to_ascii_uppercase());
             firsts[(lo >> 6) as usize] |= 1 << (lo & 63);
             firsts[(up >> 6) as usize] |= 1 << (up & 63);
+            // `& 31` maps both cases of a letter to one row and column.
+            pairs[(kw[0] & 31) as usize] |= if kw.len() == 1 {
+                u32::MAX
+            } else {
+                1 << (kw[1] & 31)
+            };
         }
         i += 1;
     }
-    firsts
+    KeywordFirsts { firsts, pairs }
 }
 
 /// `keyword_firsts` of every catalogue entry's keywords, at compile time:
 /// a digit run's context check no longer rebuilds its detector's set
 /// (15 phone keywords) on every call.
 static KEYWORD_FIRSTS: [KeywordFirsts; catalogue::DEFS.len()] = {
-    let mut t = [[0u64; 4]; catalogue::DEFS.len()];
+    let mut t = [keyword_firsts(&[]); catalogue::DEFS.len()];
     let mut i = 0;
     while i < t.len() {
         t[i] = keyword_firsts(catalogue::DEFS[i].keywords);
@@ -232,7 +261,7 @@ impl Cx<'_> {
                 &built
             }
         };
-        keyword_in(self.field, self.keywords, firsts) || {
+        (!self.field.is_empty() && keyword_in(self.field, self.keywords, firsts)) || {
             let pos = pos.min(self.hay.len());
             let mut from = pos.saturating_sub(window);
             if let Some(sep) = self.hay[from..pos]
@@ -250,16 +279,16 @@ impl Cx<'_> {
 /// preceded by a lower-case letter unless it starts with a capital
 /// (`userPhone`, `user_phone`, `PHONE` count; `telephone` counts for `tel`;
 /// `hotel` does not).
-/// One pass over the region: a bitmap of the keywords' first bytes (both
-/// cases) picks the positions worth comparing, instead of comparing every
-/// keyword at every position.
+/// One pass over the region: bitmaps of the keywords' first bytes (both
+/// cases) and first two bytes pick the positions worth comparing, instead
+/// of comparing every keyword at every position.
 /// `firsts` is `keyword_firsts(keywords)`.
 fn keyword_in(region: &[u8], keywords: &[&str], firsts: &KeywordFirsts) -> bool {
     if region.is_empty() {
         return false;
     }
     region.iter().enumerate().any(|(i, &b)| {
-        firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
+        firsts.admit(region, i, b)
             && {
                 // Only the keywords with this first byte are compared.
                 let c = b.to_ascii_lowercase();
@@ -399,16 +428,26 @@ impl Builtin {
         }
     }
 
+    /// The span a confirmed span of a detector that yields to specific
+    /// ones stands for, when `confirm_*` left finding its end to `settle`
+    /// (`generic_secret`): same start, an end no further, `None` if there
+    /// was no value after all. The span itself for every other detector.
+    pub(crate) fn resolve(self, hay: &[u8], span: Span) -> Option<Span> {
+        if self != GENERIC_SECRET {
+            return Some(span);
+        }
+        keyword::resolve_generic_secret(hay, span)
+    }
+
     /// The part of confirming that `confirm_*` leave to `settle`: a test of
     /// the reported bytes alone, for a detector that yields to specific
     /// ones, so `settle` can skip it for a span that is dropped anyway.
-    /// True for every other detector.
+    /// True for every other detector. `span` is resolved (`resolve`).
+    /// Inlined, so `settle` asks most spans (specific ones) without a
+    /// call.
+    #[inline]
     pub fn settles(self, hay: &[u8], span: Span) -> bool {
-        if self != GENERIC_SECRET {
-            return true;
-        }
-        hay.get(span.start..span.end)
-            .is_some_and(keyword::generic_secret_value)
+        self != GENERIC_SECRET || generic_secret_settles(hay, span)
     }
 
     /// A keyword-triggered detector whose keyword is the header name: the
@@ -445,6 +484,12 @@ impl Builtin {
             _ => None,
         }
     }
+}
+
+/// `Builtin::settles` for `generic_secret`.
+fn generic_secret_settles(hay: &[u8], span: Span) -> bool {
+    hay.get(span.start..span.end)
+        .is_some_and(keyword::generic_secret_value)
 }
 
 /// One detector's confirmation of a literal hit, resolved for one pattern

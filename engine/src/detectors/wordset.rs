@@ -10,7 +10,8 @@
 //! marks are compared exactly. Three bytes, not two: common pairs (`re`,
 //! `in`, `00`) are everywhere in tokens, their continuations are not. The
 //! scalar path (other targets, and the reference the tests hold the vector
-//! path to) uses an exact bitmap of first-byte pairs. Nothing is allocated.
+//! path to) looks every position up in per-byte masks of the words' first
+//! two bytes. Nothing is allocated.
 
 /// Bucket bits per nibble: bit `k` of `table[n]` means some word of
 /// bucket `k` has a byte with that nibble at that position.
@@ -19,19 +20,19 @@ type Nibbles = [u8; 16];
 /// Leading bytes of each word the vector filter looks at.
 const WIDTH: usize = 3;
 
-/// Most words of one set (the catalogue's largest has 36).
-const MAX_WORDS: usize = 48;
+/// Most words of one set (the catalogue's largest has 36): each has a
+/// bit of a `u64`.
+const MAX_WORDS: usize = 64;
 
 pub(crate) struct WordSet {
     words: &'static [&'static [u8]],
-    /// `heads[j]`: the first two bytes of `words[j]` (`first << 8 |
-    /// second`; 0 for shorter words), side by side so a pair the bitmap
-    /// admits is matched against 96 contiguous bytes instead of through
-    /// every word's pointer (each a cache line of its own).
-    heads: [u16; MAX_WORDS],
-    /// Exact bitmap of (first, second) lower-cased byte pairs of words
-    /// longer than one byte.
-    pairs: [u64; 1024],
+    /// Bit `j` of `by_first[b]` (of `by_second[b]`): `words[j]` is
+    /// longer than one byte and its first (second) byte is `b`. Their
+    /// AND for a position's two bytes is exactly the words worth
+    /// comparing there, usually none or one: two loads instead of a
+    /// pair bitmap and a walk over every word's first two bytes.
+    by_first: [u64; 256],
+    by_second: [u64; 256],
     /// Exact bitmap of one-byte words.
     singles: [u64; 4],
     has_singles: bool,
@@ -83,12 +84,12 @@ const fn pair_bucket(firsts: &[u64; 4], b: u8) -> u8 {
 
 impl WordSet {
     pub(crate) const fn new(words: &'static [&'static [u8]]) -> WordSet {
-        let mut pairs = [0u64; 1024];
+        let mut by_first = [0u64; 256];
+        let mut by_second = [0u64; 256];
         let mut singles = [0u64; 4];
         let mut lo = [[0u8; 16]; WIDTH];
         let mut hi = [[0u8; 16]; WIDTH];
         let mut firsts = [0u64; 4];
-        let mut heads = [0u16; MAX_WORDS];
         assert!(words.len() <= MAX_WORDS, "WordSet: too many words");
         let mut i = 0;
         while i < words.len() {
@@ -115,9 +116,8 @@ impl WordSet {
             if w.len() == 1 {
                 singles[(w[0] / 64) as usize] |= 1 << (w[0] % 64);
             } else if w.len() > 1 {
-                let p = (w[0] as usize) << 8 | w[1] as usize;
-                pairs[p / 64] |= 1 << (p % 64);
-                heads[i] = p as u16;
+                by_first[w[0] as usize] |= 1 << i;
+                by_second[w[1] as usize] |= 1 << i;
             }
             let mut k = 0;
             while k < WIDTH && !w.is_empty() {
@@ -138,8 +138,8 @@ impl WordSet {
         }
         WordSet {
             words,
-            heads,
-            pairs,
+            by_first,
+            by_second,
             singles,
             has_singles: singles[0] | singles[1] | singles[2] | singles[3] != 0,
             lo,
@@ -185,20 +185,22 @@ impl WordSet {
         let Some(&c2) = hay.get(i + 1) else {
             return false;
         };
-        let c2 = c2.to_ascii_lowercase();
-        let p = usize::from(c) << 8 | usize::from(c2);
-        if self.pairs[p >> 6] >> (p & 63) & 1 == 0 {
-            return false;
-        }
-        // Words are lower case: the first two bytes are compared as they
-        // are, so most words are dismissed without reading them.
+        // Words are lower case: their first two bytes are looked up as
+        // they are.
+        let mut m =
+            self.by_first[usize::from(c)] & self.by_second[usize::from(c2.to_ascii_lowercase())];
         let rest = &hay[i..];
-        self.heads.iter().zip(self.words).any(|(&h, w)| {
-            usize::from(h) == p
-                && w.len() > 1
-                && rest.len() >= w.len()
-                && rest[..w.len()].eq_ignore_ascii_case(w)
-        })
+        while m != 0 {
+            let word = self.words.get(m.trailing_zeros() as usize);
+            if word.is_some_and(|w| {
+                rest.get(..w.len())
+                    .is_some_and(|r| r.eq_ignore_ascii_case(w))
+            }) {
+                return true;
+            }
+            m &= m - 1;
+        }
+        false
     }
 
     /// Checks the positions from `i` to the end of `hay` (at least 16
@@ -583,6 +585,32 @@ mod tests {
             found += usize::from(want);
         }
         // Both outcomes are exercised.
+        assert!(found > texts.len() / 10 && found < texts.len() * 9 / 10);
+    }
+
+    /// Every word at every position, compared the plain way: the
+    /// reference the per-byte word masks are held to.
+    fn found_naively(set: &WordSet, hay: &[u8]) -> bool {
+        set.words.iter().any(|w| {
+            hay.windows(w.len().max(1))
+                .any(|at| at.len() == w.len() && at.eq_ignore_ascii_case(w))
+        })
+    }
+
+    #[test]
+    fn scalar_path_agrees_with_every_word_at_every_position() {
+        let texts = random_texts();
+        let mut found = 0;
+        for t in &texts {
+            let want = found_naively(&SET, t);
+            assert_eq!(
+                SET.found_in_scalar(t),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(t)
+            );
+            found += usize::from(want);
+        }
         assert!(found > texts.len() / 10 && found < texts.len() * 9 / 10);
     }
 
