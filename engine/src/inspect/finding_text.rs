@@ -61,20 +61,45 @@ impl FindingText {
     }
 
     /// The path rendered at `arena[range]` (whole UTF-8, as the renderer
-    /// writes it). A short one is copied as a fixed `INLINE` bytes when
-    /// the arena holds that many from its start (the caller pads it), so
-    /// the copy is a few word moves instead of a `memcpy` of a length
-    /// known only here. `None` when the range is not in the arena or a
-    /// long path is not UTF-8.
-    pub(crate) fn from_arena(arena: &[u8], range: Range<usize>) -> Option<FindingText> {
+    /// writes it), written into `out` in place. A short one is copied as a
+    /// fixed `INLINE` bytes when the arena holds that many from its start
+    /// (the caller pads it), so the copy is a few word moves instead of a
+    /// `memcpy` of a length known only here; and it goes from the arena
+    /// straight into the finding (made on the stack and then copied in,
+    /// its narrow stores stalled the copy's wide loads: store forwarding
+    /// fails). `None` when the range is not in the arena or a long path
+    /// is not UTF-8.
+    #[inline]
+    pub(crate) fn from_arena_into(
+        arena: &[u8],
+        range: Range<usize>,
+        out: &mut Option<FindingText>,
+    ) {
         let padded = arena.get(range.start..range.start.saturating_add(INLINE));
         match (padded, u8::try_from(range.len())) {
             (Some(padded), Ok(len)) if range.len() <= INLINE && range.start <= range.end => {
-                let bytes: [u8; INLINE] = padded.try_into().ok()?;
-                Some(FindingText(Repr::Inline(Inline { bytes, len })))
+                // The bytes are copied from the arena into `out` itself
+                // (through a value, the compiler staged them on the stack
+                // with overlapping stores and stalled reading them back).
+                let inline = out.insert(FindingText(Repr::Inline(Inline {
+                    bytes: [0; INLINE],
+                    len,
+                })));
+                match (&mut inline.0, <&[u8; INLINE]>::try_from(padded)) {
+                    (Repr::Inline(Inline { bytes, .. }), Ok(src)) => *bytes = *src,
+                    _ => *out = None,
+                }
             }
-            _ => FindingText::from_utf8(arena.get(range)?),
+            _ => *out = arena.get(range).and_then(FindingText::from_utf8),
         }
+    }
+
+    /// `from_arena_into` as a value.
+    #[cfg(test)]
+    fn from_arena(arena: &[u8], range: Range<usize>) -> Option<FindingText> {
+        let mut out = None;
+        FindingText::from_arena_into(arena, range, &mut out);
+        out
     }
 
     /// The text's bytes, unchecked: what equality and order compare.
