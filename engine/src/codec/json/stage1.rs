@@ -365,6 +365,7 @@ pub(super) mod x86 {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(super) mod wasm {
     use super::{Classes, Classify, OP_TABLE, WS_TABLE};
+    use crate::detectors::nibble_lookup;
     use core::arch::wasm32::*;
 
     pub(in crate::codec::json) struct Simd128;
@@ -411,8 +412,10 @@ pub(super) mod wasm {
             let m = |x: v128| u64::from(u8x16_bitmask(x)) << (16 * k);
             let eq = |c: u8| u8x16_eq(v, u8x16_splat(c));
             let nib = v128_and(v, u8x16_splat(0x0f));
-            let ws = u8x16_eq(u8x16_swizzle(ws_t, nib), v);
-            let op = u8x16_eq(u8x16_swizzle(op_t, nib), v128_or(v, u8x16_splat(0x20)));
+            // `nib` is below 16, so the relaxed swizzle (one `pshufb` in
+            // V8, where the plain one adds a saturating add) is exact.
+            let ws = u8x16_eq(nibble_lookup(ws_t, nib), v);
+            let op = u8x16_eq(nibble_lookup(op_t, nib), v128_or(v, u8x16_splat(0x20)));
             let [p, q, r] = self.0;
             Planes([
                 p | m(op),
