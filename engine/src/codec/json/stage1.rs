@@ -365,6 +365,7 @@ pub(super) mod x86 {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(super) mod wasm {
     use super::{Classes, Classify, OP_TABLE, WS_TABLE};
+    use crate::detectors::nibble_lookup;
     use core::arch::wasm32::*;
 
     pub(in crate::codec::json) struct Simd128;
@@ -405,20 +406,56 @@ pub(super) mod wasm {
     #[derive(Clone, Copy, Default)]
     struct Planes([u64; 3]);
 
+    /// Nibble tables whose entry at a byte's low nibble is the byte itself
+    /// exactly for the bytes of a set: one lookup and one compare where
+    /// each byte took a compare and an `or`. `:` and `"`, and `,` with
+    /// the whitespace, have distinct low nibbles; every other entry has a
+    /// low nibble other than its index, so no byte matches it.
+    struct Tables {
+        op: v128,
+        colon_quote: v128,
+        comma_ws: v128,
+    }
+
+    const COLON_QUOTE_TABLE: [u8; 16] = {
+        let mut t = [0u8; 16];
+        let mut n = 0;
+        while n < 16 {
+            t[n] = (n as u8 ^ 1) | 0x80;
+            n += 1;
+        }
+        t[b'"' as usize & 15] = b'"';
+        t[b':' as usize & 15] = b':';
+        t
+    };
+
+    const COMMA_WS_TABLE: [u8; 16] = {
+        let mut t = WS_TABLE;
+        t[b',' as usize & 15] = b',';
+        t
+    };
+
+    #[inline(always)]
+    fn table(t: [u8; 16]) -> v128 {
+        u8x16(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        )
+    }
+
     impl Planes {
         #[inline(always)]
-        fn add(self, v: v128, k: u32, ws_t: v128, op_t: v128) -> Planes {
+        fn add(self, v: v128, k: u32, t: &Tables) -> Planes {
             let m = |x: v128| u64::from(u8x16_bitmask(x)) << (16 * k);
-            let eq = |c: u8| u8x16_eq(v, u8x16_splat(c));
+            // A byte is in a table's set when the entry at its low nibble
+            // is the byte itself. `nib` is below 16, so the relaxed
+            // swizzle (one `pshufb` in V8, where the plain one adds a
+            // saturating add) is exact.
             let nib = v128_and(v, u8x16_splat(0x0f));
-            let ws = u8x16_eq(u8x16_swizzle(ws_t, nib), v);
-            let op = u8x16_eq(u8x16_swizzle(op_t, nib), v128_or(v, u8x16_splat(0x20)));
+            let is = |table: v128| u8x16_eq(nibble_lookup(table, nib), v);
+            let op = u8x16_eq(nibble_lookup(t.op, nib), v128_or(v, u8x16_splat(0x20)));
             let [p, q, r] = self.0;
-            Planes([
-                p | m(op),
-                q | m(v128_or(eq(b':'), eq(b'"'))),
-                r | m(v128_or(eq(b','), ws)),
-            ])
+            Planes([p | m(op), q | m(is(t.colon_quote)), r | m(is(t.comma_ws))])
         }
 
         #[inline(always)]
@@ -438,42 +475,11 @@ pub(super) mod wasm {
     impl Classify for Simd128 {
         #[inline(always)]
         fn classify(block: &[u8; 64]) -> Classes {
-            let ws_t = u8x16(
-                WS_TABLE[0],
-                WS_TABLE[1],
-                WS_TABLE[2],
-                WS_TABLE[3],
-                WS_TABLE[4],
-                WS_TABLE[5],
-                WS_TABLE[6],
-                WS_TABLE[7],
-                WS_TABLE[8],
-                WS_TABLE[9],
-                WS_TABLE[10],
-                WS_TABLE[11],
-                WS_TABLE[12],
-                WS_TABLE[13],
-                WS_TABLE[14],
-                WS_TABLE[15],
-            );
-            let op_t = u8x16(
-                OP_TABLE[0],
-                OP_TABLE[1],
-                OP_TABLE[2],
-                OP_TABLE[3],
-                OP_TABLE[4],
-                OP_TABLE[5],
-                OP_TABLE[6],
-                OP_TABLE[7],
-                OP_TABLE[8],
-                OP_TABLE[9],
-                OP_TABLE[10],
-                OP_TABLE[11],
-                OP_TABLE[12],
-                OP_TABLE[13],
-                OP_TABLE[14],
-                OP_TABLE[15],
-            );
+            let t = Tables {
+                op: table(OP_TABLE),
+                colon_quote: table(COLON_QUOTE_TABLE),
+                comma_ws: table(COMMA_WS_TABLE),
+            };
             let v = [
                 load(block, 0),
                 load(block, 1),
@@ -491,7 +497,7 @@ pub(super) mod wasm {
             );
             let mut planes = Planes::default();
             for (k, &v) in v.iter().enumerate() {
-                planes = planes.add(v, k as u32, ws_t, op_t);
+                planes = planes.add(v, k as u32, &t);
             }
             let mut out = planes.classes();
             if u8x16_bitmask(any_rare) == 0 {
