@@ -889,6 +889,27 @@ pub(crate) fn date_of_birth(cx: &Cx, kw_end: usize) -> Option<Span> {
 mod tests {
     use super::*;
 
+    /// `len` random bytes: one in `one_in` drawn from `alphabet` (the bytes
+    /// the code under test decides on), the others `filler(state)`.
+    fn sprinkled(
+        len: usize,
+        state: &mut u64,
+        alphabet: &[u8],
+        one_in: u64,
+        filler: impl Fn(u64) -> u8,
+    ) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                let s = crate::test_rng::xorshift(state);
+                if s.is_multiple_of(one_in) {
+                    alphabet[(s >> 8) as usize % alphabet.len()]
+                } else {
+                    filler(s)
+                }
+            })
+            .collect()
+    }
+
     fn near(hay: &str, id: &str) -> Option<String> {
         let cx = Cx {
             hay: hay.as_bytes(),
@@ -907,16 +928,9 @@ mod tests {
         let (mut put_off, mut found) = (0, 0);
         for len in [0usize, 1, 9, 40, 200, 300, 420] {
             for _ in 0..40 {
-                let hay: Vec<u8> = (0..len)
-                    .map(|_| {
-                        crate::test_rng::xorshift(&mut state);
-                        if state.is_multiple_of(3) {
-                            alphabet[(state >> 8) as usize % alphabet.len()]
-                        } else {
-                            b'a' + (state >> 16) as u8 % 26
-                        }
-                    })
-                    .collect();
+                let hay = sprinkled(len, &mut state, alphabet, 3, |s| {
+                    b'a' + (s >> 16) as u8 % 26
+                });
                 let cx = Cx {
                     hay: &hay,
                     field: b"",
@@ -976,16 +990,7 @@ mod tests {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for len in 0..300usize {
             for _ in 0..20 {
-                let hay: Vec<u8> = (0..len)
-                    .map(|_| {
-                        crate::test_rng::xorshift(&mut state);
-                        if state.is_multiple_of(4) {
-                            alphabet[(state >> 8) as usize % alphabet.len()]
-                        } else {
-                            b'k'
-                        }
-                    })
-                    .collect();
+                let hay = sprinkled(len, &mut state, alphabet, 4, |_| b'k');
                 for quote in [None, Some(b'"'), Some(b'\''), Some(b'`'), Some(b'\\')] {
                     for start in [0, 1, len / 2] {
                         assert_eq!(
