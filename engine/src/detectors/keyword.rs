@@ -5,7 +5,7 @@
 //! the whole buffer is the value.
 
 use super::tokens::looks_placeholder;
-use super::validators::ByteStats;
+use super::validators::{entropy_at_least, ByteStats};
 use super::{Cx, Span};
 
 /// Longest value an assignment detector reads.
@@ -434,9 +434,9 @@ pub(crate) fn generic_secret_value(v: &[u8]) -> bool {
     // low-entropy settings, rejected before the placeholder word lists.
     let classes = stats.char_classes();
     let strong = if v.len() >= 16 {
-        classes >= 2 && stats.entropy_at_least(v, 3.5)
+        classes >= 2 && entropy_at_least(v, 3.5)
     } else {
-        classes >= 3 && stats.entropy_at_least(v, 2.75)
+        classes >= 3 && entropy_at_least(v, 2.75)
     };
     strong && !placeholder_value(v) && !looks_placeholder(v)
 }
@@ -525,7 +525,7 @@ pub(crate) fn aws_secret_near_key_id(cx: &Cx, id_start: usize, _anchor_end: usiz
                 stats.has_lowercase()
                     && stats.has_uppercase()
                     && stats.has_digit()
-                    && stats.entropy_at_least(v, 4.2)
+                    && entropy_at_least(v, 4.2)
             }
             && !looks_placeholder(v);
         ok.then_some(Span { start: s, end: e })

@@ -3,7 +3,7 @@
 //! a window of a few dozen bytes and validate it.
 
 use super::tokens::looks_placeholder;
-use super::validators::{base64_decode, github_checksum_valid, ByteStats};
+use super::validators::{base64_decode, entropy_at_least, github_checksum_valid, ByteStats};
 use super::{is_word_byte, Cx, Span};
 
 pub const AWS_PREFIXES: &[&str] = &["AKIA", "ASIA", "ABIA", "ACCA"];
@@ -262,7 +262,7 @@ pub(crate) fn bearer_token(cx: &Cx, pos: usize, end: usize) -> Option<Span> {
     let stats = ByteStats::of(v);
     if !stats.has_digit()
         || !stats.has_letter()
-        || !stats.entropy_at_least(v, 3.0)
+        || !entropy_at_least(v, 3.0)
         || looks_placeholder(v)
     {
         return None;

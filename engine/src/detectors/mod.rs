@@ -261,7 +261,7 @@ impl Cx<'_> {
                 &built
             }
         };
-        (!self.field.is_empty() && keyword_in(self.field, self.keywords, firsts)) || {
+        keyword_in(self.field, self.keywords, firsts) || {
             let pos = pos.min(self.hay.len());
             let mut from = pos.saturating_sub(window);
             if let Some(sep) = self.hay[from..pos]

@@ -268,11 +268,10 @@ pub fn shannon_entropy(s: &[u8]) -> f64 {
 
 /// The character classes of a value, from one pass (one table load and
 /// one OR in a register per byte): what the class tests of a confirmer
-/// need. The byte counts of the entropy test are taken only when it runs
-/// (`entropy_at_least`): most values a confirmer looks at fail a class
-/// test first, and counting cleared and filled a 768-byte table for each.
+/// need. The entropy test counts bytes on its own (`entropy_at_least`),
+/// only when it runs: counting here cleared and filled a 768-byte table
+/// for every value.
 pub(crate) struct ByteStats {
-    len: usize,
     /// OR of `CLASS` over the bytes.
     classes: u8,
 }
@@ -343,7 +342,6 @@ const ENTROPY_SLACK: f64 = 1e-9;
 impl ByteStats {
     pub(crate) fn of(s: &[u8]) -> ByteStats {
         ByteStats {
-            len: s.len(),
             classes: s.iter().fold(0, |c, &b| c | CLASS[usize::from(b)]),
         }
     }
@@ -372,41 +370,41 @@ impl ByteStats {
     pub(crate) fn char_classes(&self) -> usize {
         (self.classes & (LOWER | UPPER | DIGIT | PUNCT)).count_ones() as usize
     }
+}
 
-    /// `shannon_entropy(s) >= threshold` for the `s` these stats are of,
-    /// without a logarithm per distinct byte: `log2 n - sum(c log2 c) / n`
-    /// from a table, and the exact function only when that lands within
-    /// `ENTROPY_SLACK` of the threshold, so the answer is always the exact
-    /// function's.
-    pub(crate) fn entropy_at_least(&self, s: &[u8], threshold: f64) -> bool {
-        debug_assert_eq!(s.len(), self.len);
-        if s.is_empty() || s.len() > TABLE_LEN || s.len() != self.len {
-            return shannon_entropy(s) >= threshold;
+/// `shannon_entropy(s) >= threshold` without a logarithm per distinct
+/// byte: `log2 n - sum(c log2 c) / n` from a table, and the exact function
+/// only when that lands within `ENTROPY_SLACK` of the threshold, so the
+/// answer is always the exact function's. The byte counts are taken here,
+/// only when the test runs: most values a confirmer looks at fail a class
+/// test (`ByteStats`) first.
+pub(crate) fn entropy_at_least(s: &[u8], threshold: f64) -> bool {
+    if s.is_empty() || s.len() > TABLE_LEN {
+        return shannon_entropy(s) >= threshold;
+    }
+    let table = nlog2n();
+    let mut counts = [0u16; 256];
+    for &b in s {
+        let c = &mut counts[usize::from(b)];
+        *c = c.wrapping_add(1);
+    }
+    // Each distinct byte's term at its first occurrence (its count is
+    // then cleared): no list of distinct bytes to keep.
+    let mut sum = 0.0;
+    for &b in s {
+        let c = std::mem::take(&mut counts[usize::from(b)]);
+        if c != 0 {
+            sum += table[usize::from(c)];
         }
-        let table = nlog2n();
-        let mut counts = [0u16; 256];
-        for &b in s {
-            let c = &mut counts[usize::from(b)];
-            *c = c.wrapping_add(1);
-        }
-        // Each distinct byte's term at its first occurrence (its count is
-        // then cleared): no list of distinct bytes to keep.
-        let mut sum = 0.0;
-        for &b in s {
-            let c = std::mem::take(&mut counts[usize::from(b)]);
-            if c != 0 {
-                sum += table[usize::from(c)];
-            }
-        }
-        let n = self.len as f64;
-        let approx = table[self.len] / n - sum / n;
-        if approx >= threshold + ENTROPY_SLACK {
-            true
-        } else if approx < threshold - ENTROPY_SLACK {
-            false
-        } else {
-            shannon_entropy(s) >= threshold
-        }
+    }
+    let n = s.len() as f64;
+    let approx = table[s.len()] / n - sum / n;
+    if approx >= threshold + ENTROPY_SLACK {
+        true
+    } else if approx < threshold - ENTROPY_SLACK {
+        false
+    } else {
+        shannon_entropy(s) >= threshold
     }
 }
 
@@ -603,16 +601,14 @@ mod tests {
     }
 
     #[test]
-    fn byte_stats_of_every_byte_value() {
+    fn entropy_of_every_byte_value() {
         let all: Vec<u8> = (0..=255).collect();
-        let st = ByteStats::of(&all);
         let h = shannon_entropy(&all);
-        assert!(st.entropy_at_least(&all, h) && !st.entropy_at_least(&all, h + 1e-6));
+        assert!(entropy_at_least(&all, h) && !entropy_at_least(&all, h + 1e-6));
         let mut skewed = all.clone();
         skewed[255] = b'a';
-        let st = ByteStats::of(&skewed);
         let h = shannon_entropy(&skewed);
-        assert!(st.entropy_at_least(&skewed, h - 1e-6) && !st.entropy_at_least(&skewed, h + 1e-6));
+        assert!(entropy_at_least(&skewed, h - 1e-6) && !entropy_at_least(&skewed, h + 1e-6));
     }
 
     #[test]
@@ -659,7 +655,7 @@ mod tests {
                     h + 1e-6,
                     h - 1e-6,
                 ] {
-                    assert_eq!(st.entropy_at_least(&s, t), h >= t, "{s:?} {t}");
+                    assert_eq!(entropy_at_least(&s, t), h >= t, "{s:?} {t}");
                 }
             }
         }
